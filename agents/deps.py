@@ -1,0 +1,38 @@
+"""What the stages need from the outside world, handed to them by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agents.providers.base import ChatProvider
+from schemas.catalogue import Catalogue
+from schemas.events import MessageReceived, Passage
+from stores.base import ConversationStore
+
+__all__ = ("NoPassages", "PassageSource", "StageDeps")
+
+
+class PassageSource(Protocol):
+    async def search(self, request: MessageReceived, limit: int) -> list[Passage]: ...
+
+
+class NoPassages:
+    """Until documents are indexed, retrieval finds nothing."""
+
+    async def search(self, request: MessageReceived, limit: int) -> list[Passage]:
+        return []
+
+
+@dataclass(frozen=True)
+class StageDeps:
+    store: ConversationStore
+    catalogue: Catalogue
+    providers: Mapping[str, ChatProvider]
+    passages: PassageSource = field(default_factory=NoPassages)
+    history_turns: int = 20
+    passages_limit: int = 5
+    chunk_max_ms: float = 40.0
+    chunk_max_chars: int = 64
+    inference_concurrency: int = 64

@@ -1,0 +1,56 @@
+"""Persistence: requests, responses and scores into the conversation store, idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
+from schemas.topics import REQUESTS, RESPONSES, SCORES
+from stores.base import Conversation, ConversationStore, StoredMessage
+from streams.runtime.base import Emit, StageSpec
+
+__all__ = ("handle", "stage", "title_for")
+
+
+def title_for(text: str) -> str:
+    first = " ".join(text.split())
+    return first if len(first) <= 60 else first[:57].rstrip() + "..."
+
+
+async def handle(
+    event: MessageReceived | ResponseCompleted | ScoresComputed, store: ConversationStore
+) -> AsyncIterator[Emit]:
+    if isinstance(event, MessageReceived):
+        # Conversations opened by the chat-completions route exist only as events.
+        await store.create_conversation(Conversation(
+            event.tenant_id, event.conversation_id, event.user_id, title_for(event.text),
+            event.occurred_at))
+        await store.save_message(StoredMessage(
+            tenant_id=event.tenant_id, conversation_id=event.conversation_id,
+            id=event.message_id, request_id=event.request_id, role="user", text=event.text,
+            created_at=event.occurred_at, user_id=event.user_id, model=event.model))
+    elif isinstance(event, ResponseCompleted):
+        await store.save_message(StoredMessage(
+            tenant_id=event.tenant_id, conversation_id=event.conversation_id,
+            id=event.message_id, request_id=event.request_id, role="assistant",
+            text=event.text, created_at=event.occurred_at, user_id=event.user_id,
+            model=event.model, provider=event.provider,
+            prompt_tokens=event.usage.prompt_tokens,
+            completion_tokens=event.usage.completion_tokens,
+            finish_reason=event.finish_reason,
+            citations=tuple(c.model_dump() for c in event.citations)))
+    else:
+        await store.save_scores(event.tenant_id, event.conversation_id, event.message_id, {
+            "sentiment": event.sentiment, "sentiment_score": event.sentiment_score,
+            "intent": event.intent, "quality": event.quality, "lead_score": event.lead_score})
+    return
+    yield  # an async generator that emits nothing
+
+
+def stage(store: ConversationStore) -> StageSpec:
+    async def handler(
+        event: MessageReceived | ResponseCompleted | ScoresComputed,
+    ) -> AsyncIterator[Emit]:
+        async for emit in handle(event, store):
+            yield emit
+    return StageSpec("persistence", (REQUESTS, RESPONSES, SCORES), handler, concurrency=4)

@@ -1,0 +1,39 @@
+"""What a model provider is: a prompt in, a stream of text deltas out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.catalogue import ModelSpec
+from schemas.events import HistoryTurn, Passage, Usage
+
+__all__ = ("ChatProvider", "Delta", "Prompt", "estimate_tokens")
+
+
+def estimate_tokens(text: str) -> int:
+    # About four characters a token for English; close enough for usage and budgets.
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+@dataclass(frozen=True)
+class Prompt:
+    question: str
+    history: tuple[HistoryTurn, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+class ChatProvider(Protocol):
+    name: str
+
+    def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]: ...

@@ -1,0 +1,235 @@
+"""The offline local model: extractive answers from the passages and the conversation.
+
+No network, no weights, deterministic. It finds the sentences of the retrieved
+passages and earlier turns that share the most words with the question and quotes
+them, so chatstream works end to end with no keys. It does not reason or generate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from agents.providers.base import Delta, Prompt, estimate_tokens
+from schemas.catalogue import ModelSpec
+from schemas.events import Usage
+
+__all__ = ("LocalProvider", "answer")
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "you",
+        "your",
+        "yours",
+        "we",
+        "our",
+        "us",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "as",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "than",
+        "too",
+        "very",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+        "not",
+        "no",
+        "yes",
+        "please",
+        "tell",
+        "know",
+        "there",
+        "here",
+        "they",
+        "them",
+        "their",
+        "he",
+        "she",
+        "his",
+        "her",
+        "him",
+        "any",
+        "some",
+        "all",
+        "just",
+        "also",
+        "into",
+        "out",
+        "up",
+        "down",
+        "over",
+        "again",
+        "more",
+        "most",
+        "such",
+        "only",
+        "own",
+        "same",
+        "s",
+        "t",
+        "don't",
+        "i'm",
+        "you're",
+        "it's",
+        "what's",
+    ]
+)
+_SWAP = {
+    "my": "your",
+    "i": "you",
+    "me": "you",
+    "i'm": "you're",
+    "mine": "yours",
+    "am": "are",
+    "myself": "yourself",
+    "i've": "you've",
+}
+
+
+def _keywords(text: str) -> set[str]:
+    return {w.rstrip("s") if len(w) > 3 else w for w in _WORD.findall(text.lower())} - _STOP
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 2]
+
+
+def _second_person(sentence: str) -> str:
+    def swap(m: re.Match[str]) -> str:
+        w = m.group(0)
+        out = _SWAP.get(w.lower(), w)
+        return out.capitalize() if w[0].isupper() and w.lower() != "i" else out
+
+    return re.sub(r"[A-Za-z']+", swap, sentence)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    source: str
+    score: float
+
+
+def answer(prompt: Prompt) -> str:
+    """The whole answer for ``prompt``; streaming only paces it out."""
+    question = prompt.question.strip()
+    wanted = _keywords(question)
+    candidates: list[_Candidate] = []
+    for p in prompt.passages:
+        for s in _sentences(p.text):
+            overlap = len(wanted & _keywords(s))
+            if overlap:
+                candidates.append(_Candidate(s, f"[{p.title}]", overlap + 0.5))
+    for turn in prompt.history:
+        if turn.role != "user":
+            continue  # quoting our own earlier answers would only echo them back
+        for s in _sentences(turn.text):
+            if s.rstrip().endswith("?"):
+                continue
+            overlap = len(wanted & _keywords(s))
+            if overlap:
+                candidates.append(_Candidate(_second_person(s), "earlier", overlap))
+    is_question = question.endswith("?") or bool(
+        re.match(r"(what|who|where|when|why|how|which|is|are|do|does|can|tell)\b", question.lower())
+    )
+    if candidates:
+        best = sorted(candidates, key=lambda c: -c.score)[:3]
+        parts = []
+        for c in best:
+            if c.source == "earlier":
+                parts.append(f"Earlier you said: {c.text.rstrip('.')}.")
+            else:
+                parts.append(f"According to {c.source}: {c.text}")
+        return " ".join(parts)
+    if not is_question:
+        return f"Noted: {_second_person(question).rstrip('.!')}."
+    return (
+        "I can't answer that from your documents or this conversation. I am "
+        "chatstream's offline local model: I only quote what you have shared. "
+        "Configure a hosted model for open questions."
+    )
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, delay_ms: float = 15.0) -> None:
+        self._delay = delay_ms / 1000
+
+    async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
+        text = answer(prompt)
+        words = re.findall(r"\S+\s*", text)
+        for w in words:
+            if self._delay:
+                await asyncio.sleep(self._delay)
+            yield Delta(text=w)
+        context = " ".join(
+            [prompt.question, *(t.text for t in prompt.history), *(p.text for p in prompt.passages)]
+        )
+        yield Delta(
+            usage=Usage(
+                prompt_tokens=estimate_tokens(context), completion_tokens=estimate_tokens(text)
+            ),
+            finish_reason="stop",
+        )

@@ -1,0 +1,39 @@
+"""The edge's app factory. Nothing is connected here: the lifespan owner starts the
+services (the composition root in :mod:`chatstream.compose`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.errors import install_error_handlers
+from api.routes import conversations, health, models, requests
+from api.services import EdgeServices
+
+__all__ = ("create_app",)
+
+
+def create_app(services: EdgeServices) -> FastAPI:
+    app = FastAPI(title="chatstream", version="0.1.0",
+                  description="Event-driven AI chat on Kafka: messages in, tokens out over SSE.")
+    app.state.services = services
+    install_error_handlers(app)
+    limit = services.settings.max_message_chars * 4 + 65_536
+
+    @app.middleware("http")
+    async def body_limit(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Refuse oversized JSON before parsing it; the message limit itself is checked
+        # (with a precise message) by the route.
+        length = request.headers.get("content-length")
+        if (length and length.isdigit() and int(length) > limit
+                and request.headers.get("content-type", "").startswith("application/json")):
+            return JSONResponse({"error": {"code": "payload_too_large",
+                                           "message": f"body over {limit} bytes"}}, 413)
+        return await call_next(request)
+
+    for r in (conversations.router, requests.router, models.router, health.router):
+        app.include_router(r)
+    return app

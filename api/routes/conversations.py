@@ -1,0 +1,118 @@
+"""Conversations and their messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse
+
+from api.deps import PrincipalDep, ServicesDep
+from api.errors import ApiError
+from api.sse import stream_response
+from schemas.events import Citation, MessageReceived, conversation_key, new_id, utcnow
+from schemas.http import (
+    ConversationCreate,
+    ConversationList,
+    ConversationOut,
+    MessageAccepted,
+    MessageCreate,
+    MessageList,
+    MessageOut,
+    StoredScores,
+)
+from schemas.topics import REQUESTS
+from stores.base import Conversation, StoredMessage
+
+__all__ = ("router",)
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+
+def _out(c: Conversation) -> ConversationOut:
+    return ConversationOut(id=c.id, title=c.title, created_at=c.created_at,
+                           updated_at=c.created_at)
+
+
+def _message_out(m: StoredMessage) -> MessageOut:
+    usage: dict[str, Any] | None = None
+    if m.role == "assistant":
+        usage = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
+    return MessageOut(
+        id=m.id, request_id=m.request_id, role=m.role, text=m.text, created_at=m.created_at,
+        model=m.model, provider=m.provider, usage=usage, finish_reason=m.finish_reason,
+        citations=[Citation.model_validate(c) for c in m.citations],
+        scores=StoredScores.model_validate(m.scores) if m.scores else None,
+    )
+
+
+async def _conversation(services: ServicesDep, tenant_id: str, cid: str) -> Conversation:
+    found = await services.store.get_conversation(tenant_id, cid)
+    if found is None:
+        raise ApiError(404, "not_found", f"conversation {cid} not found")
+    return found
+
+
+@router.post("", status_code=201, response_model=ConversationOut)
+async def create_conversation(services: ServicesDep, principal: PrincipalDep,
+                              body: ConversationCreate | None = None) -> ConversationOut:
+    conversation = Conversation(
+        tenant_id=principal.tenant_id, id=str(uuid.uuid4()), user_id=principal.user_id,
+        title=(body.title if body and body.title else "New conversation"),
+        created_at=utcnow(),
+    )
+    await services.store.create_conversation(conversation)
+    return _out(conversation)
+
+
+@router.get("", response_model=ConversationList)
+async def list_conversations(services: ServicesDep, principal: PrincipalDep,
+                             limit: int = 50) -> ConversationList:
+    found = await services.store.list_conversations(principal.tenant_id, principal.user_id,
+                                                    max(1, min(limit, 200)))
+    return ConversationList(data=[_out(c) for c in found])
+
+
+@router.get("/{cid}/messages", response_model=MessageList)
+async def list_messages(cid: str, services: ServicesDep, principal: PrincipalDep,
+                        limit: int = 100) -> MessageList:
+    await _conversation(services, principal.tenant_id, cid)
+    found = await services.store.list_messages(principal.tenant_id, cid,
+                                               max(1, min(limit, 1000)))
+    return MessageList(data=[_message_out(m) for m in found])
+
+
+@router.post("/{cid}/messages", status_code=202, response_model=MessageAccepted,
+             responses={200: {"content": {"text/event-stream": {}}}})
+async def post_message(
+    cid: str, body: MessageCreate, services: ServicesDep, principal: PrincipalDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> MessageAccepted | JSONResponse | EventSourceResponse:
+    settings = services.settings
+    text = body.text.strip()
+    if not text:
+        raise ApiError(422, "empty_text", "text must not be empty")
+    if len(body.text) > settings.max_message_chars:
+        raise ApiError(413, "text_too_long",
+                       f"text has {len(body.text)} characters; the limit is "
+                       f"{settings.max_message_chars}")
+    model = body.model or settings.default_model
+    if services.catalogue.get(model) is None:
+        raise ApiError(422, "unknown_model",
+                       f"model {model!r} is not configured; see GET /v1/models")
+    await _conversation(services, principal.tenant_id, cid)
+    event = MessageReceived(
+        tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
+        conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
+        options=body.options,
+    )
+    stream = services.relay.register(event)
+    await services.runtime.publisher.publish(
+        REQUESTS, conversation_key(principal.tenant_id, cid), event)
+    if accept and "text/event-stream" in accept:
+        return stream_response(stream, 0)
+    return MessageAccepted(request_id=event.request_id, message_id=event.message_id,
+                           conversation_id=cid,
+                           events_url=f"/v1/requests/{event.request_id}/events")

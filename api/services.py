@@ -1,0 +1,22 @@
+"""What the edge is built from: handed to :func:`api.app.create_app` by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.relay import TokenRelay
+from schemas.catalogue import Catalogue
+from stores.base import ConversationStore
+from streams.runtime.base import Runtime
+from streams.settings import Settings
+
+__all__ = ("EdgeServices",)
+
+
+@dataclass(frozen=True)
+class EdgeServices:
+    settings: Settings
+    runtime: Runtime
+    store: ConversationStore
+    catalogue: Catalogue
+    relay: TokenRelay

@@ -1,0 +1,114 @@
+"""``chatstream``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.errors import ChatstreamError
+from streams.settings import Settings
+
+__all__ = ("main",)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "broker", "store", "vectors"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def _server_flags(p: argparse.ArgumentParser, *, edge: bool) -> None:
+    if edge:
+        p.add_argument("--host", help="bind address (CHATSTREAM_HOST)")
+        p.add_argument("--port", type=int, help="port, 0 for any free one (CHATSTREAM_PORT)")
+    p.add_argument("--broker", help="memory:// or kafka://host:port (CHATSTREAM_BROKER)")
+    p.add_argument("--store", help="sqlite:///path or cassandra://host:port/keyspace")
+    p.add_argument("--vectors", help="embedded:///path or weaviate://host:port")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from chatstream.compose import STAGES
+
+    parser = argparse.ArgumentParser(prog="chatstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="the edge and every stage in one process")
+    _server_flags(up, edge=True)
+    edge = sub.add_parser("edge", help="the edge only (Kafka deployments)")
+    _server_flags(edge, edge=True)
+    worker = sub.add_parser("worker", help="one or more stages (Kafka deployments)")
+    worker.add_argument("stages", nargs="+", metavar="STAGE", help=f"any of {', '.join(STAGES)}")
+    _server_flags(worker, edge=False)
+    topics = sub.add_parser("topics", help="topic administration")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True)
+    create = topics_sub.add_parser("create", help="create every topic (idempotent)")
+    create.add_argument("--broker")
+    schemas = sub.add_parser("schemas", help="event contracts")
+    schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
+    export = schemas_sub.add_parser("export", help="write one JSON Schema per topic")
+    export.add_argument("dir", type=Path)
+    return parser
+
+
+def _export_schemas(directory: Path) -> None:
+    from schemas.topics import ALL_TOPICS
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for topic in ALL_TOPICS:
+        schema = topic.adapter().json_schema()
+        path = directory / f"{topic.name}.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        print(path)
+
+
+async def _create_topics(settings: Settings) -> None:
+    from streams.runtime.kafka import create_topics
+
+    if not settings.broker.startswith("kafka://"):
+        print("the embedded log needs no topics; set --broker kafka://host:port")
+        return
+    created = await create_topics(settings.kafka_bootstrap, prefix=settings.topic_prefix,
+                                  partitions=settings.partitions,
+                                  replication=settings.replication_factor)
+    print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print(f"chatstream: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from chatstream.compose import STAGES, run
+
+    try:
+        if args.command == "up":
+            asyncio.run(run(settings, edge=True, stages=STAGES))
+        elif args.command == "edge":
+            asyncio.run(run(settings, edge=True, stages=()))
+        elif args.command == "worker":
+            asyncio.run(run(settings, edge=False, stages=args.stages))
+        elif args.command == "topics":
+            asyncio.run(_create_topics(settings))
+        elif args.command == "schemas":
+            _export_schemas(args.dir)
+    except ChatstreamError as exc:
+        print(f"chatstream: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Event models carried on the topics; the JSON form of each is the public contract.
+
+Every event is a frozen pydantic model named in the past tense and shares the
+:class:`Envelope` fields. Adding an optional field is compatible; removing or
+retyping one needs a new ``.vN`` topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = (
+    "SCHEMA_VERSION",
+    "AnswerFailed",
+    "AnswerFinished",
+    "AnswerStarted",
+    "Citation",
+    "CitationsAttached",
+    "ContextBuilt",
+    "DeadLettered",
+    "DocumentSubmitted",
+    "Envelope",
+    "GuardVerdict",
+    "HistoryTurn",
+    "MessageReceived",
+    "Passage",
+    "ResponseCompleted",
+    "ScoresComputed",
+    "Signal",
+    "StreamEvent",
+    "TokensGenerated",
+    "Usage",
+    "conversation_key",
+    "new_id",
+    "utcnow",
+)
+
+SCHEMA_VERSION = 1
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def conversation_key(tenant_id: str, conversation_id: str) -> str:
+    """The partition key of every chat event: one conversation stays on one partition."""
+    return f"{tenant_id}:{conversation_id}"
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = SCHEMA_VERSION
+    event_id: str = Field(default_factory=new_id)
+    tenant_id: str
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageReceived(Envelope, frozen=True):
+    """A user message accepted by the edge (chat.requests.v1)."""
+
+    type: Literal["message.received"] = "message.received"
+    request_id: str
+    message_id: str
+    conversation_id: str
+    user_id: str
+    text: str
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class HistoryTurn(BaseModel, frozen=True):
+    role: Literal["user", "assistant", "system"]
+    text: str
+    message_id: str | None = None
+
+
+class Passage(BaseModel, frozen=True):
+    document_id: str
+    title: str
+    chunk: int
+    text: str
+    score: float = 0.0
+
+
+class GuardVerdict(BaseModel, frozen=True):
+    allowed: bool = True
+    category: str | None = None
+    reason: str | None = None
+
+
+class ContextBuilt(Envelope, frozen=True):
+    """The request with what retrieval found for it (chat.contexts.v1)."""
+
+    type: Literal["context.built"] = "context.built"
+    request: MessageReceived
+    history: tuple[HistoryTurn, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    guard: GuardVerdict = GuardVerdict()
+
+
+class Usage(BaseModel, frozen=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Citation(BaseModel, frozen=True):
+    document_id: str
+    title: str
+    chunk: int
+
+
+class _StreamBase(Envelope, frozen=True):
+    request_id: str
+    conversation_id: str
+    # A generation run of the request. A worker that takes over after a crash starts
+    # a new attempt; the edge turns a new attempt into a ``restart`` SSE event.
+    attempt: str
+    seq: int
+
+
+class AnswerStarted(_StreamBase, frozen=True):
+    type: Literal["answer.started"] = "answer.started"
+    model: str
+    provider: str
+
+
+class CitationsAttached(_StreamBase, frozen=True):
+    type: Literal["citations.attached"] = "citations.attached"
+    citations: tuple[Citation, ...]
+
+
+class TokensGenerated(_StreamBase, frozen=True):
+    type: Literal["tokens.generated"] = "tokens.generated"
+    text: str
+
+
+class AnswerFinished(_StreamBase, frozen=True):
+    type: Literal["answer.finished"] = "answer.finished"
+    message_id: str
+    usage: Usage
+    finish_reason: str
+
+
+class AnswerFailed(_StreamBase, frozen=True):
+    type: Literal["answer.failed"] = "answer.failed"
+    code: str
+    message: str
+
+
+StreamEvent = Annotated[
+    AnswerStarted | CitationsAttached | TokensGenerated | AnswerFinished | AnswerFailed,
+    Field(discriminator="type"),
+]
+"""Everything on chat.tokens.v1, in the order the edge relays it."""
+
+
+class ResponseCompleted(Envelope, frozen=True):
+    """The finished answer (chat.responses.v1)."""
+
+    type: Literal["response.completed"] = "response.completed"
+    request_id: str
+    message_id: str
+    conversation_id: str
+    user_id: str
+    reply_to: str
+    prompt: str
+    text: str
+    model: str
+    provider: str
+    usage: Usage
+    finish_reason: str
+    attempt: str
+    citations: tuple[Citation, ...] = ()
+    guard: GuardVerdict = GuardVerdict()
+    time_to_first_token_ms: float | None = None
+    duration_ms: float
+
+
+class Signal(BaseModel, frozen=True):
+    name: str
+    weight: float
+
+
+class ScoresComputed(Envelope, frozen=True):
+    """What scoring concluded about one answered turn (chat.scores.v1)."""
+
+    type: Literal["scores.computed"] = "scores.computed"
+    request_id: str
+    message_id: str
+    conversation_id: str
+    user_id: str
+    sentiment: Literal["positive", "neutral", "negative"]
+    sentiment_score: float = Field(ge=-1.0, le=1.0)
+    intent: Literal["faq", "booking", "sales", "support", "escalation", "other"]
+    quality: float = Field(ge=0.0, le=1.0)
+    lead_score: float = Field(ge=0.0, le=1.0)
+    signals: dict[str, tuple[Signal, ...]] = Field(default_factory=dict)
+
+
+class DocumentSubmitted(Envelope, frozen=True):
+    """A document to index (docs.ingest.v1)."""
+
+    type: Literal["document.submitted"] = "document.submitted"
+    document_id: str
+    filename: str
+    media_type: str
+    blob_ref: str
+    conversation_id: str | None = None
+    user_id: str
+
+
+class DeadLettered(Envelope, frozen=True):
+    """An event a stage could not process (chat.dlq.v1)."""
+
+    type: Literal["dead.lettered"] = "dead.lettered"
+    stage: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    original: str
+    error: str
+    error_type: str
+    attempts: int

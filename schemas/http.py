@@ -1,0 +1,106 @@
+"""Request and response bodies of the edge's HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import Citation, Usage
+
+__all__ = (
+    "ConversationCreate",
+    "ConversationList",
+    "ConversationOut",
+    "ErrorBody",
+    "ErrorOut",
+    "MessageAccepted",
+    "MessageCreate",
+    "MessageList",
+    "MessageOut",
+    "ModelList",
+    "ModelOut",
+    "StoredScores",
+)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConversationCreate(_In):
+    title: str | None = Field(default=None, max_length=200)
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationList(BaseModel):
+    data: list[ConversationOut]
+
+
+class MessageCreate(_In):
+    text: str
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageAccepted(BaseModel):
+    request_id: str
+    message_id: str
+    conversation_id: str
+    events_url: str
+
+
+class StoredScores(BaseModel):
+    sentiment: str
+    sentiment_score: float
+    intent: str
+    quality: float
+    lead_score: float
+
+
+class MessageOut(BaseModel):
+    id: str
+    request_id: str
+    role: Literal["user", "assistant"]
+    text: str
+    created_at: datetime
+    model: str | None = None
+    provider: str | None = None
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    citations: list[Citation] = Field(default_factory=list)
+    scores: StoredScores | None = None
+
+
+class MessageList(BaseModel):
+    data: list[MessageOut]
+
+
+class ModelOut(BaseModel):
+    id: str
+    provider: str
+    description: str
+    context_window: int
+    tier: str
+    offline: bool
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

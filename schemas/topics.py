@@ -1,0 +1,80 @@
+"""The topic registry: the one place topic names, keys and value types are written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
+
+from schemas import events
+
+__all__ = (
+    "ALL_TOPICS",
+    "CONTEXTS",
+    "DLQ",
+    "INGEST",
+    "REQUESTS",
+    "RESPONSES",
+    "SCORES",
+    "TOKENS",
+    "TopicSpec",
+)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    value_type: Any
+    key: Literal["conversation", "document", "none"]
+    partitions: int = 6
+    retention_ms: int = 7 * 24 * 3600 * 1000
+    description: str = ""
+
+    def adapter(self) -> TypeAdapter[Any]:
+        return _adapter(self.value_type)
+
+
+_adapters: dict[int, TypeAdapter[Any]] = {}
+
+
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    # TypeAdapter construction is costly; one per value type, built on first use.
+    found = _adapters.get(id(tp))
+    if found is None:
+        found = _adapters[id(tp)] = TypeAdapter(tp)
+    return found
+
+
+REQUESTS = TopicSpec(
+    "chat.requests.v1", events.MessageReceived, key="conversation",
+    description="User messages accepted by the edge.",
+)
+CONTEXTS = TopicSpec(
+    "chat.contexts.v1", events.ContextBuilt, key="conversation",
+    description="Requests with history, passages and the guard verdict.",
+)
+TOKENS = TopicSpec(
+    "chat.tokens.v1", events.StreamEvent, key="conversation",
+    retention_ms=24 * 3600 * 1000,
+    description="Token chunks and terminal events of every answer.",
+)
+RESPONSES = TopicSpec(
+    "chat.responses.v1", events.ResponseCompleted, key="conversation",
+    description="Completed answers.",
+)
+SCORES = TopicSpec(
+    "chat.scores.v1", events.ScoresComputed, key="conversation",
+    description="Sentiment, intent, quality and lead scores per answered turn.",
+)
+INGEST = TopicSpec(
+    "docs.ingest.v1", events.DocumentSubmitted, key="document",
+    description="Documents to extract, chunk, embed and index.",
+)
+DLQ = TopicSpec(
+    "chat.dlq.v1", events.DeadLettered, key="none", partitions=1,
+    retention_ms=30 * 24 * 3600 * 1000,
+    description="Events a stage could not process, with the error.",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, INGEST, DLQ)

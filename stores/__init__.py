@@ -1,0 +1,5 @@
+"""Stores shared by the stages and the edge: a Protocol and an adapter per backend."""
+
+from stores.base import Conversation, ConversationStore, StoredMessage
+
+__all__ = ("Conversation", "ConversationStore", "StoredMessage")

@@ -1,0 +1,156 @@
+"""SQLite conversation store: the embedded default. One connection on one thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from stores.base import Conversation, StoredMessage
+from streams.errors import StoreUnavailable
+
+__all__ = ("SQLiteConversationStore",)
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    tenant_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL,
+    title TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id));
+CREATE INDEX IF NOT EXISTS conversations_by_user
+    ON conversations (tenant_id, user_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, id TEXT NOT NULL,
+    request_id TEXT NOT NULL, role TEXT NOT NULL, text TEXT NOT NULL,
+    created_at TEXT NOT NULL, user_id TEXT NOT NULL, model TEXT, provider TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+    finish_reason TEXT, citations TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (tenant_id, conversation_id, id));
+CREATE INDEX IF NOT EXISTS messages_in_order
+    ON messages (tenant_id, conversation_id, created_at);
+CREATE INDEX IF NOT EXISTS messages_by_request ON messages (tenant_id, request_id, role);
+CREATE TABLE IF NOT EXISTS scores (
+    tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, message_id TEXT NOT NULL,
+    scores TEXT NOT NULL, PRIMARY KEY (tenant_id, conversation_id, message_id));
+"""
+
+
+class SQLiteConversationStore:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        # sqlite3 objects belong to the thread that made them: one thread does all I/O.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteConversationStore:
+        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
+        return cls(Path(url.removeprefix("sqlite:///")))
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._conn is None:
+                raise StoreUnavailable("sqlite store is not open")
+            with self._conn:
+                return fn(self._conn)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def start(self) -> None:
+        def open_() -> None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._path, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        await asyncio.get_running_loop().run_in_executor(self._pool, open_)
+
+    async def close(self) -> None:
+        def close_() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+        await asyncio.get_running_loop().run_in_executor(self._pool, close_)
+        self._pool.shutdown(wait=True)
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await self._run(lambda c: c.execute("SELECT 1").fetchone())
+        except StoreUnavailable as exc:
+            return False, str(exc)
+        return True, f"sqlite {self._path}"
+
+    async def create_conversation(self, conversation: Conversation) -> None:
+        c = conversation
+        await self._run(lambda db: db.execute(
+            "INSERT OR IGNORE INTO conversations VALUES (?,?,?,?,?)",
+            (c.tenant_id, c.id, c.user_id, c.title, c.created_at.isoformat())))
+
+    async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
+            "WHERE tenant_id=? AND id=?", (tenant_id, conversation_id)).fetchone())
+        return _conversation(row) if row else None
+
+    async def list_conversations(self, tenant_id: str, user_id: str,
+                                 limit: int = 50) -> list[Conversation]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
+            "WHERE tenant_id=? AND user_id=? ORDER BY created_at DESC LIMIT ?",
+            (tenant_id, user_id, limit)).fetchall())
+        return [_conversation(r) for r in rows]
+
+    async def save_message(self, message: StoredMessage) -> None:
+        m = message
+        await self._run(lambda db: db.execute(
+            "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (m.tenant_id, m.conversation_id, m.id, m.request_id, m.role, m.text,
+             m.created_at.isoformat(), m.user_id, m.model, m.provider, m.prompt_tokens,
+             m.completion_tokens, m.finish_reason, json.dumps(list(m.citations)))))
+
+    async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
+                          scores: dict[str, Any]) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO scores VALUES (?,?,?,?)",
+            (tenant_id, conversation_id, message_id, json.dumps(scores))))
+
+    async def list_messages(self, tenant_id: str, conversation_id: str,
+                            limit: int = 100) -> list[StoredMessage]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT m.*, s.scores FROM (SELECT * FROM messages WHERE tenant_id=? AND "
+            "conversation_id=? ORDER BY created_at DESC, role DESC LIMIT ?) m "
+            "LEFT JOIN scores s ON s.tenant_id=m.tenant_id AND "
+            "s.conversation_id=m.conversation_id AND s.message_id=m.id "
+            "ORDER BY m.created_at, m.role DESC", (tenant_id, conversation_id, limit)).fetchall())
+        return [_message(r) for r in rows]
+
+    async def get_reply(self, tenant_id: str, request_id: str) -> StoredMessage | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT m.*, s.scores FROM messages m LEFT JOIN scores s ON "
+            "s.tenant_id=m.tenant_id AND s.conversation_id=m.conversation_id AND "
+            "s.message_id=m.id WHERE m.tenant_id=? AND m.request_id=? AND "
+            "m.role='assistant'", (tenant_id, request_id)).fetchone())
+        return _message(row) if row else None
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(
+        tenant_id=row[0], conversation_id=row[1], id=row[2], request_id=row[3], role=row[4],
+        text=row[5], created_at=datetime.fromisoformat(row[6]), user_id=row[7], model=row[8],
+        provider=row[9], prompt_tokens=row[10], completion_tokens=row[11],
+        finish_reason=row[12], citations=tuple(json.loads(row[13])),
+        scores=json.loads(row[14]) if row[14] else None,
+    )

@@ -1,0 +1,86 @@
+"""What every runtime offers: records, publishing, stage specs and the runtime protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from schemas.topics import TopicSpec
+
+__all__ = ("Emit", "Handler", "Headers", "Publisher", "Record", "Runtime", "StageSpec")
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message read from a topic (the physical, possibly prefixed, name)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """An event a handler wants published."""
+
+    topic: TopicSpec
+    key: str | None
+    event: BaseModel
+
+
+Handler = Callable[[Any], AsyncIterator[Emit]]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage: its consumer group name, input topics and pure handler."""
+
+    name: str
+    inputs: tuple[TopicSpec, ...]
+    handler: Handler
+    concurrency: int = 1
+    # Extra awaitables a stage wants started and stopped with it (e.g. a control consumer).
+    lifecycle: tuple[Callable[[], Awaitable[None]], ...] = field(default=())
+
+
+class Publisher(Protocol):
+    async def send(
+        self, topic: TopicSpec, key: str | None, event: BaseModel, headers: Headers = ()
+    ) -> Awaitable[Any]:
+        """Enqueue; the returned awaitable resolves when the log has acknowledged it."""
+        ...
+
+    async def publish(
+        self, topic: TopicSpec, key: str | None, event: BaseModel, headers: Headers = ()
+    ) -> None:
+        """Enqueue and wait for the acknowledgement."""
+        ...
+
+
+class Runtime(Protocol):
+    @property
+    def publisher(self) -> Publisher: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    async def start(self, stages: Sequence[StageSpec] = ()) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def tail(self, topic: TopicSpec, since_ms: int) -> AsyncIterator[Record]:
+        """Every record of ``topic`` from ``since_ms`` on, then live, across all partitions."""
+        ...
+
+    async def ready(self) -> tuple[bool, str]:
+        """Whether the log is reachable, with a short human-readable detail."""
+        ...

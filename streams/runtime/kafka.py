@@ -1,0 +1,207 @@
+"""The Kafka runtime: stages are Faust agents (one app, so one consumer group, per
+stage); the edge publishes and tails with aiokafka directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from pydantic import BaseModel
+
+from schemas.topics import ALL_TOPICS, TopicSpec
+from streams.codec import encode
+from streams.runtime.base import Headers, Record, StageSpec
+from streams.runtime.runner import StageRunner
+
+__all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
+
+log = logging.getLogger(__name__)
+
+
+class KafkaPublisher:
+    def __init__(self, producer: AIOKafkaProducer, prefix: str) -> None:
+        self._producer = producer
+        self._prefix = prefix
+
+    async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
+                   headers: Headers = ()) -> Awaitable[Any]:
+        fut: Awaitable[Any] = await self._producer.send(
+            self._prefix + topic.name,
+            value=encode(event),
+            key=key.encode() if key is not None else None,
+            headers=list(headers) or None,
+        )
+        return fut
+
+    async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
+                      headers: Headers = ()) -> None:
+        await (await self.send(topic, key, event, headers))
+
+
+async def create_topics(bootstrap: str, *, prefix: str, partitions: int,
+                        replication: int) -> list[str]:
+    """Create every registered topic that does not exist; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=prefix + t.name,
+                num_partitions=t.partitions if t.partitions == 1 else partitions,
+                replication_factor=replication,
+                topic_configs={"retention.ms": str(t.retention_ms)},
+            )
+            for t in ALL_TOPICS
+            if prefix + t.name not in existing
+        ]
+        for topic in wanted:
+            try:
+                await admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; the topic is there either way
+    finally:
+        await admin.close()
+    return created
+
+
+class KafkaRuntime:
+    kind = "kafka"
+
+    def __init__(self, bootstrap: str, *, topic_prefix: str = "", partitions: int = 6,
+                 replication: int = 1, retries: int = 3, data_dir: Path = Path(".chatstream"),
+                 client_id: str = "chatstream") -> None:
+        self._bootstrap = bootstrap
+        self._prefix = topic_prefix
+        self._partitions = partitions
+        self._replication = replication
+        self._retries = retries
+        self._data_dir = data_dir
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._publisher: KafkaPublisher | None = None
+        self._apps: list[faust.App] = []
+
+    @property
+    def publisher(self) -> KafkaPublisher:
+        if self._publisher is None:
+            raise RuntimeError("KafkaRuntime.start() was not called")
+        return self._publisher
+
+    async def start(self, stages: Sequence[StageSpec] = ()) -> None:
+        await create_topics(self._bootstrap, prefix=self._prefix,
+                            partitions=self._partitions, replication=self._replication)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+        )
+        await self._producer.start()
+        self._publisher = KafkaPublisher(self._producer, self._prefix)
+        for spec in stages:
+            app = self._faust_app(spec)
+            await app.start()
+            self._apps.append(app)
+
+    def _faust_app(self, spec: StageSpec) -> faust.App:
+        app = faust.App(
+            f"{self._prefix}chatstream-{spec.name}",
+            broker=f"kafka://{self._bootstrap}",
+            web_enabled=False,
+            datadir=str(self._data_dir / "faust" / spec.name),
+            topic_partitions=self._partitions,
+            topic_replication_factor=self._replication,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=100,
+            broker_commit_interval=1.0,
+            # Processing an answer can take minutes of streaming; the consumer keeps
+            # heart-beating from its own task, so only a dead process is evicted.
+            broker_max_poll_interval=600.0,
+        )
+        runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
+                             retries=self._retries)
+        channel = app.topic(
+            *(self._prefix + t.name for t in spec.inputs),
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                await runner.process(Record(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    timestamp_ms=int(message.timestamp * 1000),
+                    headers=tuple(message.headers or ()),
+                ))
+
+        app.agent(channel, name=spec.name, concurrency=spec.concurrency)(agent)
+        return app
+
+    async def stop(self) -> None:
+        for app in reversed(self._apps):
+            with contextlib.suppress(Exception):
+                await app.stop()
+        self._apps.clear()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def tail(self, topic: TopicSpec, since_ms: int) -> AsyncIterator[Record]:
+        name = self._prefix + topic.name
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=f"{self._client_id}-relay",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(name)
+            while not partitions:
+                await asyncio.sleep(0.2)
+                await consumer.topics()
+                partitions = consumer.partitions_for_topic(name)
+            tps = [TopicPartition(name, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            for tp in tps:
+                at = found.get(tp)
+                if at is None:
+                    await consumer.seek_to_end(tp)
+                else:
+                    consumer.seek(tp, at.offset)
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for msgs in batch.values():
+                    for m in msgs:
+                        yield Record(m.topic, m.partition, m.offset, m.key, m.value,
+                                     m.timestamp, tuple(m.headers or ()))
+        finally:
+            await consumer.stop()
+
+    async def ready(self) -> tuple[bool, str]:
+        if self._producer is None:
+            return False, "not started"
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 5)
+        except (KafkaError, TimeoutError) as exc:
+            return False, f"kafka unreachable: {type(exc).__name__}"
+        return True, f"kafka {self._bootstrap}"

@@ -1,0 +1,110 @@
+"""Drives one event through a stage's handler: decode, handle, publish, dead-letter.
+
+Shared by both runtimes so they have the same failure semantics: a record is only
+acknowledged (its offset committable) after everything it produced was acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from typing import Any
+
+from schemas.events import DeadLettered
+from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
+from streams.codec import decode
+from streams.errors import PoisonEvent, StoreUnavailable
+from streams.runtime.base import Publisher, Record, StageSpec
+
+__all__ = ("StageRunner",)
+
+log = logging.getLogger(__name__)
+
+
+class StageRunner:
+    def __init__(
+        self,
+        spec: StageSpec,
+        publisher: Publisher,
+        *,
+        topic_prefix: str = "",
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.spec = spec
+        self._publisher = publisher
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._by_name: dict[str, TopicSpec] = {
+            f"{topic_prefix}{t.name}": t for t in (*spec.inputs, *ALL_TOPICS)
+        }
+
+    def _delay(self, attempt: int) -> float:
+        # Exponential with full jitter, so retrying workers do not stampede together.
+        return random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2**attempt))
+
+    async def process(self, record: Record) -> None:
+        topic = self._by_name.get(record.topic)
+        if topic is None:
+            await self._dead_letter(record, PoisonEvent(f"unknown topic {record.topic}"), 1)
+            return
+        try:
+            event = decode(topic, record.value)
+        except PoisonEvent as exc:
+            await self._dead_letter(record, exc, 1)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._handle(event)
+                return
+            except StoreUnavailable as exc:
+                # An outage is not the event's fault: wait it out instead of dead-lettering.
+                delay = self._delay(min(attempt, 6))
+                log.warning("%s: store unavailable (%s); retrying in %.1fs",
+                            self.spec.name, exc, delay)
+                await asyncio.sleep(delay)
+            except Exception as exc:
+                if isinstance(exc, PoisonEvent) or attempt > self._retries:
+                    log.exception("%s: giving up on %s@%d:%d", self.spec.name,
+                                  record.topic, record.partition, record.offset)
+                    await self._dead_letter(record, exc, attempt)
+                    return
+                delay = self._delay(attempt)
+                log.warning("%s: attempt %d failed (%s: %s); retrying in %.2fs",
+                            self.spec.name, attempt, type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _handle(self, event: Any) -> None:
+        pending = []
+        async for emit in self.spec.handler(event):
+            pending.append(await self._publisher.send(emit.topic, emit.key, emit.event))
+        for ack in pending:
+            await ack
+
+    async def _dead_letter(self, record: Record, exc: BaseException, attempts: int) -> None:
+        tenant = "unknown"
+        with contextlib.suppress(ValueError, AttributeError):
+            tenant = str(json.loads(record.value).get("tenant_id", "unknown"))
+        await self._publisher.publish(
+            DLQ,
+            None,
+            DeadLettered(
+                tenant_id=tenant,
+                stage=self.spec.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key.decode(errors="replace") if record.key is not None else None,
+                original=record.value.decode(errors="replace"),
+                error=str(exc)[:2000],
+                error_type=type(exc).__name__,
+                attempts=attempts,
+            ),
+        )

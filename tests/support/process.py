@@ -1,0 +1,86 @@
+"""Running chatstream commands as real subprocesses, the way an operator would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ("ChatstreamProcess",)
+
+_URL = re.compile(r"listening on (http://\S+)")
+
+
+class ChatstreamProcess:
+    """``chatstream ARGS`` with its output captured; ``url`` once the edge listens."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path,
+                 ready: str = "listening on") -> None:
+        self.args = list(args)
+        self.log_path = log_path
+        self.url: str | None = None
+        self._ready = ready
+        self._seen = threading.Event()
+        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 120.0) -> ChatstreamProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatstream.cli", *self.args],
+            env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self._pumper = threading.Thread(target=self._pump, daemon=True)
+        self._pumper.start()
+        if not self._seen.wait(timeout):
+            self.stop()
+            raise AssertionError(f"`chatstream {' '.join(self.args)}` not ready in "
+                                 f"{timeout}s; log:\n{self.tail()}")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"`chatstream {' '.join(self.args)}` exited; log:\n{self.tail()}")
+        return self
+
+    def _pump(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with self.log_path.open("a") as out:
+            for line in self.proc.stdout:
+                out.write(line)
+                out.flush()
+                m = _URL.search(line)
+                if m:
+                    self.url = m.group(1).rstrip("/")
+                if self._ready in line:
+                    self._seen.set()
+        self._seen.set()  # exited: let start() report it
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        self.stop()
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.proc.poll() is None:
+                self.proc.kill()
+        code = self.proc.wait(10)
+        self._pumper.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return code
