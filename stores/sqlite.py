@@ -127,7 +127,7 @@ class SQLiteConversationStore:
                             limit: int = 100) -> list[StoredMessage]:
         rows = await self._run(lambda db: db.execute(
             "SELECT m.*, s.scores FROM (SELECT * FROM messages WHERE tenant_id=? AND "
-            "conversation_id=? ORDER BY created_at DESC, role DESC LIMIT ?) m "
+            "conversation_id=? ORDER BY created_at DESC, role ASC LIMIT ?) m "
             "LEFT JOIN scores s ON s.tenant_id=m.tenant_id AND "
             "s.conversation_id=m.conversation_id AND s.message_id=m.id "
             "ORDER BY m.created_at, m.role DESC", (tenant_id, conversation_id, limit)).fetchall())

@@ -1,0 +1,280 @@
+"""One contract for every ConversationStore adapter: SQLite on disk, Cassandra live.
+
+The Cassandra cases use the server ``deploy/local/services.py start cassandra`` runs, in a
+keyspace made for this test session and dropped after it. Every test uses fresh tenant
+ids, so the cases can share that keyspace.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+from cassandra.connection import DefaultEndPoint
+from cassandra.policies import RoundRobinPolicy
+
+from stores.base import Conversation, ConversationStore, StoredMessage
+from stores.cassandra import CassandraConversationStore, default_connection_class
+from stores.sqlite import SQLiteConversationStore
+from streams.errors import ConfigurationError, StoreUnavailable
+
+CASSANDRA_HOST = "127.0.0.1"
+CASSANDRA_PORT = int(os.environ.get("CHATSTREAM_CASSANDRA_PORT", "9042"))
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123457, tzinfo=UTC)  # microseconds must survive
+
+StoreFactory = Callable[[], ConversationStore]
+
+
+# -- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cassandra_keyspace() -> Iterator[str]:
+    """A keyspace for this session; the first store to start creates it."""
+    keyspace = f"chatstream_test_{uuid.uuid4().hex[:12]}"
+    yield keyspace
+    cluster = Cluster(
+        contact_points=[DefaultEndPoint(CASSANDRA_HOST, CASSANDRA_PORT)],
+        execution_profiles={EXEC_PROFILE_DEFAULT: ExecutionProfile(
+            load_balancing_policy=RoundRobinPolicy())},
+        connection_class=default_connection_class(), connect_timeout=5)
+    try:
+        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+    except NoHostAvailable:
+        pass  # unreachable all along: the failing tests already said so, nothing was made
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Builds an adapter that has not been started."""
+    if request.param == "sqlite":
+        return lambda: SQLiteConversationStore(tmp_path / "conversations.db")
+    keyspace = request.getfixturevalue("cassandra_keyspace")
+    return lambda: CassandraConversationStore(
+        [(CASSANDRA_HOST, CASSANDRA_PORT)], keyspace, request_timeout=20.0)
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[ConversationStore]:
+    adapter = make_store()
+    try:
+        await adapter.start()
+    except StoreUnavailable as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:  # failed outside the except block, so the report is this line alone
+        pytest.fail(
+            f"{type(adapter).__name__} could not start: {problem}. For Cassandra, run "
+            f"`python3 deploy/local/services.py start cassandra` (port {CASSANDRA_PORT}, "
+            "set by CHATSTREAM_CASSANDRA_PORT).", pytrace=False)
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def conversation(tenant: str, *, user: str = "user-1", at: datetime = T0,
+                 title: str = "a title", id: str | None = None) -> Conversation:
+    return Conversation(tenant_id=tenant, id=id or new_id("conv"), user_id=user,
+                        title=title, created_at=at)
+
+
+def message(conv: Conversation, *, role: Literal["user", "assistant"], at: datetime,
+            request_id: str | None = None, **fields: Any) -> StoredMessage:
+    return StoredMessage(
+        tenant_id=conv.tenant_id, conversation_id=conv.id, id=new_id("msg"),
+        request_id=request_id or new_id("req"), role=role, text=f"{role} at {at}",
+        created_at=at, user_id=conv.user_id, **fields)
+
+
+def turn(conv: Conversation, at: datetime) -> tuple[StoredMessage, StoredMessage]:
+    """A question and its answer, both at ``at``."""
+    asked = message(conv, role="user", at=at)
+    answered = message(conv, role="assistant", at=at, request_id=asked.request_id,
+                       model="local-echo", provider="local", prompt_tokens=7,
+                       completion_tokens=3, finish_reason="stop")
+    return asked, answered
+
+
+# -- conversations ---------------------------------------------------------------------
+
+
+async def test_ready_once_started(store: ConversationStore) -> None:
+    ok, detail = await store.ready()
+    assert ok, detail
+
+
+async def test_absent_conversation_is_none(store: ConversationStore) -> None:
+    assert await store.get_conversation(new_id("tenant"), new_id("conv")) is None
+
+
+async def test_created_conversation_round_trips(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    await store.create_conversation(conv)
+    assert await store.get_conversation(conv.tenant_id, conv.id) == conv
+
+
+async def test_creating_again_keeps_the_first(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"), title="first")
+    await store.create_conversation(conv)
+    await store.create_conversation(
+        conversation(conv.tenant_id, id=conv.id, title="second", at=T0 + timedelta(hours=1)))
+    assert await store.get_conversation(conv.tenant_id, conv.id) == conv
+    assert await store.list_conversations(conv.tenant_id, conv.user_id) == [conv]
+
+
+async def test_conversations_are_listed_newest_first(store: ConversationStore) -> None:
+    tenant = new_id("tenant")
+    convs = [conversation(tenant, at=T0 + timedelta(minutes=i)) for i in range(4)]
+    for conv in random.sample(convs, len(convs)):
+        await store.create_conversation(conv)
+    await store.create_conversation(conversation(tenant, user="someone-else"))
+
+    assert await store.list_conversations(tenant, "user-1") == convs[::-1]
+    assert await store.list_conversations(tenant, "user-1", limit=2) == convs[:1:-1]
+    assert await store.list_conversations(tenant, "nobody") == []
+
+
+async def test_tenants_do_not_see_each_other(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant-a"))
+    await store.create_conversation(conv)
+    asked, answered = turn(conv, T0)
+    for m in (asked, answered):
+        await store.save_message(m)
+    await store.save_scores(conv.tenant_id, conv.id, answered.id, {"overall": 1.0})
+
+    other = new_id("tenant-b")
+    assert await store.get_conversation(other, conv.id) is None
+    assert await store.list_conversations(other, conv.user_id) == []
+    assert await store.list_messages(other, conv.id) == []
+    assert await store.get_reply(other, asked.request_id) is None
+    assert len(await store.list_messages(conv.tenant_id, conv.id)) == 2
+
+
+# -- messages --------------------------------------------------------------------------
+
+
+async def test_saving_a_message_twice_stores_it_once(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    asked = message(conv, role="user", at=T0)
+    await store.save_message(asked)
+    await store.save_message(asked)
+    assert await store.list_messages(conv.tenant_id, conv.id) == [asked]
+
+
+async def test_messages_are_the_last_n_oldest_first(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    messages = [message(conv, role=("user", "assistant")[i % 2], at=T0 + timedelta(seconds=i))
+                for i in range(7)]
+    for m in random.sample(messages, len(messages)):
+        await store.save_message(m)
+
+    assert await store.list_messages(conv.tenant_id, conv.id) == messages
+    assert await store.list_messages(conv.tenant_id, conv.id, limit=3) == messages[-3:]
+    assert await store.list_messages(conv.tenant_id, conv.id, limit=1) == messages[-1:]
+    assert await store.list_messages(conv.tenant_id, new_id("conv")) == []
+
+
+async def test_a_question_and_answer_at_one_instant_keep_their_order(
+        store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    messages = [m for i in range(3) for m in turn(conv, T0 + timedelta(seconds=i))]
+    for m in random.sample(messages, len(messages)):
+        await store.save_message(m)
+
+    assert await store.list_messages(conv.tenant_id, conv.id) == messages
+    assert await store.list_messages(conv.tenant_id, conv.id, limit=3) == messages[-3:]
+
+
+async def test_scores_arrive_before_or_after_the_message(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    early = message(conv, role="assistant", at=T0)
+    late = message(conv, role="assistant", at=T0 + timedelta(seconds=1))
+    plain = message(conv, role="user", at=T0 + timedelta(seconds=2))
+
+    await store.save_scores(conv.tenant_id, conv.id, early.id, {"overall": 0.2})
+    await store.save_message(early)
+    await store.save_message(late)
+    await store.save_message(plain)
+    await store.save_scores(conv.tenant_id, conv.id, late.id, {"overall": 0.9, "flags": []})
+    await store.save_scores(conv.tenant_id, conv.id, early.id, {"overall": 0.4})  # rescored
+
+    listed = await store.list_messages(conv.tenant_id, conv.id)
+    assert [m.scores for m in listed] == [{"overall": 0.4}, {"overall": 0.9, "flags": []}, None]
+
+
+async def test_get_reply_finds_the_answer_to_a_request(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    asked = message(conv, role="user", at=T0)
+    answered = message(
+        conv, role="assistant", at=T0 + timedelta(milliseconds=1500),
+        request_id=asked.request_id, model="local-echo", provider="local",
+        prompt_tokens=12, completion_tokens=5, finish_reason="stop",
+        citations=({"document_id": "doc-1", "title": "Doc", "chunk": 0},))
+    unanswered = message(conv, role="user", at=T0 + timedelta(seconds=2))
+    for m in (asked, answered, unanswered):
+        await store.save_message(m)
+    await store.save_scores(conv.tenant_id, conv.id, answered.id, {"overall": 0.7})
+
+    reply = await store.get_reply(conv.tenant_id, asked.request_id)
+    assert reply == replace(answered, scores={"overall": 0.7})
+    assert await store.get_reply(conv.tenant_id, unanswered.request_id) is None
+    assert await store.get_reply(conv.tenant_id, new_id("req")) is None
+
+
+async def test_calls_before_start_are_unavailable(make_store: StoreFactory) -> None:
+    adapter = make_store()
+    with pytest.raises(StoreUnavailable):
+        await adapter.get_conversation(new_id("tenant"), new_id("conv"))
+
+
+# -- Cassandra only: no server needed --------------------------------------------------
+
+
+async def test_unreachable_cassandra_is_store_unavailable() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    adapter = CassandraConversationStore([("127.0.0.1", port)], "unused", connect_timeout=1.0)
+    with pytest.raises(StoreUnavailable) as caught:
+        await adapter.start()
+    assert isinstance(caught.value.__cause__, NoHostAvailable)
+    ok, _ = await adapter.ready()
+    assert not ok
+    await adapter.close()
+
+
+@pytest.mark.parametrize(("url", "hosts", "keyspace"), [
+    ("cassandra://db/chat", [("db", 9042)], "chat"),
+    ("cassandra://a:9142,b/chat", [("a", 9142), ("b", 9042)], "chat"),
+    ("cassandra://[::1]:9043/chat_2", [("::1", 9043)], "chat_2"),
+])
+def test_from_url(url: str, hosts: list[tuple[str, int]], keyspace: str) -> None:
+    adapter = CassandraConversationStore.from_url(url)
+    assert adapter.hosts == tuple(hosts)
+    assert adapter.keyspace == keyspace
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:///x.db", "cassandra://db", "cassandra://db/bad-name", "cassandra://db:port/ks",
+])
+def test_from_url_rejects(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        CassandraConversationStore.from_url(url)
+
