@@ -198,7 +198,10 @@ def answer(prompt: Prompt) -> str:
         parts = []
         for c in best:
             if c.source == "earlier":
-                parts.append(f"Earlier you said: {c.text.rstrip('.')}.")
+                quoted = c.text.rstrip(".")
+                if quoted.split()[0].lower() in _SWAP.values():
+                    quoted = quoted[0].lower() + quoted[1:]
+                parts.append(f"Earlier you said: {quoted}.")
             else:
                 parts.append(f"According to {c.source}: {c.text}")
         return " ".join(parts)

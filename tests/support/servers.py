@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-__all__ = ("KAFKA", "CASSANDRA", "WEAVIATE", "require")
+__all__ = ("CASSANDRA", "KAFKA", "WEAVIATE", "require")
 
 KAFKA = f"127.0.0.1:{os.environ.get('CHATSTREAM_KAFKA_PORT', '9092')}"
 CASSANDRA = f"127.0.0.1:{os.environ.get('CHATSTREAM_CASSANDRA_PORT', '9042')}"

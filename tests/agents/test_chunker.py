@@ -1,0 +1,57 @@
+"""Token chunks are cut at a size or an age, whichever comes first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agents.chunker import coalesce
+from agents.providers.base import Delta
+from schemas.events import Usage
+
+
+async def _deltas(parts: list[str], pause_after: int | None = None,
+                  pause_s: float = 0.0) -> AsyncIterator[Delta]:
+    for i, p in enumerate(parts):
+        if pause_after is not None and i == pause_after:
+            await asyncio.sleep(pause_s)
+        yield Delta(text=p)
+    yield Delta(usage=Usage(completion_tokens=len(parts)), finish_reason="stop")
+
+
+async def test_size_bound_cuts_fast_streams() -> None:
+    chunks = [c async for c in coalesce(_deltas(["ab"] * 10), max_ms=10_000, max_chars=6)]
+    texts = [c.text for c in chunks if c.final is None]
+    assert texts == ["ababab", "ababab", "ababab", "ab"]
+    assert chunks[-1].final is not None and chunks[-1].final.usage is not None
+
+
+async def test_age_bound_flushes_a_stalled_model() -> None:
+    got: list[tuple[float, str]] = []
+    start = time.monotonic()
+    async for c in coalesce(_deltas(["a", "b", "c"], pause_after=2, pause_s=0.5),
+                            max_ms=50, max_chars=1000):
+        got.append((time.monotonic() - start, c.text))
+    # "ab" must not wait for the model's pause to end.
+    assert got[0][1] == "ab"
+    assert got[0][0] < 0.3
+    assert got[1][1] == "c"
+
+
+async def test_provider_error_flushes_then_raises() -> None:
+    async def broken() -> AsyncIterator[Delta]:
+        yield Delta(text="partial ")
+        raise RuntimeError("upstream cut")
+
+    seen: list[str] = []
+
+    async def drain() -> None:
+        async for c in coalesce(broken(), max_ms=10_000, max_chars=1000):
+            seen.append(c.text)
+
+    with pytest.raises(RuntimeError, match="upstream cut"):
+        await drain()
+    assert seen == ["partial "]

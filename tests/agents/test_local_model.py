@@ -1,0 +1,44 @@
+"""The offline model answers from what the user shared, and says so when it cannot."""
+
+from __future__ import annotations
+
+from agents.providers.base import Prompt
+from agents.providers.local import LocalProvider, answer
+from schemas.catalogue import ModelSpec
+from schemas.events import HistoryTurn, Passage
+
+LOCAL = ModelSpec(name="local", provider="local", upstream="extractive-v1")
+
+
+def test_quotes_the_passage_that_answers_the_question() -> None:
+    prompt = Prompt(question="When does the night ferry to Tarsis leave?", passages=(
+        Passage(document_id="d1", title="Timetable", chunk=0,
+                text="The bakery opens at six. The night ferry to Tarsis leaves at 23:40."),
+    ))
+    text = answer(prompt)
+    assert "23:40" in text
+    assert "Timetable" in text
+    assert "bakery" not in text
+
+
+def test_remembers_what_the_user_said_earlier_in_second_person() -> None:
+    prompt = Prompt(question="What is my favourite colour?", history=(
+        HistoryTurn(role="user", text="My favourite colour is teal."),
+        HistoryTurn(role="assistant", text="Noted."),
+    ))
+    assert answer(prompt) == "Earlier you said: your favourite colour is teal."
+
+
+def test_says_plainly_when_it_cannot_answer() -> None:
+    text = answer(Prompt(question="What is the capital of Mongolia?"))
+    assert "can't answer" in text
+    assert "offline local model" in text
+
+
+async def test_streams_word_by_word_with_usage_at_the_end() -> None:
+    deltas = [d async for d in LocalProvider(delay_ms=0).stream(
+        LOCAL, Prompt(question="I live in Porto."))]
+    assert "".join(d.text for d in deltas) == "Noted: you live in Porto."
+    assert len([d for d in deltas if d.text]) == 5
+    assert deltas[-1].finish_reason == "stop"
+    assert deltas[-1].usage is not None and deltas[-1].usage.completion_tokens > 0

@@ -1,0 +1,44 @@
+"""The relay turns a request's token events into SSE events every replica numbers alike."""
+
+from __future__ import annotations
+
+import json
+
+from api.relay import RequestStream
+from schemas.events import AnswerFinished, AnswerStarted, TokensGenerated, Usage
+
+BASE = {"tenant_id": "t", "request_id": "r", "conversation_id": "c"}
+
+
+def _events(attempt: str, tokens: list[str], done: bool = True) -> list[object]:
+    out: list[object] = [AnswerStarted(**BASE, attempt=attempt, seq=0, model="local",
+                                       provider="local")]
+    out += [TokensGenerated(**BASE, attempt=attempt, seq=i + 1, text=t)
+            for i, t in enumerate(tokens)]
+    if done:
+        out.append(AnswerFinished(**BASE, attempt=attempt, seq=len(tokens) + 1,
+                                  message_id="m", usage=Usage(), finish_reason="stop"))
+    return out
+
+
+def test_a_new_attempt_becomes_a_restart_and_stale_events_are_dropped() -> None:
+    s = RequestStream("r")
+    first = _events("a1", ["Hel", "lo"], done=False)
+    second = _events("a2", ["Hello", " world"])
+    for e in [*first, second[0], TokensGenerated(**BASE, attempt="a1", seq=3, text="late"),
+              *second[1:]]:
+        s.add(e)  # type: ignore[arg-type]
+    names = [e.event for e in s.events]
+    assert names == ["status", "token", "token", "restart", "status", "token", "token", "done"]
+    assert [e.id for e in s.events] == list(range(1, 9))
+    assert json.loads(s.events[3].data) == {"attempt": 2}
+    assert "late" not in "".join(e.data for e in s.events)
+    assert s.finished
+
+
+async def test_follow_resumes_after_an_id_without_gap_or_repeat() -> None:
+    s = RequestStream("r")
+    for e in _events("a1", ["a", "b", "c"]):
+        s.add(e)  # type: ignore[arg-type]
+    after_two = [e async for e in s.follow(2, keepalive_s=1)]
+    assert [e.id for e in after_two if e] == [3, 4, 5]
