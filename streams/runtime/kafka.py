@@ -117,11 +117,13 @@ class KafkaRuntime:
             self._apps.append(app)
 
     def _faust_app(self, spec: StageSpec) -> faust.App:
+        datadir = self._data_dir / "faust" / spec.name
+        datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
             f"{self._prefix}chatstream-{spec.name}",
             broker=f"kafka://{self._bootstrap}",
             web_enabled=False,
-            datadir=str(self._data_dir / "faust" / spec.name),
+            datadir=str(datadir),
             topic_partitions=self._partitions,
             topic_replication_factor=self._replication,
             consumer_auto_offset_reset="earliest",
@@ -174,11 +176,12 @@ class KafkaRuntime:
         )
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(name)
+            # A consumer without a subscription keeps no metadata of its own: ask for it.
+            partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
             while not partitions:
-                await asyncio.sleep(0.2)
-                await consumer.topics()
-                partitions = consumer.partitions_for_topic(name)
+                await asyncio.sleep(0.5)
+                metadata = await consumer._client.fetch_all_metadata()
+                partitions = metadata.partitions_for_topic(name)
             tps = [TopicPartition(name, p) for p in sorted(partitions)]
             consumer.assign(tps)
             found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
