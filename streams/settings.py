@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ("Settings", "get_settings")
@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     store: str = Field("", description="`sqlite:///path` or `cassandra://h:p/keyspace`; "
                        "empty: SQLite under DATA_DIR")
     vectors: str = Field("", description="`embedded:///path` or `weaviate://h:p`; "
-                         "empty: embedded under DATA_DIR")
+                         "empty: embedded under DATA_DIR. Accepted and validated now; "
+                         "document retrieval (issue 5) will use it")
     data_dir: Path = Field(Path(".chatstream"), description="where embedded data lives")
     host: str = Field("127.0.0.1", description="edge bind address")
     port: int = Field(8000, description="edge port")
@@ -35,12 +36,6 @@ class Settings(BaseSettings):
     models_file: Path | None = Field(None, description="model catalogue (YAML); "
                                      "empty: the shipped catalogue")
     default_model: str = Field("local", description="model used when a request names none")
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    groq_api_key: SecretStr | None = None
-    groq_base_url: str | None = None
-    auth: str = Field("dev", description="`dev` (one local tenant) or `jwt`")
-    jwt_secret: SecretStr | None = None
     max_message_chars: int = Field(16_000, ge=1, description="longer messages get 413")
     history_turns: int = Field(20, ge=0, description="recent turns retrieval loads")
     local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the offline model, "
@@ -53,13 +48,20 @@ class Settings(BaseSettings):
     stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")
-    log_level: str = Field("INFO")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("broker")
     @classmethod
     def _known_broker(cls, v: str) -> str:
         if urlparse(v).scheme not in ("memory", "kafka"):
             raise ValueError("broker must be memory:// or kafka://host:port[,host:port]")
+        return v
+
+    @field_validator("vectors")
+    @classmethod
+    def _known_vectors(cls, v: str) -> str:
+        if v and urlparse(v).scheme not in ("embedded", "weaviate"):
+            raise ValueError("vectors must be embedded:///path or weaviate://host:port")
         return v
 
     @field_validator("store")
