@@ -134,15 +134,15 @@ def _html(text: str) -> str:
 
 
 _MD_RULES = (
-    (re.compile(r"^```.*$|^~~~.*$", re.M), ""),               # code fences (code stays)
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),            # images: alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),             # links: their text
-    (re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.M), r"\1"),  # headings
-    (re.compile(r"^\s{0,3}>\s?", re.M), ""),                   # quotes
-    (re.compile(r"^\s*([-*+]|\d+[.)])\s+", re.M), ""),         # list markers
-    (re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # emphasis, code spans
-    (re.compile(r"<[^>\n]+>"), ""),                            # inline HTML tags
-    (re.compile(r"^\s*([-*_]\s*){3,}$", re.M), ""),            # rules
+    (re.compile(r"^[ \t]*(```|~~~).*$", re.M), ""),                 # code fences (code stays)
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),                  # images: alt text
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),                   # links: their text
+    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t]*#*[ \t]*$", re.M), r"\1"),  # headings
+    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.M), ""),                   # quotes
+    (re.compile(r"^[ \t]*([-*+]|\d+[.)])[ \t]+", re.M), ""),         # list markers
+    (re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1"), r"\2"),      # emphasis, code spans
+    (re.compile(r"<[^>\n]+>"), ""),                                  # inline HTML tags
+    (re.compile(r"^[ \t]*([-*_][ \t]*){3,}$", re.M), ""),            # rules
 )
 
 

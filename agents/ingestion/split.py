@@ -20,6 +20,12 @@ _PARAGRAPHS = re.compile(r"\n[ \t]*\n")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
+def _tokens(text: str) -> int:
+    # Counted with the separator that joins it to the next (at most two characters), so
+    # the sum over a passage never undercounts the passage itself.
+    return estimate_tokens(text + "  ")
+
+
 @dataclass(frozen=True, slots=True)
 class _Sentence:
     text: str
@@ -37,18 +43,18 @@ def _paragraphs(text: str, max_tokens: int) -> list[list[_Sentence]]:
         n = len(out)
         sentences: list[_Sentence] = []
         for sentence in _SENTENCES.split(paragraph):
-            if estimate_tokens(sentence) <= max_tokens:
-                sentences.append(_Sentence(sentence, n, estimate_tokens(sentence)))
+            if _tokens(sentence) <= max_tokens:
+                sentences.append(_Sentence(sentence, n, _tokens(sentence)))
                 continue
             piece: list[str] = []
             for word in sentence.split():
-                if piece and estimate_tokens(" ".join([*piece, word])) > max_tokens:
+                if piece and _tokens(" ".join([*piece, word])) > max_tokens:
                     joined = " ".join(piece)
-                    sentences.append(_Sentence(joined, n, estimate_tokens(joined)))
+                    sentences.append(_Sentence(joined, n, _tokens(joined)))
                     piece = []
                 piece.append(word)
             joined = " ".join(piece)
-            sentences.append(_Sentence(joined, n, estimate_tokens(joined)))
+            sentences.append(_Sentence(joined, n, _tokens(joined)))
         out.append(sentences)
     return out
 
