@@ -64,7 +64,8 @@ async def upload_document(
     if len(data) > limit:
         raise ApiError(413, "document_too_large", f"the document is over the limit of "
                        f"{limit} bytes")
-    filename = (file.filename or "document").rsplit("/", 1)[-1][:200]
+    # Some clients send a path; only its last part names the document.
+    filename = (file.filename or "document").replace("\\", "/").rsplit("/", 1)[-1][:200]
     media_type = resolve_media_type(filename, file.content_type, data[:16])
     if media_type is None:
         raise ApiError(415, "unsupported_media_type",
