@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 SERVICES := $(PYTHON) deploy/local/services.py
 PYTEST_ARGS ?=
+# Root installs system packages itself; anyone else goes through sudo.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install run test unit lint services services-stop services-status clean
+.PHONY: install run test unit lint ocr services services-stop services-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +24,22 @@ run: install
 	$(BIN)/chatstream up
 
 ## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite.
-test: install services lint
+test: install ocr services lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## OCR of uploaded images needs the tesseract program: install it (apt) when missing.
+## `make run` works without it; images then fail to index with a clear reason.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install tesseract-ocr with your package manager" >&2; exit 1; }; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
+	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng </dev/null'; \
+	}
+	@tesseract --version 2>&1 | head -n 1
 
 services:
 	$(SERVICES) start

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import conversations, health, models, requests
+from api.routes import conversations, documents, health, models, requests
 from api.services import EdgeServices
 
 __all__ = ("create_app",)
@@ -21,6 +21,7 @@ def create_app(services: EdgeServices) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     limit = services.settings.max_message_chars * 4 + 65_536
+    upload_limit = services.settings.max_document_bytes + 65_536  # the file and the form
 
     @app.middleware("http")
     async def body_limit(request: Request,
@@ -28,12 +29,20 @@ def create_app(services: EdgeServices) -> FastAPI:
         # Refuse oversized JSON before parsing it; the message limit itself is checked
         # (with a precise message) by the route.
         length = request.headers.get("content-length")
-        if (length and length.isdigit() and int(length) > limit
-                and request.headers.get("content-type", "").startswith("application/json")):
+        kind = request.headers.get("content-type", "")
+        if length and length.isdigit() and int(length) > limit and kind.startswith(
+                "application/json"):
             return JSONResponse({"error": {"code": "payload_too_large",
                                            "message": f"body over {limit} bytes"}}, 413)
+        if length and length.isdigit() and int(length) > upload_limit and kind.startswith(
+                "multipart/form-data"):
+            # Refused before a byte of it is read; the route checks the file itself too.
+            return JSONResponse({"error": {"code": "document_too_large", "message":
+                                 f"upload over {services.settings.max_document_bytes} bytes"}},
+                                413)
         return await call_next(request)
 
-    for r in (conversations.router, requests.router, models.router, health.router):
+    for r in (conversations.router, requests.router, models.router, documents.router,
+              health.router):
         app.include_router(r)
     return app

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
 from stores.base import ConversationStore
+from stores.documents.base import DocumentStore
+from stores.vectors.base import VectorIndex
 from streams.runtime.base import Runtime
 from streams.settings import Settings
 
@@ -20,3 +22,6 @@ class EdgeServices:
     store: ConversationStore
     catalogue: Catalogue
     relay: TokenRelay
+    # Documents for RAG: uploads, their status, and deleting their indexed passages.
+    documents: DocumentStore | None = None
+    vectors: VectorIndex | None = None

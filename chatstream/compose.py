@@ -13,12 +13,13 @@ from urllib.parse import urlparse
 import uvicorn
 
 from agents import inference, persistence, retrieval, scoring
-from agents.deps import StageDeps
+from agents.deps import NoPassages, StageDeps
 from agents.providers.base import ChatProvider
 from agents.providers.local import LocalProvider
 from api.app import create_app
 from api.relay import TokenRelay
 from api.services import EdgeServices
+from chatstream.knowledge import Knowledge, build_knowledge
 from stores.base import ConversationStore
 from stores.sqlite import SQLiteConversationStore
 from streams.catalogue import load_catalogue
@@ -32,7 +33,9 @@ __all__ = ("STAGES", "build_runtime", "build_store", "run")
 
 log = logging.getLogger("chatstream")
 
-STAGES = ("retrieval", "inference", "scoring", "persistence")
+STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+# What needs the documents, the embedder and the vector index.
+_KNOWLEDGE_STAGES = frozenset({"retrieval", "ingestion"})
 
 
 def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
@@ -58,8 +61,8 @@ def build_providers(settings: Settings) -> dict[str, ChatProvider]:
     return {"local": LocalProvider(delay_ms=settings.local_model_delay_ms)}
 
 
-def build_stages(names: Sequence[str], settings: Settings,
-                 store: ConversationStore) -> list[StageSpec]:
+def build_stages(names: Sequence[str], settings: Settings, store: ConversationStore,
+                 knowledge: Knowledge | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -69,14 +72,23 @@ def build_stages(names: Sequence[str], settings: Settings,
         providers=build_providers(settings), history_turns=settings.history_turns,
         chunk_max_ms=settings.chunk_max_ms, chunk_max_chars=settings.chunk_max_chars,
         inference_concurrency=settings.inference_concurrency,
+        passages=knowledge.passages() if knowledge is not None else NoPassages(),
+        passages_limit=settings.rag_passages,
     )
     factories: dict[str, Callable[[], StageSpec]] = {
         "retrieval": lambda: retrieval.stage(deps),
         "inference": lambda: inference.stage(deps),
         "scoring": scoring.stage,
         "persistence": lambda: persistence.stage(store),
+        "ingestion": lambda: _need(knowledge).ingestion_stage(),
     }
     return [factories[n]() for n in names]
+
+
+def _need(knowledge: Knowledge | None) -> Knowledge:
+    if knowledge is None:
+        raise ConfigurationError("the ingestion stage needs the document parts")
+    return knowledge
 
 
 class _QuietServer(uvicorn.Server):
@@ -119,17 +131,25 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     await store.start()
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
     relay: TokenRelay | None = None
+    knowledge: Knowledge | None = None
     try:
-        await runtime.start(build_stages(stages, settings, store))
+        if edge or _KNOWLEDGE_STAGES & set(stages):
+            knowledge = build_knowledge(settings, store)
+            await knowledge.start()
+        await runtime.start(build_stages(stages, settings, store, knowledge))
         kind = urlparse(settings.broker).scheme
         print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
               f"stages={','.join(stages) or '-'}", flush=True)
+        if knowledge is not None:
+            print(f"chatstream: {knowledge.describe()}", flush=True)
         if edge:
             relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
             await relay.start()
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
                                     catalogue=load_catalogue(settings.models_file),
-                                    relay=relay)
+                                    relay=relay,
+                                    documents=knowledge.documents if knowledge else None,
+                                    vectors=knowledge.index if knowledge else None)
             await _serve_edge(settings, services, stop)
         else:
             print("chatstream workers running", flush=True)
@@ -140,4 +160,6 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             await relay.stop()
         with contextlib.suppress(Exception):
             await runtime.stop()
+        if knowledge is not None:
+            await knowledge.close()
         await store.close()

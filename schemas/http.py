@@ -13,6 +13,8 @@ __all__ = (
     "ConversationCreate",
     "ConversationList",
     "ConversationOut",
+    "DocumentList",
+    "DocumentOut",
     "ErrorBody",
     "ErrorOut",
     "MessageAccepted",
@@ -104,3 +106,24 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    filename: str
+    media_type: str
+    size: int
+    conversation_id: str | None = None
+    status: Literal["queued", "indexing", "ready", "failed"]
+    # chunks_done / chunks_total while indexing; 1.0 once ready.
+    progress: float = Field(ge=0.0, le=1.0)
+    chunks_done: int
+    chunks_total: int
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DocumentList(BaseModel):
+    data: list[DocumentOut]

@@ -339,6 +339,26 @@ class CassandraConversationStore:
             self._prepared().select_scores, (tenant_id, conversation_id, message_ids))
         return {r["message_id"]: r["scores"] for r in rows}
 
+    # -- the session, shared -----------------------------------------------------------
+
+    async def execute(self, statement: Any, params: Sequence[Any] | None = None,
+                      ) -> list[dict[str, Any]]:
+        """Run ``statement`` on this store's session: other stores in the same keyspace
+        (documents) share its connections instead of opening their own."""
+        return await self._execute(statement, params)
+
+    async def prepare(self, cql: str, *, idempotent: bool = True) -> Any:
+        session = self._session
+        if session is None:
+            raise StoreUnavailable("cassandra store is not started")
+        try:
+            statement = await asyncio.to_thread(session.prepare, cql)
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"cassandra {self._where()}: {exc}") from exc
+        statement.is_idempotent = idempotent
+        statement.fetch_size = None
+        return statement
+
     # -- driver bridge ---------------------------------------------------------------
 
     def _prepared(self) -> _Statements:

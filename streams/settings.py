@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ("Settings", "get_settings")
@@ -23,9 +24,9 @@ class Settings(BaseSettings):
     broker: str = Field("memory://", description="`memory://` or `kafka://host:port,...`")
     store: str = Field("", description="`sqlite:///path` or `cassandra://h:p/keyspace`; "
                        "empty: SQLite under DATA_DIR")
-    vectors: str = Field("", description="`embedded:///path` or `weaviate://h:p`; "
-                         "empty: embedded under DATA_DIR. Accepted and validated now; "
-                         "document retrieval (issue 5) will use it")
+    vectors: str = Field("", description="vector index of document passages: "
+                         "`embedded:///dir` or `weaviate://h:p[/Collection]`; empty: "
+                         "embedded under DATA_DIR")
     data_dir: Path = Field(Path(".chatstream"), description="where embedded data lives")
     host: str = Field("127.0.0.1", description="edge bind address")
     port: int = Field(8000, description="edge port")
@@ -49,6 +50,28 @@ class Settings(BaseSettings):
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
+                                    "port (the HTTP port is in VECTORS)")
+    embedder: Literal["hashing", "openai"] = Field(
+        "hashing", description="`hashing`: offline feature hashing of words and word pairs "
+        "(no download, lexical); `openai`: any OpenAI-compatible embeddings endpoint")
+    embeddings_model: str = Field("text-embedding-3-small", description="model of the "
+                                  "`openai` embedder")
+    embeddings_base_url: str = Field("", description="base URL of the `openai` embedder; "
+                                     "empty: OpenAI's")
+    embeddings_api_key: SecretStr = Field(SecretStr(""), description="API key of the "
+                                          "`openai` embedder (never logged)")
+    max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="larger uploads "
+                                    "get 413")
+    passage_tokens: int = Field(200, ge=8, description="token budget of one indexed passage")
+    passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
+                                        "from the one before")
+    rag_passages: int = Field(5, ge=0, description="passages retrieval attaches to a message")
+    rag_alpha: float = Field(0.5, ge=0, le=1, description="hybrid search weight of vectors "
+                             "(1) against BM25 keywords (0)")
+    rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
+                                      "word with the message is cited only at this cosine "
+                                      "similarity or more")
 
     @field_validator("broker")
     @classmethod
@@ -71,6 +94,12 @@ class Settings(BaseSettings):
             raise ValueError("store must be sqlite:///path or cassandra://host:port/keyspace")
         return v
 
+    @model_validator(mode="after")
+    def _overlap_below_budget(self) -> Settings:
+        if self.passage_overlap_tokens >= self.passage_tokens:
+            raise ValueError("passage_overlap_tokens must be below passage_tokens")
+        return self
+
     @property
     def kafka_bootstrap(self) -> str:
         return self.broker.removeprefix("kafka://")
@@ -78,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.store or f"sqlite:///{(self.data_dir / 'chatstream.db').resolve()}"
+
+    @property
+    def vectors_url(self) -> str:
+        return self.vectors or f"embedded:///{(self.data_dir / 'vectors').resolve()}"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -27,6 +27,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         "log": {"ok": log_ok, "detail": log_detail},
         "store": {"ok": store_ok, "detail": store_detail},
     }
-    ok = log_ok and store_ok
+    if services.vectors is not None:
+        vectors_ok, vectors_detail = await services.vectors.ready()
+        checks["vectors"] = {"ok": vectors_ok, "detail": vectors_detail}
+    ok = all(bool(c["ok"]) for c in checks.values())
     return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
                         200 if ok else 503)

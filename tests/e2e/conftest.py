@@ -1,12 +1,14 @@
 """The stacks the end-to-end suite runs against, each a set of real chatstream processes:
 
 - ``embedded``: ``chatstream up`` with the in-process log and SQLite;
-- ``kafka``: ``chatstream up --broker kafka://… --store cassandra://…`` on the real servers;
+- ``kafka``: ``chatstream up --broker kafka://… --store cassandra://… --vectors weaviate://…``
+  on the real servers;
 - ``split``: ``chatstream edge`` plus one ``chatstream worker STAGE`` process per stage.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -16,9 +18,9 @@ import httpx
 import pytest
 
 from tests.support.process import ChatstreamProcess
-from tests.support.servers import CASSANDRA, KAFKA, require
+from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
 
-STAGES = ("retrieval", "inference", "scoring", "persistence")
+STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
 
 
 @dataclass
@@ -46,9 +48,30 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
 def _kafka_env(tmp: Path) -> dict[str, str]:
     require(KAFKA, "Kafka")
     require(CASSANDRA, "Cassandra")
+    require(WEAVIATE, "Weaviate")
     keyspace = f"e2e_{uuid.uuid4().hex[:10]}"
     return _env(tmp, CHATSTREAM_BROKER=f"kafka://{KAFKA}",
-                CHATSTREAM_STORE=f"cassandra://{CASSANDRA}/{keyspace}")
+                CHATSTREAM_STORE=f"cassandra://{CASSANDRA}/{keyspace}",
+                CHATSTREAM_VECTORS=f"weaviate://{WEAVIATE}/E2e{uuid.uuid4().hex[:10]}")
+
+
+def _drop_collections(stack: Stack) -> None:
+    """The stack's Weaviate collections (named after its VECTORS url) go with it."""
+    url = stack.env.get("CHATSTREAM_VECTORS", "")
+    if not url.startswith("weaviate://"):
+        return
+    import weaviate
+
+    address, _, base = url.removeprefix("weaviate://").partition("/")
+    host, port = address.rsplit(":", 1)
+    grpc_port = int(os.environ.get("CHATSTREAM_WEAVIATE_GRPC_PORT", "50051"))
+    client = weaviate.connect_to_local(host=host, port=int(port), grpc_port=grpc_port)
+    try:
+        for name in client.collections.list_all(simple=True):
+            if name.startswith(f"{base}_"):
+                client.collections.delete(name)
+    finally:
+        client.close()
 
 
 def start_stack(name: str, tmp: Path) -> Stack:
@@ -79,6 +102,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     yield s
     for p in reversed(s.processes):
         p.stop()
+    _drop_collections(s)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +111,7 @@ def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield s
     for p in reversed(s.processes):
         p.stop()
+    _drop_collections(s)
 
 
 @pytest.fixture

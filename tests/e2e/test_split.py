@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import STAGES, Stack
 
 
 async def test_each_stage_in_its_own_process_answers_and_stores(split_stack: Stack) -> None:
-    assert len(split_stack.processes) == 5
+    assert len(split_stack.processes) == len(STAGES) + 1
     async with httpx.AsyncClient(base_url=split_stack.url, timeout=30) as client:
         cid = await new_conversation(client)
         first = await ask(client, cid, "Our office plant is called Fernando.")
@@ -21,3 +21,21 @@ async def test_each_stage_in_its_own_process_answers_and_stores(split_stack: Sta
         stored = await wait_for_messages(client, cid, 4, scored=True)
         assert [m["text"] for m in stored[1::2]] == [first.text, second.text]
         assert all(m["scores"] for m in stored if m["role"] == "assistant")
+
+
+async def test_the_ingestion_worker_reads_what_the_edge_stored(split_stack: Stack) -> None:
+    """The upload's bytes travel through the store (Cassandra), not a shared disk."""
+    from tests.e2e.test_knowledge import cited, upload, wait_until_indexed
+
+    async with httpx.AsyncClient(base_url=split_stack.url, timeout=30) as client:
+        r = await upload(client, "plants.md", b"# Plants\n\nFernando the fern is watered "
+                         b"on Mondays with rain water.\n", "text/markdown")
+        assert r.status_code == 202, r.text
+        doc = r.json()
+        indexed = await wait_until_indexed(client, doc["id"])
+        assert indexed["status"] == "ready", (indexed, split_stack.logs())
+        answer = await ask(client, await new_conversation(client),
+                           "When is Fernando the fern watered?")
+        assert "Mondays" in answer.text
+        assert [c["document_id"] for c in cited(answer)] == [doc["id"]]
+        assert (await client.delete(f"/v1/documents/{doc['id']}")).status_code == 204

@@ -1,0 +1,20 @@
+"""What an embedder is: texts in, one vector per text out, all in one named space."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+__all__ = ("Embedder",)
+
+
+class Embedder(Protocol):
+    @property
+    def space(self) -> str:
+        """Names the embedding space (method, model, dimensions). Vectors of two spaces
+        are never compared: each space gets its own index collection."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def close(self) -> None: ...

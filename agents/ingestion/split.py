@@ -1,0 +1,119 @@
+"""Document text into passages that respect paragraphs, with overlap, under a token budget.
+
+Whole paragraphs are packed into a passage while they fit; a passage ends at a paragraph
+boundary when the next paragraph does not fit, and only a paragraph larger than the
+budget is cut (at sentence ends, a sentence over the budget at words). Each passage
+after the first starts with the last sentences of the one before, up to the overlap, so
+a fact that straddles a boundary is whole in at least one passage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agents.providers.base import estimate_tokens
+
+__all__ = ("split_passages",)
+
+_PARAGRAPHS = re.compile(r"\n[ \t]*\n")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
+def _tokens(text: str) -> int:
+    # Counted with the separator that joins it to the next (at most two characters), so
+    # the sum over a passage never undercounts the passage itself.
+    return estimate_tokens(text + "  ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    text: str
+    paragraph: int
+    tokens: int
+
+
+def _paragraphs(text: str, max_tokens: int) -> list[list[_Sentence]]:
+    out: list[list[_Sentence]] = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for raw in _PARAGRAPHS.split(text):
+        paragraph = " ".join(raw.split())  # wrapped lines (PDF, OCR) become one line
+        if not paragraph:
+            continue
+        n = len(out)
+        sentences: list[_Sentence] = []
+        for sentence in _SENTENCES.split(paragraph):
+            if _tokens(sentence) <= max_tokens:
+                sentences.append(_Sentence(sentence, n, _tokens(sentence)))
+                continue
+            piece: list[str] = []
+            for word in sentence.split():
+                if piece and _tokens(" ".join([*piece, word])) > max_tokens:
+                    joined = " ".join(piece)
+                    sentences.append(_Sentence(joined, n, _tokens(joined)))
+                    piece = []
+                piece.append(word)
+            joined = " ".join(piece)
+            sentences.append(_Sentence(joined, n, _tokens(joined)))
+        out.append(sentences)
+    return out
+
+
+def _join(sentences: list[_Sentence]) -> str:
+    out = ""
+    for i, s in enumerate(sentences):
+        if i:
+            out += "\n\n" if s.paragraph != sentences[i - 1].paragraph else " "
+        out += s.text
+    return out
+
+
+class _Packer:
+    def __init__(self, max_tokens: int, overlap_tokens: int) -> None:
+        self.max = max_tokens
+        self.overlap = overlap_tokens
+        self.passages: list[str] = []
+        self.current: list[_Sentence] = []
+        self.size = 0
+        self.fresh = 0  # sentences in `current` that no earlier passage holds
+
+    def emit(self, before: int) -> None:
+        """End the passage; carry its tail, leaving room for ``before`` more tokens."""
+        self.passages.append(_join(self.current))
+        carried: list[_Sentence] = []
+        size = 0
+        for s in reversed(self.current):
+            if size + s.tokens > self.overlap or size + s.tokens + before > self.max:
+                break
+            carried.insert(0, s)
+            size += s.tokens
+        self.current, self.size, self.fresh = carried, size, 0
+
+    def add(self, sentence: _Sentence) -> None:
+        if self.fresh and self.size + sentence.tokens > self.max:
+            self.emit(sentence.tokens)
+        self.current.append(sentence)
+        self.size += sentence.tokens
+        self.fresh += 1
+
+    def finish(self) -> list[str]:
+        if self.fresh:
+            self.passages.append(_join(self.current))
+        return self.passages
+
+
+def split_passages(text: str, *, max_tokens: int = 200, overlap_tokens: int = 40) -> list[str]:
+    """Passages of at most ``max_tokens`` tokens (estimated at four characters a token)."""
+    if max_tokens < 8:
+        raise ValueError("max_tokens must be at least 8")
+    if not 0 <= overlap_tokens < max_tokens:
+        raise ValueError("overlap_tokens must be between 0 and max_tokens")
+    packer = _Packer(max_tokens, overlap_tokens)
+    for sentences in _paragraphs(text, max_tokens):
+        total = sum(s.tokens for s in sentences)
+        if packer.fresh and packer.size + total > packer.max and total <= packer.max:
+            # The paragraph fits a passage of its own: break before it, not inside it.
+            packer.emit(total)
+        for s in sentences:
+            packer.add(s)
+    return packer.finish()

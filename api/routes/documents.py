@@ -1,0 +1,129 @@
+"""Documents for retrieval: upload (multipart), status, list, delete.
+
+An upload is checked here (size, type), stored with its bytes, and announced on
+docs.ingest.v1; the ingestion stage does the rest and records its progress on the
+document, which is what ``GET /v1/documents/{id}`` shows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from api.deps import PrincipalDep, ServicesDep
+from api.errors import ApiError
+from api.services import EdgeServices
+from schemas.events import DocumentSubmitted, new_id, utcnow
+from schemas.http import DocumentList, DocumentOut
+from schemas.media import SUPPORTED_MEDIA_TYPES, resolve_media_type
+from schemas.topics import INGEST
+from stores.documents.base import Document, DocumentStore
+from stores.vectors.base import VectorIndex
+from streams.errors import StoreUnavailable
+
+__all__ = ("router",)
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+_SUPPORTED = ", ".join(sorted(ext for exts in SUPPORTED_MEDIA_TYPES.values() for ext in exts))
+
+
+def _out(d: Document) -> DocumentOut:
+    progress = 1.0 if d.status == "ready" else (
+        d.chunks_done / d.chunks_total if d.chunks_total else 0.0)
+    return DocumentOut(
+        id=d.id, title=d.title, filename=d.filename, media_type=d.media_type, size=d.size,
+        conversation_id=d.conversation_id, status=d.status, progress=round(progress, 4),
+        chunks_done=d.chunks_done, chunks_total=d.chunks_total, error=d.error,
+        created_at=d.created_at, updated_at=d.updated_at or d.created_at)
+
+
+def _parts(services: EdgeServices) -> tuple[DocumentStore, VectorIndex]:
+    if services.documents is None or services.vectors is None:
+        raise ApiError(503, "unavailable", "documents are not configured on this edge")
+    return services.documents, services.vectors
+
+
+def _unavailable(exc: StoreUnavailable) -> ApiError:
+    return ApiError(503, "unavailable", f"document storage unavailable: {exc}",
+                    headers={"Retry-After": "5"})
+
+
+@router.post("", status_code=202, response_model=DocumentOut)
+async def upload_document(
+    services: ServicesDep, principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="PDF, text, Markdown, HTML, PNG or JPEG")],
+    conversation_id: Annotated[str | None, Form(
+        description="only this conversation retrieves it; empty: the whole tenant")] = None,
+    title: Annotated[str | None, Form(max_length=200)] = None,
+) -> DocumentOut:
+    documents, _ = _parts(services)
+    limit = services.settings.max_document_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "document_too_large", f"the document is over the limit of "
+                       f"{limit} bytes")
+    # Some clients send a path; only its last part names the document.
+    filename = (file.filename or "document").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    media_type = resolve_media_type(filename, file.content_type, data[:16])
+    if media_type is None:
+        raise ApiError(415, "unsupported_media_type",
+                       f"{filename} ({file.content_type or 'no type'}) is not a supported "
+                       f"document type; supported: {_SUPPORTED}")
+    if not data:
+        raise ApiError(422, "empty_document", "the document is empty")
+    if conversation_id:
+        found = await services.store.get_conversation(principal.tenant_id, conversation_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"conversation {conversation_id} not found")
+    now = utcnow()
+    document = Document(
+        tenant_id=principal.tenant_id, id=new_id(), user_id=principal.user_id,
+        title=(title or "").strip() or filename, filename=filename, media_type=media_type,
+        size=len(data), created_at=now, conversation_id=conversation_id or None,
+        status="queued", updated_at=now)
+    try:
+        await documents.create(document, data)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from exc
+    await services.runtime.publisher.publish(INGEST, document.id, DocumentSubmitted(
+        tenant_id=document.tenant_id, document_id=document.id, filename=filename,
+        media_type=media_type, blob_ref=f"store:documents/{document.id}",
+        conversation_id=document.conversation_id, user_id=document.user_id))
+    return _out(document)
+
+
+@router.get("", response_model=DocumentList)
+async def list_documents(services: ServicesDep, principal: PrincipalDep,
+                         limit: int = 100) -> DocumentList:
+    documents, _ = _parts(services)
+    found = await documents.list_documents(principal.tenant_id, max(1, min(limit, 500)))
+    return DocumentList(data=[_out(d) for d in found])
+
+
+@router.get("/{document_id}", response_model=DocumentOut)
+async def get_document(document_id: str, services: ServicesDep,
+                       principal: PrincipalDep) -> DocumentOut:
+    documents, _ = _parts(services)
+    found = await documents.get(principal.tenant_id, document_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"document {document_id} not found")
+    return _out(found)
+
+
+@router.delete("/{document_id}", status_code=204)
+async def delete_document(document_id: str, services: ServicesDep,
+                          principal: PrincipalDep) -> Response:
+    """The record goes first, then the passages: ingestion checks the record after each
+    batch it indexes, so whichever of the two finishes last removes them."""
+    documents, vectors = _parts(services)
+    try:
+        existed = await documents.delete(principal.tenant_id, document_id)
+        # Even when the record is gone already: a retry after a failed delete cleans up.
+        await vectors.delete_document(principal.tenant_id, document_id)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from exc
+    if not existed:
+        raise ApiError(404, "not_found", f"document {document_id} not found")
+    return Response(status_code=204)

@@ -1,0 +1,93 @@
+"""Composition of the document parts: the document store, the embedder, the vector index,
+and the two stages' views of them (retrieval's passage source, the ingestion stage)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from agents import ingestion
+from agents.embedders.base import Embedder
+from agents.embedders.hashing import HashingEmbedder
+from agents.ingestion.extract import ocr_available
+from agents.passages import IndexedPassages
+from stores.base import ConversationStore
+from stores.documents.base import DocumentStore
+from stores.documents.sqlite import SQLiteDocumentStore
+from stores.vectors.base import VectorIndex
+from stores.vectors.embedded import EmbeddedVectorIndex
+from streams.errors import ConfigurationError
+from streams.runtime.base import StageSpec
+from streams.settings import Settings
+
+__all__ = ("Knowledge", "build_embedder", "build_index", "build_knowledge")
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "hashing":
+        return HashingEmbedder()
+    from agents.embedders.openai import OpenAIEmbedder
+
+    key = settings.embeddings_api_key.get_secret_value()
+    if not key and not settings.embeddings_base_url:
+        raise ConfigurationError("the openai embedder needs CHATSTREAM_EMBEDDINGS_API_KEY "
+                                 "(or CHATSTREAM_EMBEDDINGS_BASE_URL for a local endpoint)")
+    # Local OpenAI-compatible servers often take no key; the SDK insists on one.
+    return OpenAIEmbedder(settings.embeddings_model, api_key=key or "none",
+                          base_url=settings.embeddings_base_url or None)
+
+
+def build_index(settings: Settings, space: str) -> VectorIndex:
+    url = settings.vectors_url
+    if url.startswith("weaviate://"):
+        from stores.vectors.weaviate import WeaviateVectorIndex
+        return WeaviateVectorIndex.from_url(url, grpc_port=settings.weaviate_grpc_port,
+                                            space=space)
+    return EmbeddedVectorIndex.from_url(url, space)
+
+
+def build_documents(settings: Settings, store: ConversationStore) -> DocumentStore:
+    from stores.cassandra import CassandraConversationStore
+
+    if isinstance(store, CassandraConversationStore):
+        from stores.documents.cassandra import CassandraDocumentStore
+        return CassandraDocumentStore(store)  # same keyspace, same session
+    return SQLiteDocumentStore.from_url(settings.store_url)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    settings: Settings
+    documents: DocumentStore
+    embedder: Embedder
+    index: VectorIndex
+
+    async def start(self) -> None:
+        await self.documents.start()
+        await self.index.start()
+
+    async def close(self) -> None:
+        for close in (self.index.close, self.embedder.close, self.documents.close):
+            with contextlib.suppress(Exception):
+                await close()
+
+    def passages(self) -> IndexedPassages:
+        return IndexedPassages(self.index, self.embedder, self.documents,
+                               alpha=self.settings.rag_alpha,
+                               min_similarity=self.settings.rag_min_similarity)
+
+    def ingestion_stage(self) -> StageSpec:
+        return ingestion.stage(ingestion.IngestionDeps(
+            documents=self.documents, index=self.index, embedder=self.embedder,
+            passage_tokens=self.settings.passage_tokens,
+            overlap_tokens=self.settings.passage_overlap_tokens))
+
+    def describe(self) -> str:
+        ocr = "tesseract" if ocr_available() else "none (images will fail to index)"
+        return f"vectors={self.index.description} embedder={self.embedder.space} ocr={ocr}"
+
+
+def build_knowledge(settings: Settings, store: ConversationStore) -> Knowledge:
+    embedder = build_embedder(settings)
+    return Knowledge(settings, build_documents(settings, store), embedder,
+                     build_index(settings, embedder.space))

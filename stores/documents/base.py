@@ -1,0 +1,64 @@
+"""The document store interface. Every call is scoped by tenant.
+
+The uploaded bytes (the blob) live in the store next to the metadata, so any ingestion
+worker on any machine can read what any edge accepted: no shared disk is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+__all__ = ("Document", "DocumentStatus", "DocumentStore")
+
+DocumentStatus = Literal["queued", "indexing", "ready", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    tenant_id: str
+    id: str
+    user_id: str
+    title: str
+    filename: str
+    media_type: str
+    size: int
+    created_at: datetime
+    # None: the document serves the whole tenant; otherwise only that conversation.
+    conversation_id: str | None = None
+    status: DocumentStatus = "queued"
+    chunks_done: int = 0
+    chunks_total: int = 0
+    error: str | None = None
+    updated_at: datetime | None = None
+
+
+class DocumentStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> tuple[bool, str]: ...
+
+    async def create(self, document: Document, blob: bytes) -> None:
+        """Store the document and its bytes; the bytes are readable once this returns."""
+        ...
+
+    async def get(self, tenant_id: str, document_id: str) -> Document | None: ...
+
+    async def list_documents(self, tenant_id: str, limit: int = 100) -> list[Document]:
+        """The tenant's documents, newest first."""
+        ...
+
+    async def read_blob(self, tenant_id: str, document_id: str) -> bytes | None: ...
+
+    async def update_status(self, tenant_id: str, document_id: str, status: DocumentStatus, *,
+                            done: int = 0, total: int = 0, error: str | None = None) -> bool:
+        """Record indexing progress. A deleted document stays deleted: returns False and
+        changes nothing."""
+        ...
+
+    async def delete(self, tenant_id: str, document_id: str) -> bool:
+        """Remove the document and its bytes; False when there was nothing to remove."""
+        ...

@@ -1,0 +1,79 @@
+"""Text extraction from each supported type, and a clear reason when it cannot be done."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.ingestion.extract import ExtractionError, extract_text, ocr_available
+from tests.support.documents import CORRUPT_PDF, make_pdf, make_png
+
+
+def test_pdf_text_layer() -> None:
+    pdf = make_pdf(["The Zorblat reactor was commissioned in 1987.", "It runs on (molten) salt."])
+    text = extract_text(pdf, "application/pdf")
+    assert "The Zorblat reactor was commissioned in 1987." in text
+    assert "It runs on (molten) salt." in text
+
+
+def test_corrupt_pdf_has_a_reason() -> None:
+    with pytest.raises(ExtractionError, match="not a readable PDF"):
+        extract_text(CORRUPT_PDF, "application/pdf")
+
+
+def test_pdf_without_text_says_so() -> None:
+    with pytest.raises(ExtractionError, match="no text layer"):
+        extract_text(make_pdf([]), "application/pdf")
+
+
+def test_png_through_ocr() -> None:
+    assert ocr_available(), "tesseract is missing: `make ocr` installs it"
+    png = make_png(["The Quillfeather bridge is painted", "cobalt green every ninth spring."])
+    text = " ".join(extract_text(png, "image/png").split())
+    assert "Quillfeather bridge is painted cobalt green every ninth spring" in text
+
+
+def test_jpeg_through_ocr() -> None:
+    import io
+
+    from PIL import Image
+
+    png = make_png(["Ferry tickets cost eleven crowns."])
+    out = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(out, format="JPEG", quality=95)
+    assert "eleven crowns" in extract_text(out.getvalue(), "image/jpeg")
+
+
+def test_images_without_tesseract_fail_with_a_clear_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert not ocr_available()
+    with pytest.raises(ExtractionError, match="needs the tesseract OCR program"):
+        extract_text(make_png(["hello"]), "image/png")
+
+
+def test_an_image_that_is_not_one_has_a_reason() -> None:
+    with pytest.raises(ExtractionError, match="tesseract could not read the image"):
+        extract_text(b"\x89PNG\r\n\x1a\nnot really", "image/png")
+
+
+def test_html_keeps_the_text_and_drops_the_rest() -> None:
+    html = b"""<html><head><title>T</title><style>p {color: red}</style></head>
+    <body><h1>Opening hours</h1><p>Open&nbsp;from <b>9</b> to 5.</p>
+    <script>alert('no')</script><ul><li>Closed on Sundays</li></ul></body></html>"""
+    text = extract_text(html, "text/html")
+    assert text.split("\n\n") == ["Opening hours", "Open from 9 to 5.", "Closed on Sundays"]
+
+
+def test_markdown_loses_its_markup() -> None:
+    md = (b"# The **Quillfeather** bridge\n\nSee [the map](http://x/map) and "
+          b"![a photo](p.png).\n\n- painted `cobalt` green\n- every _ninth_ spring\n")
+    assert extract_text(md, "text/markdown") == (
+        "The Quillfeather bridge\n\nSee the map and a photo.\n\npainted cobalt green\n"
+        "every ninth spring")
+
+
+def test_plain_text_in_utf8_or_windows_1252() -> None:
+    assert extract_text("Tromsø ✓".encode(), "text/plain") == "Tromsø ✓"
+    assert extract_text("café".encode("cp1252"), "text/plain") == "café"
+    with pytest.raises(ExtractionError, match="binary"):
+        extract_text(b"\x00\x01\x02", "text/plain")

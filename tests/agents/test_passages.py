@@ -1,0 +1,104 @@
+"""Retrieval's passages: the conversation's documents first, then the tenant's; only
+relevant passages of ready documents; chat goes on when the index is down."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agents.embedders.hashing import HashingEmbedder
+from agents.passages import IndexedPassages
+from schemas.events import MessageReceived, utcnow
+from stores.documents.base import Document, DocumentStatus
+from stores.documents.sqlite import SQLiteDocumentStore
+from stores.vectors.base import Hit, IndexedChunk
+from stores.vectors.embedded import EmbeddedVectorIndex
+from streams.errors import StoreUnavailable
+
+EMBEDDER = HashingEmbedder(dimensions=256)
+
+
+@dataclass
+class Parts:
+    documents: SQLiteDocumentStore
+    index: EmbeddedVectorIndex
+    source: IndexedPassages
+
+
+@pytest.fixture
+async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
+    documents = SQLiteDocumentStore(tmp_path / "chatstream.db")
+    index = EmbeddedVectorIndex(tmp_path / "vectors.db", EMBEDDER.space)
+    await documents.start()
+    await index.start()
+    try:
+        yield Parts(documents, index, IndexedPassages(index, EMBEDDER, documents))
+    finally:
+        await index.close()
+        await documents.close()
+
+
+async def add(parts: Parts, doc_id: str, texts: list[str], *, conversation_id: str | None = None,
+              status: DocumentStatus = "ready") -> None:
+    await parts.documents.create(Document(
+        tenant_id="t1", id=doc_id, user_id="u1", title=f"{doc_id}.md", filename=f"{doc_id}.md",
+        media_type="text/markdown", size=1, created_at=utcnow(), conversation_id=conversation_id,
+        status=status), b"x")
+    vectors = await EMBEDDER.embed(texts)
+    await parts.index.upsert([
+        IndexedChunk(tenant_id="t1", document_id=doc_id, chunk=i, title=f"{doc_id}.md", text=t,
+                     vector=v, conversation_id=conversation_id)
+        for i, (t, v) in enumerate(zip(texts, vectors, strict=True))])
+
+
+def message(text: str, conversation_id: str = "conv-1") -> MessageReceived:
+    return MessageReceived(tenant_id="t1", request_id="r1", message_id="m1",
+                           conversation_id=conversation_id, user_id="u1", text=text,
+                           model="local")
+
+
+async def test_conversation_documents_come_before_tenant_wide_ones(parts: Parts) -> None:
+    await add(parts, "wide", ["The ferry to Skarholm leaves at seven from pier two."])
+    await add(parts, "mine", ["Our ferry booking for Skarholm is on the seven o'clock boat."],
+              conversation_id="conv-1")
+    await add(parts, "theirs", ["The Skarholm ferry is cancelled for them."],
+              conversation_id="conv-2")
+    found = await parts.source.search(message("When does the Skarholm ferry leave?"), 5)
+    assert [p.document_id for p in found] == ["mine", "wide"]
+    assert found[0].title == "mine.md" and found[0].chunk == 0
+    assert "seven" in found[1].text
+
+
+async def test_unrelated_messages_cite_nothing(parts: Parts) -> None:
+    await add(parts, "wide", ["The ferry to Skarholm leaves at seven from pier two."])
+    assert await parts.source.search(message("My favourite colour is teal."), 5) == []
+
+
+async def test_only_ready_documents_are_cited(parts: Parts) -> None:
+    await add(parts, "indexing", ["Skarholm ferry timetable, draft."], status="indexing")
+    await add(parts, "ready", ["Skarholm ferry timetable, final."])
+    found = await parts.source.search(message("Skarholm ferry timetable"), 5)
+    assert [p.document_id for p in found] == ["ready"]
+    await parts.documents.delete("t1", "ready")  # the chunks linger: never cited anyway
+    assert await parts.source.search(message("Skarholm ferry timetable"), 5) == []
+
+
+async def test_limit_counts_both_scopes(parts: Parts) -> None:
+    await add(parts, "mine", [f"Skarholm note {i}." for i in range(4)], conversation_id="conv-1")
+    await add(parts, "wide", [f"Skarholm memo {i}." for i in range(4)])
+    found = await parts.source.search(message("Skarholm"), 5)
+    assert [p.document_id for p in found] == ["mine"] * 4 + ["wide"]
+
+
+async def test_an_index_outage_means_no_passages_not_no_answer(parts: Parts) -> None:
+    class DownIndex(EmbeddedVectorIndex):
+        async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,
+                         conversation_id: str | None, limit: int,
+                         alpha: float = 0.5) -> list[Hit]:
+            raise StoreUnavailable("weaviate unreachable")
+
+    source = IndexedPassages(DownIndex(Path("/nonexistent"), "x"), EMBEDDER, parts.documents)
+    assert await source.search(message("Skarholm"), 5) == []
