@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter, ValidationError
@@ -125,12 +125,27 @@ class TokenRelay:
         self._tasks: list[asyncio.Task[None]] = []
         self.caught_up = asyncio.Event()
 
-    async def start(self) -> None:
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Start tailing; returns once both tails are positioned, so a request the edge
+        accepts afterwards cannot slip past the relay."""
         since = int((time.time() - self._lookback_s) * 1000)
+        ready = [asyncio.Event(), asyncio.Event()]
         self._tasks = [
-            asyncio.create_task(self._consume_requests(since), name="relay-requests"),
-            asyncio.create_task(self._consume_tokens(since), name="relay-tokens"),
+            asyncio.create_task(self._consume_requests(since, ready[0].set),
+                                name="relay-requests"),
+            asyncio.create_task(self._consume_tokens(since, ready[1].set),
+                                name="relay-tokens"),
         ]
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not all(e.is_set() for e in ready):
+            for t in self._tasks:
+                if t.done():
+                    t.result()  # a tail that died says why
+                    raise RuntimeError(f"{t.get_name()} ended before it was positioned")
+            if asyncio.get_running_loop().time() > deadline:
+                await self.stop()
+                raise TimeoutError(f"the token relay could not reach the log in {timeout_s}s")
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -165,16 +180,16 @@ class TokenRelay:
         s.conversation_id = request.conversation_id
         return s
 
-    async def _consume_requests(self, since: int) -> None:
-        async for record in self._runtime.tail(REQUESTS, since):
+    async def _consume_requests(self, since: int, positioned: Callable[[], None]) -> None:
+        async for record in self._runtime.tail(REQUESTS, since, positioned):
             try:
                 request = MessageReceived.model_validate_json(record.value)
             except ValidationError:
                 continue  # retrieval dead-letters it; the relay has nothing to serve
             self.register(request)
 
-    async def _consume_tokens(self, since: int) -> None:
-        async for record in self._runtime.tail(TOKENS, since):
+    async def _consume_tokens(self, since: int, positioned: Callable[[], None]) -> None:
+        async for record in self._runtime.tail(TOKENS, since, positioned):
             try:
                 event = _stream_events.validate_json(record.value)
             except ValidationError:

@@ -77,8 +77,11 @@ class Runtime(Protocol):
 
     async def stop(self) -> None: ...
 
-    def tail(self, topic: TopicSpec, since_ms: int) -> AsyncIterator[Record]:
-        """Every record of ``topic`` from ``since_ms`` on, then live, across all partitions."""
+    def tail(self, topic: TopicSpec, since_ms: int,
+             positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
+        """Every record of ``topic`` from ``since_ms`` on, then live, across all partitions.
+        ``positioned`` is called once the start offsets are fixed: from then on nothing
+        written to the topic can be missed."""
         ...
 
     async def ready(self) -> tuple[bool, str]:

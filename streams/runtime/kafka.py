@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,8 @@ class KafkaRuntime:
             await self._producer.stop()
             self._producer = None
 
-    async def tail(self, topic: TopicSpec, since_ms: int) -> AsyncIterator[Record]:
+    async def tail(self, topic: TopicSpec, since_ms: int,
+                   positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
         name = self._prefix + topic.name
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
@@ -184,13 +185,16 @@ class KafkaRuntime:
                 partitions = metadata.partitions_for_topic(name)
             tps = [TopicPartition(name, p) for p in sorted(partitions)]
             consumer.assign(tps)
+            # Ends first, then the time lookup: a record written in between is either
+            # found by the lookup or lies past the end, so none falls in a gap. (A lazy
+            # seek_to_end would resolve later and skip what was written meanwhile.)
+            ends = await consumer.end_offsets(tps)
             found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
             for tp in tps:
                 at = found.get(tp)
-                if at is None:
-                    await consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, at.offset)
+                consumer.seek(tp, ends[tp] if at is None else at.offset)
+            if positioned is not None:
+                positioned()
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)
                 for msgs in batch.values():

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -190,10 +190,13 @@ class MemoryRuntime:
         await asyncio.gather(*(g.stop() for g in self._groups))
         self._groups.clear()
 
-    async def tail(self, topic: TopicSpec, since_ms: int) -> AsyncIterator[Record]:
+    async def tail(self, topic: TopicSpec, since_ms: int,
+                   positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
         name = self._prefix + topic.name
         parts = self.log.partitions(name)
         positions = [self.log.offset_for_time(name, p, since_ms) for p in range(len(parts))]
+        if positioned is not None:
+            positioned()
         while True:
             progressed = False
             for p, records in enumerate(parts):

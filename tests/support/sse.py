@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -46,10 +47,16 @@ async def collect(client: httpx.AsyncClient, url: str, *, headers: dict[str, str
                   stop_after: int | None = None, timeout: float = 60.0) -> list[Event]:
     """Events of one stream until ``done``/``error`` (or ``stop_after`` events)."""
     out: list[Event] = []
-    async with client.stream("GET", url, headers=headers, timeout=timeout) as response:
-        assert response.status_code == 200, await response.aread()
-        async for e in events(response):
-            out.append(e)
-            if e.event in ("done", "error") or (stop_after and len(out) >= stop_after):
-                break
+    # Keep-alive pings would hold a lost stream open for ever: bound the whole read.
+    try:
+        async with asyncio.timeout(timeout), client.stream(
+                "GET", url, headers=headers, timeout=timeout) as response:
+            assert response.status_code == 200, await response.aread()
+            async for e in events(response):
+                out.append(e)
+                if e.event in ("done", "error") or (stop_after and len(out) >= stop_after):
+                    break
+    except TimeoutError:
+        raise AssertionError(f"stream {url} did not finish in {timeout}s; got "
+                             f"{[e.event for e in out]}") from None
     return out
