@@ -8,6 +8,7 @@ from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
 from stores.base import ConversationStore
 from stores.documents.base import DocumentStore
+from stores.idempotency import IdempotencyStore
 from stores.vectors.base import VectorIndex
 from streams.runtime.base import Runtime
 from streams.settings import Settings
@@ -22,6 +23,8 @@ class EdgeServices:
     store: ConversationStore
     catalogue: Catalogue
     relay: TokenRelay
+    # Idempotency-Key claims, shared by every edge replica.
+    idempotency: IdempotencyStore
     # Documents for RAG: uploads, their status, and deleting their indexed passages.
     documents: DocumentStore | None = None
     vectors: VectorIndex | None = None

@@ -21,6 +21,7 @@ from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
 from stores.base import ConversationStore
+from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
 from stores.sqlite import SQLiteConversationStore
 from streams.catalogue import load_catalogue
 from streams.errors import ConfigurationError
@@ -55,6 +56,15 @@ def build_store(settings: Settings) -> ConversationStore:
         from stores.cassandra import CassandraConversationStore
         return CassandraConversationStore.from_url(url)
     return SQLiteConversationStore.from_url(url)
+
+
+def build_idempotency(settings: Settings, store: ConversationStore) -> IdempotencyStore:
+    if isinstance(store, SQLiteConversationStore):
+        return SQLiteIdempotencyStore(store.path)
+    from stores.cassandra import CassandraConversationStore
+    from stores.idempotency import CassandraIdempotencyStore
+    assert isinstance(store, CassandraConversationStore)
+    return CassandraIdempotencyStore(store)
 
 
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:
@@ -145,9 +155,11 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if edge:
             relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
             await relay.start()
+            idempotency = build_idempotency(settings, store)
+            await idempotency.start()
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
                                     catalogue=load_catalogue(settings.models_file),
-                                    relay=relay,
+                                    relay=relay, idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
                                     vectors=knowledge.index if knowledge else None)
             await _serve_edge(settings, services, stop)

@@ -48,6 +48,10 @@ class SQLiteConversationStore:
         # sqlite3 objects belong to the thread that made them: one thread does all I/O.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
 
+    @property
+    def path(self) -> Path:
+        return self._path
+
     @classmethod
     def from_url(cls, url: str) -> SQLiteConversationStore:
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.sse import stream_response
+from api.idempotency import fingerprint, once
+from api.sse import open_stream, stream_response
 from schemas.events import Citation, MessageReceived, conversation_key, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
@@ -25,10 +26,14 @@ from schemas.http import (
 )
 from schemas.topics import REQUESTS
 from stores.base import Conversation, StoredMessage
+from streams.errors import StoreUnavailable
 
 __all__ = ("router",)
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def _out(c: Conversation) -> ConversationOut:
@@ -57,14 +62,18 @@ async def _conversation(services: ServicesDep, tenant_id: str, cid: str) -> Conv
 
 @router.post("", status_code=201, response_model=ConversationOut)
 async def create_conversation(services: ServicesDep, principal: PrincipalDep,
-                              body: ConversationCreate | None = None) -> ConversationOut:
+                              body: ConversationCreate | None = None,
+                              idempotency_key: IdempotencyKey = None) -> ConversationOut:
     conversation = Conversation(
         tenant_id=principal.tenant_id, id=str(uuid.uuid4()), user_id=principal.user_id,
         title=(body.title if body and body.title else "New conversation"),
         created_at=utcnow(),
     )
-    await services.store.create_conversation(conversation)
-    return _out(conversation)
+    out, _ = await once(
+        services, principal.tenant_id, idempotency_key,
+        fingerprint("conversation", principal.user_id, body.model_dump() if body else None),
+        _out(conversation), lambda: services.store.create_conversation(conversation))
+    return out
 
 
 @router.get("", response_model=ConversationList)
@@ -89,7 +98,8 @@ async def list_messages(cid: str, services: ServicesDep, principal: PrincipalDep
 async def post_message(
     cid: str, body: MessageCreate, services: ServicesDep, principal: PrincipalDep,
     accept: Annotated[str | None, Header()] = None,
-) -> MessageAccepted | JSONResponse | EventSourceResponse:
+    idempotency_key: IdempotencyKey = None,
+) -> MessageAccepted | EventSourceResponse:
     settings = services.settings
     text = body.text.strip()
     if not text:
@@ -102,17 +112,30 @@ async def post_message(
     if services.catalogue.get(model) is None:
         raise ApiError(422, "unknown_model",
                        f"model {model!r} is not configured; see GET /v1/models")
-    await _conversation(services, principal.tenant_id, cid)
+    try:
+        await _conversation(services, principal.tenant_id, cid)
+    except StoreUnavailable:
+        # Accepting needs only the log: persistence creates the conversation (scoped to
+        # this tenant) if it turns out to be new, and the answer waits for the store.
+        log.warning("store unavailable; accepting message for %s unchecked", cid)
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
         options=body.options,
     )
-    stream = services.relay.register(event)
-    await services.runtime.publisher.publish(
-        REQUESTS, conversation_key(principal.tenant_id, cid), event)
+    accepted = MessageAccepted(request_id=event.request_id, message_id=event.message_id,
+                               conversation_id=cid,
+                               events_url=f"/v1/requests/{event.request_id}/events")
+
+    async def publish() -> None:
+        services.relay.register(event)
+        await services.runtime.publisher.publish(
+            REQUESTS, conversation_key(principal.tenant_id, cid), event)
+
+    accepted, _ = await once(
+        services, principal.tenant_id, idempotency_key,
+        fingerprint("message", cid, principal.user_id, body.model_dump()), accepted, publish)
     if accept and "text/event-stream" in accept:
+        stream = await open_stream(services, principal.tenant_id, accepted.request_id)
         return stream_response(stream, 0)
-    return MessageAccepted(request_id=event.request_id, message_id=event.message_id,
-                           conversation_id=cid,
-                           events_url=f"/v1/requests/{event.request_id}/events")
+    return accepted
