@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
     create = topics_sub.add_parser("create", help="create every topic (idempotent)")
     create.add_argument("--broker")
+    replay = sub.add_parser("replay", help="re-publish dead letters or a range of a topic")
+    replay_sub = replay.add_subparsers(dest="replay_command", required=True)
+    dlq = replay_sub.add_parser("dlq", help="dead letters back to their topics, each once")
+    dlq.add_argument("--stage", help="only the dead letters of this stage")
+    dlq.add_argument("--dry-run", action="store_true")
+    dlq.add_argument("--broker")
+    rng = replay_sub.add_parser("topic", help="re-publish a time range of a topic")
+    rng.add_argument("topic", help="e.g. chat.requests.v1")
+    rng.add_argument("--since", required=True, type=datetime.fromisoformat,
+                     help="ISO time, e.g. 2026-11-21T16:00:00+00:00")
+    rng.add_argument("--until", type=datetime.fromisoformat)
+    rng.add_argument("--dry-run", action="store_true")
+    rng.add_argument("--broker")
     schemas = sub.add_parser("schemas", help="event contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
     export = schemas_sub.add_parser("export", help="write one JSON Schema per topic")
@@ -102,6 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run(settings, edge=False, stages=args.stages))
         elif args.command == "topics":
             asyncio.run(_create_topics(settings))
+        elif args.command == "replay":
+            from chatstream.replay import replay_dead_letters, replay_range
+
+            if args.replay_command == "dlq":
+                n = asyncio.run(replay_dead_letters(settings, stage=args.stage,
+                                                    dry_run=args.dry_run))
+                print(f"{n} dead letters {'to replay' if args.dry_run else 'replayed'}")
+            else:
+                asyncio.run(replay_range(settings, args.topic, since=args.since,
+                                         until=args.until, dry_run=args.dry_run))
         elif args.command == "schemas":
             _export_schemas(args.dir)
     except ChatstreamError as exc:

@@ -30,6 +30,10 @@ class Stack:
     env: dict[str, str]
     processes: list[ChatstreamProcess] = field(default_factory=list)
 
+    def env_for_cli(self) -> dict[str, str]:
+        import os
+        return {**os.environ, **self.env}
+
     def logs(self) -> str:
         return "\n".join(f"--- {' '.join(p.args)}\n{p.tail()}" for p in self.processes)
 
