@@ -164,6 +164,14 @@ def _second_person(sentence: str) -> str:
     return re.sub(r"[A-Za-z']+", swap, sentence)
 
 
+def _inline(sentence: str) -> str:
+    """A quoted sentence after a colon: a swapped pronoun loses its capital."""
+    first = sentence.split(maxsplit=1)[0] if sentence.strip() else ""
+    if first.lower() in _SWAP.values():
+        return sentence[0].lower() + sentence[1:]
+    return sentence
+
+
 @dataclass(frozen=True)
 class _Candidate:
     text: str
@@ -198,15 +206,12 @@ def answer(prompt: Prompt) -> str:
         parts = []
         for c in best:
             if c.source == "earlier":
-                quoted = c.text.rstrip(".")
-                if quoted.split()[0].lower() in _SWAP.values():
-                    quoted = quoted[0].lower() + quoted[1:]
-                parts.append(f"Earlier you said: {quoted}.")
+                parts.append(f"Earlier you said: {_inline(c.text.rstrip('.'))}.")
             else:
                 parts.append(f"According to {c.source}: {c.text}")
         return " ".join(parts)
     if not is_question:
-        return f"Noted: {_second_person(question).rstrip('.!')}."
+        return f"Noted: {_inline(_second_person(question).rstrip('.!'))}."
     return (
         "I can't answer that from your documents or this conversation. I am "
         "chatstream's offline local model: I only quote what you have shared. "
