@@ -45,6 +45,7 @@ def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
             settings.kafka_bootstrap, topic_prefix=settings.topic_prefix,
             partitions=settings.partitions, replication=settings.replication_factor,
             retries=settings.stage_retries, data_dir=settings.data_dir, client_id=client_id,
+            session_timeout_s=settings.session_timeout_s,
         )
     return MemoryRuntime(partitions=settings.partitions, topic_prefix=settings.topic_prefix,
                          retries=settings.stage_retries)

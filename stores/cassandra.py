@@ -27,7 +27,11 @@ from cassandra import (
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.connection import ConnectionBusy, ConnectionException, DefaultEndPoint
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import BatchStatement, BatchType, dict_factory
 
@@ -237,6 +241,9 @@ class CassandraConversationStore:
             connection_class=self._connection_class or default_connection_class(),
             auth_provider=self._auth,
             connect_timeout=self._connect_timeout,
+            # The driver's default backs off up to 10 minutes; after an outage the store
+            # should be back within seconds of Cassandra.
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
             control_connection_timeout=self._connect_timeout,
         )
         try:

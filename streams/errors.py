@@ -4,6 +4,7 @@ ChatstreamError
 ├── ConfigurationError      settings or a catalogue that cannot work
 ├── NotFound                a conversation, request or model that does not exist
 ├── StoreUnavailable        the store cannot be reached (retry later)
+├── LogUnavailable          the log (Kafka) cannot take a record now (retry later)
 ├── PoisonEvent             an event no retry will fix (goes to the dead-letter topic)
 └── ProviderError           a model provider failed
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 __all__ = (
     "ChatstreamError",
     "ConfigurationError",
+    "LogUnavailable",
     "NotFound",
     "PoisonEvent",
     "ProviderError",
@@ -33,6 +35,10 @@ class NotFound(ChatstreamError):
 
 
 class StoreUnavailable(ChatstreamError):
+    pass
+
+
+class LogUnavailable(ChatstreamError):
     pass
 
 

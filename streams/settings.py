@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")
+    session_timeout_s: float = Field(10.0, ge=6.0, description="a worker that stops "
+                                     "heart-beating this long loses its partitions to "
+                                     "the others in its group (Kafka)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
                                     "port (the HTTP port is in VECTORS)")

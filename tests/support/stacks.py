@@ -1,4 +1,4 @@
-"""The stacks the end-to-end suite runs against, each a set of real chatstream processes:
+"""The stacks the end-to-end and fault suites run against, each a set of real chatstream processes:
 
 - ``embedded``: ``chatstream up`` with the in-process log and SQLite;
 - ``kafka``: ``chatstream up --broker kafka://… --store cassandra://… --vectors weaviate://…``
@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
-import pytest
 
 from tests.support.process import ChatstreamProcess
 from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
@@ -33,6 +29,11 @@ class Stack:
     def env_for_cli(self) -> dict[str, str]:
         import os
         return {**os.environ, **self.env}
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+        _drop_collections(self)
 
     def logs(self) -> str:
         return "\n".join(f"--- {' '.join(p.args)}\n{p.tail()}" for p in self.processes)
@@ -97,28 +98,3 @@ def start_stack(name: str, tmp: Path) -> Stack:
     edge = ChatstreamProcess(["edge", "--port", "0"], env, tmp / "edge.log").start(180)
     assert edge.url
     return Stack(name, edge.url, env, [*workers, edge])
-
-
-@pytest.fixture(scope="session", params=["embedded", "kafka"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
-    s = start_stack(request.param, tmp_path_factory.mktemp(request.param))
-    yield s
-    for p in reversed(s.processes):
-        p.stop()
-    _drop_collections(s)
-
-
-@pytest.fixture(scope="session")
-def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack("split", tmp_path_factory.mktemp("split"))
-    yield s
-    for p in reversed(s.processes):
-        p.stop()
-    _drop_collections(s)
-
-
-@pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as c:
-        yield c
