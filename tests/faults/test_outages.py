@@ -51,7 +51,7 @@ async def _all_stored(client: httpx.AsyncClient, accepted: dict[str, list[str]],
     deadline = time.monotonic() + timeout
     while True:
         stored = {}
-        for cid, texts in accepted.items():
+        for cid in accepted:
             with contextlib.suppress(httpx.HTTPError):
                 r = await client.get(f"/v1/conversations/{cid}/messages?limit=1000")
                 if r.status_code == 200:
