@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import conversations, health, models, requests
+from api.routes import completions, conversations, health, models, requests
 from api.services import EdgeServices
 
 __all__ = ("create_app",)
@@ -34,6 +34,7 @@ def create_app(services: EdgeServices) -> FastAPI:
                                            "message": f"body over {limit} bytes"}}, 413)
         return await call_next(request)
 
-    for r in (conversations.router, requests.router, models.router, health.router):
+    for r in (conversations.router, requests.router, completions.router, models.router,
+              health.router):
         app.include_router(r)
     return app
