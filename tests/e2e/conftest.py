@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -15,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agents.providers.fake_server import FakeModelServer
 from tests.support.process import ChatstreamProcess
 from tests.support.servers import CASSANDRA, KAFKA, require
 
 STAGES = ("retrieval", "inference", "scoring", "persistence")
+MODELS = Path(__file__).with_name("models.yaml")
 
 
 @dataclass
@@ -51,13 +54,22 @@ def _kafka_env(tmp: Path) -> dict[str, str]:
                 CHATSTREAM_STORE=f"cassandra://{CASSANDRA}/{keyspace}")
 
 
-def start_stack(name: str, tmp: Path) -> Stack:
+def models_env(fake: FakeModelServer) -> dict[str, str]:
+    """The e2e catalogue, its `fake` endpoint on the fake model server of the session."""
+    return {
+        "CHATSTREAM_MODELS_FILE": str(MODELS),
+        "CHATSTREAM_ENDPOINTS": json.dumps(
+            {"fake": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"}}),
+    }
+
+
+def start_stack(name: str, tmp: Path, extra: dict[str, str] | None = None) -> Stack:
     if name == "embedded":
-        env = _env(tmp)
+        env = {**_env(tmp), **(extra or {})}
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
         assert up.url
         return Stack(name, up.url, env, [up])
-    env = _kafka_env(tmp)
+    env = {**_kafka_env(tmp), **(extra or {})}
     if name == "kafka":
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start(180)
         assert up.url
@@ -72,10 +84,21 @@ def start_stack(name: str, tmp: Path) -> Stack:
     return Stack(name, edge.url, env, [*workers, edge])
 
 
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModelServer]:
+    """An OpenAI-compatible model server on loopback, shared by the session's stacks
+    (served from a thread, so tests on any event loop can drive it)."""
+    server = FakeModelServer()
+    server.start_in_thread()
+    yield server
+    server.stop_thread()
+
+
 @pytest.fixture(scope="session", params=["embedded", "kafka"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
-    s = start_stack(request.param, tmp_path_factory.mktemp(request.param))
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          fake_model: FakeModelServer) -> Iterator[Stack]:
+    s = start_stack(request.param, tmp_path_factory.mktemp(request.param),
+                    models_env(fake_model))
     yield s
     for p in reversed(s.processes):
         p.stop()
