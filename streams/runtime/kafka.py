@@ -191,13 +191,14 @@ class KafkaRuntime:
                 partitions = metadata.partitions_for_topic(name)
             tps = [TopicPartition(name, p) for p in sorted(partitions)]
             consumer.assign(tps)
+            # The ends are read first: a record written after offsets_for_times found
+            # nothing is past them, so no record slips between the two lookups (a plain
+            # seek_to_end would skip it).
+            ends = await consumer.end_offsets(tps)
             found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
             for tp in tps:
                 at = found.get(tp)
-                if at is None:
-                    await consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, at.offset)
+                consumer.seek(tp, ends[tp] if at is None else at.offset)
             while True:
                 batch = await consumer.getmany(timeout_ms=1000)
                 for msgs in batch.values():
