@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import uvicorn
@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
                     first_token_delay_s=args.first_token_ms / 1000)
 
     async def serve() -> None:
-        server = FakeModelServer(replace(default), host=args.host, port=args.port)
+        server = FakeModelServer(default, host=args.host, port=args.port)
         url = await server.start()
         print(f"fake model server on {url}/v1 (groq: {url})", flush=True)
         try:
