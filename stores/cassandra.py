@@ -35,7 +35,7 @@ from cassandra.policies import (
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import BatchStatement, BatchType, dict_factory
 
-from stores.base import Conversation, StoredMessage
+from stores.base import Conversation, StoredMessage, StoredSummary
 from streams.errors import ConfigurationError, StoreUnavailable
 
 __all__ = ("CassandraConversationStore", "default_connection_class")
@@ -84,6 +84,10 @@ _TABLES = (
     """CREATE TABLE IF NOT EXISTS scores_by_conversation (
         tenant_id text, conversation_id text, message_id text, scores text,
         PRIMARY KEY ((tenant_id, conversation_id), message_id))""",
+    """CREATE TABLE IF NOT EXISTS summaries_by_conversation (
+        tenant_id text, conversation_id text, text text, through_message_id text,
+        through_us bigint, updated_us bigint,
+        PRIMARY KEY ((tenant_id, conversation_id)))""",
 )
 
 _MESSAGE_COLUMNS = (
@@ -105,6 +109,8 @@ class _Statements:
     select_reply: Any
     upsert_scores: Any
     select_scores: Any
+    upsert_summary: Any
+    select_summary: Any
 
     @classmethod
     def prepare(cls, session: Any) -> _Statements:
@@ -149,6 +155,16 @@ class _Statements:
             select_scores=prep(
                 "SELECT message_id, scores FROM scores_by_conversation "
                 "WHERE tenant_id = ? AND conversation_id = ? AND message_id IN ?"),
+            # The write timestamp is the summarised message's time, so the summary that
+            # reaches furthest wins whatever order concurrent writes land in, with no
+            # lightweight transaction. Nothing else writes this table.
+            upsert_summary=prep(
+                "INSERT INTO summaries_by_conversation (tenant_id, conversation_id, text, "
+                "through_message_id, through_us, updated_us) VALUES (?, ?, ?, ?, ?, ?) "
+                "USING TIMESTAMP ?"),
+            select_summary=prep(
+                "SELECT text, through_message_id, through_us, updated_us "
+                "FROM summaries_by_conversation WHERE tenant_id = ? AND conversation_id = ?"),
         )
 
 
@@ -365,6 +381,22 @@ class CassandraConversationStore:
         statement.is_idempotent = idempotent
         statement.fetch_size = None
         return statement
+    # -- summaries -------------------------------------------------------------------
+
+    async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
+        rows = await self._execute(
+            self._prepared().select_summary, (tenant_id, conversation_id))
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredSummary(tenant_id, conversation_id, r["text"], r["through_message_id"],
+                             _from_us(r["through_us"]), _from_us(r["updated_us"]))
+
+    async def save_summary(self, summary: StoredSummary) -> None:
+        s, through = summary, _to_us(summary.through_at)
+        await self._execute(self._prepared().upsert_summary, (
+            s.tenant_id, s.conversation_id, s.text, s.through_message_id, through,
+            _to_us(s.updated_at), through))
 
     # -- driver bridge ---------------------------------------------------------------
 

@@ -7,13 +7,25 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.support.stacks import Stack, start_stack
+from agents.providers.fake_server import FakeModelServer
+from tests.support.stacks import Stack, models_env, start_stack
+
+
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModelServer]:
+    """An OpenAI-compatible model server on loopback, shared by the session's stacks
+    (served from a thread, so tests on any event loop can drive it)."""
+    server = FakeModelServer()
+    server.start_in_thread()
+    yield server
+    server.stop_thread()
 
 
 @pytest.fixture(scope="session", params=["embedded", "kafka"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
-    s = start_stack(request.param, tmp_path_factory.mktemp(request.param))
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          fake_model: FakeModelServer) -> Iterator[Stack]:
+    s = start_stack(request.param, tmp_path_factory.mktemp(request.param),
+                    models_env(fake_model))
     yield s
     s.stop()
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
 from streams.errors import LogUnavailable
-from streams.runtime.base import Headers, Record, StageSpec
+from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.runner import StageRunner
 
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
@@ -101,6 +101,7 @@ class KafkaRuntime:
         self._producer: AIOKafkaProducer | None = None
         self._publisher: KafkaPublisher | None = None
         self._apps: list[faust.App] = []
+        self._broadcasts: list[asyncio.Task[None]] = []
 
     @property
     def publisher(self) -> KafkaPublisher:
@@ -124,6 +125,8 @@ class KafkaRuntime:
             app = self._faust_app(spec)
             await app.start()
             self._apps.append(app)
+            self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
+                                 for b in spec.broadcasts]
 
     def _faust_app(self, spec: StageSpec) -> faust.App:
         datadir = self._data_dir / "faust" / spec.name
@@ -173,6 +176,10 @@ class KafkaRuntime:
         return app
 
     async def stop(self) -> None:
+        for t in self._broadcasts:
+            t.cancel()
+        await asyncio.gather(*self._broadcasts, return_exceptions=True)
+        self._broadcasts.clear()
         for app in reversed(self._apps):
             with contextlib.suppress(Exception):
                 await app.stop()

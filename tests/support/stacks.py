@@ -8,15 +8,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.providers.fake_server import FakeModelServer
 from tests.support.process import ChatstreamProcess
 from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
 
 STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+MODELS = Path(__file__).resolve().parents[1] / "e2e" / "models.yaml"
 
 
 @dataclass
@@ -27,7 +30,6 @@ class Stack:
     processes: list[ChatstreamProcess] = field(default_factory=list)
 
     def env_for_cli(self) -> dict[str, str]:
-        import os
         return {**os.environ, **self.env}
 
     def stop(self) -> None:
@@ -79,13 +81,22 @@ def _drop_collections(stack: Stack) -> None:
         client.close()
 
 
-def start_stack(name: str, tmp: Path) -> Stack:
+def models_env(fake: FakeModelServer) -> dict[str, str]:
+    """The e2e catalogue, its `fake` endpoint on the fake model server of the session."""
+    return {
+        "CHATSTREAM_MODELS_FILE": str(MODELS),
+        "CHATSTREAM_ENDPOINTS": json.dumps(
+            {"fake": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"}}),
+    }
+
+
+def start_stack(name: str, tmp: Path, extra: dict[str, str] | None = None) -> Stack:
     if name == "embedded":
-        env = _env(tmp)
+        env = {**_env(tmp), **(extra or {})}
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
         assert up.url
         return Stack(name, up.url, env, [up])
-    env = _kafka_env(tmp)
+    env = {**_kafka_env(tmp), **(extra or {})}
     if name == "kafka":
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start(180)
         assert up.url
