@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.cleanup import drop_keyspace, drop_topics
 from tests.support.process import ChatstreamProcess
 from tests.support.stacks import _kafka_env
 
@@ -32,6 +33,8 @@ class Cluster:
     def stop(self) -> None:
         for p in (*self.edges, *self.workers):
             p.stop()
+        drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"])
+        drop_keyspace(self.env["CHATSTREAM_STORE"])
 
 
 def start_cluster(tmp: Path, *, edges: int, workers: list[list[str]],

@@ -57,7 +57,9 @@ async def _all_stored(client: httpx.AsyncClient, accepted: dict[str, list[str]],
                 if r.status_code == 200:
                     stored[cid] = r.json()["data"]
         complete = all(
-            len([m for m in stored.get(cid, []) if m["role"] == "assistant"]) == len(texts)
+            len([m for m in stored.get(cid, []) if m["role"] == "assistant"]) >= len(texts)
+            and len([m for m in stored[cid] if m["role"] == "assistant"])
+            == len([m for m in stored[cid] if m["role"] == "user"])
             for cid, texts in accepted.items())
         if complete or time.monotonic() > deadline:
             return stored
@@ -66,15 +68,18 @@ async def _all_stored(client: httpx.AsyncClient, accepted: dict[str, list[str]],
 
 def _check(accepted: dict[str, list[str]], stored: dict[str, list[dict[str, object]]],
            cluster: Cluster) -> tuple[int, int, int]:
+    """Every accepted message stored and answered, once. A POST the client gave up on
+    (timeout during the outage) may still have reached the log: then it is stored and
+    answered too, which is no loss; what must never happen is a 202 without an answer."""
     sent = stored_n = duplicated = 0
     for cid, texts in accepted.items():
         users = [m["text"] for m in stored[cid] if m["role"] == "user"]
         answers = [m for m in stored[cid] if m["role"] == "assistant"]
         sent += len(texts)
-        stored_n += len(answers)
+        stored_n += len([t for t in texts if t in users])
         duplicated += len(users) - len(set(users))
-        assert sorted(users) == sorted(texts), cluster.logs()
-        assert len(answers) == len(texts), cluster.logs()
+        assert set(texts) <= set(users), cluster.logs()
+        assert len(answers) == len(users), cluster.logs()
         assert len({m["request_id"] for m in answers}) == len(answers)
     assert duplicated == 0
     return sent, stored_n, duplicated

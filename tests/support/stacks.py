@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.providers.fake_server import FakeModelServer
+from tests.support.cleanup import drop_keyspace, drop_topics
 from tests.support.process import ChatstreamProcess
 from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
 
@@ -36,6 +37,9 @@ class Stack:
         for p in reversed(self.processes):
             p.stop()
         _drop_collections(self)
+        if self.env.get("CHATSTREAM_BROKER", "").startswith("kafka://"):
+            drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"])
+        drop_keyspace(self.env.get("CHATSTREAM_STORE", ""))
 
     def logs(self) -> str:
         return "\n".join(f"--- {' '.join(p.args)}\n{p.tail()}" for p in self.processes)
