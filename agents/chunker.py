@@ -61,6 +61,7 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
     size = 0
     started = 0.0
     final: Delta | None = None
+    sent_any = False
     try:
         while True:
             timeout = None
@@ -71,6 +72,7 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
             except TimeoutError:
                 yield Chunk("".join(buf))
                 buf, size = [], 0
+                sent_any = True
                 continue
             if item is _END:
                 break
@@ -97,9 +99,12 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
                     started = time.monotonic()
                 buf.append(item.text)
                 size += len(item.text)
-                if size >= max_chars:
+                # The first text goes out at once: time to first token is what a user
+                # feels; coalescing only pays off once the stream is flowing.
+                if size >= max_chars or not sent_any:
                     yield Chunk("".join(buf))
                     buf, size = [], 0
+                    sent_any = True
         if buf:
             yield Chunk("".join(buf))
         yield Chunk("", final or Delta(finish_reason="stop"))

@@ -67,3 +67,73 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores, {mem}"
+
+
+class Proc:
+    """``python -m MODULE ARGS`` in the background, ready once it prints ``ready``."""
+
+    def __init__(self, module: str, args: Sequence[str], log: Path, ready: str,
+                 env: dict[str, str] | None = None) -> None:
+        import re
+        import subprocess
+        import sys
+        import threading
+
+        self.log = log
+        self.url: str | None = None
+        seen = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            with log.open("a") as out:
+                for line in self.proc.stdout:
+                    out.write(line)
+                    m = re.search(r"(http://[\d.:]+)", line)
+                    if ready in line:
+                        self.url = m.group(1) if m else None
+                        seen.set()
+            seen.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not seen.wait(120) or self.proc.poll() is not None:
+            raise RuntimeError(f"{module} did not start; see {log}")
+        if self.url:
+            self._wait_listening(self.url)
+
+    @staticmethod
+    def _wait_listening(url: str, timeout: float = 30.0) -> None:
+        # Some servers announce their URL a moment before they accept connections.
+        import socket
+        import time
+        from urllib.parse import urlparse
+
+        parsed = urlparse(url)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection((parsed.hostname, parsed.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except Exception:
+            self.proc.kill()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -22,23 +22,22 @@ async def _deltas(parts: list[str], pause_after: int | None = None,
     yield Delta(usage=Usage(completion_tokens=len(parts)), finish_reason="stop")
 
 
-async def test_size_bound_cuts_fast_streams() -> None:
+async def test_first_text_goes_out_at_once_then_size_bound_cuts() -> None:
     chunks = [c async for c in coalesce(_deltas(["ab"] * 10), max_ms=10_000, max_chars=6)]
     texts = [c.text for c in chunks if c.final is None]
-    assert texts == ["ababab", "ababab", "ababab", "ab"]
+    assert texts == ["ab", "ababab", "ababab", "ababab"]
     assert chunks[-1].final is not None and chunks[-1].final.usage is not None
 
 
 async def test_age_bound_flushes_a_stalled_model() -> None:
     got: list[tuple[float, str]] = []
     start = time.monotonic()
-    async for c in coalesce(_deltas(["a", "b", "c"], pause_after=2, pause_s=0.5),
+    async for c in coalesce(_deltas(["a", "b", "c", "d"], pause_after=3, pause_s=0.5),
                             max_ms=50, max_chars=1000):
         got.append((time.monotonic() - start, c.text))
-    # "ab" must not wait for the model's pause to end.
-    assert got[0][1] == "ab"
-    assert got[0][0] < 0.3
-    assert got[1][1] == "c"
+    # "a" goes at once; "bc" must not wait for the model's pause to end.
+    assert [t for _, t in got[:3]] == ["a", "bc", "d"]
+    assert got[1][0] < 0.3
 
 
 async def test_provider_error_flushes_then_raises() -> None:
