@@ -78,13 +78,14 @@ def _drop_collections(stack: Stack) -> None:
         client.close()
 
 
-def start_stack(name: str, tmp: Path) -> Stack:
+def start_stack(name: str, tmp: Path, **extra: str) -> Stack:
+    """``extra`` overrides settings, e.g. ``CHATSTREAM_LOCAL_MODEL_DELAY_MS="60"``."""
     if name == "embedded":
-        env = _env(tmp)
+        env = _env(tmp, **extra)
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
         assert up.url
         return Stack(name, up.url, env, [up])
-    env = _kafka_env(tmp)
+    env = {**_kafka_env(tmp), **extra}
     if name == "kafka":
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start(180)
         assert up.url

@@ -177,51 +177,99 @@ export class Answer {
   }
 }
 
+// A page being left aborts its streams, which looks like an error: not one to act on.
+let leaving = false;
+addEventListener("pagehide", () => { leaving = true; });
+addEventListener("beforeunload", () => { leaving = true; });
+addEventListener("pageshow", () => { leaving = false; });
+
+const RETRY_MS = [500, 1000, 2000, 5000];
+
 /**
  * Follow `answer`'s stream from its start (a reload rebuilds the text from event 1) and
- * apply each event. EventSource reconnects by itself with Last-Event-ID; the hooks hear
- * about the connection (`onConnection(lost)`) and the end (`onEnd(answer)`).
+ * apply each event. EventSource reconnects by itself with Last-Event-ID after a network
+ * error; when it gives up (an HTTP error), the stream is reopened after the last event
+ * applied, unless the edge says the answer is gone (404). The hooks hear about the
+ * connection (`onConnection(lost)`), the end (`onEnd(answer)`) and a gone answer.
  */
 export function follow(answer, { onEnd, onConnection, onGone }) {
-  const source = new EventSource(eventsUrl(answer.requestId));
+  let source = null;
   let ended = false;
+  let retries = 0;
+  let timer = 0;
   const end = () => {
     if (ended) return;
     ended = true;
     source.close();
     onEnd?.(answer);
   };
-  const listen = (name) => {
-    source.addEventListener(name, (event) => {
-      // The stream's own `error` event shares its name with EventSource's connection
-      // errors; only message events carry data.
-      if (!(event instanceof MessageEvent)) return;
-      const id = event.lastEventId === "" ? null : Number(event.lastEventId);
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
+  const lost = () => {
+    if (answer.state !== "reconnecting") answer.setState("reconnecting");
+    onConnection?.(true);
+  };
+  const open = () => {
+    const after = answer.lastId ? `?last_event_id=${answer.lastId}` : "";
+    source = new EventSource(eventsUrl(answer.requestId) + after);
+    for (const name of ["status", "citations", "token", "restart", "done", "error"]) {
+      source.addEventListener(name, (event) => {
+        // The stream's own `error` event shares its name with EventSource's connection
+        // errors; only message events carry data.
+        if (!(event instanceof MessageEvent)) return;
+        const id = event.lastEventId === "" ? null : Number(event.lastEventId);
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        retries = 0;
+        answer.apply(name, data, id);
+        if (answer.finished) end();
+      });
+    }
+    source.addEventListener("open", () => {
+      if (answer.state === "reconnecting") answer.setState(answer.text ? "streaming" : "queued");
+      onConnection?.(false);
+    });
+    source.addEventListener("error", (event) => {
+      if (event instanceof MessageEvent || ended || leaving) return;
+      if (source.readyState !== EventSource.CLOSED) {
+        lost(); // EventSource reconnects by itself, with Last-Event-ID
         return;
       }
-      answer.apply(name, data, id);
-      if (answer.finished) end();
+      lost();
+      timer = setTimeout(check, RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)]);
     });
   };
-  for (const name of ["status", "citations", "token", "restart", "done", "error"]) listen(name);
-  source.addEventListener("open", () => {
-    if (answer.state === "reconnecting") answer.setState(answer.text ? "streaming" : "queued");
-    onConnection?.(false);
-  });
-  source.addEventListener("error", (event) => {
-    if (event instanceof MessageEvent || ended) return;
-    if (source.readyState === EventSource.CLOSED) {
-      // The edge refused the stream (gone, or never ours): nothing more will come.
+  const check = async () => {
+    if (ended || leaving) return;
+    // Ask once with fetch, which sees the status EventSource hides.
+    const control = new AbortController();
+    let status = 0;
+    try {
+      const response = await fetch(eventsUrl(answer.requestId) + `?last_event_id=${answer.lastId}`,
+                                   { headers: { Accept: "text/event-stream" },
+                                     signal: control.signal });
+      status = response.status;
+    } catch {
+      status = 0;
+    } finally {
+      control.abort();
+    }
+    if (ended || leaving) return;
+    if (status === 404) {
       ended = true;
       onGone?.(answer);
-      return;
+    } else {
+      open();
     }
-    answer.setState("reconnecting");
-    onConnection?.(true);
-  });
-  return { close: () => { ended = true; source.close(); } };
+  };
+  open();
+  return {
+    close: () => {
+      ended = true;
+      clearTimeout(timer);
+      source.close();
+    },
+  };
 }

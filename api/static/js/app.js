@@ -48,6 +48,13 @@ function notify(text, kind = "info", sticky = false) {
   if (text && !sticky) noticeTimer = setTimeout(() => { ui.notice.hidden = true; }, 6000);
 }
 
+// The skip link moves focus without touching the URL's fragment, which names the
+// conversation.
+document.querySelector(".skip-link").addEventListener("click", (e) => {
+  e.preventDefault();
+  ui.input.focus();
+});
+
 // --- theme ------------------------------------------------------------------------------
 
 const THEMES = ["system", "light", "dark"];
@@ -166,14 +173,23 @@ function userMessage(text, requestId) {
   return article;
 }
 
+// Follow the end of the conversation as answers grow, unless the reader scrolled up.
+let stickToEnd = true;
+ui.messages.addEventListener("scroll", () => {
+  const m = ui.messages;
+  stickToEnd = m.scrollHeight - m.scrollTop - m.clientHeight < 80;
+});
+new MutationObserver(() => {
+  if (stickToEnd) ui.messages.scrollTop = ui.messages.scrollHeight;
+}).observe(ui.messages, { childList: true, subtree: true, characterData: true });
+
 function append(node) {
   ui.empty.hidden = true;
-  const stick = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
   ui.messages.append(node);
-  if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 
 function clearMessages() {
+  stickToEnd = true;
   ui.messages.replaceChildren(ui.empty);
   ui.empty.hidden = false;
 }
@@ -307,6 +323,7 @@ async function send(text) {
       await loadConversations();
     }
     const accepted = await api.sendMessage(cid, text, ui.model.value);
+    stickToEnd = true; // your own message brings you to the end
     if (state.cid !== cid) return; // switched away meanwhile: the history will show it
     inflight.add(cid, { rid: accepted.request_id, text });
     append(userMessage(text, accepted.request_id));

@@ -59,9 +59,9 @@ const GENERIC = { line: null, block: false, keywords: new Set(), literals: new S
 function tokenizer(spec) {
   const parts = [];
   if (spec.block) parts.push(String.raw`(\/\*[\s\S]*?(?:\*\/|$))`);
-  else parts.push("(?!)"); // keep the group numbers stable
+  else parts.push("((?!))"); // a group that never matches keeps the numbers stable
   if (spec.line) parts.push(`(${escape(spec.line)}[^\\n]*)`);
-  else parts.push("(?!)");
+  else parts.push("((?!))");
   const strings = [];
   if (spec.triple) strings.push(String.raw`"""[\s\S]*?(?:"""|$)`, String.raw`'''[\s\S]*?(?:'''|$)`);
   strings.push(String.raw`"(?:\\.|[^"\\\n])*"?`, String.raw`'(?:\\.|[^'\\\n])*'?`);

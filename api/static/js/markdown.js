@@ -257,10 +257,18 @@ export function renderInline(text) {
       code.textContent = m[2].trim() ? m[2].replace(/^ (.*) $/, "$1") : m[2];
       out.append(code);
       i += m[0].length;
-    } else if ((ch === "*" || ch === "_") && (m = /^(\*\*|__)(?=\S)([\s\S]*?\S)\1/.exec(rest))) {
+    } else if (ch === "*" && (m = /^\*\*(?=\S)([\s\S]*?\S)\*\*/.exec(rest))) {
       flush();
       const strong = el("strong");
-      strong.append(renderInline(m[2]));
+      strong.append(renderInline(m[1]));
+      out.append(strong);
+      i += m[0].length;
+    } else if (ch === "_" && !/\w/.test(text[i - 1] ?? "") &&
+               (m = /^__(?=\S)([\s\S]*?\S)__(?!\w)/.exec(rest))) {
+      // Underscores inside words (snake_case, __dunder__ names) are not emphasis.
+      flush();
+      const strong = el("strong");
+      strong.append(renderInline(m[1]));
       out.append(strong);
       i += m[0].length;
     } else if (ch === "*" && (m = /^\*(?=[^\s*])([\s\S]*?[^\s*])\*(?!\*)/.exec(rest))) {
@@ -282,10 +290,10 @@ export function renderInline(text) {
       del.append(renderInline(m[1]));
       out.append(del);
       i += m[0].length;
-    } else if (ch === "[" && (m = /^\[([^\]\n]+)\]\(\s*<?([^\s)>]+)>?(?:\s+"[^"]*")?\s*\)/.exec(rest))) {
+    } else if (ch === "[" && (m = linkAt(text, i))) {
       flush();
-      out.append(link(m[2], renderInline(m[1])));
-      i += m[0].length;
+      out.append(link(m.href, renderInline(m.label)));
+      i = m.end;
     } else if (ch === "h" && !/\w/.test(text[i - 1] ?? "") &&
                (m = /^https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/.exec(rest))) {
       flush();
@@ -298,6 +306,31 @@ export function renderInline(text) {
   }
   flush();
   return out;
+}
+
+/** `[label](destination "title")` at `start`, destinations with balanced parentheses. */
+function linkAt(text, start) {
+  const close = text.indexOf("]", start + 1);
+  if (close < 0 || text[close + 1] !== "(") return null;
+  const label = text.slice(start + 1, close);
+  if (!label || label.includes("\n") || label.includes("[")) return null;
+  let i = close + 2;
+  while (text[i] === " ") i++;
+  let depth = 0;
+  const from = i;
+  for (; i < text.length; i++) {
+    const c = text[i];
+    if (/\s/.test(c)) break;
+    if (c === "(") depth++;
+    else if (c === ")") {
+      if (depth === 0) break;
+      depth--;
+    }
+  }
+  const href = text.slice(from, i).replace(/^<(.*)>$/, "$1");
+  const title = /^\s*(?:"[^"\n]*"\s*)?\)/.exec(text.slice(i));
+  if (!href || !title) return null;
+  return { label, href, end: i + title[0].length };
 }
 
 function link(href, content) {
