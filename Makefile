@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install run test unit lint ocr browser services services-stop services-status clean
+.PHONY: install run test unit lint ocr browser screenshots services services-stop services-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ browser:
 	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null'; \
 	}
 	@chromium --version 2>/dev/null | head -n 1
+
+## The README's pictures of the chat page (docs/img), taken with the browser tests' setup.
+screenshots: install browser
+	$(BIN)/python -m tests.web.screenshots docs/img
 
 services:
 	$(SERVICES) start

@@ -61,7 +61,7 @@ const THEMES = ["system", "light", "dark"];
 function applyTheme(theme) {
   if (theme === "system") delete document.documentElement.dataset.theme;
   else document.documentElement.dataset.theme = theme;
-  ui.theme.textContent = `Theme: ${theme}`;
+  ui.theme.querySelector(".theme-text").textContent = `Theme: ${theme}`;
   ui.theme.dataset.theme = theme;
 }
 ui.theme.addEventListener("click", () => {
@@ -105,7 +105,7 @@ async function loadModels() {
     notify(`Models could not be loaded: ${exc.message}`, "error");
   }
   const saved = localStorage.getItem("chatstream.model") ?? "";
-  const options = [new Option("Default model", "")];
+  const options = [new Option("Default", "")];
   for (const m of models) {
     const option = new Option(m.id, m.id);
     option.title = m.description ?? "";
