@@ -9,23 +9,37 @@ from collections.abc import AsyncIterator
 
 from agents.providers.base import Delta
 
-__all__ = ("Chunk", "coalesce")
+__all__ = ("CANCELLED", "Chunk", "coalesce")
 
 _END = object()
+_CANCEL = object()
+CANCELLED = "cancelled"
+"""The finish reason of an answer stopped by a cancel."""
 
 
 class Chunk:
-    __slots__ = ("final", "text")
+    __slots__ = ("final", "marker", "text")
 
-    def __init__(self, text: str, final: Delta | None = None) -> None:
+    def __init__(self, text: str, final: Delta | None = None,
+                 marker: object | None = None) -> None:
         self.text = text
         self.final = final
+        self.marker = marker
 
 
-async def coalesce(deltas: AsyncIterator[Delta], *, max_ms: float,
-                   max_chars: int) -> AsyncIterator[Chunk]:
+async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_chars: int,
+                   cancelled: asyncio.Event | None = None) -> AsyncIterator[Chunk]:
     """Yield text chunks, then one chunk with ``final`` set to the last delta seen with a
-    usage or finish reason. A stalled model still has its pending text flushed on time."""
+    usage or finish reason. A stalled model still has its pending text flushed on time.
+
+    Items that are not deltas are markers: pending text is flushed, then the marker is
+    passed on in a chunk of its own, in order. When ``cancelled`` is set the pending text
+    is flushed, the final chunk has finish reason ``cancelled``, and the source stops
+    (closing the upstream request)."""
+    if cancelled is not None and cancelled.is_set():
+        # Cancelled before it began: the source is never started, so never contacted.
+        yield Chunk("", Delta(finish_reason=CANCELLED))
+        return
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def pump() -> None:
@@ -37,7 +51,12 @@ async def coalesce(deltas: AsyncIterator[Delta], *, max_ms: float,
         else:
             await queue.put(_END)
 
+    async def watch(event: asyncio.Event) -> None:
+        await event.wait()
+        await queue.put(_CANCEL)
+
     task = asyncio.create_task(pump())
+    watcher = asyncio.create_task(watch(cancelled)) if cancelled is not None else None
     buf: list[str] = []
     size = 0
     started = 0.0
@@ -55,11 +74,22 @@ async def coalesce(deltas: AsyncIterator[Delta], *, max_ms: float,
                 continue
             if item is _END:
                 break
+            if item is _CANCEL:
+                if buf:
+                    yield Chunk("".join(buf))
+                yield Chunk("", Delta(finish_reason=CANCELLED))
+                return
             if isinstance(item, Exception):
                 if buf:
                     yield Chunk("".join(buf))
                 raise item
-            assert isinstance(item, Delta)
+            if not isinstance(item, Delta):
+                if buf:
+                    yield Chunk("".join(buf))
+                    buf, size = [], 0
+                final = None
+                yield Chunk("", marker=item)
+                continue
             if item.usage is not None or item.finish_reason is not None:
                 final = item
             if item.text:
@@ -74,6 +104,8 @@ async def coalesce(deltas: AsyncIterator[Delta], *, max_ms: float,
             yield Chunk("".join(buf))
         yield Chunk("", final or Delta(finish_reason="stop"))
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for t in (task, watcher):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t

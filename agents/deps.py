@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agents.breaker import BreakerBoard
+from agents.control import CancelRegistry
 from agents.providers.base import ChatProvider
+from agents.retry import RetryPolicy
 from schemas.catalogue import Catalogue
 from schemas.events import MessageReceived, Passage
 from stores.base import ConversationStore
@@ -36,3 +39,7 @@ class StageDeps:
     chunk_max_ms: float = 40.0
     chunk_max_chars: int = 64
     inference_concurrency: int = 64
+    # Shared by every request of this worker: breakers per provider, and its cancels.
+    breakers: BreakerBoard = field(default_factory=BreakerBoard)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cancels: CancelRegistry = field(default_factory=CancelRegistry)

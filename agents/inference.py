@@ -1,4 +1,10 @@
-"""Inference: streams the answer of the chosen model as token chunks, then the response."""
+"""Inference: streams the answer of the chosen model as token chunks, then the response.
+
+The model router (:mod:`agents.failover`) picks the first model of the request's
+fallback chain that answers; the history is fitted to that model's window
+(:mod:`agents.history`); a cancel on chat.control.v1 stops the answer
+(:mod:`agents.control`).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,12 @@ from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.chunker import coalesce
+from agents.control import CANCEL_LOOKBACK_S
 from agents.deps import StageDeps
-from agents.providers.base import Delta, Prompt, estimate_tokens
+from agents.failover import ModelRouter, Served
+from agents.history import PromptBuilder
+from agents.providers.base import Delta, estimate_tokens
+from schemas.catalogue import ModelSpec
 from schemas.events import (
     AnswerFailed,
     AnswerFinished,
@@ -22,9 +32,9 @@ from schemas.events import (
     Usage,
     conversation_key,
 )
-from schemas.topics import CONTEXTS, RESPONSES, TOKENS
-from streams.errors import ProviderError
-from streams.runtime.base import Emit, StageSpec
+from schemas.topics import CONTEXTS, CONTROL, RESPONSES, TOKENS
+from streams.errors import ProviderError, ProvidersExhausted
+from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("assistant_message_id", "handle", "stage")
 
@@ -34,7 +44,12 @@ def assistant_message_id(request_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chatstream:assistant:{request_id}"))
 
 
-async def _refuse(text: str) -> AsyncIterator[Delta]:
+def _attempt() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+async def _refuse(model: ModelSpec, text: str) -> AsyncIterator[Served | Delta]:
+    yield Served(model, "guard")
     yield Delta(text=text)
     yield Delta(usage=Usage(completion_tokens=estimate_tokens(text)), finish_reason="blocked")
 
@@ -42,62 +57,78 @@ async def _refuse(text: str) -> AsyncIterator[Delta]:
 async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
     req = ctx.request
     key = conversation_key(req.tenant_id, req.conversation_id)
-    attempt = uuid.uuid4().hex[:12]
+    attempt = _attempt()
     seq = 0
     started = time.monotonic()
-    common = {"tenant_id": req.tenant_id, "request_id": req.request_id,
-              "conversation_id": req.conversation_id, "attempt": attempt}
+
+    def common() -> dict[str, str]:
+        return {"tenant_id": req.tenant_id, "request_id": req.request_id,
+                "conversation_id": req.conversation_id, "attempt": attempt}
+
     model = deps.catalogue.get(req.model)
     if model is None:
-        yield Emit(TOKENS, key, AnswerFailed(**common, seq=1, code="unknown_model",
+        yield Emit(TOKENS, key, AnswerFailed(**common(), seq=1, code="unknown_model",
                                              message=f"model {req.model!r} is not configured"))
         return
-    provider = deps.providers[model.provider]
-    yield Emit(TOKENS, key, AnswerStarted(**common, seq=seq, model=model.name,
-                                          provider=provider.name))
     citations = tuple(Citation(document_id=p.document_id, title=p.title, chunk=p.chunk)
                       for p in ctx.passages)
-    if citations:
-        seq += 1
-        yield Emit(TOKENS, key, CitationsAttached(**common, seq=seq, citations=citations))
+    prompt = PromptBuilder(ctx, deps.store,
+                           summary_timeout_s=deps.retry.first_token_timeout_s * 2)
+    items: AsyncIterator[Served | Delta]
     if ctx.guard.allowed:
-        prompt = Prompt(question=req.text, history=ctx.history, passages=ctx.passages,
-                        max_tokens=req.options.get("max_tokens"),
-                        temperature=req.options.get("temperature"))
-        deltas = provider.stream(model, prompt)
+        router = ModelRouter(deps.providers, deps.breakers, deps.retry)
+        items = router.stream(deps.catalogue.chain(model.name), prompt,
+                              restart_on_failure=model.restart_on_failure)
     else:
-        deltas = _refuse(guard.refusal(ctx.guard))
+        items = _refuse(model, guard.refusal(ctx.guard))
+    served: Served | None = None
     parts: list[str] = []
     first_token_ms: float | None = None
     final = Delta(finish_reason="stop")
-    try:
-        async for chunk in coalesce(deltas, max_ms=deps.chunk_max_ms,
-                                    max_chars=deps.chunk_max_chars):
-            if chunk.final is not None:
-                final = chunk.final
-                continue
-            if first_token_ms is None:
-                first_token_ms = (time.monotonic() - started) * 1000
-            parts.append(chunk.text)
-            seq += 1
-            yield Emit(TOKENS, key, TokensGenerated(**common, seq=seq, text=chunk.text))
-    except ProviderError as exc:
-        yield Emit(TOKENS, key, AnswerFailed(**common, seq=seq + 1, code="provider_error",
-                                             message=str(exc)))
-        return
+    with deps.cancels.track(req.tenant_id, req.request_id) as cancelled:
+        try:
+            async for chunk in coalesce(items, max_ms=deps.chunk_max_ms,
+                                        max_chars=deps.chunk_max_chars, cancelled=cancelled):
+                if isinstance(chunk.marker, Served):
+                    if served is not None:  # a restart on the next model: a new attempt
+                        attempt, seq, parts = _attempt(), 0, []
+                    served = chunk.marker
+                    yield Emit(TOKENS, key, AnswerStarted(
+                        **common(), seq=seq, model=served.model.name, provider=served.provider))
+                    if citations:
+                        seq += 1
+                        yield Emit(TOKENS, key, CitationsAttached(**common(), seq=seq,
+                                                                  citations=citations))
+                    continue
+                if chunk.final is not None:
+                    final = chunk.final
+                    continue
+                if first_token_ms is None:
+                    first_token_ms = (time.monotonic() - started) * 1000
+                parts.append(chunk.text)
+                seq += 1
+                yield Emit(TOKENS, key, TokensGenerated(**common(), seq=seq, text=chunk.text))
+        except ProviderError as exc:
+            code = "provider_unavailable" if isinstance(exc, ProvidersExhausted) \
+                else "provider_error"
+            yield Emit(TOKENS, key, AnswerFailed(**common(), seq=seq + 1, code=code,
+                                                 message=str(exc)))
+            return
     text = "".join(parts)
-    usage = final.usage or Usage(completion_tokens=estimate_tokens(text))
+    usage = final.usage or Usage(prompt_tokens=prompt.prompt_tokens,
+                                 completion_tokens=estimate_tokens(text))
     finish = final.finish_reason or "stop"
     message_id = assistant_message_id(req.request_id)
     seq += 1
-    yield Emit(TOKENS, key, AnswerFinished(**common, seq=seq, message_id=message_id,
+    yield Emit(TOKENS, key, AnswerFinished(**common(), seq=seq, message_id=message_id,
                                            usage=usage, finish_reason=finish))
     yield Emit(RESPONSES, key, ResponseCompleted(
         tenant_id=req.tenant_id, request_id=req.request_id, message_id=message_id,
         conversation_id=req.conversation_id, user_id=req.user_id, reply_to=req.message_id,
-        prompt=req.text, text=text, model=model.name, provider=provider.name, usage=usage,
-        finish_reason=finish, attempt=attempt, citations=citations, guard=ctx.guard,
-        time_to_first_token_ms=first_token_ms,
+        prompt=req.text, text=text, model=served.model.name if served else model.name,
+        provider=served.provider if served else model.provider_key, usage=usage,
+        finish_reason=finish, attempt=attempt, citations=citations if served else (),
+        guard=ctx.guard, time_to_first_token_ms=first_token_ms,
         duration_ms=(time.monotonic() - started) * 1000,
     ))
 
@@ -106,4 +137,9 @@ def stage(deps: StageDeps) -> StageSpec:
     async def handler(event: ContextBuilt) -> AsyncIterator[Emit]:
         async for emit in handle(event, deps):
             yield emit
-    return StageSpec("inference", (CONTEXTS,), handler, concurrency=deps.inference_concurrency)
+
+    # Cancels reach every inference worker (see agents.control): the one generating the
+    # request stops it, the others remember it in case the request comes to them later.
+    control = Broadcast(CONTROL, deps.cancels.on_control, lookback_s=CANCEL_LOOKBACK_S)
+    return StageSpec("inference", (CONTEXTS,), handler, concurrency=deps.inference_concurrency,
+                     broadcasts=(control,))

@@ -6,24 +6,50 @@ from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
-from schemas.events import ContextBuilt, HistoryTurn, MessageReceived, Passage, conversation_key
+from schemas.events import (
+    ContextBuilt,
+    HistorySummary,
+    HistoryTurn,
+    MessageReceived,
+    Passage,
+    conversation_key,
+)
 from schemas.topics import CONTEXTS, REQUESTS
+from stores.base import StoredMessage, StoredSummary
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("handle", "stage")
+
+
+def _after(summary: StoredSummary, stored: list[StoredMessage]) -> list[StoredMessage]:
+    """The messages a summary does not cover yet."""
+    ids = [m.id for m in stored]
+    if summary.through_message_id in ids:
+        return stored[ids.index(summary.through_message_id) + 1:]
+    return [m for m in stored if m.created_at > summary.through_at]
 
 
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
     verdict = guard.check(request.text)
     history: tuple[HistoryTurn, ...] = ()
     passages: tuple[Passage, ...] = ()
-    if deps.history_turns:
+    summary: HistorySummary | None = None
+    if request.history is not None:
+        history = request.history  # the client sent the whole conversation
+    elif deps.history_turns:
+        found = await deps.store.get_summary(request.tenant_id, request.conversation_id)
         # One more than wanted: persistence may already hold this very message.
         stored = await deps.store.list_messages(
             request.tenant_id, request.conversation_id, deps.history_turns + 1)
+        stored = [m for m in stored if m.id != request.message_id]
+        if found is not None:
+            stored = _after(found, stored)
+            summary = HistorySummary(text=found.text,
+                                     through_message_id=found.through_message_id,
+                                     through_at=found.through_at)
         history = tuple(
-            HistoryTurn(role=m.role, text=m.text, message_id=m.id)
-            for m in stored if m.id != request.message_id
+            HistoryTurn(role=m.role, text=m.text, message_id=m.id, at=m.created_at)
+            for m in stored
         )[-deps.history_turns:]
     if verdict.allowed:
         passages = tuple(await deps.passages.search(request, deps.passages_limit))
@@ -31,7 +57,7 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         CONTEXTS,
         conversation_key(request.tenant_id, request.conversation_id),
         ContextBuilt(tenant_id=request.tenant_id, request=request, history=history,
-                     passages=passages, guard=verdict),
+                     passages=passages, guard=verdict, summary=summary),
     )
 
 

@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from streams.errors import LogUnavailable, StoreUnavailable
+
 __all__ = ("ApiError", "install_error_handlers")
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(_body(exc.code, exc.message), exc.status, headers=exc.headers)
+
+    @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(LogUnavailable)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        what = "store" if isinstance(exc, StoreUnavailable) else "log"
+        log.warning("%s unavailable: %s", what, exc)
+        return JSONResponse(_body("unavailable", f"the {what} is unavailable; retry shortly"),
+                            503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

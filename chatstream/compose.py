@@ -13,13 +13,18 @@ from urllib.parse import urlparse
 import uvicorn
 
 from agents import inference, persistence, retrieval, scoring
+from agents.breaker import BreakerBoard, BreakerConfig
 from agents.deps import NoPassages, StageDeps
 from agents.providers.base import ChatProvider
+from agents.providers.groq_sdk import GroqProvider
 from agents.providers.local import LocalProvider
+from agents.providers.openai_sdk import OpenAIProvider
+from agents.retry import RetryPolicy
 from api.app import create_app
 from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
+from schemas.catalogue import Catalogue
 from stores.base import ConversationStore
 from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
 from stores.sqlite import SQLiteConversationStore
@@ -45,6 +50,7 @@ def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
             settings.kafka_bootstrap, topic_prefix=settings.topic_prefix,
             partitions=settings.partitions, replication=settings.replication_factor,
             retries=settings.stage_retries, data_dir=settings.data_dir, client_id=client_id,
+            session_timeout_s=settings.session_timeout_s,
         )
     return MemoryRuntime(partitions=settings.partitions, topic_prefix=settings.topic_prefix,
                          retries=settings.stage_retries)
@@ -68,22 +74,65 @@ def build_idempotency(settings: Settings, store: ConversationStore) -> Idempoten
 
 
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:
-    return {"local": LocalProvider(delay_ms=settings.local_model_delay_ms)}
+    """The providers that can be reached with the keys and endpoints in settings, by
+    provider key; a model whose provider is missing here is skipped by failover."""
+    timeout = settings.provider_timeout_s
+    providers: dict[str, ChatProvider] = {
+        "local": LocalProvider(delay_ms=settings.local_model_delay_ms)}
+    if settings.openai_api_key is not None:
+        providers["openai"] = OpenAIProvider(
+            "openai", base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value(), timeout_s=timeout)
+    if settings.groq_api_key is not None:
+        providers["groq"] = GroqProvider(
+            base_url=settings.groq_base_url,
+            api_key=settings.groq_api_key.get_secret_value(), timeout_s=timeout)
+    for name, endpoint in settings.endpoints.items():
+        key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
+        providers[name] = OpenAIProvider(name, base_url=endpoint.base_url, api_key=key,
+                                         timeout_s=timeout)
+    return providers
+
+
+async def close_providers(providers: dict[str, ChatProvider]) -> None:
+    for provider in providers.values():
+        aclose = getattr(provider, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) -> None:
+    missing = [f"{m.name} ({m.provider_key})" for m in catalogue.models
+               if m.provider_key not in providers]
+    if missing:
+        log.warning("models without a configured provider (no key or endpoint in settings),"
+                    " skipped by failover: %s", ", ".join(missing))
 
 
 def build_stages(names: Sequence[str], settings: Settings, store: ConversationStore,
-                 knowledge: Knowledge | None = None) -> list[StageSpec]:
+                 knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
+                 providers: dict[str, ChatProvider] | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
                                  f"choose from {', '.join(STAGES)}")
     deps = StageDeps(
-        store=store, catalogue=load_catalogue(settings.models_file),
-        providers=build_providers(settings), history_turns=settings.history_turns,
+        store=store, catalogue=catalogue or load_catalogue(settings.models_file),
+        providers=providers if providers is not None else build_providers(settings),
+        history_turns=settings.history_turns,
         chunk_max_ms=settings.chunk_max_ms, chunk_max_chars=settings.chunk_max_chars,
         inference_concurrency=settings.inference_concurrency,
         passages=knowledge.passages() if knowledge is not None else NoPassages(),
         passages_limit=settings.rag_passages,
+        breakers=BreakerBoard(BreakerConfig(
+            failures=settings.breaker_failures, window_s=settings.breaker_window_s,
+            open_s=settings.breaker_open_s)),
+        retry=RetryPolicy(
+            retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
+            max_backoff_s=settings.retry_max_backoff_s,
+            retry_after_max_s=settings.retry_after_max_s,
+            first_token_timeout_s=settings.first_token_timeout_s),
     )
     factories: dict[str, Callable[[], StageSpec]] = {
         "retrieval": lambda: retrieval.stage(deps),
@@ -133,10 +182,15 @@ async def _serve_edge(settings: Settings, services: EdgeServices,
 async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     """Run the edge and/or stages until SIGINT or SIGTERM, then shut down in order:
     stop taking work, let in-flight work end, close clients."""
+    # A bad catalogue refuses to start before anything connects.
+    catalogue = load_catalogue(settings.models_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    providers = build_providers(settings) if "inference" in stages else {}
+    if providers:
+        _warn_unreachable(catalogue, providers)
     store = build_store(settings)
     await store.start()
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
@@ -146,7 +200,8 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if edge or _KNOWLEDGE_STAGES & set(stages):
             knowledge = build_knowledge(settings, store)
             await knowledge.start()
-        await runtime.start(build_stages(stages, settings, store, knowledge))
+        await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
+                                         providers))
         kind = urlparse(settings.broker).scheme
         print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
               f"stages={','.join(stages) or '-'}", flush=True)
@@ -158,8 +213,8 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             idempotency = build_idempotency(settings, store)
             await idempotency.start()
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
-                                    catalogue=load_catalogue(settings.models_file),
-                                    relay=relay, idempotency=idempotency,
+                                    catalogue=catalogue, relay=relay,
+                                    idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
                                     vectors=knowledge.index if knowledge else None)
             await _serve_edge(settings, services, stop)
@@ -174,4 +229,5 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             await runtime.stop()
         if knowledge is not None:
             await knowledge.close()
+        await close_providers(providers)
         await store.close()

@@ -1,28 +1,59 @@
-"""The model catalogue: public model names and how to reach them."""
+"""The model catalogue: public model names and how to reach them.
+
+Keys and base URLs are never in the catalogue: an ``openai-compatible`` model names an
+endpoint, and the endpoint's base URL and key come from settings.
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ("Catalogue", "ModelSpec")
+__all__ = ("PROVIDERS", "Catalogue", "ModelSpec")
+
+PROVIDERS = ("local", "openai", "groq", "openai-compatible")
 
 
 class ModelSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: str = Field(min_length=1)
     provider: Literal["local", "openai", "groq", "openai-compatible"]
-    upstream: str
+    upstream: str = Field(min_length=1)
+    endpoint: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """For ``openai-compatible``: the endpoint's name in the ENDPOINTS setting."""
     context_window: int = Field(8192, gt=0)
     tier: Literal["free", "pro"] = "free"
     fallbacks: tuple[str, ...] = ()
+    restart_on_failure: bool = False
+    """After the first token, a failure restarts the answer on the next model in the
+    chain (the client sees a ``restart`` event) instead of ending it with an error."""
     description: str = ""
+
+    @model_validator(mode="after")
+    def _endpoint_matches_provider(self) -> ModelSpec:
+        if self.provider == "openai-compatible" and not self.endpoint:
+            raise ValueError("an openai-compatible model needs `endpoint: NAME`, whose "
+                             "base URL and key are in the ENDPOINTS setting")
+        if self.provider != "openai-compatible" and self.endpoint:
+            raise ValueError(f"`endpoint` is only for openai-compatible models, not "
+                             f"{self.provider}")
+        if self.endpoint in ("local", "openai", "groq"):
+            raise ValueError(f"endpoint name {self.endpoint!r} is reserved")
+        return self
 
     @property
     def offline(self) -> bool:
         return self.provider == "local"
+
+    @property
+    def provider_key(self) -> str:
+        """The provider that serves this model: ``openai``, ``groq``, ``local`` or the
+        name of an openai-compatible endpoint. Circuit breakers are per provider key."""
+        return self.endpoint if self.provider == "openai-compatible" and self.endpoint \
+            else self.provider
 
 
 class Catalogue(BaseModel):
@@ -38,3 +69,19 @@ class Catalogue(BaseModel):
 
     def names(self) -> list[str]:
         return [m.name for m in self.models]
+
+    def chain(self, name: str) -> tuple[ModelSpec, ...]:
+        """The model, then its fallbacks in their order, then theirs (breadth first),
+        each once: the order in which failover tries them."""
+        out: list[ModelSpec] = []
+        seen: set[str] = set()
+        queue = deque([name])
+        while queue:
+            n = queue.popleft()
+            m = self.get(n)
+            if m is None or n in seen:
+                continue
+            seen.add(n)
+            out.append(m)
+            queue.extend(m.fallbacks)
+        return tuple(out)

@@ -18,6 +18,7 @@ __all__ = (
     "AnswerFailed",
     "AnswerFinished",
     "AnswerStarted",
+    "CancelRequested",
     "Citation",
     "CitationsAttached",
     "ContextBuilt",
@@ -25,6 +26,7 @@ __all__ = (
     "DocumentSubmitted",
     "Envelope",
     "GuardVerdict",
+    "HistorySummary",
     "HistoryTurn",
     "MessageReceived",
     "Passage",
@@ -64,6 +66,13 @@ class Envelope(BaseModel):
     occurred_at: datetime = Field(default_factory=utcnow)
 
 
+class HistoryTurn(BaseModel, frozen=True):
+    role: Literal["user", "assistant", "system"]
+    text: str
+    message_id: str | None = None
+    at: datetime | None = None
+
+
 class MessageReceived(Envelope, frozen=True):
     """A user message accepted by the edge (chat.requests.v1)."""
 
@@ -75,12 +84,17 @@ class MessageReceived(Envelope, frozen=True):
     text: str
     model: str
     options: dict[str, Any] = Field(default_factory=dict)
+    # The turns before ``text`` when the client sends them (POST /v1/chat/completions);
+    # None: retrieval loads them from the store.
+    history: tuple[HistoryTurn, ...] | None = None
 
 
-class HistoryTurn(BaseModel, frozen=True):
-    role: Literal["user", "assistant", "system"]
+class HistorySummary(BaseModel, frozen=True):
+    """The model's summary of a conversation's oldest turns, through one message."""
+
     text: str
-    message_id: str | None = None
+    through_message_id: str
+    through_at: datetime
 
 
 class Passage(BaseModel, frozen=True):
@@ -105,6 +119,8 @@ class ContextBuilt(Envelope, frozen=True):
     history: tuple[HistoryTurn, ...] = ()
     passages: tuple[Passage, ...] = ()
     guard: GuardVerdict = GuardVerdict()
+    # Turns older than ``history`` folded into a summary when they outgrew the context.
+    summary: HistorySummary | None = None
 
 
 class Usage(BaseModel, frozen=True):
@@ -219,6 +235,15 @@ class DocumentSubmitted(Envelope, frozen=True):
     media_type: str
     blob_ref: str
     conversation_id: str | None = None
+    user_id: str
+
+
+class CancelRequested(Envelope, frozen=True):
+    """A client asked to stop generating an answer (chat.control.v1)."""
+
+    type: Literal["cancel.requested"] = "cancel.requested"
+    request_id: str
+    conversation_id: str
     user_id: str
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import Citation, Usage
 
 __all__ = (
+    "CancelAccepted",
     "ConversationCreate",
     "ConversationList",
     "ConversationOut",
@@ -59,6 +60,11 @@ class MessageAccepted(BaseModel):
     events_url: str
 
 
+class CancelAccepted(BaseModel):
+    request_id: str
+    status: Literal["cancelling"] = "cancelling"
+
+
 class StoredScores(BaseModel):
     sentiment: str
     sentiment_score: float
@@ -87,6 +93,8 @@ class MessageList(BaseModel):
 
 class ModelOut(BaseModel):
     id: str
+    object: Literal["model"] = "model"
+    owned_by: str
     provider: str
     description: str
     context_window: int

@@ -12,6 +12,7 @@ from schemas import events
 __all__ = (
     "ALL_TOPICS",
     "CONTEXTS",
+    "CONTROL",
     "DLQ",
     "INGEST",
     "REQUESTS",
@@ -71,10 +72,17 @@ INGEST = TopicSpec(
     "docs.ingest.v1", events.DocumentSubmitted, key="document",
     description="Documents to extract, chunk, embed and index.",
 )
+CONTROL = TopicSpec(
+    "chat.control.v1", events.CancelRequested, key="conversation",
+    retention_ms=24 * 3600 * 1000,
+    description="Control of answers under way: cancel requests. Every inference worker "
+                "reads all of it, outside any consumer group.",
+)
 DLQ = TopicSpec(
     "chat.dlq.v1", events.DeadLettered, key="none", partitions=1,
     retention_ms=30 * 24 * 3600 * 1000,
     description="Events a stage could not process, with the error.",
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, INGEST, DLQ)
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, CONTROL, INGEST, DLQ)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ("Conversation", "ConversationStore", "StoredMessage")
+__all__ = ("Conversation", "ConversationStore", "StoredMessage", "StoredSummary")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,19 @@ class StoredMessage:
     finish_reason: str | None = None
     citations: tuple[dict[str, Any], ...] = ()
     scores: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSummary:
+    """The model-written summary of a conversation's turns up to and including
+    ``through_message_id`` (created at ``through_at``); later turns are not in it."""
+
+    tenant_id: str
+    conversation_id: str
+    text: str
+    through_message_id: str
+    through_at: datetime
+    updated_at: datetime
 
 
 class ConversationStore(Protocol):
@@ -72,4 +85,13 @@ class ConversationStore(Protocol):
 
     async def get_reply(self, tenant_id: str, request_id: str) -> StoredMessage | None:
         """The assistant message that answered ``request_id``, if stored."""
+        ...
+
+    async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
+        """The conversation's summary, if one was written."""
+        ...
+
+    async def save_summary(self, summary: StoredSummary) -> None:
+        """Keep the summary that reaches furthest: one through an earlier message never
+        replaces one through a later message (concurrent turns may both summarise)."""
         ...

@@ -27,11 +27,15 @@ from cassandra import (
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.connection import ConnectionBusy, ConnectionException, DefaultEndPoint
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    TokenAwarePolicy,
+)
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import BatchStatement, BatchType, dict_factory
 
-from stores.base import Conversation, StoredMessage
+from stores.base import Conversation, StoredMessage, StoredSummary
 from streams.errors import ConfigurationError, StoreUnavailable
 
 __all__ = ("CassandraConversationStore", "default_connection_class")
@@ -80,6 +84,10 @@ _TABLES = (
     """CREATE TABLE IF NOT EXISTS scores_by_conversation (
         tenant_id text, conversation_id text, message_id text, scores text,
         PRIMARY KEY ((tenant_id, conversation_id), message_id))""",
+    """CREATE TABLE IF NOT EXISTS summaries_by_conversation (
+        tenant_id text, conversation_id text, text text, through_message_id text,
+        through_us bigint, updated_us bigint,
+        PRIMARY KEY ((tenant_id, conversation_id)))""",
 )
 
 _MESSAGE_COLUMNS = (
@@ -101,6 +109,8 @@ class _Statements:
     select_reply: Any
     upsert_scores: Any
     select_scores: Any
+    upsert_summary: Any
+    select_summary: Any
 
     @classmethod
     def prepare(cls, session: Any) -> _Statements:
@@ -145,6 +155,16 @@ class _Statements:
             select_scores=prep(
                 "SELECT message_id, scores FROM scores_by_conversation "
                 "WHERE tenant_id = ? AND conversation_id = ? AND message_id IN ?"),
+            # The write timestamp is the summarised message's time, so the summary that
+            # reaches furthest wins whatever order concurrent writes land in, with no
+            # lightweight transaction. Nothing else writes this table.
+            upsert_summary=prep(
+                "INSERT INTO summaries_by_conversation (tenant_id, conversation_id, text, "
+                "through_message_id, through_us, updated_us) VALUES (?, ?, ?, ?, ?, ?) "
+                "USING TIMESTAMP ?"),
+            select_summary=prep(
+                "SELECT text, through_message_id, through_us, updated_us "
+                "FROM summaries_by_conversation WHERE tenant_id = ? AND conversation_id = ?"),
         )
 
 
@@ -237,6 +257,9 @@ class CassandraConversationStore:
             connection_class=self._connection_class or default_connection_class(),
             auth_provider=self._auth,
             connect_timeout=self._connect_timeout,
+            # The driver's default backs off up to 10 minutes; after an outage the store
+            # should be back within seconds of Cassandra.
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
             control_connection_timeout=self._connect_timeout,
         )
         try:
@@ -358,6 +381,22 @@ class CassandraConversationStore:
         statement.is_idempotent = idempotent
         statement.fetch_size = None
         return statement
+    # -- summaries -------------------------------------------------------------------
+
+    async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
+        rows = await self._execute(
+            self._prepared().select_summary, (tenant_id, conversation_id))
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredSummary(tenant_id, conversation_id, r["text"], r["through_message_id"],
+                             _from_us(r["through_us"]), _from_us(r["updated_us"]))
+
+    async def save_summary(self, summary: StoredSummary) -> None:
+        s, through = summary, _to_us(summary.through_at)
+        await self._execute(self._prepared().upsert_summary, (
+            s.tenant_id, s.conversation_id, s.text, s.through_message_id, through,
+            _to_us(s.updated_at), through))
 
     # -- driver bridge ---------------------------------------------------------------
 

@@ -7,11 +7,11 @@ import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stores.base import Conversation, StoredMessage
+from stores.base import Conversation, StoredMessage, StoredSummary
 from streams.errors import StoreUnavailable
 
 __all__ = ("SQLiteConversationStore",)
@@ -38,7 +38,13 @@ CREATE INDEX IF NOT EXISTS messages_by_request ON messages (tenant_id, request_i
 CREATE TABLE IF NOT EXISTS scores (
     tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, message_id TEXT NOT NULL,
     scores TEXT NOT NULL, PRIMARY KEY (tenant_id, conversation_id, message_id));
+CREATE TABLE IF NOT EXISTS summaries (
+    tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, text TEXT NOT NULL,
+    through_message_id TEXT NOT NULL, through_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL, PRIMARY KEY (tenant_id, conversation_id));
 """
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class SQLiteConversationStore:
@@ -144,6 +150,36 @@ class SQLiteConversationStore:
             "s.message_id=m.id WHERE m.tenant_id=? AND m.request_id=? AND "
             "m.role='assistant'", (tenant_id, request_id)).fetchone())
         return _message(row) if row else None
+
+    async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT text, through_message_id, through_us, updated_us FROM summaries "
+            "WHERE tenant_id=? AND conversation_id=?", (tenant_id, conversation_id)).fetchone())
+        if row is None:
+            return None
+        return StoredSummary(tenant_id, conversation_id, row[0], row[1], _from_us(row[2]),
+                             _from_us(row[3]))
+
+    async def save_summary(self, summary: StoredSummary) -> None:
+        s = summary
+        await self._run(lambda db: db.execute(
+            "INSERT INTO summaries VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET text=excluded.text, "
+            "through_message_id=excluded.through_message_id, "
+            "through_us=excluded.through_us, updated_us=excluded.updated_us "
+            "WHERE excluded.through_us >= summaries.through_us",
+            (s.tenant_id, s.conversation_id, s.text, s.through_message_id,
+             _to_us(s.through_at), _to_us(s.updated_at))))
+
+
+def _to_us(moment: datetime) -> int:
+    if moment.tzinfo is None:  # naive times are taken to be UTC
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _conversation(row: Any) -> Conversation:

@@ -4,8 +4,10 @@ ChatstreamError
 ├── ConfigurationError      settings or a catalogue that cannot work
 ├── NotFound                a conversation, request or model that does not exist
 ├── StoreUnavailable        the store cannot be reached (retry later)
+├── LogUnavailable          the log (Kafka) cannot take a record now (retry later)
 ├── PoisonEvent             an event no retry will fix (goes to the dead-letter topic)
-└── ProviderError           a model provider failed
+└── ProviderError           a model provider failed (retryable or not)
+    └── ProvidersExhausted  every model of a fallback chain failed or was skipped
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 __all__ = (
     "ChatstreamError",
     "ConfigurationError",
+    "LogUnavailable",
     "NotFound",
     "PoisonEvent",
     "ProviderError",
+    "ProvidersExhausted",
     "StoreUnavailable",
 )
 
@@ -36,12 +40,29 @@ class StoreUnavailable(ChatstreamError):
     pass
 
 
+class LogUnavailable(ChatstreamError):
+    pass
+
+
 class PoisonEvent(ChatstreamError):
     pass
 
 
 class ProviderError(ChatstreamError):
-    def __init__(self, provider: str, message: str, *, retryable: bool = False) -> None:
+    """``retryable``: 429, 5xx, timeouts, dropped connections, malformed chunks; worth
+    another try and counted by the provider's circuit breaker. ``retry_after``: seconds
+    the provider asked us to wait. Messages never carry keys."""
+
+    def __init__(self, provider: str, message: str, *, retryable: bool = False,
+                 retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+class ProvidersExhausted(ProviderError):
+    def __init__(self, attempts: list[str]) -> None:
+        super().__init__("all providers", "; ".join(attempts) or "no model to try")
+        self.attempts = attempts

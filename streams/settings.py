@@ -5,20 +5,31 @@ Nothing reads the environment at import time; call :func:`get_settings`.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ("Settings", "get_settings")
+__all__ = ("Endpoint", "Settings", "get_settings")
+
+
+class Endpoint(BaseModel):
+    """An openai-compatible endpoint (OpenRouter, vLLM, Ollama, Gemini, Anthropic...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str
+    api_key: SecretStr | None = None
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="CHATSTREAM_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="CHATSTREAM_", env_file=".env", extra="ignore", frozen=True,
+        env_nested_delimiter="__",
     )
 
     broker: str = Field("memory://", description="`memory://` or `kafka://host:port,...`")
@@ -49,6 +60,9 @@ class Settings(BaseSettings):
     stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")
+    session_timeout_s: float = Field(10.0, ge=6.0, description="a worker that stops "
+                                     "heart-beating this long loses its partitions to "
+                                     "the others in its group (Kafka)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
                                     "port (the HTTP port is in VECTORS)")
@@ -72,6 +86,35 @@ class Settings(BaseSettings):
     rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
                                       "word with the message is cited only at this cosine "
                                       "similarity or more")
+    # Models: keys and base URLs live here, never in the catalogue file.
+    openai_api_key: SecretStr | None = Field(None, description="key of the OpenAI API")
+    openai_base_url: str = Field("https://api.openai.com/v1", description="base URL of "
+                                 "the OpenAI API")
+    groq_api_key: SecretStr | None = Field(None, description="key of the Groq API")
+    groq_base_url: str = Field("https://api.groq.com", description="base URL of the Groq "
+                               "API (the SDK adds `/openai/v1`)")
+    endpoints: dict[str, Endpoint] = Field(
+        default_factory=dict, description="openai-compatible endpoints by name, JSON: "
+        '`{"openrouter": {"base_url": "...", "api_key": "..."}}`; a key can also be given '
+        "alone as `CHATSTREAM_ENDPOINTS__OPENROUTER__API_KEY`")
+    provider_timeout_s: float = Field(60.0, gt=0, description="connect, read and write "
+                                      "timeout of each upstream request: a stream silent "
+                                      "this long fails")
+    first_token_timeout_s: float = Field(30.0, gt=0, description="a provider that has "
+                                         "not sent the first token by then has failed")
+    provider_retries: int = Field(2, ge=0, description="retries of a provider on 429, 5xx "
+                                  "and timeouts before failing over to the next model")
+    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles "
+                                   "each retry, with full jitter")
+    retry_max_backoff_s: float = Field(8.0, ge=0, description="longest retry delay")
+    retry_after_max_s: float = Field(20.0, ge=0, description="a longer `Retry-After` "
+                                     "fails over at once instead of waiting")
+    breaker_failures: int = Field(5, ge=1, description="failures of a provider within "
+                                  "BREAKER_WINDOW_S that open its circuit")
+    breaker_window_s: float = Field(60.0, gt=0, description="the window failures are "
+                                    "counted in")
+    breaker_open_s: float = Field(30.0, gt=0, description="how long an open circuit skips "
+                                  "its provider before one probe request may try it")
 
     @field_validator("broker")
     @classmethod
@@ -99,6 +142,15 @@ class Settings(BaseSettings):
         if self.passage_overlap_tokens >= self.passage_tokens:
             raise ValueError("passage_overlap_tokens must be below passage_tokens")
         return self
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_names(cls, v: dict[str, Endpoint]) -> dict[str, Endpoint]:
+        for name in v:
+            if name in ("local", "openai", "groq") or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*",
+                                                                     name):
+                raise ValueError(f"endpoint name {name!r}: use lower-case letters, digits, "
+                                 "- and _, and not local, openai or groq")
+        return v
 
     @property
     def kafka_bootstrap(self) -> str:

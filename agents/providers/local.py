@@ -16,7 +16,7 @@ from agents.providers.base import Delta, Prompt, estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.events import Usage
 
-__all__ = ("LocalProvider", "answer")
+__all__ = ("LocalProvider", "answer", "summarize")
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -189,10 +189,10 @@ def answer(prompt: Prompt) -> str:
             overlap = len(wanted & _keywords(s))
             if overlap:
                 candidates.append(_Candidate(s, f"[{p.title}]", overlap + 0.5))
-    for turn in prompt.history:
-        if turn.role != "user":
-            continue  # quoting our own earlier answers would only echo them back
-        for s in _sentences(turn.text):
+    earlier = [t.text for t in prompt.history if t.role == "user"]
+    # quoting our own earlier answers would only echo them back
+    for text in ([prompt.summary] if prompt.summary else []) + earlier:
+        for s in _sentences(text):
             if s.rstrip().endswith("?"):
                 continue
             overlap = len(wanted & _keywords(s))
@@ -219,6 +219,26 @@ def answer(prompt: Prompt) -> str:
     )
 
 
+def summarize(prompt: Prompt) -> str:
+    """An extractive summary: the statements the user made (questions left out), the
+    earliest first, within ``max_tokens``. It keeps what :func:`answer` can quote."""
+    budget = (prompt.max_tokens or 256) * 4
+    statements: list[str] = []
+    sources = [prompt.summary or ""] + [t.text for t in prompt.history if t.role == "user"]
+    for text in sources:
+        for s in _sentences(text):
+            if not s.rstrip().endswith("?") and s not in statements:
+                statements.append(s if s[-1] in ".!" else s + ".")
+    out: list[str] = []
+    size = 0
+    for s in statements:
+        if size + len(s) + 1 > budget:
+            break
+        out.append(s)
+        size += len(s) + 1
+    return " ".join(out)
+
+
 class LocalProvider:
     name = "local"
 
@@ -226,15 +246,16 @@ class LocalProvider:
         self._delay = delay_ms / 1000
 
     async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
-        text = answer(prompt)
+        summarizing = prompt.task == "summarize"
+        text = summarize(prompt) if summarizing else answer(prompt)
         words = re.findall(r"\S+\s*", text)
         for w in words:
-            if self._delay:
+            if self._delay and not summarizing:
                 await asyncio.sleep(self._delay)
             yield Delta(text=w)
-        context = " ".join(
-            [prompt.question, *(t.text for t in prompt.history), *(p.text for p in prompt.passages)]
-        )
+        context = " ".join([
+            prompt.question, prompt.summary or "", *(t.text for t in prompt.history),
+            *(p.text for p in prompt.passages)])
         yield Delta(
             usage=Usage(
                 prompt_tokens=estimate_tokens(context), completion_tokens=estimate_tokens(text)

@@ -15,7 +15,8 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 @router.get("", response_model=ModelList)
 async def list_models(services: ServicesDep) -> ModelList:
     return ModelList(data=[
-        ModelOut(id=m.name, provider=m.provider, description=m.description,
+        ModelOut(id=m.name, owned_by=m.provider_key, provider=m.provider,
+                 description=m.description,
                  context_window=m.context_window, tier=m.tier, offline=m.offline)
         for m in services.catalogue.models
     ])

@@ -8,7 +8,11 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from api.deps import PrincipalDep, ServicesDep
+from api.errors import ApiError
 from api.sse import last_event_id, open_stream, stream_response
+from schemas.events import CancelRequested, conversation_key
+from schemas.http import CancelAccepted
+from schemas.topics import CONTROL
 
 __all__ = ("router",)
 
@@ -27,3 +31,19 @@ async def events(
     after = last_event_id(last_event_id_header, last_event_id_param)
     stream = await open_stream(services, principal.tenant_id, rid)
     return stream_response(stream, after)
+
+
+@router.post("/{rid}/cancel", status_code=202, response_model=CancelAccepted)
+async def cancel(rid: str, services: ServicesDep, principal: PrincipalDep) -> CancelAccepted:
+    """Stop generating an answer: the inference worker generating it closes the upstream
+    request and ends the stream with ``done`` and finish reason ``cancelled``. Merely
+    disconnecting from a stream does not cancel the answer."""
+    stream = await open_stream(services, principal.tenant_id, rid)  # 404 unless the caller's
+    if stream.finished:
+        raise ApiError(409, "already_finished", f"request {rid} has already finished")
+    cid = stream.conversation_id or ""
+    await services.runtime.publisher.publish(
+        CONTROL, conversation_key(principal.tenant_id, cid),
+        CancelRequested(tenant_id=principal.tenant_id, request_id=rid, conversation_id=cid,
+                        user_id=principal.user_id))
+    return CancelAccepted(request_id=rid)

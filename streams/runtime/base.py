@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -9,8 +11,14 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
+from streams.codec import decode
 
-__all__ = ("Emit", "Handler", "Headers", "Publisher", "Record", "Runtime", "StageSpec")
+__all__ = (
+    "Broadcast", "Emit", "Handler", "Headers", "Publisher", "Record", "Runtime", "StageSpec",
+    "follow_broadcast",
+)
+
+log = logging.getLogger(__name__)
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -41,6 +49,17 @@ Handler = Callable[[Any], AsyncIterator[Emit]]
 
 
 @dataclass(frozen=True)
+class Broadcast:
+    """A topic every worker of a stage reads in full, outside the stage's consumer group
+    (so each worker sees every event, not a share of the partitions), from
+    ``lookback_s`` before the worker started. For control events such as cancels."""
+
+    topic: TopicSpec
+    handler: Callable[[Any], Awaitable[None]]
+    lookback_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """A stage: its consumer group name, input topics and pure handler."""
 
@@ -50,6 +69,7 @@ class StageSpec:
     concurrency: int = 1
     # Extra awaitables a stage wants started and stopped with it (e.g. a control consumer).
     lifecycle: tuple[Callable[[], Awaitable[None]], ...] = field(default=())
+    broadcasts: tuple[Broadcast, ...] = ()
 
 
 class Publisher(Protocol):
@@ -87,3 +107,16 @@ class Runtime(Protocol):
     async def ready(self) -> tuple[bool, str]:
         """Whether the log is reachable, with a short human-readable detail."""
         ...
+
+
+async def follow_broadcast(runtime: Runtime, spec: StageSpec, broadcast: Broadcast) -> None:
+    """Feed every event of a broadcast topic to its handler until cancelled. Runs as a
+    task of the runtime that started the stage; a bad event is logged and skipped."""
+    since = int((time.time() - broadcast.lookback_s) * 1000)
+    async for record in runtime.tail(broadcast.topic, since):
+        try:
+            event = decode(broadcast.topic, record.value)
+            await broadcast.handler(event)
+        except Exception:
+            log.exception("%s: broadcast %s@%d:%d failed", spec.name, record.topic,
+                          record.partition, record.offset)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from pydantic import BaseModel
 
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
-from streams.runtime.base import Headers, Record, StageSpec
+from streams.errors import LogUnavailable
+from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.runner import StageRunner
 
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
@@ -44,7 +47,12 @@ class KafkaPublisher:
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
                       headers: Headers = ()) -> None:
-        await (await self.send(topic, key, event, headers))
+        try:
+            await (await self.send(topic, key, event, headers))
+        except KafkaError as exc:
+            # The producer already retried for its whole delivery timeout.
+            raise LogUnavailable(f"kafka did not acknowledge {topic.name}: "
+                                 f"{type(exc).__name__}") from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int,
@@ -81,7 +89,7 @@ class KafkaRuntime:
 
     def __init__(self, bootstrap: str, *, topic_prefix: str = "", partitions: int = 6,
                  replication: int = 1, retries: int = 3, data_dir: Path = Path(".chatstream"),
-                 client_id: str = "chatstream") -> None:
+                 client_id: str = "chatstream", session_timeout_s: float = 10.0) -> None:
         self._bootstrap = bootstrap
         self._prefix = topic_prefix
         self._partitions = partitions
@@ -89,9 +97,11 @@ class KafkaRuntime:
         self._retries = retries
         self._data_dir = data_dir
         self._client_id = client_id
+        self._session_timeout_s = session_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._publisher: KafkaPublisher | None = None
         self._apps: list[faust.App] = []
+        self._broadcasts: list[asyncio.Task[None]] = []
 
     @property
     def publisher(self) -> KafkaPublisher:
@@ -115,6 +125,8 @@ class KafkaRuntime:
             app = self._faust_app(spec)
             await app.start()
             self._apps.append(app)
+            self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
+                                 for b in spec.broadcasts]
 
     def _faust_app(self, spec: StageSpec) -> faust.App:
         datadir = self._data_dir / "faust" / spec.name
@@ -132,6 +144,12 @@ class KafkaRuntime:
             # Processing an answer can take minutes of streaming; the consumer keeps
             # heart-beating from its own task, so only a dead process is evicted.
             broker_max_poll_interval=600.0,
+            # A killed worker's partitions move to the rest of the group after this.
+            broker_session_timeout=self._session_timeout_s,
+            broker_heartbeat_interval=self._session_timeout_s / 4,
+            # host-pid in the client id: `kafka-consumer-groups --describe` then names
+            # the process that owns each partition.
+            broker_client_id=f"chatstream-{spec.name}-{socket.gethostname()}-{os.getpid()}",
         )
         runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
                              retries=self._retries)
@@ -158,6 +176,10 @@ class KafkaRuntime:
         return app
 
     async def stop(self) -> None:
+        for t in self._broadcasts:
+            t.cancel()
+        await asyncio.gather(*self._broadcasts, return_exceptions=True)
+        self._broadcasts.clear()
         for app in reversed(self._apps):
             with contextlib.suppress(Exception):
                 await app.stop()

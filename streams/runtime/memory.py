@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
-from streams.runtime.base import Headers, Record, StageSpec
+from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.runner import StageRunner
 
@@ -168,6 +168,7 @@ class MemoryRuntime:
         self._retries = retries
         self._publisher = MemoryPublisher(self.log, topic_prefix)
         self._groups: list[_GroupConsumer] = []
+        self._broadcasts: list[asyncio.Task[None]] = []
 
     @property
     def publisher(self) -> MemoryPublisher:
@@ -185,8 +186,14 @@ class MemoryRuntime:
             )
             group.start()
             self._groups.append(group)
+            self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
+                                 for b in spec.broadcasts]
 
     async def stop(self) -> None:
+        for t in self._broadcasts:
+            t.cancel()
+        await asyncio.gather(*self._broadcasts, return_exceptions=True)
+        self._broadcasts.clear()
         await asyncio.gather(*(g.stop() for g in self._groups))
         self._groups.clear()
 

@@ -24,6 +24,17 @@ __all__ = ("StageRunner",)
 log = logging.getLogger(__name__)
 
 
+def _describe(event: Any) -> str:
+    """The ids an operator greps for, without the text (which may be personal)."""
+    inner = getattr(event, "request", None)
+    for source in (event, inner):
+        rid = getattr(source, "request_id", None)
+        if rid:
+            return f"request_id={rid} type={getattr(event, 'type', '?')}"
+    doc = getattr(event, "document_id", None)
+    return f"document_id={doc}" if doc else f"type={getattr(event, 'type', '?')}"
+
+
 class StageRunner:
     def __init__(
         self,
@@ -58,6 +69,8 @@ class StageRunner:
         except PoisonEvent as exc:
             await self._dead_letter(record, exc, 1)
             return
+        log.info("%s: handling %s@%d:%d %s", self.spec.name, record.topic, record.partition,
+                 record.offset, _describe(event))
         attempt = 0
         while True:
             attempt += 1

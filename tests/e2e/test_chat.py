@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.e2e.conftest import Stack
+from tests.support.stacks import Stack
 
 
 async def test_message_streams_tokens_then_done_and_is_stored(client: httpx.AsyncClient,

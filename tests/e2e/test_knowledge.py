@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from tests.e2e.chat import Answer, ask, new_conversation, wait_for_messages
-from tests.e2e.conftest import Stack
 from tests.support.documents import CORRUPT_PDF, make_pdf, make_png
 from tests.support.servers import KAFKA
+from tests.support.stacks import Stack
 
 
 async def upload(client: httpx.AsyncClient, filename: str, data: bytes, content_type: str,

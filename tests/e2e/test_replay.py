@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 from schemas.events import DeadLettered, MessageReceived, conversation_key, new_id
 from schemas.topics import DLQ, REQUESTS
 from tests.e2e.chat import new_conversation, wait_for_messages
-from tests.e2e.conftest import Stack
 from tests.support.servers import KAFKA
+from tests.support.stacks import Stack
 
 
 def _replay(stack: Stack) -> str:

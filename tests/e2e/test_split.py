@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.e2e.conftest import STAGES, Stack
+from tests.support.stacks import STAGES, Stack
 
 
 async def test_each_stage_in_its_own_process_answers_and_stores(split_stack: Stack) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.e2e.chat import ask, new_conversation
-from tests.e2e.conftest import start_stack
+from tests.support.stacks import start_stack
 
 
 @pytest.mark.parametrize("kind", ["embedded", "kafka"])
@@ -22,5 +22,4 @@ async def test_first_message_after_start_is_answered(kind: str, tmp_path: Path) 
             assert answer.last.event == "done", stack.logs()
             assert "flowerpot" in answer.text
     finally:
-        for p in reversed(stack.processes):
-            p.stop()
+        stack.stop()

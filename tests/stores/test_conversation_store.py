@@ -22,7 +22,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import RoundRobinPolicy
 
-from stores.base import Conversation, ConversationStore, StoredMessage
+from stores.base import Conversation, ConversationStore, StoredMessage, StoredSummary
 from stores.cassandra import CassandraConversationStore, default_connection_class
 from stores.sqlite import SQLiteConversationStore
 from streams.errors import ConfigurationError, StoreUnavailable
@@ -236,6 +236,41 @@ async def test_get_reply_finds_the_answer_to_a_request(store: ConversationStore)
     assert reply == replace(answered, scores={"overall": 0.7})
     assert await store.get_reply(conv.tenant_id, unanswered.request_id) is None
     assert await store.get_reply(conv.tenant_id, new_id("req")) is None
+
+
+# -- summaries -------------------------------------------------------------------------
+
+
+def summary(conv: Conversation, text: str, through: StoredMessage) -> StoredSummary:
+    return StoredSummary(tenant_id=conv.tenant_id, conversation_id=conv.id, text=text,
+                         through_message_id=through.id, through_at=through.created_at,
+                         updated_at=T0 + timedelta(hours=1))
+
+
+async def test_a_summary_round_trips_and_is_per_conversation(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    asked, _ = turn(conv, T0)
+    assert await store.get_summary(conv.tenant_id, conv.id) is None
+    saved = summary(conv, "The user likes teal.", asked)
+    await store.save_summary(saved)
+    assert await store.get_summary(conv.tenant_id, conv.id) == saved
+    assert await store.get_summary(conv.tenant_id, new_id("conv")) is None
+    assert await store.get_summary(new_id("tenant"), conv.id) is None
+
+
+async def test_a_summary_reaching_further_wins_in_either_order(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    early, _ = turn(conv, T0)
+    late, _ = turn(conv, T0 + timedelta(minutes=5))
+    older = summary(conv, "through the first turn", early)
+    newer = summary(conv, "through the second turn", late)
+
+    await store.save_summary(older)
+    await store.save_summary(newer)
+    assert await store.get_summary(conv.tenant_id, conv.id) == newer
+
+    await store.save_summary(older)  # a slow concurrent turn lands last: ignored
+    assert await store.get_summary(conv.tenant_id, conv.id) == newer
 
 
 async def test_calls_before_start_are_unavailable(make_store: StoreFactory) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from schemas.events import DeadLettered, MessageReceived
@@ -111,3 +112,33 @@ async def test_tail_reads_from_a_point_in_time_then_live() -> None:
     finally:
         task.cancel()
         await rt.stop()
+
+
+async def test_every_worker_of_a_stage_sees_every_broadcast_event() -> None:
+    from schemas.events import CancelRequested
+    from schemas.topics import CONTROL
+    from streams.runtime.base import Broadcast
+
+    log = MemoryLog(3)
+    early = CancelRequested(tenant_id="t", request_id="r0", conversation_id="c0", user_id="u")
+    await MemoryRuntime(log_=log).publisher.publish(CONTROL, "t:c0", early)
+    seen: list[list[str]] = [[], []]
+
+    def worker(n: int) -> StageSpec:
+        async def on_control(event: CancelRequested) -> None:
+            seen[n].append(event.request_id)
+        return replace(_collector([]), broadcasts=(Broadcast(CONTROL, on_control,
+                                                             lookback_s=60),))
+
+    runtimes = [MemoryRuntime(log_=log), MemoryRuntime(log_=log)]
+    for n, rt in enumerate(runtimes):
+        await rt.start([worker(n)])
+    try:
+        for i in range(1, 6):  # keys spread over every partition
+            await runtimes[0].publisher.publish(CONTROL, f"t:c{i}", early.model_copy(
+                update={"request_id": f"r{i}", "conversation_id": f"c{i}"}))
+        await _until(lambda: all(len(s) == 6 for s in seen))
+        assert sorted(seen[0]) == sorted(seen[1]) == [f"r{i}" for i in range(6)]
+    finally:
+        for rt in runtimes:
+            await rt.stop()

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.e2e.conftest import Stack, start_stack
 from tests.support.browser import launch
+from tests.support.stacks import Stack, start_stack
 
 # 60 ms a word: a few seconds per answer, time enough to reload or stop mid-answer.
 MODEL_DELAY_MS = "60"
@@ -34,10 +34,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 @pytest.fixture(scope="session")
 def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack("embedded", tmp_path_factory.mktemp("web"),
-                    CHATSTREAM_LOCAL_MODEL_DELAY_MS=MODEL_DELAY_MS)
+                    {"CHATSTREAM_LOCAL_MODEL_DELAY_MS": MODEL_DELAY_MS})
     yield s
-    for p in reversed(s.processes):
-        p.stop()
+    s.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import uuid
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import Stack
+from tests.support.stacks import Stack
 from tests.web.chat import (
     answers,
     conversation_id,

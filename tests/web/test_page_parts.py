@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import Stack
+from tests.support.stacks import Stack
 from tests.web.chat import open_page
 
 RENDER = """async (source) => {

@@ -1,4 +1,4 @@
-"""The stacks the end-to-end suite runs against, each a set of real chatstream processes:
+"""The stacks the end-to-end and fault suites run against, each a set of real chatstream processes:
 
 - ``embedded``: ``chatstream up`` with the in-process log and SQLite;
 - ``kafka``: ``chatstream up --broker kafka://… --store cassandra://… --vectors weaviate://…``
@@ -8,19 +8,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import pytest
-
+from agents.providers.fake_server import FakeModelServer
 from tests.support.process import ChatstreamProcess
 from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
 
 STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+MODELS = Path(__file__).resolve().parents[1] / "e2e" / "models.yaml"
 
 
 @dataclass
@@ -31,8 +30,12 @@ class Stack:
     processes: list[ChatstreamProcess] = field(default_factory=list)
 
     def env_for_cli(self) -> dict[str, str]:
-        import os
         return {**os.environ, **self.env}
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+        _drop_collections(self)
 
     def logs(self) -> str:
         return "\n".join(f"--- {' '.join(p.args)}\n{p.tail()}" for p in self.processes)
@@ -78,14 +81,22 @@ def _drop_collections(stack: Stack) -> None:
         client.close()
 
 
-def start_stack(name: str, tmp: Path, **extra: str) -> Stack:
-    """``extra`` overrides settings, e.g. ``CHATSTREAM_LOCAL_MODEL_DELAY_MS="60"``."""
+def models_env(fake: FakeModelServer) -> dict[str, str]:
+    """The e2e catalogue, its `fake` endpoint on the fake model server of the session."""
+    return {
+        "CHATSTREAM_MODELS_FILE": str(MODELS),
+        "CHATSTREAM_ENDPOINTS": json.dumps(
+            {"fake": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"}}),
+    }
+
+
+def start_stack(name: str, tmp: Path, extra: dict[str, str] | None = None) -> Stack:
     if name == "embedded":
-        env = _env(tmp, **extra)
+        env = {**_env(tmp), **(extra or {})}
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
         assert up.url
         return Stack(name, up.url, env, [up])
-    env = {**_kafka_env(tmp), **extra}
+    env = {**_kafka_env(tmp), **(extra or {})}
     if name == "kafka":
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start(180)
         assert up.url
@@ -98,28 +109,3 @@ def start_stack(name: str, tmp: Path, **extra: str) -> Stack:
     edge = ChatstreamProcess(["edge", "--port", "0"], env, tmp / "edge.log").start(180)
     assert edge.url
     return Stack(name, edge.url, env, [*workers, edge])
-
-
-@pytest.fixture(scope="session", params=["embedded", "kafka"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
-    s = start_stack(request.param, tmp_path_factory.mktemp(request.param))
-    yield s
-    for p in reversed(s.processes):
-        p.stop()
-    _drop_collections(s)
-
-
-@pytest.fixture(scope="session")
-def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack("split", tmp_path_factory.mktemp("split"))
-    yield s
-    for p in reversed(s.processes):
-        p.stop()
-    _drop_collections(s)
-
-
-@pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as c:
-        yield c

@@ -1,0 +1,36 @@
+"""OpenAI and every OpenAI-compatible endpoint (OpenRouter, vLLM, Ollama, Gemini's and
+Anthropic's compatibility endpoints), through the official ``openai`` SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from agents.providers.base import Prompt
+from agents.providers.sdk import SdkProvider
+from schemas.catalogue import ModelSpec
+
+__all__ = ("OpenAIProvider",)
+
+
+class OpenAIProvider(SdkProvider):
+    def __init__(self, name: str, *, base_url: str, api_key: str | None,
+                 timeout_s: float = 60.0) -> None:
+        # Local servers (vLLM, Ollama) take no key, but the SDK insists on one.
+        key = api_key or "unused"
+        client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0,
+                                    timeout=timeout_s)
+        super().__init__(name, sdk=openai, client=client, timeout_s=timeout_s,
+                         secret=api_key)
+
+    async def _open(self, model: ModelSpec, prompt: Prompt,
+                    messages: list[dict[str, str]]) -> Any:
+        extra: dict[str, Any] = {}
+        if prompt.max_tokens is not None:
+            extra["max_tokens"] = prompt.max_tokens
+        if prompt.temperature is not None:
+            extra["temperature"] = prompt.temperature
+        return await self._client.chat.completions.create(
+            model=model.upstream, messages=messages, stream=True,
+            stream_options={"include_usage": True}, timeout=self._timeout_s, **extra)

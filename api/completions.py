@@ -1,0 +1,142 @@
+"""The OpenAI chat-completions protocol on top of the token relay: a request's relayed
+events as OpenAI stream chunks, or as one completion body."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from api.relay import RequestStream
+from schemas.completions import (
+    ChatCompletion,
+    Choice,
+    CompletionUsage,
+    OpenAIError,
+    OpenAIErrorBody,
+    ResponseMessage,
+)
+
+__all__ = ("Completion", "collect", "openai_error", "stream_chunks")
+
+KEEPALIVE_S = 15.0
+
+# chatstream's finish reasons in OpenAI's vocabulary.
+_FINISH = {"stop": "stop", "length": "length", "blocked": "content_filter",
+           "content_filter": "content_filter", "cancelled": "stop"}
+
+# Error codes of the pipeline as HTTP statuses, for non-streamed answers.
+_STATUS = {"unknown_model": 404, "provider_unavailable": 503, "provider_error": 502}
+
+
+def openai_error(status: int, message: str, *, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> JSONResponse:
+    body = OpenAIError(error=OpenAIErrorBody(message=message, type=type, param=param,
+                                             code=code))
+    return JSONResponse(body.model_dump(), status, headers=headers)
+
+
+def _usage(data: dict[str, Any]) -> dict[str, int]:
+    raw = data.get("usage") or {}
+    prompt, completion = int(raw.get("prompt_tokens", 0)), int(raw.get("completion_tokens", 0))
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+@dataclass
+class Completion:
+    """What the client is told about one request: its id, time and model."""
+
+    id: str
+    model: str
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> str:
+        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": choices, **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+
+def _delta(content: str | None = None, finish: str | None = None,
+           role: bool = False) -> list[dict[str, Any]]:
+    delta: dict[str, Any] = {}
+    if role:
+        delta["role"] = "assistant"
+    if content is not None:
+        delta["content"] = content
+    return [{"index": 0, "delta": delta, "finish_reason": finish}]
+
+
+def _error_event(code: str, message: str) -> str:
+    body = OpenAIErrorBody(message=message, type="server_error", code=code)
+    return f"data: {json.dumps({'error': body.model_dump()})}\n\n"
+
+
+async def stream_chunks(stream: RequestStream, completion: Completion,
+                        include_usage: bool) -> AsyncIterator[str]:
+    """``data: {chunk}`` lines as OpenAI streams them, ending with ``data: [DONE]``.
+    Usage is in the final chunk: on the finish chunk, or (with ``include_usage``) in a
+    chunk of its own with no choices, as OpenAI sends it."""
+    yield completion.chunk(_delta("", role=True))
+    sent_text = False
+    async for e in stream.follow(0, KEEPALIVE_S):
+        if e is None:
+            yield ": keep-alive\n\n"
+            continue
+        data = json.loads(e.data)
+        if e.event == "status" and data.get("model"):
+            completion.model = data["model"]
+        elif e.event == "token":
+            sent_text = True
+            yield completion.chunk(_delta(data["text"]))
+        elif e.event == "restart" and sent_text:
+            # OpenAI's protocol cannot take text back: end with an error, not a mix.
+            yield _error_event("restarted", "the answer was restarted on another model "
+                               "after it had begun; send the request again")
+            return
+        elif e.event == "error":
+            yield _error_event(data.get("code", "error"), data.get("message", ""))
+            return
+        elif e.event == "done":
+            finish = _FINISH.get(data.get("finish_reason", "stop"), "stop")
+            usage = _usage(data)
+            if include_usage:
+                yield completion.chunk(_delta(finish=finish), usage=None)
+                yield completion.chunk([], usage=usage)
+            else:
+                yield completion.chunk(_delta(finish=finish), usage=usage)
+            yield "data: [DONE]\n\n"
+            return
+
+
+async def collect(stream: RequestStream, completion: Completion) -> JSONResponse:
+    """The whole answer as one ``chat.completion`` body, or an OpenAI error."""
+    parts: list[str] = []
+    async for e in stream.follow(0, KEEPALIVE_S):
+        if e is None:
+            continue
+        data = json.loads(e.data)
+        if e.event == "status" and data.get("model"):
+            completion.model = data["model"]
+        elif e.event == "token":
+            parts.append(data["text"])
+        elif e.event == "restart":
+            parts = []
+        elif e.event == "error":
+            code = data.get("code", "error")
+            return openai_error(_STATUS.get(code, 502), data.get("message", ""),
+                                type="server_error", code=code)
+        elif e.event == "done":
+            body = ChatCompletion(
+                id=completion.id, created=completion.created, model=completion.model,
+                choices=[Choice(message=ResponseMessage(content="".join(parts)),
+                                finish_reason=_FINISH.get(data.get("finish_reason", "stop"),
+                                                          "stop"))],
+                usage=CompletionUsage(**_usage(data)))
+            return JSONResponse(body.model_dump())
+    return openai_error(502, "the answer ended without finishing", type="server_error")

@@ -1,0 +1,177 @@
+"""Fitting history into a model's window: the oldest turns folded into a summary written
+by the model, stored per conversation, and not rewritten every turn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agents.deps import StageDeps
+from agents.history import PromptBuilder
+from agents.providers.base import Delta, Prompt
+from agents.providers.local import LocalProvider
+from agents.retrieval import handle as retrieve
+from schemas.catalogue import Catalogue, ModelSpec
+from schemas.events import ContextBuilt, HistorySummary, HistoryTurn, MessageReceived
+from stores.base import Conversation, StoredMessage
+from stores.sqlite import SQLiteConversationStore
+from streams.errors import ProviderError
+
+T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+TINY = ModelSpec(name="tiny", provider="local", upstream="extractive-v1", context_window=400)
+BIG = ModelSpec(name="big", provider="local", upstream="extractive-v1", context_window=100_000)
+FILLER = ("The quarterly report covers logistics, staffing and the new warehouse layout in "
+          "some detail, with tables. ")
+
+
+class CountingProvider(LocalProvider):
+    """The local model, counting the summaries it is asked for."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(delay_ms=0)
+        self.summaries = 0
+        self.fail = fail
+
+    async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
+        if prompt.task == "summarize":
+            self.summaries += 1
+            if self.fail:
+                raise ProviderError("local", "down", retryable=True)
+        async for d in super().stream(model, prompt):
+            yield d
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteConversationStore]:
+    s = SQLiteConversationStore(tmp_path / "db.sqlite")
+    await s.start()
+    yield s
+    await s.close()
+
+
+def turns(n: int) -> tuple[HistoryTurn, ...]:
+    out = [HistoryTurn(role="user", text="My favourite city is Lisbon.", message_id="m0",
+                       at=T0)]
+    for i in range(1, n):
+        role = "user" if i % 2 == 0 else "assistant"
+        out.append(HistoryTurn(role=role, text=f"{FILLER * 2}(turn {i})", message_id=f"m{i}",
+                               at=T0 + timedelta(minutes=i)))
+    return tuple(out)
+
+
+def ctx(history: tuple[HistoryTurn, ...], *, summary: HistorySummary | None = None,
+        inline: bool = False, text: str = "Which city is my favourite?") -> ContextBuilt:
+    request = MessageReceived(tenant_id="t", request_id="r", message_id="q",
+                              conversation_id="c", user_id="u", text=text, model="tiny",
+                              history=history if inline else None)
+    return ContextBuilt(tenant_id="t", request=request, history=history, summary=summary)
+
+
+async def test_a_short_history_is_sent_whole(store: SQLiteConversationStore) -> None:
+    provider = CountingProvider()
+    prompt = await PromptBuilder(ctx(turns(3)), store)(BIG, provider)
+    assert prompt.history == turns(3) and prompt.summary is None
+    assert provider.summaries == 0
+    assert await store.get_summary("t", "c") is None
+
+
+async def test_an_overflowing_history_is_folded_into_a_stored_summary(
+        store: SQLiteConversationStore) -> None:
+    provider = CountingProvider()
+    history = turns(12)
+    builder = PromptBuilder(ctx(history), store)
+    prompt = await builder(TINY, provider)
+
+    # The window is so small the folded turns are summarised a few at a time.
+    calls = provider.summaries
+    assert calls > 1
+    assert prompt.history and prompt.history == history[-len(prompt.history):]
+    assert len(prompt.history) < len(history)
+    assert prompt.summary is not None and "Lisbon" in prompt.summary
+    folded = history[len(history) - len(prompt.history) - 1]
+    stored = await store.get_summary("t", "c")
+    assert stored is not None and stored.text == prompt.summary
+    assert (stored.through_message_id, stored.through_at) == (folded.message_id, folded.at)
+    assert builder.prompt_tokens <= TINY.context_window
+
+    # The local model answers from the summary the old turns were folded into.
+    answer = "".join([d.text async for d in provider.stream(TINY, prompt)])
+    assert "Lisbon" in answer
+
+    # The next model of the chain reuses the summary instead of writing another.
+    await builder(TINY, provider)
+    assert provider.summaries == calls
+
+
+async def test_the_next_turn_starts_from_the_summary_without_rewriting_it(
+        store: SQLiteConversationStore) -> None:
+    provider = CountingProvider()
+    history = turns(12)
+    first = await PromptBuilder(ctx(history), store)(TINY, provider)
+    assert first.summary is not None
+    calls = provider.summaries
+    stored = await store.get_summary("t", "c")
+    assert stored is not None
+    after = tuple(t for t in history if t.at is not None and t.at > stored.through_at)
+    summary = HistorySummary(text=stored.text, through_message_id=stored.through_message_id,
+                             through_at=stored.through_at)
+    second = await PromptBuilder(ctx(after, summary=summary), store)(TINY, provider)
+    assert provider.summaries == calls
+    assert second.summary == stored.text and second.history == after
+
+
+async def test_a_failed_summary_still_answers_with_the_newest_turns(
+        store: SQLiteConversationStore) -> None:
+    provider = CountingProvider(fail=True)
+    prompt = await PromptBuilder(ctx(turns(12)), store)(TINY, provider)
+    assert provider.summaries == 1  # the first failure stops summarising
+    assert prompt.summary is None and 0 < len(prompt.history) < 12
+    assert await store.get_summary("t", "c") is None
+
+
+async def test_a_summary_of_turns_the_client_sent_is_not_stored(
+        store: SQLiteConversationStore) -> None:
+    provider = CountingProvider()
+    prompt = await PromptBuilder(ctx(turns(12), inline=True), store)(TINY, provider)
+    assert prompt.summary is not None and "Lisbon" in prompt.summary
+    assert await store.get_summary("t", "c") is None
+
+
+async def test_a_message_larger_than_the_window_fails_that_model(
+        store: SQLiteConversationStore) -> None:
+    with pytest.raises(ProviderError) as caught:
+        await PromptBuilder(ctx((), text="x" * 4000), store)(TINY, CountingProvider())
+    assert "does not fit the context window of tiny" in str(caught.value)
+
+
+async def test_retrieval_loads_the_summary_and_only_the_turns_after_it(
+        store: SQLiteConversationStore) -> None:
+    from stores.base import StoredSummary
+
+    await store.create_conversation(Conversation("t", "c", "u", "title", T0))
+    stored = [StoredMessage(tenant_id="t", conversation_id="c", id=f"m{i}", request_id=f"r{i}",
+                            role="user" if i % 2 == 0 else "assistant", text=f"turn {i}",
+                            created_at=T0 + timedelta(minutes=i), user_id="u")
+              for i in range(6)]
+    for m in stored:
+        await store.save_message(m)
+    await store.save_summary(StoredSummary("t", "c", "turns 0 to 3", "m3", stored[3].created_at,
+                                           T0))
+    deps = StageDeps(store=store, catalogue=Catalogue(models=(TINY,)), providers={})
+    request = MessageReceived(tenant_id="t", request_id="r9", message_id="m9",
+                              conversation_id="c", user_id="u", text="and now?", model="tiny")
+    [emit] = [e async for e in retrieve(request, deps)]
+    built = emit.event
+    assert isinstance(built, ContextBuilt)
+    assert [t.message_id for t in built.history] == ["m4", "m5"]
+    assert built.history[0].at == stored[4].created_at
+    assert built.summary is not None and built.summary.text == "turns 0 to 3"
+
+    inline = request.model_copy(update={"history": (HistoryTurn(role="user", text="hi"),)})
+    [emit] = [e async for e in retrieve(inline, deps)]
+    assert isinstance(emit.event, ContextBuilt)
+    assert emit.event.history == (HistoryTurn(role="user", text="hi"),)
+    assert emit.event.summary is None

@@ -1,0 +1,325 @@
+"""The inference stage's resilience, end to end through the official openai and groq SDKs
+against real HTTP servers: retries, failover, circuit breaking, restarts and cancels."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.breaker import BreakerBoard, BreakerConfig
+from agents.chunker import CANCELLED
+from agents.deps import StageDeps
+from agents.inference import handle
+from agents.providers.base import ChatProvider
+from agents.providers.fake_server import FakeModelServer, Reply
+from agents.providers.groq_sdk import GroqProvider
+from agents.providers.local import LocalProvider
+from agents.providers.openai_sdk import OpenAIProvider
+from agents.retry import RetryPolicy
+from api.relay import RequestStream
+from schemas.catalogue import Catalogue, ModelSpec
+from schemas.events import (
+    AnswerFailed,
+    AnswerFinished,
+    AnswerStarted,
+    CancelRequested,
+    ContextBuilt,
+    MessageReceived,
+    ResponseCompleted,
+    TokensGenerated,
+)
+from stores.sqlite import SQLiteConversationStore
+from tests.agents.conftest import KEY
+
+CATALOGUE = Catalogue(models=(
+    ModelSpec(name="primary", provider="openai", upstream="gpt-primary", fallbacks=("backup",)),
+    ModelSpec(name="backup", provider="groq", upstream="llama-backup"),
+    ModelSpec(name="restarting", provider="openai", upstream="gpt-primary",
+              fallbacks=("backup",), restart_on_failure=True),
+    ModelSpec(name="local", provider="local", upstream="extractive-v1"),
+))
+LONG = " ".join(f"word{i}" for i in range(40))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteConversationStore]:
+    s = SQLiteConversationStore(tmp_path / "db.sqlite")
+    await s.start()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def make_deps(store: SQLiteConversationStore, openai_provider: OpenAIProvider,
+              groq_provider: GroqProvider) -> Callable[..., StageDeps]:
+    def make(*, retries: int = 2, first_token_timeout_s: float = 5.0,
+             breakers: BreakerBoard | None = None,
+             providers: dict[str, ChatProvider] | None = None) -> StageDeps:
+        return StageDeps(
+            store=store, catalogue=CATALOGUE,
+            providers=providers if providers is not None else {
+                "openai": openai_provider, "groq": groq_provider,
+                "local": LocalProvider(delay_ms=0)},
+            chunk_max_ms=5, chunk_max_chars=8,
+            breakers=breakers or BreakerBoard(),
+            retry=RetryPolicy(retries=retries, backoff_s=0.01, max_backoff_s=0.05,
+                              retry_after_max_s=5,
+                              first_token_timeout_s=first_token_timeout_s),
+        )
+    return make
+
+
+def context(model: str = "primary", text: str = "hello there",
+            request_id: str = "r1") -> ContextBuilt:
+    return ContextBuilt(tenant_id="t", request=MessageReceived(
+        tenant_id="t", request_id=request_id, message_id=f"m-{request_id}",
+        conversation_id="c", user_id="u", text=text, model=model))
+
+
+async def run(ctx: ContextBuilt, deps: StageDeps) -> list[Any]:
+    return [emit.event async for emit in handle(ctx, deps)]
+
+
+def text_of(events: list[Any]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TokensGenerated))
+
+
+def response(events: list[Any]) -> ResponseCompleted:
+    [found] = [e for e in events if isinstance(e, ResponseCompleted)]
+    return found
+
+
+async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+# -- retries -----------------------------------------------------------------------------
+
+
+async def test_retry_after_429_honours_retry_after_then_succeeds(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.rate_limited(retry_after=1))
+    started = time.monotonic()
+    events = await run(context(), make_deps())
+    assert time.monotonic() - started >= 0.95, "the retry must wait what Retry-After said"
+    assert fake.outcomes() == ["error", "completed"]
+    done = response(events)
+    assert (done.model, done.provider, done.finish_reason) == ("primary", "openai", "stop")
+    assert done.text == text_of(events) == "You said: hello there"
+    assert done.usage.completion_tokens == 4  # the provider's own count
+
+
+async def test_5xx_are_retried_with_backoff(fake: FakeModelServer,
+                                            make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.failing(500), Reply.failing(502))
+    events = await run(context(), make_deps(retries=2))
+    assert fake.outcomes() == ["error", "error", "completed"]
+    assert response(events).provider == "openai"
+
+
+async def test_a_slow_first_token_times_out_and_is_retried(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.slow(first_token_delay_s=30))
+    events = await run(context(), make_deps(first_token_timeout_s=2.0))
+    await until(lambda: fake.outcomes() == ["disconnected", "completed"])
+    assert response(events).text == "You said: hello there"
+
+
+async def test_a_malformed_chunk_before_the_first_token_is_retried(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.malformed(after=0))
+    events = await run(context(), make_deps())
+    assert fake.outcomes() == ["malformed", "completed"]
+    assert response(events).finish_reason == "stop"
+
+
+# -- failover ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("down", ["unreachable", "failing"])
+async def test_failover_to_the_second_provider_when_the_first_is_down(
+        down: str, fake: FakeModelServer, backup: FakeModelServer,
+        groq_provider: GroqProvider, make_deps: Callable[..., StageDeps]) -> None:
+    if down == "unreachable":
+        async with FakeModelServer() as gone:
+            url = gone.openai_base_url
+        first: ChatProvider = OpenAIProvider("openai", base_url=url, api_key=KEY, timeout_s=2)
+    else:
+        fake.set_default(Reply.failing(503))
+        first = OpenAIProvider("openai", base_url=fake.openai_base_url, api_key=KEY)
+    backup.plan(Reply.stream("Backup here."))
+    try:
+        events = await run(context(), make_deps(retries=1, providers={
+            "openai": first, "groq": groq_provider}))
+    finally:
+        await first.aclose()  # type: ignore[attr-defined]
+    started = [e for e in events if isinstance(e, AnswerStarted)]
+    assert [(s.model, s.provider) for s in started] == [("backup", "groq")]
+    done = response(events)
+    assert (done.model, done.provider, done.text) == ("backup", "groq", "Backup here.")
+    if down == "failing":
+        assert fake.outcomes() == ["error", "error"]  # one try and one retry, then failover
+    assert [r.model for r in backup.requests] == ["llama-backup"]
+
+
+async def test_a_long_retry_after_fails_over_at_once(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.rate_limited(retry_after=3600))
+    events = await run(context(), make_deps())
+    assert fake.outcomes() == ["error"]
+    assert response(events).provider == "groq"
+
+
+async def test_an_unconfigured_provider_is_skipped(
+        backup: FakeModelServer, groq_provider: GroqProvider,
+        make_deps: Callable[..., StageDeps]) -> None:
+    events = await run(context(), make_deps(providers={"groq": groq_provider}))
+    assert response(events).provider == "groq"
+
+
+async def test_when_every_model_fails_the_answer_is_an_error_naming_each(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.set_default(Reply.failing(500))
+    backup.set_default(Reply.failing(400))
+    events = await run(context(), make_deps(retries=0))
+    [failed] = [e for e in events if isinstance(e, AnswerFailed)]
+    assert failed.code == "provider_unavailable"
+    assert "primary: openai: HTTP 500" in failed.message
+    assert "backup: groq: HTTP 400" in failed.message
+    assert KEY not in failed.message
+    assert not [e for e in events if isinstance(e, ResponseCompleted)]
+
+
+# -- the circuit breaker -------------------------------------------------------------------
+
+
+async def test_the_breaker_opens_skips_the_dead_provider_and_closes_after_a_probe(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    clock = Clock()
+    board = BreakerBoard(BreakerConfig(failures=2, window_s=60, open_s=30), clock)
+    deps = make_deps(retries=0, first_token_timeout_s=2.0, breakers=board)
+    fake.set_default(Reply.slow(first_token_delay_s=60))  # dead: never sends a token
+
+    for n in (1, 2):  # each waits for the first-token timeout, then fails over
+        events = await run(context(request_id=f"r{n}"), deps)
+        assert response(events).provider == "groq"
+    assert len(fake.requests) == 2
+    assert board.get("openai").state == "open"
+
+    started = time.monotonic()
+    events = await run(context(request_id="r3"), deps)
+    assert response(events).provider == "groq"
+    assert len(fake.requests) == 2, "an open circuit must not contact the provider"
+    assert time.monotonic() - started < 2.0, "skipping must not wait for the timeout"
+
+    fake.set_default(Reply())  # the provider recovers
+    clock.now += 30  # the open period ends: the next request probes
+    assert board.get("openai").state == "half_open"
+    events = await run(context(request_id="r4"), deps)
+    assert response(events).provider == "openai"
+    assert board.get("openai").state == "closed"
+    assert len(fake.requests) == 3
+
+
+# -- after the first token -----------------------------------------------------------------
+
+
+async def test_a_failure_after_the_first_token_ends_the_answer_with_an_error(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.cut(after=3, text=LONG))
+    events = await run(context(), make_deps())
+    assert text_of(events).startswith("word0 word1 word2")
+    assert isinstance(events[-1], AnswerFailed) and events[-1].code == "provider_error"
+    assert not backup.requests and len(fake.requests) == 1
+
+
+async def test_a_failure_after_the_first_token_restarts_on_the_fallback_if_configured(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.cut(after=3, text=LONG))
+    backup.plan(Reply.stream("A fresh answer."))
+    events = await run(context(model="restarting"), make_deps())
+    started = [e for e in events if isinstance(e, AnswerStarted)]
+    assert [(s.model, s.provider) for s in started] == [("restarting", "openai"),
+                                                        ("backup", "groq")]
+    assert started[0].attempt != started[1].attempt
+    finished = [e for e in events if isinstance(e, AnswerFinished)]
+    assert finished[0].attempt == started[1].attempt
+    done = response(events)
+    assert (done.provider, done.text, done.attempt) == ("groq", "A fresh answer.",
+                                                        started[1].attempt)
+    relayed = RequestStream("r1")
+    for e in events:
+        if not isinstance(e, ResponseCompleted):
+            relayed.add(e)
+    names = [s.event for s in relayed.events]
+    assert "restart" in names and names[-1] == "done"
+    assert names.index("restart") > names.index("token")
+
+
+# -- cancel ---------------------------------------------------------------------------------
+
+
+async def test_cancel_stops_the_answer_and_closes_the_upstream_connection(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply(tokens=2000, pace_s=0.01))
+    deps = make_deps()
+    events: list[Any] = []
+
+    async def consume() -> None:
+        async for emit in handle(context(), deps):
+            events.append(emit.event)
+
+    task = asyncio.create_task(consume())
+    await until(lambda: any(isinstance(e, TokensGenerated) for e in events))
+    assert deps.cancels.owns("t", "r1")
+    await deps.cancels.on_control(CancelRequested(tenant_id="t", request_id="r1",
+                                                  conversation_id="c", user_id="u"))
+    await asyncio.wait_for(task, 10)
+    await until(lambda: fake.outcomes() == ["disconnected"])
+    assert fake.requests[0].chunks_sent < 2000
+    assert isinstance(events[-2], AnswerFinished) and events[-2].finish_reason == CANCELLED
+    done = response(events)
+    assert done.finish_reason == CANCELLED and done.text == text_of(events) != ""
+    assert not deps.cancels.owns("t", "r1")
+
+
+async def test_a_cancel_of_another_tenant_does_not_stop_the_answer(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    deps = make_deps()
+    await deps.cancels.on_control(CancelRequested(tenant_id="other", request_id="r1",
+                                                  conversation_id="c", user_id="u"))
+    events = await run(context(), deps)
+    assert response(events).finish_reason == "stop"
+
+
+async def test_a_request_cancelled_before_it_starts_never_reaches_the_model(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    deps = make_deps()
+    await deps.cancels.on_control(CancelRequested(tenant_id="t", request_id="r1",
+                                                  conversation_id="c", user_id="u"))
+    events = await run(context(), deps)
+    assert response(events).finish_reason == CANCELLED
+    assert not [e for e in events if isinstance(e, TokensGenerated)]
+    await asyncio.sleep(0.1)
+    assert fake.requests == []

@@ -1,0 +1,43 @@
+"""Fixtures shared by every suite: the chatstream stacks, started once per session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from agents.providers.fake_server import FakeModelServer
+from tests.support.stacks import Stack, models_env, start_stack
+
+
+@pytest.fixture(scope="session")
+def fake_model() -> Iterator[FakeModelServer]:
+    """An OpenAI-compatible model server on loopback, shared by the session's stacks
+    (served from a thread, so tests on any event loop can drive it)."""
+    server = FakeModelServer()
+    server.start_in_thread()
+    yield server
+    server.stop_thread()
+
+
+@pytest.fixture(scope="session", params=["embedded", "kafka"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          fake_model: FakeModelServer) -> Iterator[Stack]:
+    s = start_stack(request.param, tmp_path_factory.mktemp(request.param),
+                    models_env(fake_model))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = start_stack("split", tmp_path_factory.mktemp("split"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as c:
+        yield c

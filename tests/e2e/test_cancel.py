@@ -1,0 +1,92 @@
+"""Cancelling an answer, end to end: the edge publishes on chat.control.v1, the inference
+worker generating the answer stops and closes its upstream stream. A client that only
+disconnects does not cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+
+from agents.providers.fake_server import FakeModelServer, Reply, SeenRequest
+from tests.e2e.chat import new_conversation, wait_for_messages
+from tests.support.sse import Event, collect, events
+from tests.support.stacks import Stack
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def _asked(fake: FakeModelServer, text: str) -> SeenRequest | None:
+    for r in fake.requests:
+        if r.messages and r.messages[-1].get("content") == text:
+            return r
+    return None
+
+
+async def test_cancel_stops_the_answer_and_closes_the_upstream_stream(
+        client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
+    text = f"Tell me a very long story ({stack.name})."
+    fake_model.plan(Reply(tokens=3000, pace_s=0.01))  # half a minute if nobody stops it
+    cid = await new_conversation(client)
+    r = await client.post(f"/v1/conversations/{cid}/messages",
+                          json={"text": text, "model": "fake"})
+    assert r.status_code == 202, r.text
+    rid = r.json()["request_id"]
+
+    got: list[Event] = []
+    async with client.stream("GET", f"/v1/requests/{rid}/events", timeout=60) as response:
+        async for e in events(response):
+            got.append(e)
+            if e.event == "token" and len([g for g in got if g.event == "token"]) == 1:
+                cancel = await client.post(f"/v1/requests/{rid}/cancel")
+                assert cancel.status_code == 202, cancel.text
+                assert cancel.json() == {"request_id": rid, "status": "cancelling"}
+            if e.event in ("done", "error"):
+                break
+    assert got[-1].event == "done", stack.logs()
+    assert got[-1].json()["finish_reason"] == "cancelled"
+    streamed = "".join(e.json()["text"] for e in got if e.event == "token")
+    assert streamed.startswith("tok0 ")
+
+    await _until(lambda: (seen := _asked(fake_model, text)) is not None
+                 and seen.outcome == "disconnected")
+    seen = _asked(fake_model, text)
+    assert seen is not None and seen.chunks_sent < 3000
+
+    stored = await wait_for_messages(client, cid, 2)
+    assert stored[1]["finish_reason"] == "cancelled"
+    assert stored[1]["text"] == streamed
+
+    again = await client.post(f"/v1/requests/{rid}/cancel")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_finished"
+
+
+async def test_a_client_that_disconnects_does_not_cancel(
+        client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
+    text = f"Count to forty ({stack.name})."
+    fake_model.plan(Reply(tokens=40, pace_s=0.02))
+    cid = await new_conversation(client)
+    async with client.stream("POST", f"/v1/conversations/{cid}/messages",
+                             json={"text": text, "model": "fake"},
+                             headers={"Accept": "text/event-stream"}) as response:
+        async for e in events(response):
+            if e.event == "token":
+                break  # and hang up
+    stored = await wait_for_messages(client, cid, 2, timeout=60)
+    assert stored[1]["finish_reason"] == "stop", stack.logs()
+    assert stored[1]["text"] == " ".join(f"tok{i}" for i in range(40))
+    seen = _asked(fake_model, text)
+    assert seen is not None and seen.outcome == "completed"
+    replay = await collect(client, f"/v1/requests/{stored[1]['request_id']}/events")
+    assert replay[-1].event == "done" and replay[-1].json()["finish_reason"] == "stop"
+
+
+async def test_cancelling_an_unknown_request_is_404(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/requests/00000000-0000-0000-0000-000000000000/cancel")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

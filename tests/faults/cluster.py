@@ -1,0 +1,57 @@
+"""A chatstream deployment of several processes on the real servers, for fault tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.process import ChatstreamProcess
+from tests.support.stacks import _kafka_env
+
+__all__ = ("Cluster", "launcher", "start_cluster")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    edges: list[ChatstreamProcess] = field(default_factory=list)
+    workers: list[ChatstreamProcess] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return [e.url for e in self.edges if e.url]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {' '.join(p.args)}\n{p.tail(30)}"
+                         for p in (*self.workers, *self.edges))
+
+    def stop(self) -> None:
+        for p in (*self.edges, *self.workers):
+            p.stop()
+
+
+def start_cluster(tmp: Path, *, edges: int, workers: list[list[str]],
+                  **env: str) -> Cluster:
+    cluster = Cluster({**_kafka_env(tmp), **env})
+    try:
+        for i, stages in enumerate(workers):
+            cluster.workers.append(ChatstreamProcess(
+                ["worker", *stages], cluster.env, tmp / f"worker{i}-{'-'.join(stages)}.log",
+                ready="workers running").start(180))
+        for i in range(edges):
+            cluster.edges.append(ChatstreamProcess(
+                ["edge", "--port", "0"], cluster.env, tmp / f"edge{i}.log").start(180))
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def launcher(action: str, service: str) -> None:
+    """Stop or start a real server with the project's own launcher."""
+    subprocess.run([sys.executable, str(ROOT / "deploy/local/services.py"), action, service],
+                   check=True, timeout=300)
