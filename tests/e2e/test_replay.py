@@ -18,7 +18,8 @@ from tests.support.stacks import Stack
 
 def _replay(stack: Stack) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "chatstream.cli", "replay", "dlq"],
+        # Only retrieval's: other tests of the session dead-letter on purpose too.
+        [sys.executable, "-m", "chatstream.cli", "replay", "dlq", "--stage", "retrieval"],
         env={**stack.env_for_cli(), "CHATSTREAM_LOG_LEVEL": "WARNING"},
         capture_output=True, text=True, timeout=120, check=True)
     return done.stdout

@@ -25,7 +25,11 @@ READERS = {
 }
 
 
+POISON = '{"tenant_id": "dev", "garbage": 1'
+
+
 async def _dead_letters(prefix: str, want: int, timeout: float = 60) -> list[dict[str, str]]:
+    """The session's dead letters of this test's poison (other tests dead-letter too)."""
     consumer = AIOKafkaConsumer(prefix + DLQ.name, bootstrap_servers=KAFKA,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -34,7 +38,8 @@ async def _dead_letters(prefix: str, want: int, timeout: float = 60) -> list[dic
         async with asyncio.timeout(timeout):
             while len(got) < want:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
-                    got += [json.loads(r.value) for r in records]
+                    got += [d for d in map(json.loads, (r.value for r in records))
+                            if d["original"] == POISON]
     except TimeoutError:
         pass
     finally:
@@ -50,8 +55,7 @@ async def test_malformed_events_go_to_the_dead_letter_topic(
     await producer.start()
     try:
         for topic in READERS:
-            await producer.send_and_wait(prefix + topic, b'{"tenant_id": "dev", "garbage": 1',
-                                         key=b"dev:poison")
+            await producer.send_and_wait(prefix + topic, POISON.encode(), key=b"dev:poison")
     finally:
         await producer.stop()
 
@@ -59,7 +63,6 @@ async def test_malformed_events_go_to_the_dead_letter_topic(
     letters = await _dead_letters(prefix, len(expected))
     assert {(d["topic"], d["stage"]) for d in letters} >= expected, letters
     assert all(d["error_type"] == "PoisonEvent" for d in letters)
-    assert all(d["original"] == '{"tenant_id": "dev", "garbage": 1' for d in letters)
 
     cid = await new_conversation(client)
     answer = await ask(client, cid, "The pipeline still works after poison.")
