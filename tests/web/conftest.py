@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.support.browser import launch
 from tests.support.stacks import Stack, start_stack
@@ -41,6 +41,8 @@ def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    # Roomy waits for DOM states: the machine may be busy with other suites.
+    expect.set_options(timeout=20_000)
     async with async_playwright() as playwright:
         b = await launch(playwright)
         yield b
