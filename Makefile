@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install run test unit lint ocr services services-stop services-status clean
+.PHONY: install run test unit lint ocr browser screenshots services services-stop services-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ run: install
 	$(BIN)/chatstream up
 
 ## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite.
-test: install ocr services lint
+test: install ocr browser services lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -40,6 +40,19 @@ ocr:
 	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng </dev/null'; \
 	}
 	@tesseract --version 2>&1 | head -n 1
+
+## The page's browser tests drive Debian's Chromium headless: install it (apt) when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install chromium with your package manager" >&2; exit 1; }; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
+	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null'; \
+	}
+	@chromium --version 2>/dev/null | head -n 1
+
+## The README's pictures of the chat page (docs/img), taken with the browser tests' setup.
+screenshots: install browser
+	$(BIN)/python -m tests.web.screenshots docs/img
 
 services:
 	$(SERVICES) start

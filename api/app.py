@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import completions, conversations, documents, health, models, requests
+from api.routes import completions, conversations, documents, health, models, requests, web
 from api.services import EdgeServices
 
 __all__ = ("create_app",)
@@ -45,4 +45,5 @@ def create_app(services: EdgeServices) -> FastAPI:
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router):
         app.include_router(r)
+    web.mount(app)
     return app

@@ -1,0 +1,275 @@
+// One assistant answer on the page: its text (rendered as Markdown), citations, and
+// state, built from the SSE events of /v1/requests/{rid}/events or from a stored message.
+//
+// States (data-state on the article): queued, streaming, reconnecting, done, stopped,
+// blocked, error. A `restart` event (a worker took over) drops the partial text and
+// says so; the ids of the events are positions in the answer's stream, so an event
+// at or before the last one seen is a repeat and is ignored.
+
+import { eventsUrl } from "./api.js";
+import { renderMarkdown } from "./markdown.js";
+
+const ENDINGS = {
+  stop: ["done", ""],
+  cancelled: ["stopped", "Stopped"],
+  blocked: ["blocked", "Blocked by the prompt guard"],
+  length: ["done", "Cut short: the length limit was reached"],
+  content_filter: ["blocked", "Blocked by the provider's content filter"],
+};
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function describe(model, provider) {
+  return [...new Set([model, provider].filter(Boolean))].join(" · ");
+}
+
+export class Answer {
+  constructor(requestId) {
+    this.requestId = requestId;
+    this.text = "";
+    this.citations = [];
+    this.lastId = 0;
+    this.state = "queued";
+    this.element = el("article", "msg assistant");
+    this.element.setAttribute("aria-label", "Answer");
+    if (requestId) this.element.dataset.requestId = requestId;
+    this.meta = el("p", "meta", "Waiting for the model…");
+    this.body = el("div", "body markdown");
+    this.notes = el("div", "notes");
+    this.sources = el("section", "sources");
+    this.sources.hidden = true;
+    this.ending = el("p", "ending");
+    this.ending.hidden = true;
+    this.element.append(this.meta, this.body, this.sources, this.notes, this.ending);
+    this.setState("queued");
+    this.pending = false;
+  }
+
+  setState(state) {
+    this.state = state;
+    this.element.dataset.state = state;
+    const live = state === "queued" || state === "streaming" || state === "reconnecting";
+    this.element.setAttribute("aria-busy", String(live));
+  }
+
+  get finished() {
+    return ["done", "stopped", "blocked", "error"].includes(this.state);
+  }
+
+  note(kind, text) {
+    const p = el("p", `note ${kind}`, text);
+    p.setAttribute("role", kind === "error" ? "alert" : "status");
+    this.notes.append(p);
+    return p;
+  }
+
+  /** Apply one SSE event; `id` is its position in the stream (null if it has none). */
+  apply(name, data, id = null) {
+    if (id !== null) {
+      if (id <= this.lastId) return false; // already applied: never repeat text
+      this.lastId = id;
+    }
+    if (this.finished) return false;
+    switch (name) {
+      case "status":
+        if (data.state === "generating") {
+          this.setState("streaming");
+          this.meta.textContent = describe(data.model, data.provider) || "Generating…";
+          this.element.dataset.model = data.model ?? "";
+        } else {
+          this.meta.textContent = "Queued…";
+        }
+        break;
+      case "citations":
+        this.citations = data.citations ?? [];
+        this.renderSources();
+        break;
+      case "token":
+        if (this.state !== "streaming") this.setState("streaming");
+        this.text += data.text;
+        this.scheduleRender();
+        break;
+      case "restart":
+        this.text = "";
+        this.citations = [];
+        this.renderSources();
+        this.render();
+        this.note("restart", "The answer restarted: another worker took over, so it begins again.");
+        this.element.dataset.restarts = String(Number(this.element.dataset.restarts ?? 0) + 1);
+        break;
+      case "done":
+        this.finish(data.finish_reason ?? "stop", data.usage);
+        break;
+      case "error":
+        this.render();
+        this.setState("error");
+        this.note("error", `The answer failed: ${data.message ?? "unknown error"}` +
+                  (data.code ? ` (${data.code})` : ""));
+        break;
+      default:
+        return false;
+    }
+    return true;
+  }
+
+  finish(reason, usage) {
+    this.render();
+    const [state, label] = ENDINGS[reason] ?? ["done", `Ended: ${reason}`];
+    this.setState(state);
+    this.element.dataset.finishReason = reason;
+    if (label) {
+      this.ending.textContent = label;
+      this.ending.hidden = false;
+    }
+    if (usage?.completion_tokens) {
+      this.meta.textContent += ` · ${usage.completion_tokens} tokens`;
+    }
+  }
+
+  /** A stored answer (from the conversation's history). */
+  static fromStored(message) {
+    const a = new Answer(message.request_id);
+    a.text = message.text;
+    a.citations = message.citations ?? [];
+    a.meta.textContent = describe(message.model, message.provider);
+    a.renderSources();
+    a.finish(message.finish_reason ?? "stop", message.usage);
+    return a;
+  }
+
+  scheduleRender() {
+    if (this.pending) return;
+    this.pending = true;
+    // Coalesce the tokens of one frame; a hidden tab renders on its next frame.
+    requestAnimationFrame(() => {
+      this.pending = false;
+      this.render();
+    });
+  }
+
+  render() {
+    renderMarkdown(this.text, this.body);
+  }
+
+  renderSources() {
+    const seen = new Set();
+    const items = [];
+    for (const c of this.citations) {
+      const key = `${c.document_id}:${c.chunk}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const li = el("li");
+      li.append(el("span", "source-title", c.title));
+      li.append(el("span", "source-passage", ` passage ${c.chunk + 1}`));
+      li.dataset.documentId = c.document_id;
+      items.push(li);
+    }
+    const heading = el("h3", "sources-heading", "Sources");
+    const list = el("ol");
+    list.append(...items);
+    this.sources.replaceChildren(heading, list);
+    this.sources.hidden = items.length === 0;
+  }
+}
+
+// A page being left aborts its streams, which looks like an error: not one to act on.
+let leaving = false;
+addEventListener("pagehide", () => { leaving = true; });
+addEventListener("beforeunload", () => { leaving = true; });
+addEventListener("pageshow", () => { leaving = false; });
+
+const RETRY_MS = [500, 1000, 2000, 5000];
+
+/**
+ * Follow `answer`'s stream from its start (a reload rebuilds the text from event 1) and
+ * apply each event. EventSource reconnects by itself with Last-Event-ID after a network
+ * error; when it gives up (an HTTP error), the stream is reopened after the last event
+ * applied, unless the edge says the answer is gone (404). The hooks hear about the
+ * connection (`onConnection(lost)`), the end (`onEnd(answer)`) and a gone answer.
+ */
+export function follow(answer, { onEnd, onConnection, onGone }) {
+  let source = null;
+  let ended = false;
+  let retries = 0;
+  let timer = 0;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    source.close();
+    onEnd?.(answer);
+  };
+  const lost = () => {
+    if (answer.state !== "reconnecting") answer.setState("reconnecting");
+    onConnection?.(true);
+  };
+  const open = () => {
+    const after = answer.lastId ? `?last_event_id=${answer.lastId}` : "";
+    source = new EventSource(eventsUrl(answer.requestId) + after);
+    for (const name of ["status", "citations", "token", "restart", "done", "error"]) {
+      source.addEventListener(name, (event) => {
+        // The stream's own `error` event shares its name with EventSource's connection
+        // errors; only message events carry data.
+        if (!(event instanceof MessageEvent)) return;
+        const id = event.lastEventId === "" ? null : Number(event.lastEventId);
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        retries = 0;
+        answer.apply(name, data, id);
+        if (answer.finished) end();
+      });
+    }
+    source.addEventListener("open", () => {
+      if (answer.state === "reconnecting") answer.setState(answer.text ? "streaming" : "queued");
+      onConnection?.(false);
+    });
+    source.addEventListener("error", (event) => {
+      if (event instanceof MessageEvent || ended || leaving) return;
+      if (source.readyState !== EventSource.CLOSED) {
+        lost(); // EventSource reconnects by itself, with Last-Event-ID
+        return;
+      }
+      lost();
+      timer = setTimeout(check, RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)]);
+    });
+  };
+  const check = async () => {
+    if (ended || leaving) return;
+    // Ask once with fetch, which sees the status EventSource hides.
+    const control = new AbortController();
+    let status = 0;
+    try {
+      const response = await fetch(eventsUrl(answer.requestId) + `?last_event_id=${answer.lastId}`,
+                                   { headers: { Accept: "text/event-stream" },
+                                     signal: control.signal });
+      status = response.status;
+    } catch {
+      status = 0;
+    } finally {
+      control.abort();
+    }
+    if (ended || leaving) return;
+    if (status === 404) {
+      ended = true;
+      onGone?.(answer);
+    } else {
+      open();
+    }
+  };
+  open();
+  return {
+    close: () => {
+      ended = true;
+      clearTimeout(timer);
+      source.close();
+    },
+  };
+}
