@@ -158,7 +158,9 @@ def _sentences(text: str) -> list[str]:
 def _second_person(sentence: str) -> str:
     def swap(m: re.Match[str]) -> str:
         w = m.group(0)
-        out = _SWAP.get(w.lower(), w)
+        out = _SWAP.get(w.lower())
+        if out is None:
+            return w  # not a pronoun: leave its case alone (TimeoutError stays as it is)
         return out.capitalize() if w[0].isupper() and w.lower() != "i" else out
 
     return re.sub(r"[A-Za-z']+", swap, sentence)

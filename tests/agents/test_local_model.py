@@ -42,3 +42,8 @@ async def test_streams_word_by_word_with_usage_at_the_end() -> None:
     assert len([d for d in deltas if d.text]) == 5
     assert deltas[-1].finish_reason == "stop"
     assert deltas[-1].usage is not None and deltas[-1].usage.completion_tokens > 0
+
+
+def test_echo_keeps_the_case_of_words_it_does_not_swap() -> None:
+    assert answer(Prompt(question="My job raised TimeoutError in OpenAI's SDK.")) == (
+        "Noted: your job raised TimeoutError in OpenAI's SDK.")
