@@ -21,10 +21,13 @@ from agents.providers.local import LocalProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retry import RetryPolicy
 from api.app import create_app
+from api.auth import Credentials
 from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
 from schemas.catalogue import Catalogue
+from stores.accounts.base import AccountStore
+from stores.accounts.sqlite import SQLiteAccountStore
 from stores.base import ConversationStore
 from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
 from stores.sqlite import SQLiteConversationStore
@@ -71,6 +74,15 @@ def build_idempotency(settings: Settings, store: ConversationStore) -> Idempoten
     from stores.idempotency import CassandraIdempotencyStore
     assert isinstance(store, CassandraConversationStore)
     return CassandraIdempotencyStore(store)
+
+
+def build_accounts(store: ConversationStore) -> AccountStore:
+    if isinstance(store, SQLiteConversationStore):
+        return SQLiteAccountStore(store.path)
+    from stores.accounts.cassandra import CassandraAccountStore
+    from stores.cassandra import CassandraConversationStore
+    assert isinstance(store, CassandraConversationStore)
+    return CassandraAccountStore(store)
 
 
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:
@@ -212,11 +224,17 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             await relay.start()
             idempotency = build_idempotency(settings, store)
             await idempotency.start()
+            accounts: AccountStore | None = None
+            if settings.auth == "jwt":
+                accounts = build_accounts(store)
+                await accounts.start()
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
                                     catalogue=catalogue, relay=relay,
                                     idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
-                                    vectors=knowledge.index if knowledge else None)
+                                    vectors=knowledge.index if knowledge else None,
+                                    accounts=accounts,
+                                    credentials=Credentials(settings) if accounts else None)
             await _serve_edge(settings, services, stop)
         else:
             print("chatstream workers running", flush=True)

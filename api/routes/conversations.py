@@ -9,10 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from sse_starlette import EventSourceResponse
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.idempotency import fingerprint, once
+from api.limits import count
 from api.sse import open_stream, stream_response
+from schemas.accounts import ShareOut, ShareRequest
 from schemas.events import Citation, MessageReceived, conversation_key, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
@@ -25,6 +27,7 @@ from schemas.http import (
     StoredScores,
 )
 from schemas.topics import REQUESTS
+from stores.accounts.base import Share
 from stores.base import Conversation, StoredMessage
 from streams.errors import StoreUnavailable
 
@@ -53,9 +56,12 @@ def _message_out(m: StoredMessage) -> MessageOut:
     )
 
 
-async def _conversation(services: ServicesDep, tenant_id: str, cid: str) -> Conversation:
-    found = await services.store.get_conversation(tenant_id, cid)
-    if found is None:
+async def _conversation(services: ServicesDep, principal: Principal,
+                        cid: str) -> Conversation:
+    """The caller's own conversation, or 404: another tenant's or another user's is
+    indistinguishable from one that does not exist."""
+    found = await services.store.get_conversation(principal.tenant_id, cid)
+    if found is None or found.user_id != principal.user_id:
         raise ApiError(404, "not_found", f"conversation {cid} not found")
     return found
 
@@ -87,7 +93,7 @@ async def list_conversations(services: ServicesDep, principal: PrincipalDep,
 @router.get("/{cid}/messages", response_model=MessageList)
 async def list_messages(cid: str, services: ServicesDep, principal: PrincipalDep,
                         limit: int = 100) -> MessageList:
-    await _conversation(services, principal.tenant_id, cid)
+    await _conversation(services, principal, cid)
     found = await services.store.list_messages(principal.tenant_id, cid,
                                                max(1, min(limit, 1000)))
     return MessageList(data=[_message_out(m) for m in found])
@@ -113,7 +119,7 @@ async def post_message(
         raise ApiError(422, "unknown_model",
                        f"model {model!r} is not configured; see GET /v1/models")
     try:
-        await _conversation(services, principal.tenant_id, cid)
+        await _conversation(services, principal, cid)
     except StoreUnavailable:
         # Accepting needs only the log: persistence creates the conversation (scoped to
         # this tenant) if it turns out to be new, and the answer waits for the store.
@@ -128,6 +134,7 @@ async def post_message(
                                events_url=f"/v1/requests/{event.request_id}/events")
 
     async def publish() -> None:
+        await count(services, principal, messages=1)
         services.relay.register(event)
         await services.runtime.publisher.publish(
             REQUESTS, conversation_key(principal.tenant_id, cid), event)
@@ -136,6 +143,21 @@ async def post_message(
         services, principal.tenant_id, idempotency_key,
         fingerprint("message", cid, principal.user_id, body.model_dump()), accepted, publish)
     if accept and "text/event-stream" in accept:
-        stream = await open_stream(services, principal.tenant_id, accepted.request_id)
+        stream = await open_stream(services, principal, accepted.request_id)
         return stream_response(stream, 0)
     return accepted
+
+
+@router.patch("/{cid}/share", response_model=ShareOut)
+async def share(cid: str, services: ServicesDep, principal: PrincipalDep,
+                body: ShareRequest | None = None) -> ShareOut:
+    """``{"public": true}`` makes a read-only public link; ``false`` takes it down."""
+    await _conversation(services, principal, cid)
+    if services.accounts is None or services.credentials is None:
+        raise ApiError(404, "auth_disabled", "sharing needs CHATSTREAM_AUTH=jwt")
+    token = services.credentials.share_token(principal.tenant_id, cid)
+    if body is not None and not body.public:
+        await services.accounts.delete_share(token)
+        return ShareOut(public=False)
+    await services.accounts.create_share(Share(token, principal.tenant_id, cid))
+    return ShareOut(public=True, url=f"/v1/public/conversations/{token}")
