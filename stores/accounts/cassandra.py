@@ -34,12 +34,12 @@ _TABLES = (
     "PRIMARY KEY ((tenant_id), prefix))",
     "CREATE TABLE IF NOT EXISTS refresh_tokens (jti text PRIMARY KEY, user_id text, "
     "used boolean)",
-    "CREATE TABLE IF NOT EXISTS shares (token text PRIMARY KEY, tenant_id text, "
+    "CREATE TABLE IF NOT EXISTS shares (share_token text PRIMARY KEY, tenant_id text, "
     "conversation_id text)",
     "CREATE TABLE IF NOT EXISTS credentials (tenant_id text, provider text, ciphertext "
     "text, PRIMARY KEY ((tenant_id), provider))",
-    "CREATE TABLE IF NOT EXISTS usage_counters (scope text, window text, name text, n int, "
-    "writer text, PRIMARY KEY ((scope, window), name))",
+    "CREATE TABLE IF NOT EXISTS usage_counters (scope text, win text, name text, n int, "
+    "writer text, PRIMARY KEY ((scope, win), name))",
 )
 _CAS_TRIES = 200
 
@@ -89,21 +89,21 @@ class CassandraAccountStore:
                             " USING TTL ?", True),
             "refresh_use": ("UPDATE refresh_tokens SET used=true WHERE jti=? IF used=false",
                             False),
-            "share_ins": ("INSERT INTO shares (token, tenant_id, conversation_id) "
+            "share_ins": ("INSERT INTO shares (share_token, tenant_id, conversation_id) "
                           "VALUES (?,?,?)", True),
-            "share_get": ("SELECT * FROM shares WHERE token=?", True),
-            "share_del": ("DELETE FROM shares WHERE token=?", True),
+            "share_get": ("SELECT * FROM shares WHERE share_token=?", True),
+            "share_del": ("DELETE FROM shares WHERE share_token=?", True),
             "cred_set": ("INSERT INTO credentials (tenant_id, provider, ciphertext) "
                          "VALUES (?,?,?)", True),
             "cred_list": ("SELECT provider, ciphertext FROM credentials WHERE tenant_id=?",
                           True),
-            "count_get": ("SELECT n, writer FROM usage_counters WHERE scope=? AND window=? "
+            "count_get": ("SELECT n, writer FROM usage_counters WHERE scope=? AND win=? "
                           "AND name=?", True),
-            "count_ins": ("INSERT INTO usage_counters (scope, window, name, n, writer) "
+            "count_ins": ("INSERT INTO usage_counters (scope, win, name, n, writer) "
                           "VALUES (?,?,?,?,?) IF NOT EXISTS USING TTL ?", False),
             "count_cas": ("UPDATE usage_counters USING TTL ? SET n=?, writer=? WHERE scope=? "
-                          "AND window=? AND name=? IF n=?", False),
-            "count_all": ("SELECT name, n FROM usage_counters WHERE scope=? AND window=?",
+                          "AND win=? AND name=? IF n=?", False),
+            "count_all": ("SELECT name, n FROM usage_counters WHERE scope=? AND win=?",
                           True),
         }
         for name, (cql, idempotent) in statements.items():
@@ -195,7 +195,7 @@ class CassandraAccountStore:
 
     async def get_share(self, token: str) -> Share | None:
         rows = await self._x("share_get", token)
-        return Share(rows[0]["token"], rows[0]["tenant_id"],
+        return Share(rows[0]["share_token"], rows[0]["tenant_id"],
                      rows[0]["conversation_id"]) if rows else None
 
     async def delete_share(self, token: str) -> None:
