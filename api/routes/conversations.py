@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse
 
 from api.deps import Principal, PrincipalDep, ServicesDep
@@ -27,7 +27,7 @@ from schemas.http import (
     StoredScores,
 )
 from schemas.topics import REQUESTS
-from stores.accounts.base import Share
+from stores.accounts.base import AccountStore, Share
 from stores.base import Conversation, StoredMessage
 from streams.errors import StoreUnavailable
 
@@ -84,9 +84,13 @@ async def create_conversation(services: ServicesDep, principal: PrincipalDep,
 
 @router.get("", response_model=ConversationList)
 async def list_conversations(services: ServicesDep, principal: PrincipalDep,
-                             limit: int = 50) -> ConversationList:
+                             limit: int = 50, bookmarked: bool = False) -> ConversationList:
+    """Newest first; ``?bookmarked=true``: only the bookmarked ones."""
     found = await services.store.list_conversations(principal.tenant_id, principal.user_id,
                                                     max(1, min(limit, 200)))
+    if bookmarked:
+        marks = await _bookmarks(services).bookmarks(principal.tenant_id, principal.user_id)
+        found = [c for c in found if c.id in marks]
     return ConversationList(data=[_out(c) for c in found])
 
 
@@ -146,6 +150,42 @@ async def post_message(
         stream = await open_stream(services, principal, accepted.request_id)
         return stream_response(stream, 0)
     return accepted
+
+
+@router.delete("/{cid}", status_code=204)
+async def delete_conversation(cid: str, services: ServicesDep,
+                              principal: PrincipalDep) -> Response:
+    """Delete one of the caller's conversations with its messages; a public link to it
+    goes too."""
+    await _conversation(services, principal, cid)
+    if services.accounts is not None and services.credentials is not None:
+        await services.accounts.delete_share(
+            services.credentials.share_token(principal.tenant_id, cid))
+        await services.accounts.set_bookmark(principal.tenant_id, principal.user_id, cid,
+                                             False)
+    await services.store.delete_conversation(principal.tenant_id, cid)
+    return Response(status_code=204)
+
+
+@router.put("/{cid}/bookmark", status_code=204)
+async def bookmark(cid: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    await _conversation(services, principal, cid)
+    await _bookmarks(services).set_bookmark(principal.tenant_id, principal.user_id, cid, True)
+    return Response(status_code=204)
+
+
+@router.delete("/{cid}/bookmark", status_code=204)
+async def unbookmark(cid: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    await _conversation(services, principal, cid)
+    await _bookmarks(services).set_bookmark(principal.tenant_id, principal.user_id, cid,
+                                            False)
+    return Response(status_code=204)
+
+
+def _bookmarks(services: ServicesDep) -> AccountStore:
+    if services.accounts is None:
+        raise ApiError(404, "auth_disabled", "bookmarks need CHATSTREAM_AUTH=jwt")
+    return services.accounts
 
 
 @router.patch("/{cid}/share", response_model=ShareOut)

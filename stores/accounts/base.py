@@ -95,6 +95,13 @@ class AccountStore(Protocol):
 
     async def delete_share(self, token: str) -> None: ...
 
+    async def set_bookmark(self, tenant_id: str, user_id: str, conversation_id: str,
+                           on: bool) -> None: ...
+
+    async def bookmarks(self, tenant_id: str, user_id: str) -> set[str]:
+        """The ids of the user's bookmarked conversations."""
+        ...
+
     async def set_credential(self, tenant_id: str, provider: str, ciphertext: str) -> None:
         """A provider key the tenant brings, already encrypted by the caller."""
         ...

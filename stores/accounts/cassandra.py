@@ -38,6 +38,8 @@ _TABLES = (
     "conversation_id text)",
     "CREATE TABLE IF NOT EXISTS credentials (tenant_id text, provider text, ciphertext "
     "text, PRIMARY KEY ((tenant_id), provider))",
+    "CREATE TABLE IF NOT EXISTS bookmarks (tenant_id text, user_id text, conversation_id "
+    "text, PRIMARY KEY ((tenant_id, user_id), conversation_id))",
     "CREATE TABLE IF NOT EXISTS usage_counters (scope text, win text, name text, n int, "
     "writer text, PRIMARY KEY ((scope, win), name))",
 )
@@ -97,6 +99,12 @@ class CassandraAccountStore:
                          "VALUES (?,?,?)", True),
             "cred_list": ("SELECT provider, ciphertext FROM credentials WHERE tenant_id=?",
                           True),
+            "mark_on": ("INSERT INTO bookmarks (tenant_id, user_id, conversation_id) "
+                        "VALUES (?,?,?)", True),
+            "mark_off": ("DELETE FROM bookmarks WHERE tenant_id=? AND user_id=? AND "
+                         "conversation_id=?", True),
+            "marks": ("SELECT conversation_id FROM bookmarks WHERE tenant_id=? AND user_id=?",
+                      True),
             "count_get": ("SELECT n, writer FROM usage_counters WHERE scope=? AND win=? "
                           "AND name=?", True),
             "count_ins": ("INSERT INTO usage_counters (scope, win, name, n, writer) "
@@ -200,6 +208,13 @@ class CassandraAccountStore:
 
     async def delete_share(self, token: str) -> None:
         await self._x("share_del", token)
+
+    async def set_bookmark(self, tenant_id: str, user_id: str, conversation_id: str,
+                           on: bool) -> None:
+        await self._x("mark_on" if on else "mark_off", tenant_id, user_id, conversation_id)
+
+    async def bookmarks(self, tenant_id: str, user_id: str) -> set[str]:
+        return {r["conversation_id"] for r in await self._x("marks", tenant_id, user_id)}
 
     async def set_credential(self, tenant_id: str, provider: str, ciphertext: str) -> None:
         await self._x("cred_set", tenant_id, provider, ciphertext)

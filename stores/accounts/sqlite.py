@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS shares (token TEXT PRIMARY KEY, tenant_id TEXT NOT NU
     conversation_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS credentials (tenant_id TEXT NOT NULL, provider TEXT NOT NULL,
     ciphertext TEXT NOT NULL, PRIMARY KEY (tenant_id, provider));
+CREATE TABLE IF NOT EXISTS bookmarks (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    conversation_id TEXT NOT NULL, PRIMARY KEY (tenant_id, user_id, conversation_id));
 CREATE TABLE IF NOT EXISTS usage_counters (scope TEXT NOT NULL, window TEXT NOT NULL,
     name TEXT NOT NULL, n INTEGER NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (scope, window, name));
@@ -180,6 +182,18 @@ class SQLiteAccountStore:
 
     async def delete_share(self, token: str) -> None:
         await self._run(lambda db: db.execute("DELETE FROM shares WHERE token=?", (token,)))
+
+    async def set_bookmark(self, tenant_id: str, user_id: str, conversation_id: str,
+                           on: bool) -> None:
+        sql = ("INSERT OR IGNORE INTO bookmarks VALUES (?,?,?)" if on else
+               "DELETE FROM bookmarks WHERE tenant_id=? AND user_id=? AND conversation_id=?")
+        await self._run(lambda db: db.execute(sql, (tenant_id, user_id, conversation_id)))
+
+    async def bookmarks(self, tenant_id: str, user_id: str) -> set[str]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT conversation_id FROM bookmarks WHERE tenant_id=? AND user_id=?",
+            (tenant_id, user_id)).fetchall())
+        return {r[0] for r in rows}
 
     async def set_credential(self, tenant_id: str, provider: str, ciphertext: str) -> None:
         await self._run(lambda db: db.execute("INSERT OR REPLACE INTO credentials VALUES "

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import jwt
 import pytest
 
 from tests.e2e.chat import ask, new_conversation
+from tests.e2e.test_knowledge import cited, upload, wait_until_indexed
 from tests.support.stacks import Stack, start_stack
 from tests.tenancy.support import JWT_ENV, SECRET, bootstrap, login
 
@@ -169,6 +171,54 @@ async def test_monthly_quota_is_429_naming_the_limit(jwt_stack: Stack) -> None:
         assert "messages_per_month" in r.json()["error"]["message"]
         usage = (await tiny.get("/v1/usage")).json()
         assert usage["plan"] == "tiny" and usage["used"]["messages"] == 2
+
+
+async def test_another_tenants_documents_and_passages_are_out_of_reach(
+        jwt_stack: Stack) -> None:
+    keeper = f"Ysolde Brannock-{uuid.uuid4().hex[:6]}"
+    text = (f"Harbour notes of Skarholm. The Skarholm harbour master is {keeper}. "
+            "The ferry leaves at seven.").encode()
+    async with (_client(jwt_stack, await _token(jwt_stack, "owner@acme.io")) as acme,
+                _client(jwt_stack, await _token(jwt_stack, "owner@beta.io")) as beta):
+        r = await upload(acme, "harbour.txt", text, "text/plain")
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["id"]
+        assert (await wait_until_indexed(acme, doc_id))["status"] == "ready"
+        assert (await beta.get(f"/v1/documents/{doc_id}")).status_code == 404
+        assert (await beta.delete(f"/v1/documents/{doc_id}")).status_code == 404
+        assert doc_id not in {d["id"] for d in (await beta.get("/v1/documents")).json()["data"]}
+        question = "Who is the Skarholm harbour master?"
+        theirs = await ask(beta, await new_conversation(beta), question)
+        assert keeper not in theirs.text and not cited(theirs)
+        ours = await ask(acme, await new_conversation(acme), question)
+        assert {c["document_id"] for c in cited(ours)} == {doc_id}
+
+
+async def test_deleting_another_tenants_conversation_is_refused(jwt_stack: Stack) -> None:
+    async with (_client(jwt_stack, await _token(jwt_stack, "owner@acme.io")) as acme,
+                _client(jwt_stack, await _token(jwt_stack, "owner@beta.io")) as beta,
+                _client(jwt_stack, await _member(jwt_stack)) as member):
+        cid = await new_conversation(acme)
+        assert (await beta.delete(f"/v1/conversations/{cid}")).status_code == 404
+        assert (await member.delete(f"/v1/conversations/{cid}")).status_code == 404
+        assert (await acme.get(f"/v1/conversations/{cid}/messages")).status_code == 200
+        assert (await acme.delete(f"/v1/conversations/{cid}")).status_code == 204
+        assert (await acme.get(f"/v1/conversations/{cid}/messages")).status_code == 404
+
+
+async def test_bookmarks_are_per_user(jwt_stack: Stack) -> None:
+    async with (_client(jwt_stack, await _token(jwt_stack, "owner@acme.io")) as acme,
+                _client(jwt_stack, await _token(jwt_stack, "owner@beta.io")) as beta):
+        marked, plain = await new_conversation(acme), await new_conversation(acme)
+        assert (await acme.put(f"/v1/conversations/{marked}/bookmark")).status_code == 204
+        assert (await beta.put(f"/v1/conversations/{plain}/bookmark")).status_code == 404
+        ids = [c["id"] for c in (await acme.get("/v1/conversations",
+                                                params={"bookmarked": "true"})).json()["data"]]
+        assert marked in ids and plain not in ids
+        assert (await acme.delete(f"/v1/conversations/{marked}/bookmark")).status_code == 204
+        ids = [c["id"] for c in (await acme.get("/v1/conversations",
+                                                params={"bookmarked": "true"})).json()["data"]]
+        assert marked not in ids
 
 
 def test_logs_never_contain_secrets(jwt_stack: Stack, tmp_path: Path) -> None:
