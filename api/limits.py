@@ -7,31 +7,12 @@ for a tenant's messages and documents. ``Retry-After`` is the time to the window
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
-
 from api.deps import Principal
 from api.errors import ApiError
 from api.services import EdgeServices
-from schemas.plans import Plan
+from schemas.plans import MONTH_TTL_S, Plan, minute_window, month_window
 
 __all__ = ("check_ip", "count", "minute_window", "month_window", "plan_of")
-
-MONTH_TTL_S = 40 * 86400
-
-
-def minute_window(now: float | None = None) -> tuple[str, int]:
-    """The current minute's name and the seconds until it ends."""
-    now = time.time() if now is None else now
-    return f"m{int(now // 60)}", max(1, 60 - int(now % 60))
-
-
-def month_window(now: float | None = None) -> tuple[str, int]:
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    nxt = (datetime(moment.year + 1, 1, 1, tzinfo=UTC) if moment.month == 12
-           else datetime(moment.year, moment.month + 1, 1, tzinfo=UTC))
-    return moment.strftime("%Y-%m"), max(1, int((nxt - moment).total_seconds()))
-
 
 def _refuse(limit_name: str, limit: int | None, retry_after: int) -> ApiError:
     return ApiError(429, "rate_limited" if limit_name == "requests_per_minute"

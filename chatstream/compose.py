@@ -124,7 +124,8 @@ def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) 
 
 def build_stages(names: Sequence[str], settings: Settings, store: ConversationStore,
                  knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
-                 providers: dict[str, ChatProvider] | None = None) -> list[StageSpec]:
+                 providers: dict[str, ChatProvider] | None = None,
+                 accounts: AccountStore | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -150,7 +151,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "retrieval": lambda: retrieval.stage(deps),
         "inference": lambda: inference.stage(deps),
         "scoring": scoring.stage,
-        "persistence": lambda: persistence.stage(store),
+        "persistence": lambda: persistence.stage(store, accounts),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
     }
     return [factories[n]() for n in names]
@@ -208,12 +209,17 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
     relay: TokenRelay | None = None
     knowledge: Knowledge | None = None
+    accounts: AccountStore | None = None
     try:
+        if settings.auth == "jwt" and (edge or "persistence" in stages):
+            # Limits at the edge; tokens counted by persistence, once per answer.
+            accounts = build_accounts(store)
+            await accounts.start()
         if edge or _KNOWLEDGE_STAGES & set(stages):
             knowledge = build_knowledge(settings, store)
             await knowledge.start()
         await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                         providers))
+                                         providers, accounts))
         kind = urlparse(settings.broker).scheme
         print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
               f"stages={','.join(stages) or '-'}", flush=True)
@@ -224,10 +230,6 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             await relay.start()
             idempotency = build_idempotency(settings, store)
             await idempotency.start()
-            accounts: AccountStore | None = None
-            if settings.auth == "jwt":
-                accounts = build_accounts(store)
-                await accounts.start()
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
                                     catalogue=catalogue, relay=relay,
                                     idempotency=idempotency,
@@ -248,4 +250,6 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if knowledge is not None:
             await knowledge.close()
         await close_providers(providers)
+        if accounts is not None:
+            await accounts.close()
         await store.close()

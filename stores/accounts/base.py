@@ -117,6 +117,12 @@ class AccountStore(Protocol):
         new count, or ``None`` when refused (the counter is left as it was)."""
         ...
 
+    async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
+                       ttl_s: int) -> bool:
+        """Add ``amount`` unless ``marker`` was added before (a redelivered event);
+        ``False`` for a repeat."""
+        ...
+
     async def counters(self, scope: str, window: str) -> dict[str, int]:
         """Every counter of ``scope`` in ``window``, by name."""
         ...

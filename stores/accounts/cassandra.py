@@ -40,6 +40,7 @@ _TABLES = (
     "text, PRIMARY KEY ((tenant_id), provider))",
     "CREATE TABLE IF NOT EXISTS bookmarks (tenant_id text, user_id text, conversation_id "
     "text, PRIMARY KEY ((tenant_id, user_id), conversation_id))",
+    "CREATE TABLE IF NOT EXISTS counted (marker text PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS usage_counters (scope text, win text, name text, n int, "
     "writer text, PRIMARY KEY ((scope, win), name))",
 )
@@ -105,6 +106,8 @@ class CassandraAccountStore:
                          "conversation_id=?", True),
             "marks": ("SELECT conversation_id FROM bookmarks WHERE tenant_id=? AND user_id=?",
                       True),
+            "counted": ("INSERT INTO counted (marker) VALUES (?) IF NOT EXISTS USING TTL ?",
+                        False),
             "count_get": ("SELECT n, writer FROM usage_counters WHERE scope=? AND win=? "
                           "AND name=?", True),
             "count_ins": ("INSERT INTO usage_counters (scope, win, name, n, writer) "
@@ -260,6 +263,16 @@ class CassandraAccountStore:
                 return amount if current is None else current + amount
             current = int(rows[0]["n"]) if rows and rows[0].get("n") is not None else None
         raise StoreUnavailable(f"counter {scope}/{window}/{name}: too much contention")
+
+    async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
+                       ttl_s: int) -> bool:
+        # The marker first: a crash between the two writes under-counts one answer
+        # rather than counting a redelivered one twice.
+        rows = await self._x("counted", marker, ttl_s)
+        if rows and not rows[0]["[applied]"]:
+            return False
+        await self.consume(scope, window, name, None, ttl_s, amount)
+        return True
 
     async def counters(self, scope: str, window: str) -> dict[str, int]:
         return {r["name"]: int(r["n"]) for r in await self._x("count_all", scope, window)}

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS credentials (tenant_id TEXT NOT NULL, provider TEXT N
     ciphertext TEXT NOT NULL, PRIMARY KEY (tenant_id, provider));
 CREATE TABLE IF NOT EXISTS bookmarks (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL, PRIMARY KEY (tenant_id, user_id, conversation_id));
+CREATE TABLE IF NOT EXISTS counted (marker TEXT PRIMARY KEY, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS usage_counters (scope TEXT NOT NULL, window TEXT NOT NULL,
     name TEXT NOT NULL, n INTEGER NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (scope, window, name));
@@ -220,6 +221,20 @@ class SQLiteAccountStore:
                 (amount, scope, window, name, limit, amount, limit))
             row = cur.fetchone()
             return int(row[0]) if row else None
+        return await self._run(run)
+
+    async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
+                       ttl_s: int) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            now = time.time()
+            db.execute("DELETE FROM counted WHERE expires<?", (now,))
+            if db.execute("INSERT OR IGNORE INTO counted VALUES (?,?)",
+                          (marker, now + ttl_s)).rowcount != 1:
+                return False
+            db.execute("INSERT INTO usage_counters VALUES (?,?,?,?,?) ON CONFLICT "
+                       "(scope, window, name) DO UPDATE SET n = n + excluded.n",
+                       (scope, window, name, amount, now + ttl_s))
+            return True
         return await self._run(run)
 
     async def counters(self, scope: str, window: str) -> dict[str, int]:

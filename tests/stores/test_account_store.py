@@ -80,3 +80,10 @@ async def test_concurrent_counting_stops_exactly_at_the_limit(accounts: AccountS
     assert await accounts.consume("user:t:u", "m2", "requests", 7, 120) == 1, "a new window"
     assert await accounts.consume("tenant:t", "2026-11", "docs", None, 60, 5) == 5
     assert await accounts.consume("tenant:t", "2026-11", "docs", 6, 60, 2) is None
+
+
+async def test_adding_once_ignores_a_repeated_marker(accounts: AccountStore) -> None:
+    assert await accounts.add_once("r1", "tenant:t", "2026-11", "tokens", 40, 60)
+    assert not await accounts.add_once("r1", "tenant:t", "2026-11", "tokens", 40, 60)
+    assert await accounts.add_once("r2", "tenant:t", "2026-11", "tokens", 2, 60)
+    assert await accounts.counters("tenant:t", "2026-11") == {"tokens": 42}

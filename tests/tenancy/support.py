@@ -14,7 +14,8 @@ JWT_ENV = {
     "CHATSTREAM_AUTH": "jwt",
     "CHATSTREAM_JWT_SECRET": SECRET,
     "CHATSTREAM_PLANS": '{"tiny": {"messages_per_month": 2}, '
-                        '"burst": {"requests_per_minute": 5}}',
+                        '"burst": {"requests_per_minute": 5}, '
+                        '"few_tokens": {"tokens_per_month": 1}}',
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -20,7 +21,7 @@ from tests.support.stacks import Stack, start_stack
 from tests.tenancy.support import JWT_ENV, SECRET, bootstrap, login
 
 PASSWORDS = {"owner@acme.io": "acme-owner-pw-7781", "owner@beta.io": "beta-owner-pw-9124",
-             "tiny@tiny.io": "tiny-owner-pw-3310"}
+             "tiny@tiny.io": "tiny-owner-pw-3310", "few@tokens.io": "few-tokens-pw-8812"}
 MEMBER_PW = "acme-member-pw-5562"
 
 
@@ -31,6 +32,7 @@ def jwt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bootstrap(env, "acme", "owner@acme.io", PASSWORDS["owner@acme.io"])
     bootstrap(env, "beta", "owner@beta.io", PASSWORDS["owner@beta.io"])
     bootstrap(env, "tiny", "tiny@tiny.io", PASSWORDS["tiny@tiny.io"], plan="tiny")
+    bootstrap(env, "few", "few@tokens.io", PASSWORDS["few@tokens.io"], plan="few_tokens")
     yield s
     s.stop()
 
@@ -219,6 +221,18 @@ async def test_bookmarks_are_per_user(jwt_stack: Stack) -> None:
         ids = [c["id"] for c in (await acme.get("/v1/conversations",
                                                 params={"bookmarked": "true"})).json()["data"]]
         assert marked not in ids
+
+
+async def test_tokens_are_counted_and_limit_the_month(jwt_stack: Stack) -> None:
+    async with _client(jwt_stack, await _token(jwt_stack, "few@tokens.io")) as few:
+        cid = await new_conversation(few)
+        await ask(few, cid, "Count my tokens, please.")
+        deadline = time.monotonic() + 30
+        while (await few.get("/v1/usage")).json()["used"].get("tokens", 0) == 0:
+            assert time.monotonic() < deadline, "tokens never counted"
+            await asyncio.sleep(0.2)
+        r = await few.post(f"/v1/conversations/{cid}/messages", json={"text": "more"})
+        assert r.status_code == 429 and "tokens_per_month" in r.json()["error"]["message"]
 
 
 def test_logs_never_contain_secrets(jwt_stack: Stack, tmp_path: Path) -> None:
