@@ -36,6 +36,9 @@ async def count(services: EdgeServices, principal: Principal, *, messages: int =
         return
     accounts = services.accounts
     _, plan = await plan_of(services, principal.tenant_id)
+    if documents and plan.files_per_request is not None and documents > plan.files_per_request:
+        raise ApiError(413, "too_many_files", f"limit files_per_request "
+                       f"({plan.files_per_request}): {documents} files in one request")
     minute, minute_left = minute_window()
     user_scope = f"user:{principal.tenant_id}:{principal.user_id}"
     if await accounts.consume(user_scope, minute, "requests", plan.requests_per_minute,
