@@ -13,6 +13,7 @@ SECRET = "e2e-jwt-secret-" + "x" * 40
 JWT_ENV = {
     "CHATSTREAM_AUTH": "jwt",
     "CHATSTREAM_JWT_SECRET": SECRET,
+    "CHATSTREAM_CREDENTIALS_KEY": "POso4t2yz8O87juIbY7Adnns9odMm3i93Ye0mCL7xPQ=",
     "CHATSTREAM_PLANS": '{"tiny": {"messages_per_month": 2}, '
                         '"burst": {"requests_per_minute": 5}, '
                         '"few_tokens": {"tokens_per_month": 1}}',

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.e2e.chat import ask, new_conversation
 from tests.e2e.test_knowledge import cited, upload, wait_until_indexed
@@ -235,11 +237,29 @@ async def test_tokens_are_counted_and_limit_the_month(jwt_stack: Stack) -> None:
         assert r.status_code == 429 and "tokens_per_month" in r.json()["error"]["message"]
 
 
+PROVIDER_KEY = "sk-tenant-brought-" + "q" * 24
+
+
+async def test_provider_keys_are_stored_encrypted(jwt_stack: Stack) -> None:
+    async with _client(jwt_stack, await _token(jwt_stack, "owner@beta.io")) as beta:
+        r = await beta.put("/v1/admin/credentials/openai", json={"api_key": PROVIDER_KEY})
+        assert r.status_code == 204, r.text
+        listed = (await beta.get("/v1/admin/credentials")).json()
+        assert listed == {"providers": ["openai"]}
+    db = Path(jwt_stack.env["CHATSTREAM_DATA_DIR"]) / "chatstream.db"
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT ciphertext FROM credentials WHERE "
+                                 "tenant_id='beta'").fetchone()
+    assert PROVIDER_KEY not in stored
+    assert Fernet(JWT_ENV["CHATSTREAM_CREDENTIALS_KEY"]).decrypt(stored).decode() == PROVIDER_KEY
+
+
 def test_logs_never_contain_secrets(jwt_stack: Stack, tmp_path: Path) -> None:
     """Runs last in this module: every secret above went through the stack by now."""
     logs = "\n".join(p.log_path.read_text() for p in jwt_stack.processes)
     assert logs.strip(), "no logs captured"
-    for secret in (*PASSWORDS.values(), MEMBER_PW, SECRET, "wrong-password-1"):
+    for secret in (*PASSWORDS.values(), MEMBER_PW, SECRET, "wrong-password-1", PROVIDER_KEY,
+                   JWT_ENV["CHATSTREAM_CREDENTIALS_KEY"]):
         assert secret not in logs
     assert not re.search(r"cs_[0-9a-f]{12}_", logs), "no API key in the logs"
     assert "eyJ" not in logs, "no JWT in the logs"
