@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
+from schemas.plans import MONTH_TTL_S, month_window
 from schemas.topics import REQUESTS, RESPONSES, SCORES
+from stores.accounts.base import AccountStore
 from stores.base import Conversation, ConversationStore, StoredMessage
 from streams.runtime.base import Emit, StageSpec
 
-__all__ = ("handle", "stage", "title_for")
+__all__ = ("count_tokens", "handle", "stage", "title_for")
 
 
 def title_for(text: str) -> str:
@@ -17,8 +19,19 @@ def title_for(text: str) -> str:
     return first if len(first) <= 60 else first[:57].rstrip() + "..."
 
 
+async def count_tokens(event: ResponseCompleted, accounts: AccountStore) -> None:
+    """Tokens of a finished answer against its tenant's month (and its user's, for
+    admins); once per request whatever the redeliveries."""
+    month, _ = month_window(event.occurred_at.timestamp())
+    used = event.usage.prompt_tokens + event.usage.completion_tokens
+    for scope in (f"tenant:{event.tenant_id}", f"user:{event.tenant_id}:{event.user_id}"):
+        await accounts.add_once(f"tokens:{scope}:{event.request_id}", scope, month, "tokens",
+                                used, MONTH_TTL_S)
+
+
 async def handle(
-    event: MessageReceived | ResponseCompleted | ScoresComputed, store: ConversationStore
+    event: MessageReceived | ResponseCompleted | ScoresComputed, store: ConversationStore,
+    accounts: AccountStore | None = None,
 ) -> AsyncIterator[Emit]:
     if isinstance(event, MessageReceived):
         # Conversations opened by the chat-completions route exist only as events.
@@ -39,6 +52,8 @@ async def handle(
             completion_tokens=event.usage.completion_tokens,
             finish_reason=event.finish_reason,
             citations=tuple(c.model_dump() for c in event.citations)))
+        if accounts is not None:
+            await count_tokens(event, accounts)
     else:
         await store.save_scores(event.tenant_id, event.conversation_id, event.message_id, {
             "sentiment": event.sentiment, "sentiment_score": event.sentiment_score,
@@ -47,10 +62,10 @@ async def handle(
     yield  # an async generator that emits nothing
 
 
-def stage(store: ConversationStore) -> StageSpec:
+def stage(store: ConversationStore, accounts: AccountStore | None = None) -> StageSpec:
     async def handler(
         event: MessageReceived | ResponseCompleted | ScoresComputed,
     ) -> AsyncIterator[Emit]:
-        async for emit in handle(event, store):
+        async for emit in handle(event, store, accounts):
             yield emit
     return StageSpec("persistence", (REQUESTS, RESPONSES, SCORES), handler, concurrency=4)

@@ -9,7 +9,19 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import completions, conversations, documents, health, models, requests, web
+from api.routes import (
+    admin,
+    auth,
+    completions,
+    conversations,
+    documents,
+    health,
+    keys,
+    models,
+    public,
+    requests,
+    web,
+)
 from api.services import EdgeServices
 
 __all__ = ("create_app",)
@@ -43,7 +55,8 @@ def create_app(services: EdgeServices) -> FastAPI:
         return await call_next(request)
 
     for r in (conversations.router, requests.router, completions.router, models.router,
-              documents.router, health.router):
+              documents.router, health.router, auth.router, keys.router, admin.router,
+              admin.usage_router, public.router):
         app.include_router(r)
     web.mount(app)
     return app

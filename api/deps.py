@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from api.auth import Credentials, unauthorized
+from api.errors import ApiError
 from api.services import EdgeServices
+from stores.accounts.base import AccountStore
 
-__all__ = ("Principal", "PrincipalDep", "ServicesDep")
+__all__ = ("AccountsDep", "AdminDep", "Principal", "PrincipalDep", "ServicesDep")
 
 
 def get_services(request: Request) -> EdgeServices:
@@ -21,12 +24,59 @@ def get_services(request: Request) -> EdgeServices:
 class Principal:
     tenant_id: str
     user_id: str
+    role: str = "owner"
+    # False in dev mode: nothing is limited or counted.
+    metered: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ("owner", "admin")
 
 
-def get_principal(services: Annotated[EdgeServices, Depends(get_services)]) -> Principal:
-    # AUTH=dev: one local tenant and user, for `chatstream up` on a laptop.
-    return Principal(tenant_id="dev", user_id="dev")
+async def get_principal(services: Annotated[EdgeServices, Depends(get_services)],
+                        authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The tenant and user come from the credential only, never from the request body."""
+    if services.settings.auth == "dev":
+        # AUTH=dev: one local tenant and user, for `chatstream up` on a laptop.
+        return Principal(tenant_id="dev", user_id="dev")
+    accounts, credentials = _accounts(services)
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("send Authorization: Bearer <access token or API key>")
+    token = token.strip()
+    if token.startswith("cs_"):
+        parts = credentials.split_key(token)
+        key = await accounts.get_key(parts[0]) if parts else None
+        if parts is None or key is None or not credentials.key_matches(key.digest, parts[1]):
+            raise unauthorized("unknown API key")
+        if key.revoked:
+            raise unauthorized("this API key was revoked", "key_revoked")
+        user = await accounts.get_user(key.tenant_id, key.user_id)
+        if user is None:
+            raise unauthorized("the key's user no longer exists")
+        return Principal(user.tenant_id, user.id, user.role, metered=True)
+    claims = credentials.verify(token, "access")
+    return Principal(claims.tenant_id, claims.user_id, claims.role, metered=True)
+
+
+def _accounts(services: EdgeServices) -> tuple[AccountStore, Credentials]:
+    if services.accounts is None or services.credentials is None:
+        raise ApiError(404, "auth_disabled", "accounts need CHATSTREAM_AUTH=jwt")
+    return services.accounts, services.credentials
+
+
+def get_accounts(services: Annotated[EdgeServices, Depends(get_services)],
+                 ) -> tuple[AccountStore, Credentials]:
+    return _accounts(services)
+
+
+def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", "owners and admins only")
+    return principal
 
 
 ServicesDep = Annotated[EdgeServices, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+AdminDep = Annotated[Principal, Depends(get_admin)]
+AccountsDep = Annotated[tuple[AccountStore, Credentials], Depends(get_accounts)]

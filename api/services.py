@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.auth import Credentials
 from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
+from stores.accounts.base import AccountStore
 from stores.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
@@ -28,3 +30,6 @@ class EdgeServices:
     # Documents for RAG: uploads, their status, and deleting their indexed passages.
     documents: DocumentStore | None = None
     vectors: VectorIndex | None = None
+    # Tenants, users, keys and usage counters (AUTH=jwt; None in dev mode).
+    accounts: AccountStore | None = None
+    credentials: Credentials | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.deps import Principal
 from api.errors import ApiError
 from api.relay import RequestStream, SseEvent
 from api.services import EdgeServices
@@ -50,19 +51,23 @@ def _from_store(message: StoredMessage) -> RequestStream:
     return s
 
 
-async def open_stream(services: EdgeServices, tenant_id: str, request_id: str,
+async def open_stream(services: EdgeServices, principal: Principal, request_id: str,
                       wait_s: float = 5.0) -> RequestStream:
-    """The stream of ``request_id`` for ``tenant_id``, or 404. A request another replica
-    accepted a moment ago may not have reached this one's tail yet: wait a little."""
+    """The stream of ``request_id`` if the caller (tenant and user) asked it, or 404. A
+    request another replica accepted a moment ago may not have reached this one's tail
+    yet: wait a little."""
+    tenant_id, user_id = principal.tenant_id, principal.user_id
     deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         s = services.relay.get(request_id)
         if s is not None and s.tenant_id is not None:
-            if s.tenant_id != tenant_id:
+            if s.tenant_id != tenant_id or s.user_id != user_id:
                 break  # not the caller's: indistinguishable from absent
             return s
         stored = await services.store.get_reply(tenant_id, request_id)
         if stored is not None:
+            if stored.user_id != user_id:
+                break
             return _from_store(stored)
         if asyncio.get_running_loop().time() >= deadline:
             break

@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     rng.add_argument("--until", type=datetime.fromisoformat)
     rng.add_argument("--dry-run", action="store_true")
     rng.add_argument("--broker")
+    boot = sub.add_parser("bootstrap", help="create a tenant and its first owner (AUTH=jwt)")
+    boot.add_argument("--tenant", required=True, help="the tenant's id, e.g. acme")
+    boot.add_argument("--email", required=True)
+    boot.add_argument("--password", help="8 characters or more; omitted: read from stdin")
+    boot.add_argument("--plan", help="a plan of the catalogue (default: DEFAULT_PLAN)")
+    boot.add_argument("--role", default="owner", choices=("owner", "admin", "member"))
+    boot.add_argument("--store")
     schemas = sub.add_parser("schemas", help="event contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
     export = schemas_sub.add_parser("export", help="write one JSON Schema per topic")
@@ -126,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 asyncio.run(replay_range(settings, args.topic, since=args.since,
                                          until=args.until, dry_run=args.dry_run))
+        elif args.command == "bootstrap":
+            from chatstream.bootstrap import bootstrap
+
+            password = args.password or sys.stdin.readline().rstrip("\n")
+            user_id = asyncio.run(bootstrap(settings, args.tenant, args.email, password,
+                                            args.plan, args.role))
+            print(f"tenant {args.tenant}: {args.role} {user_id}")
         elif args.command == "schemas":
             _export_schemas(args.dir)
     except ChatstreamError as exc:

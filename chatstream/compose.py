@@ -21,10 +21,13 @@ from agents.providers.local import LocalProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retry import RetryPolicy
 from api.app import create_app
+from api.auth import Credentials
 from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
 from schemas.catalogue import Catalogue
+from stores.accounts.base import AccountStore
+from stores.accounts.sqlite import SQLiteAccountStore
 from stores.base import ConversationStore
 from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
 from stores.sqlite import SQLiteConversationStore
@@ -73,6 +76,15 @@ def build_idempotency(settings: Settings, store: ConversationStore) -> Idempoten
     return CassandraIdempotencyStore(store)
 
 
+def build_accounts(store: ConversationStore) -> AccountStore:
+    if isinstance(store, SQLiteConversationStore):
+        return SQLiteAccountStore(store.path)
+    from stores.accounts.cassandra import CassandraAccountStore
+    from stores.cassandra import CassandraConversationStore
+    assert isinstance(store, CassandraConversationStore)
+    return CassandraAccountStore(store)
+
+
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:
     """The providers that can be reached with the keys and endpoints in settings, by
     provider key; a model whose provider is missing here is skipped by failover."""
@@ -112,7 +124,8 @@ def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) 
 
 def build_stages(names: Sequence[str], settings: Settings, store: ConversationStore,
                  knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
-                 providers: dict[str, ChatProvider] | None = None) -> list[StageSpec]:
+                 providers: dict[str, ChatProvider] | None = None,
+                 accounts: AccountStore | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -138,7 +151,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "retrieval": lambda: retrieval.stage(deps),
         "inference": lambda: inference.stage(deps),
         "scoring": scoring.stage,
-        "persistence": lambda: persistence.stage(store),
+        "persistence": lambda: persistence.stage(store, accounts),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
     }
     return [factories[n]() for n in names]
@@ -196,12 +209,17 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
     relay: TokenRelay | None = None
     knowledge: Knowledge | None = None
+    accounts: AccountStore | None = None
     try:
+        if settings.auth == "jwt" and (edge or "persistence" in stages):
+            # Limits at the edge; tokens counted by persistence, once per answer.
+            accounts = build_accounts(store)
+            await accounts.start()
         if edge or _KNOWLEDGE_STAGES & set(stages):
             knowledge = build_knowledge(settings, store)
             await knowledge.start()
         await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                         providers))
+                                         providers, accounts))
         kind = urlparse(settings.broker).scheme
         print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
               f"stages={','.join(stages) or '-'}", flush=True)
@@ -216,7 +234,9 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     catalogue=catalogue, relay=relay,
                                     idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
-                                    vectors=knowledge.index if knowledge else None)
+                                    vectors=knowledge.index if knowledge else None,
+                                    accounts=accounts,
+                                    credentials=Credentials(settings) if accounts else None)
             await _serve_edge(settings, services, stop)
         else:
             print("chatstream workers running", flush=True)
@@ -230,4 +250,6 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if knowledge is not None:
             await knowledge.close()
         await close_providers(providers)
+        if accounts is not None:
+            await accounts.close()
         await store.close()

@@ -69,6 +69,10 @@ class ConversationStore(Protocol):
         """The user's conversations, newest first."""
         ...
 
+    async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
+        """Remove the conversation, its messages, scores and summary; ``False`` if absent."""
+        ...
+
     async def save_message(self, message: StoredMessage) -> None:
         """Idempotent by message id: saving the same message again changes nothing."""
         ...

@@ -90,6 +90,20 @@ _TABLES = (
         PRIMARY KEY ((tenant_id, conversation_id)))""",
 )
 
+_DELETES = {
+    "requests": "SELECT request_id FROM messages_by_conversation WHERE tenant_id = ? AND "
+                "conversation_id = ?",
+    "by_request": "DELETE FROM messages_by_request WHERE tenant_id = ? AND request_id = ?",
+    "messages": "DELETE FROM messages_by_conversation WHERE tenant_id = ? AND "
+                "conversation_id = ?",
+    "scores": "DELETE FROM scores_by_conversation WHERE tenant_id = ? AND conversation_id = ?",
+    "summary": "DELETE FROM summaries_by_conversation WHERE tenant_id = ? AND "
+               "conversation_id = ?",
+    "by_user": "DELETE FROM conversations_by_user WHERE tenant_id = ? AND user_id = ? AND "
+               "created_us = ? AND conversation_id = ?",
+    "conversation": "DELETE FROM conversations WHERE tenant_id = ? AND conversation_id = ?",
+}
+
 _MESSAGE_COLUMNS = (
     "tenant_id, conversation_id, created_us, role, message_id, request_id, user_id, text, "
     "model, provider, prompt_tokens, completion_tokens, finish_reason, citations"
@@ -204,6 +218,7 @@ class CassandraConversationStore:
         self._cluster: Any = None
         self._session: Any = None
         self._statements: _Statements | None = None
+        self._deletes: dict[str, Any] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> CassandraConversationStore:
@@ -314,6 +329,26 @@ class CassandraConversationStore:
         rows = await self._execute(
             self._prepared().select_conversations_by_user, (tenant_id, user_id, limit))
         return [_conversation(r) for r in rows]
+
+    async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
+        found = await self._execute(self._prepared().select_conversation,
+                                    (tenant_id, conversation_id))
+        if not found:
+            return False
+        row, key = found[0], (tenant_id, conversation_id)
+        if not self._deletes:
+            for name, cql in _DELETES.items():
+                self._deletes[name] = await self.prepare(cql)
+        d = self._deletes
+        requests = await self._execute(d["requests"], key)
+        for request_id in {r["request_id"] for r in requests}:
+            await self._execute(d["by_request"], (tenant_id, request_id))
+        for name in ("messages", "scores", "summary"):
+            await self._execute(d[name], key)
+        await self._execute(d["by_user"], (tenant_id, row["user_id"], row["created_us"],
+                                           conversation_id))
+        await self._execute(d["conversation"], key)
+        return True
 
     # -- messages --------------------------------------------------------------------
 

@@ -119,6 +119,15 @@ class SQLiteConversationStore:
             (tenant_id, user_id, limit)).fetchall())
         return [_conversation(r) for r in rows]
 
+    async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            key = (tenant_id, conversation_id)
+            gone = db.execute("DELETE FROM conversations WHERE tenant_id=? AND id=?", key)
+            for table in ("messages", "scores", "summaries"):
+                db.execute(f"DELETE FROM {table} WHERE tenant_id=? AND conversation_id=?", key)
+            return gone.rowcount == 1
+        return await self._run(run)
+
     async def save_message(self, message: StoredMessage) -> None:
         m = message
         await self._run(lambda db: db.execute(

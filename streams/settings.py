@@ -14,7 +14,11 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.plans import DEFAULT_PLANS, Plan
+
 __all__ = ("Endpoint", "Settings", "get_settings")
+
+_DEFAULT_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev"})
 
 
 class Endpoint(BaseModel):
@@ -115,6 +119,26 @@ class Settings(BaseSettings):
                                     "counted in")
     breaker_open_s: float = Field(30.0, gt=0, description="how long an open circuit skips "
                                   "its provider before one probe request may try it")
+    # Tenancy: who may call the edge, and how much.
+    auth: Literal["dev", "jwt"] = Field("dev", description="`dev`: one local tenant and "
+                                        "user, no credentials (for `make run`); `jwt`: "
+                                        "tenants, users, JWTs and API keys")
+    jwt_secret: SecretStr = Field(SecretStr(""), description="HS256 key of access and "
+                                  "refresh tokens, and of API key hashes; at least 32 "
+                                  "characters, required with AUTH=jwt (never logged)")
+    access_token_ttl_s: int = Field(900, ge=1, description="lifetime of an access token")
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=1, description="lifetime of a refresh "
+                                     "token (each is good for one refresh)")
+    credentials_key: SecretStr = Field(SecretStr(""), description="Fernet key encrypting "
+                                       "the provider credentials tenants bring (never "
+                                       "logged); empty: tenants cannot store credentials")
+    plans: dict[str, Plan] = Field(default_factory=dict, description="plans added to (or "
+                                   "replacing) the built-in `free` and `pro`, JSON: "
+                                   '`{"team": {"messages_per_month": 10000, '
+                                   '"requests_per_minute": 60}}`; an absent limit is none')
+    default_plan: str = Field("free", description="plan of tenants created without one")
+    public_requests_per_minute: int = Field(30, ge=1, description="reads of public "
+                                            "shared conversations per client IP per minute")
 
     @field_validator("broker")
     @classmethod
@@ -142,6 +166,21 @@ class Settings(BaseSettings):
         if self.passage_overlap_tokens >= self.passage_tokens:
             raise ValueError("passage_overlap_tokens must be below passage_tokens")
         return self
+
+    @model_validator(mode="after")
+    def _jwt_needs_a_secret(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if self.auth == "jwt" and (len(secret) < 32 or secret in _DEFAULT_SECRETS):
+            raise ValueError("AUTH=jwt needs CHATSTREAM_JWT_SECRET: 32 characters or more, "
+                             "not a default (e.g. `openssl rand -hex 32`)")
+        if self.default_plan not in self.plan_catalogue:
+            raise ValueError(f"default_plan {self.default_plan!r} is not a plan")
+        return self
+
+    @property
+    def plan_catalogue(self) -> dict[str, Plan]:
+        return {**DEFAULT_PLANS, **self.plans}
+
     @field_validator("endpoints")
     @classmethod
     def _endpoint_names(cls, v: dict[str, Endpoint]) -> dict[str, Endpoint]:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from api.completions import Completion, collect, openai_error, stream_chunks
 from api.deps import PrincipalDep, ServicesDep
+from api.limits import count
 from schemas.completions import ChatCompletion, ChatCompletionRequest, OpenAIError
 from schemas.events import HistoryTurn, MessageReceived, conversation_key, new_id
 from schemas.topics import REQUESTS
@@ -77,6 +78,7 @@ async def chat_completions(request: Request, services: ServicesDep,
         options["max_tokens"] = body.max_completion_tokens or body.max_tokens
     if body.temperature is not None:
         options["temperature"] = body.temperature
+    await count(services, principal, messages=1)
     cid = str(uuid.uuid4())
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),

@@ -6,13 +6,15 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.idempotency import fingerprint, once
+from api.limits import count
 from api.sse import open_stream, stream_response
+from schemas.accounts import ShareOut, ShareRequest
 from schemas.events import Citation, MessageReceived, conversation_key, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
@@ -25,6 +27,7 @@ from schemas.http import (
     StoredScores,
 )
 from schemas.topics import REQUESTS
+from stores.accounts.base import AccountStore, Share
 from stores.base import Conversation, StoredMessage
 from streams.errors import StoreUnavailable
 
@@ -53,9 +56,12 @@ def _message_out(m: StoredMessage) -> MessageOut:
     )
 
 
-async def _conversation(services: ServicesDep, tenant_id: str, cid: str) -> Conversation:
-    found = await services.store.get_conversation(tenant_id, cid)
-    if found is None:
+async def _conversation(services: ServicesDep, principal: Principal,
+                        cid: str) -> Conversation:
+    """The caller's own conversation, or 404: another tenant's or another user's is
+    indistinguishable from one that does not exist."""
+    found = await services.store.get_conversation(principal.tenant_id, cid)
+    if found is None or found.user_id != principal.user_id:
         raise ApiError(404, "not_found", f"conversation {cid} not found")
     return found
 
@@ -78,16 +84,20 @@ async def create_conversation(services: ServicesDep, principal: PrincipalDep,
 
 @router.get("", response_model=ConversationList)
 async def list_conversations(services: ServicesDep, principal: PrincipalDep,
-                             limit: int = 50) -> ConversationList:
+                             limit: int = 50, bookmarked: bool = False) -> ConversationList:
+    """Newest first; ``?bookmarked=true``: only the bookmarked ones."""
     found = await services.store.list_conversations(principal.tenant_id, principal.user_id,
                                                     max(1, min(limit, 200)))
+    if bookmarked:
+        marks = await _bookmarks(services).bookmarks(principal.tenant_id, principal.user_id)
+        found = [c for c in found if c.id in marks]
     return ConversationList(data=[_out(c) for c in found])
 
 
 @router.get("/{cid}/messages", response_model=MessageList)
 async def list_messages(cid: str, services: ServicesDep, principal: PrincipalDep,
                         limit: int = 100) -> MessageList:
-    await _conversation(services, principal.tenant_id, cid)
+    await _conversation(services, principal, cid)
     found = await services.store.list_messages(principal.tenant_id, cid,
                                                max(1, min(limit, 1000)))
     return MessageList(data=[_message_out(m) for m in found])
@@ -113,7 +123,7 @@ async def post_message(
         raise ApiError(422, "unknown_model",
                        f"model {model!r} is not configured; see GET /v1/models")
     try:
-        await _conversation(services, principal.tenant_id, cid)
+        await _conversation(services, principal, cid)
     except StoreUnavailable:
         # Accepting needs only the log: persistence creates the conversation (scoped to
         # this tenant) if it turns out to be new, and the answer waits for the store.
@@ -128,6 +138,7 @@ async def post_message(
                                events_url=f"/v1/requests/{event.request_id}/events")
 
     async def publish() -> None:
+        await count(services, principal, messages=1)
         services.relay.register(event)
         await services.runtime.publisher.publish(
             REQUESTS, conversation_key(principal.tenant_id, cid), event)
@@ -136,6 +147,57 @@ async def post_message(
         services, principal.tenant_id, idempotency_key,
         fingerprint("message", cid, principal.user_id, body.model_dump()), accepted, publish)
     if accept and "text/event-stream" in accept:
-        stream = await open_stream(services, principal.tenant_id, accepted.request_id)
+        stream = await open_stream(services, principal, accepted.request_id)
         return stream_response(stream, 0)
     return accepted
+
+
+@router.delete("/{cid}", status_code=204)
+async def delete_conversation(cid: str, services: ServicesDep,
+                              principal: PrincipalDep) -> Response:
+    """Delete one of the caller's conversations with its messages; a public link to it
+    goes too."""
+    await _conversation(services, principal, cid)
+    if services.accounts is not None and services.credentials is not None:
+        await services.accounts.delete_share(
+            services.credentials.share_token(principal.tenant_id, cid))
+        await services.accounts.set_bookmark(principal.tenant_id, principal.user_id, cid,
+                                             False)
+    await services.store.delete_conversation(principal.tenant_id, cid)
+    return Response(status_code=204)
+
+
+@router.put("/{cid}/bookmark", status_code=204)
+async def bookmark(cid: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    await _conversation(services, principal, cid)
+    await _bookmarks(services).set_bookmark(principal.tenant_id, principal.user_id, cid, True)
+    return Response(status_code=204)
+
+
+@router.delete("/{cid}/bookmark", status_code=204)
+async def unbookmark(cid: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    await _conversation(services, principal, cid)
+    await _bookmarks(services).set_bookmark(principal.tenant_id, principal.user_id, cid,
+                                            False)
+    return Response(status_code=204)
+
+
+def _bookmarks(services: ServicesDep) -> AccountStore:
+    if services.accounts is None:
+        raise ApiError(404, "auth_disabled", "bookmarks need CHATSTREAM_AUTH=jwt")
+    return services.accounts
+
+
+@router.patch("/{cid}/share", response_model=ShareOut)
+async def share(cid: str, services: ServicesDep, principal: PrincipalDep,
+                body: ShareRequest | None = None) -> ShareOut:
+    """``{"public": true}`` makes a read-only public link; ``false`` takes it down."""
+    await _conversation(services, principal, cid)
+    if services.accounts is None or services.credentials is None:
+        raise ApiError(404, "auth_disabled", "sharing needs CHATSTREAM_AUTH=jwt")
+    token = services.credentials.share_token(principal.tenant_id, cid)
+    if body is not None and not body.public:
+        await services.accounts.delete_share(token)
+        return ShareOut(public=False)
+    await services.accounts.create_share(Share(token, principal.tenant_id, cid))
+    return ShareOut(public=True, url=f"/v1/public/conversations/{token}")

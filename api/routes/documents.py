@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
+from api.limits import count
 from api.services import EdgeServices
 from schemas.events import DocumentSubmitted, new_id, utcnow
 from schemas.http import DocumentList, DocumentOut
@@ -75,8 +76,9 @@ async def upload_document(
         raise ApiError(422, "empty_document", "the document is empty")
     if conversation_id:
         found = await services.store.get_conversation(principal.tenant_id, conversation_id)
-        if found is None:
+        if found is None or found.user_id != principal.user_id:
             raise ApiError(404, "not_found", f"conversation {conversation_id} not found")
+    await count(services, principal, documents=1)
     now = utcnow()
     document = Document(
         tenant_id=principal.tenant_id, id=new_id(), user_id=principal.user_id,

@@ -29,7 +29,7 @@ async def events(
     """``Last-Event-ID`` (or ``?last_event_id=`` for clients that cannot set headers)
     resumes after that event, with no gap and no repeat."""
     after = last_event_id(last_event_id_header, last_event_id_param)
-    stream = await open_stream(services, principal.tenant_id, rid)
+    stream = await open_stream(services, principal, rid)
     return stream_response(stream, after)
 
 
@@ -38,7 +38,7 @@ async def cancel(rid: str, services: ServicesDep, principal: PrincipalDep) -> Ca
     """Stop generating an answer: the inference worker generating it closes the upstream
     request and ends the stream with ``done`` and finish reason ``cancelled``. Merely
     disconnecting from a stream does not cancel the answer."""
-    stream = await open_stream(services, principal.tenant_id, rid)  # 404 unless the caller's
+    stream = await open_stream(services, principal, rid)  # 404 unless the caller's
     if stream.finished:
         raise ApiError(409, "already_finished", f"request {rid} has already finished")
     cid = stream.conversation_id or ""

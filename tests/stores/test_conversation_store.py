@@ -313,3 +313,20 @@ def test_from_url_rejects(url: str) -> None:
     with pytest.raises(ConfigurationError):
         CassandraConversationStore.from_url(url)
 
+
+
+async def test_deleting_a_conversation_removes_it_only_in_its_tenant(
+        store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant-a"))
+    await store.create_conversation(conv)
+    asked, answered = turn(conv, T0)
+    for m in (asked, answered):
+        await store.save_message(m)
+    assert not await store.delete_conversation(new_id("tenant-b"), conv.id)
+    assert await store.get_conversation(conv.tenant_id, conv.id) is not None
+    assert await store.delete_conversation(conv.tenant_id, conv.id)
+    assert await store.get_conversation(conv.tenant_id, conv.id) is None
+    assert await store.list_conversations(conv.tenant_id, conv.user_id) == []
+    assert await store.list_messages(conv.tenant_id, conv.id) == []
+    assert await store.get_reply(conv.tenant_id, asked.request_id) is None
+    assert not await store.delete_conversation(conv.tenant_id, conv.id)

@@ -32,3 +32,12 @@ def test_the_embeddings_key_is_never_printed() -> None:
     s = Settings(embeddings_api_key="sk-secret")  # type: ignore[arg-type]
     assert "sk-secret" not in repr(s)
     assert s.embeddings_api_key.get_secret_value() == "sk-secret"
+
+
+def test_jwt_auth_refuses_a_missing_short_or_default_secret() -> None:
+    for secret in ("", "changethis", "short-secret"):
+        with pytest.raises(ValidationError, match="JWT_SECRET"):
+            Settings(auth="jwt", jwt_secret=secret)
+    settings = Settings(auth="jwt", jwt_secret="s" * 32)
+    assert "s" * 32 not in repr(settings), "secrets never show in settings' repr"
+    assert Settings().auth == "dev"

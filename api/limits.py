@@ -1,0 +1,70 @@
+"""Plan limits, checked and counted at the edge in one atomic step of the account store,
+which every edge replica shares: N allowed means N across all replicas together.
+
+Windows are fixed: a calendar minute (UTC) for requests per user, a calendar month (UTC)
+for a tenant's messages and documents. ``Retry-After`` is the time to the window's end.
+"""
+
+from __future__ import annotations
+
+from api.deps import Principal
+from api.errors import ApiError
+from api.services import EdgeServices
+from schemas.plans import MONTH_TTL_S, Plan, minute_window, month_window
+
+__all__ = ("check_ip", "count", "minute_window", "month_window", "plan_of")
+
+def _refuse(limit_name: str, limit: int | None, retry_after: int) -> ApiError:
+    return ApiError(429, "rate_limited" if limit_name == "requests_per_minute"
+                    else "quota_exceeded",
+                    f"limit {limit_name} ({limit}) reached; retry in {retry_after}s",
+                    headers={"Retry-After": str(retry_after)})
+
+
+async def plan_of(services: EdgeServices, tenant_id: str) -> tuple[str, Plan]:
+    assert services.accounts is not None
+    tenant = await services.accounts.get_tenant(tenant_id)
+    catalogue = services.settings.plan_catalogue
+    name = tenant.plan if tenant is not None else services.settings.default_plan
+    return name, catalogue.get(name) or catalogue[services.settings.default_plan]
+
+
+async def count(services: EdgeServices, principal: Principal, *, messages: int = 0,
+                documents: int = 0) -> None:
+    """Count one request of ``principal`` (and its messages or documents) or raise 429."""
+    if not principal.metered or services.accounts is None:
+        return
+    accounts = services.accounts
+    _, plan = await plan_of(services, principal.tenant_id)
+    if documents and plan.files_per_request is not None and documents > plan.files_per_request:
+        raise ApiError(413, "too_many_files", f"limit files_per_request "
+                       f"({plan.files_per_request}): {documents} files in one request")
+    minute, minute_left = minute_window()
+    user_scope = f"user:{principal.tenant_id}:{principal.user_id}"
+    if await accounts.consume(user_scope, minute, "requests", plan.requests_per_minute,
+                              120) is None:
+        raise _refuse("requests_per_minute", plan.requests_per_minute, minute_left)
+    month, month_left = month_window()
+    tenant_scope = f"tenant:{principal.tenant_id}"
+    for name, amount, limit in (("messages", messages, plan.messages_per_month),
+                                ("documents", documents, plan.documents_per_month)):
+        if amount and await accounts.consume(tenant_scope, month, name, limit, MONTH_TTL_S,
+                                             amount) is None:
+            raise _refuse(f"{name}_per_month", limit, month_left)
+        if amount:
+            # Per-user usage for admins: counted, never limited.
+            await accounts.consume(user_scope, month, name, None, MONTH_TTL_S, amount)
+    if plan.tokens_per_month is not None:
+        used = (await accounts.counters(tenant_scope, month)).get("tokens", 0)
+        if used >= plan.tokens_per_month:
+            raise _refuse("tokens_per_month", plan.tokens_per_month, month_left)
+
+
+async def check_ip(services: EdgeServices, ip: str) -> None:
+    """Public (unauthenticated) reads: limited per client IP per minute."""
+    if services.accounts is None:
+        return
+    minute, left = minute_window()
+    limit = services.settings.public_requests_per_minute
+    if await services.accounts.consume(f"ip:{ip}", minute, "public", limit, 120) is None:
+        raise _refuse("public_requests_per_minute", limit, left)

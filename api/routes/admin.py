@@ -1,0 +1,114 @@
+"""Administration for owners and admins: users, keys, the plan, usage per user, and the
+provider keys the tenant brings (stored encrypted). Also ``GET /v1/usage`` for anyone."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from api.deps import AccountsDep, AdminDep, PrincipalDep, ServicesDep
+from api.errors import ApiError
+from api.limits import minute_window, month_window, plan_of
+from api.routes.keys import key_out
+from schemas.accounts import KeyList, UsageOut, UserCreate, UserList, UserOut
+from schemas.events import utcnow
+from stores.accounts.base import User
+
+__all__ = ("router", "usage_router")
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
+
+
+def _user_out(u: User) -> UserOut:
+    return UserOut(id=u.id, email=u.email, role=u.role, created_at=u.created_at)
+
+
+class PlanChange(BaseModel):
+    plan: str
+
+
+class CredentialIn(BaseModel):
+    api_key: str = Field(min_length=1, max_length=4096)
+
+
+async def _usage(services: ServicesDep, tenant_id: str, user_ids: list[str]) -> UsageOut:
+    assert services.accounts is not None
+    name, plan = await plan_of(services, tenant_id)
+    month, _ = month_window()
+    used = await services.accounts.counters(f"tenant:{tenant_id}", month)
+    users = {uid: await services.accounts.counters(f"user:{tenant_id}:{uid}", month)
+             for uid in user_ids}
+    return UsageOut(plan=name, month=month, limits=plan.model_dump(), used=used,
+                    users=users or None)
+
+
+@usage_router.get("", response_model=UsageOut)
+async def usage(services: ServicesDep, principal: PrincipalDep,
+                accounts: AccountsDep) -> UsageOut:
+    """The tenant's counters this month, and the caller's own (with this minute's)."""
+    out = await _usage(services, principal.tenant_id, [principal.user_id])
+    minute, _ = minute_window()
+    mine = await accounts[0].counters(f"user:{principal.tenant_id}:{principal.user_id}",
+                                      minute)
+    if out.users is not None:
+        out.users[principal.user_id]["requests_this_minute"] = mine.get("requests", 0)
+    return out
+
+
+@router.get("/users", response_model=UserList)
+async def list_users(principal: AdminDep, accounts: AccountsDep) -> UserList:
+    return UserList(data=[_user_out(u) for u in await accounts[0].list_users(
+        principal.tenant_id)])
+
+
+@router.post("/users", status_code=201, response_model=UserOut)
+async def create_user(body: UserCreate, principal: AdminDep, accounts: AccountsDep) -> UserOut:
+    store, credentials = accounts
+    if body.role == "admin" and principal.role != "owner":
+        raise ApiError(403, "forbidden", "only owners create admins")
+    user = User(principal.tenant_id, uuid.uuid4().hex, body.email.strip().lower(), body.role,
+                await credentials.hash_password(body.password), utcnow())
+    if not await store.create_user(user):
+        raise ApiError(409, "email_taken", "a user with this email exists")
+    return _user_out(user)
+
+
+@router.get("/keys", response_model=KeyList)
+async def list_keys(principal: AdminDep, accounts: AccountsDep) -> KeyList:
+    return KeyList(data=[key_out(k) for k in await accounts[0].list_keys(principal.tenant_id)])
+
+
+@router.get("/usage", response_model=UsageOut)
+async def usage_per_user(services: ServicesDep, principal: AdminDep,
+                         accounts: AccountsDep) -> UsageOut:
+    users = await accounts[0].list_users(principal.tenant_id)
+    return await _usage(services, principal.tenant_id, [u.id for u in users])
+
+
+@router.put("/plan", response_model=UsageOut)
+async def set_plan(body: PlanChange, services: ServicesDep, principal: AdminDep,
+                   accounts: AccountsDep) -> UsageOut:
+    if principal.role != "owner":
+        raise ApiError(403, "forbidden", "only owners change the plan")
+    if body.plan not in services.settings.plan_catalogue:
+        raise ApiError(422, "unknown_plan", f"no plan {body.plan!r}")
+    await accounts[0].set_plan(principal.tenant_id, body.plan)
+    return await _usage(services, principal.tenant_id, [])
+
+
+@router.put("/credentials/{provider}", status_code=204)
+async def set_credential(provider: str, body: CredentialIn, principal: AdminDep,
+                         accounts: AccountsDep) -> Response:
+    """A provider key the tenant brings, encrypted with CREDENTIALS_KEY before storing."""
+    store, credentials = accounts
+    await store.set_credential(principal.tenant_id, provider, credentials.encrypt(body.api_key))
+    return Response(status_code=204)
+
+
+@router.get("/credentials")
+async def list_credentials(principal: AdminDep, accounts: AccountsDep) -> dict[str, list[str]]:
+    """The providers the tenant has keys for; the keys themselves are never returned."""
+    return {"providers": sorted(await accounts[0].credentials(principal.tenant_id))}

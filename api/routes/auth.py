@@ -1,0 +1,52 @@
+"""Logging in: a password for an access and a refresh token; refresh tokens rotate."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+
+from api.auth import unauthorized
+from api.deps import AccountsDep
+from schemas.accounts import LoginRequest, RefreshRequest, TokenPair
+
+__all__ = ("router",)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+# Verified when the email is unknown too, so both failures take the same time.
+_DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$3UdQdC8BZuo0xjbIav+"
+               "nYg$dhyLJmLuwkPiE7O5vv8y6EX+0lz45UPZg6QnM1p62hw")
+
+
+@router.post("/token", response_model=TokenPair)
+async def token(body: LoginRequest, accounts: AccountsDep) -> TokenPair:
+    store, credentials = accounts
+    user = await store.user_by_email(body.email.strip().lower())
+    ok = await credentials.check_password(user.password_hash if user else _DUMMY_HASH,
+                                          body.password)
+    if user is None or not ok:
+        log.info("failed login")  # never the email, never the password
+        raise unauthorized("wrong email or password", "invalid_credentials")
+    access, refresh, jti = credentials.issue(user.tenant_id, user.id, user.role)
+    await store.add_refresh(jti, user.id, credentials.refresh_ttl)
+    return TokenPair(access_token=access, refresh_token=refresh,
+                     expires_in=credentials.access_ttl)
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(body: RefreshRequest, accounts: AccountsDep) -> TokenPair:
+    """Each refresh token is good once: a second use (a stolen copy) is refused."""
+    store, credentials = accounts
+    claims = credentials.verify(body.refresh_token, "refresh")
+    if not await store.use_refresh(claims.jti):
+        raise unauthorized("this refresh token was already used", "refresh_reused")
+    user = await store.get_user(claims.tenant_id, claims.user_id)
+    if user is None:
+        raise unauthorized("the token's user no longer exists")
+    access, new_refresh, jti = credentials.issue(user.tenant_id, user.id, user.role)
+    await store.add_refresh(jti, user.id, credentials.refresh_ttl)
+    return TokenPair(access_token=access, refresh_token=new_refresh,
+                     expires_in=credentials.access_ttl)

@@ -1,0 +1,50 @@
+"""API keys for programmatic use: ``Authorization: Bearer cs_<prefix>_<secret>``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.deps import AccountsDep, PrincipalDep
+from api.errors import ApiError
+from schemas.accounts import KeyCreate, KeyCreated, KeyList, KeyOut
+from schemas.events import utcnow
+from stores.accounts.base import ApiKey
+
+__all__ = ("key_out", "router")
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def key_out(k: ApiKey) -> KeyOut:
+    return KeyOut(prefix=k.prefix, name=k.name, user_id=k.user_id, created_at=k.created_at,
+                  revoked=k.revoked)
+
+
+@router.post("", status_code=201, response_model=KeyCreated)
+async def create_key(principal: PrincipalDep, accounts: AccountsDep,
+                     body: KeyCreate | None = None) -> KeyCreated:
+    store, credentials = accounts
+    whole, prefix, digest = credentials.new_key()
+    key = ApiKey(prefix, principal.tenant_id, principal.user_id, body.name if body else "",
+                 digest, utcnow())
+    await store.create_key(key)
+    return KeyCreated(**key_out(key).model_dump(), key=whole)
+
+
+@router.get("", response_model=KeyList)
+async def list_keys(principal: PrincipalDep, accounts: AccountsDep) -> KeyList:
+    """The caller's keys, by prefix only: the secret part is never shown again."""
+    keys = await accounts[0].list_keys(principal.tenant_id)
+    return KeyList(data=[key_out(k) for k in keys if k.user_id == principal.user_id])
+
+
+@router.delete("/{prefix}", status_code=204)
+async def revoke_key(prefix: str, principal: PrincipalDep, accounts: AccountsDep) -> Response:
+    """Revoke one of the caller's keys (owners and admins: any key of the tenant)."""
+    store = accounts[0]
+    key = await store.get_key(prefix)
+    if (key is None or key.tenant_id != principal.tenant_id
+            or (key.user_id != principal.user_id and not principal.is_admin)):
+        raise ApiError(404, "not_found", f"key {prefix} not found")
+    await store.revoke_key(principal.tenant_id, prefix)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Tenants, users, API keys, refresh tokens, shares and usage counters."""

@@ -1,0 +1,36 @@
+"""Helpers of the tenancy tests: bootstrapping users with the real CLI, and logging in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+
+__all__ = ("JWT_ENV", "bootstrap", "login")
+
+SECRET = "e2e-jwt-secret-" + "x" * 40
+JWT_ENV = {
+    "CHATSTREAM_AUTH": "jwt",
+    "CHATSTREAM_JWT_SECRET": SECRET,
+    "CHATSTREAM_CREDENTIALS_KEY": "POso4t2yz8O87juIbY7Adnns9odMm3i93Ye0mCL7xPQ=",
+    "CHATSTREAM_PLANS": '{"tiny": {"messages_per_month": 2}, '
+                        '"burst": {"requests_per_minute": 5}, '
+                        '"few_tokens": {"tokens_per_month": 1}}',
+}
+
+
+def bootstrap(env: dict[str, str], tenant: str, email: str, password: str,
+              plan: str = "free", role: str = "owner") -> None:
+    subprocess.run([sys.executable, "-m", "chatstream.cli", "bootstrap", "--tenant", tenant,
+                    "--email", email, "--plan", plan, "--role", role],
+                   input=password + "\n", env=env, check=True, capture_output=True, text=True,
+                   timeout=120)
+
+
+async def login(base: str, email: str, password: str) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        r = await c.post("/v1/auth/token", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        tokens: dict[str, str] = r.json()
+        return tokens
