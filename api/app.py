@@ -9,7 +9,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
-from api.routes import completions, conversations, documents, health, models, requests
+from api.routes import (
+    analytics,
+    completions,
+    conversations,
+    documents,
+    health,
+    models,
+    requests,
+)
 from api.services import EdgeServices
 
 __all__ = ("create_app",)
@@ -43,6 +51,6 @@ def create_app(services: EdgeServices) -> FastAPI:
         return await call_next(request)
 
     for r in (conversations.router, requests.router, completions.router, models.router,
-              documents.router, health.router):
+              documents.router, health.router, analytics.router):
         app.include_router(r)
     return app

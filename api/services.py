@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.analytics import AnalyticsView
 from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
 from stores.base import ConversationStore
@@ -28,3 +29,5 @@ class EdgeServices:
     # Documents for RAG: uploads, their status, and deleting their indexed passages.
     documents: DocumentStore | None = None
     vectors: VectorIndex | None = None
+    # The analytics group's aggregates, read from analytics.summary.v1.
+    analytics: AnalyticsView | None = None

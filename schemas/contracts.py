@@ -59,7 +59,8 @@ def _types(schema: Schema, root: Schema) -> set[str]:
     schema = _resolve(schema, root)
     if "anyOf" in schema or "oneOf" in schema:
         found: set[str] = set()
-        for sub in schema.get("anyOf", schema.get("oneOf", [])):
+        members: list[Schema] = schema.get("anyOf") or schema.get("oneOf") or []
+        for sub in members:
             sub_types = _types(sub, root)
             if not sub_types:
                 return set()

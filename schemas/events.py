@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = (
     "SCHEMA_VERSION",
+    "AnalyticsSnapshot",
     "AnswerFailed",
     "AnswerFinished",
     "AnswerStarted",
@@ -36,6 +37,7 @@ __all__ = (
     "StreamEvent",
     "TokensGenerated",
     "Usage",
+    "WindowAggregate",
     "conversation_key",
     "new_id",
     "utcnow",
@@ -260,3 +262,34 @@ class DeadLettered(Envelope, frozen=True):
     error: str
     error_type: str
     attempts: int
+
+
+class WindowAggregate(BaseModel, frozen=True):
+    """What happened in one tenant's window (a minute or an hour, by event time) on one
+    partition of the chat topics. Sums, so windows of several partitions add up."""
+
+    start: datetime
+    messages: int = 0
+    responses: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    scored: int = 0
+    quality_sum: float = 0.0
+    intents: dict[str, int] = Field(default_factory=dict)
+    sentiments: dict[str, int] = Field(default_factory=dict)
+    leads: int = 0
+    # Time to first token of the window's answers by model, in ms: the newest samples,
+    # at most a few hundred per model, so percentiles can be taken over partitions.
+    ttft_ms: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+
+
+class AnalyticsSnapshot(Envelope, frozen=True):
+    """The analytics consumer's aggregates of one tenant on one partition of the chat
+    topics (analytics.summary.v1, compacted: the newest snapshot per key is the state)."""
+
+    type: Literal["analytics.snapshot"] = "analytics.snapshot"
+    group: str
+    partition: int
+    lead_threshold: float
+    minutes: tuple[WindowAggregate, ...] = ()
+    hours: tuple[WindowAggregate, ...] = ()

@@ -11,6 +11,7 @@ from schemas import events
 
 __all__ = (
     "ALL_TOPICS",
+    "ANALYTICS",
     "CONTEXTS",
     "CONTROL",
     "DLQ",
@@ -27,9 +28,11 @@ __all__ = (
 class TopicSpec:
     name: str
     value_type: Any
-    key: Literal["conversation", "document", "none"]
+    key: Literal["conversation", "document", "tenant", "none"]
     partitions: int = 6
     retention_ms: int = 7 * 24 * 3600 * 1000
+    # Compacted topics keep the newest value of each key instead of expiring by age.
+    compacted: bool = False
     description: str = ""
 
     def adapter(self) -> TypeAdapter[Any]:
@@ -84,5 +87,12 @@ DLQ = TopicSpec(
     description="Events a stage could not process, with the error.",
 )
 
+ANALYTICS = TopicSpec(
+    "analytics.summary.v1", events.AnalyticsSnapshot, key="tenant", partitions=1,
+    compacted=True,
+    description="Windowed aggregates per tenant and chat-topic partition, by the analytics "
+                "consumer group that computed them; keyed group:tenant:partition.",
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, CONTROL, INGEST, DLQ)
+    REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, CONTROL, INGEST, DLQ, ANALYTICS)
