@@ -23,9 +23,13 @@ class Principal:
     user_id: str
 
 
-def get_principal(services: Annotated[EdgeServices, Depends(get_services)]) -> Principal:
-    # AUTH=dev: one local tenant and user, for `chatstream up` on a laptop.
-    return Principal(tenant_id="dev", user_id="dev")
+def get_principal(services: Annotated[EdgeServices, Depends(get_services)],
+                  request: Request) -> Principal:
+    # AUTH=dev: one local user, for `chatstream up` on a laptop; the tenant is "dev"
+    # unless X-Dev-Tenant names another, to try several tenants locally (and in tests).
+    # Branch tenancy replaces this with real principals.
+    tenant = request.headers.get("X-Dev-Tenant", "dev")
+    return Principal(tenant_id=tenant or "dev", user_id="dev")
 
 
 ServicesDep = Annotated[EdgeServices, Depends(get_services)]

@@ -157,7 +157,7 @@ class KafkaRuntime:
             # inputs: a write goes to the changelog partition of the record being handled.
             spec.state.store = app.Table(
                 spec.state.name, default=None, partitions=self._partitions,
-                key_serializer="json", value_serializer="json")
+                schema=faust.Schema(key_serializer="json", value_serializer="json"))
         runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
                              retries=self._retries)
         channel = app.topic(
