@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.errors import install_error_handlers
 from api.routes import (
     analytics,
+    batches,
     completions,
     conversations,
     documents,
@@ -51,6 +52,7 @@ def create_app(services: EdgeServices) -> FastAPI:
         return await call_next(request)
 
     for r in (conversations.router, requests.router, completions.router, models.router,
-              documents.router, health.router, analytics.router):
+              documents.router, health.router, analytics.router,
+              batches.router):
         app.include_router(r)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.analytics import AnalyticsView
+from api.batches import BatchView
 from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
 from stores.base import ConversationStore
@@ -31,3 +32,5 @@ class EdgeServices:
     vectors: VectorIndex | None = None
     # The analytics group's aggregates, read from analytics.summary.v1.
     analytics: AnalyticsView | None = None
+    # Batch jobs' progress and results, read from the batch topics.
+    batches: BatchView | None = None

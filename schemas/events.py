@@ -19,6 +19,10 @@ __all__ = (
     "AnswerFailed",
     "AnswerFinished",
     "AnswerStarted",
+    "BatchCancelled",
+    "BatchItemCompleted",
+    "BatchStatusEvent",
+    "BatchSubmitted",
     "CancelRequested",
     "Citation",
     "CitationsAttached",
@@ -38,6 +42,7 @@ __all__ = (
     "TokensGenerated",
     "Usage",
     "WindowAggregate",
+    "batch_conversation",
     "conversation_key",
     "new_id",
     "utcnow",
@@ -293,3 +298,44 @@ class AnalyticsSnapshot(Envelope, frozen=True):
     lead_threshold: float
     minutes: tuple[WindowAggregate, ...] = ()
     hours: tuple[WindowAggregate, ...] = ()
+
+
+class BatchSubmitted(Envelope, frozen=True):
+    """A batch of prompts to answer at low priority (chat.batch.requests.v1)."""
+
+    type: Literal["batch.submitted"] = "batch.submitted"
+    batch_id: str
+    user_id: str
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    prompts: tuple[str, ...]
+
+
+class BatchItemCompleted(Envelope, frozen=True):
+    """One prompt of a batch answered (chat.batch.status.v1)."""
+
+    type: Literal["batch.item.completed"] = "batch.item.completed"
+    batch_id: str
+    index: int
+    request_id: str
+    text: str
+    model: str
+    usage: Usage
+    finish_reason: str
+
+
+class BatchCancelled(Envelope, frozen=True):
+    """A client cancelled a batch: prompts not yet fed are dropped (chat.batch.status.v1)."""
+
+    type: Literal["batch.cancelled"] = "batch.cancelled"
+    batch_id: str
+    user_id: str
+
+
+BatchStatusEvent = Annotated[BatchItemCompleted | BatchCancelled, Field(discriminator="type")]
+"""Everything on chat.batch.status.v1."""
+
+
+def batch_conversation(batch_id: str, index: int) -> str:
+    """The conversation of one batch prompt: its own, so prompts share no history."""
+    return f"batch-{batch_id}-{index}"
