@@ -2,7 +2,9 @@
 
 Two stages. ``batches`` (consumer group over chat.batch.requests.v1) feeds a batch's
 prompts into chat.requests.v1 with at most ``in_flight`` of them unanswered at once, so
-a batch of any size adds only a few requests to the interactive queues. ``batch-results``
+a batch of any size adds only a few requests to the interactive queues, and none while
+an interactive answer is under way (it follows requests and responses to know), except
+one every ``starve_s`` so a busy system still finishes its batches. ``batch-results``
 (consumer group over chat.responses.v1) turns answers to batch prompts into
 ``batch.item.completed`` events on chat.batch.status.v1, which the feeder follows (to
 free a slot, and to learn of cancels) and the edge reads for progress and results.
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -49,6 +52,23 @@ class _Progress:
     done: set[tuple[str, int]] = field(default_factory=set)
     cancelled: set[str] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Interactive requests not answered yet, by request id: when each was seen.
+    interactive: dict[str, float] = field(default_factory=dict)
+
+    async def on_request(self, event: MessageReceived) -> None:
+        if not event.request_id.startswith("batch:"):
+            self.interactive[event.request_id] = time.monotonic()
+
+    async def on_response(self, event: ResponseCompleted) -> None:
+        if self.interactive.pop(event.request_id, None) is not None:
+            self.changed.set()
+
+    def interactive_busy(self) -> bool:
+        now = time.monotonic()
+        for rid, seen in list(self.interactive.items()):
+            if now - seen > _ITEM_TIMEOUT_S:
+                del self.interactive[rid]  # its answer was lost or not for us to see
+        return bool(self.interactive)
 
     async def on_status(self, event: BatchItemCompleted | BatchCancelled) -> None:
         if isinstance(event, BatchItemCompleted):
@@ -63,8 +83,10 @@ class _Progress:
             await asyncio.wait_for(self.changed.wait(), seconds)
 
 
-def feeder_stage(*, in_flight: int = 4, lookback_s: float = 7 * 24 * 3600.0) -> StageSpec:
+def feeder_stage(*, in_flight: int = 4, starve_s: float = 5.0,
+                 lookback_s: float = 7 * 24 * 3600.0) -> StageSpec:
     progress = _Progress()
+    last_fed = [0.0]
 
     async def handler(batch: BatchSubmitted) -> AsyncIterator[Emit]:
         fed: dict[int, float] = {}  # index -> when fed
@@ -79,11 +101,12 @@ def feeder_stage(*, in_flight: int = 4, lookback_s: float = 7 * 24 * 3600.0) -> 
                 now = loop.time()
                 pending = [i for i, at in fed.items() if (batch.batch_id, i) not in
                            progress.done and now - at < _ITEM_TIMEOUT_S]
-                if len(pending) < in_flight:
+                yield_to_chat = progress.interactive_busy() and now - last_fed[0] < starve_s
+                if len(pending) < in_flight and not yield_to_chat:
                     break
-                await progress.wait(1.0)
+                await progress.wait(0.05 if yield_to_chat else 1.0)
             cid = batch_conversation(batch.batch_id, index)
-            fed[index] = loop.time()
+            fed[index] = last_fed[0] = loop.time()
             yield Emit(REQUESTS, conversation_key(batch.tenant_id, cid), MessageReceived(
                 tenant_id=batch.tenant_id, request_id=request_id(batch.batch_id, index),
                 message_id=f"{request_id(batch.batch_id, index)}:m", conversation_id=cid,
@@ -92,7 +115,9 @@ def feeder_stage(*, in_flight: int = 4, lookback_s: float = 7 * 24 * 3600.0) -> 
                 history=()))
 
     return StageSpec("batches", (BATCH_REQUESTS,), handler, concurrency=2,
-                     broadcasts=(Broadcast(BATCH_STATUS, progress.on_status, lookback_s),))
+                     broadcasts=(Broadcast(BATCH_STATUS, progress.on_status, lookback_s),
+                                 Broadcast(REQUESTS, progress.on_request),
+                                 Broadcast(RESPONSES, progress.on_response)))
 
 
 def results_stage() -> StageSpec:
