@@ -40,6 +40,7 @@ _BATCH_CONVERSATION = re.compile(r"^batch-(?P<batch>.+)-(?P<index>\d+)$")
 # Prompts fed but unanswered are given up on after this, so a lost answer cannot stall
 # the batch forever (it shows as missing in the results).
 _ITEM_TIMEOUT_S = 300.0
+_QUIET_S = 2.0
 
 
 def request_id(batch_id: str, index: int) -> str:
@@ -54,10 +55,11 @@ class _Progress:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # Interactive requests not answered yet, by request id: when each was seen.
     interactive: dict[str, float] = field(default_factory=dict)
+    last_interactive: float = 0.0
 
     async def on_request(self, event: MessageReceived) -> None:
         if not event.request_id.startswith("batch:"):
-            self.interactive[event.request_id] = time.monotonic()
+            self.interactive[event.request_id] = self.last_interactive = time.monotonic()
 
     async def on_response(self, event: ResponseCompleted) -> None:
         if self.interactive.pop(event.request_id, None) is not None:
@@ -102,7 +104,11 @@ def feeder_stage(*, in_flight: int = 4, starve_s: float = 5.0,
                 pending = [i for i, at in fed.items() if (batch.batch_id, i) not in
                            progress.done and now - at < _ITEM_TIMEOUT_S]
                 yield_to_chat = progress.interactive_busy() and now - last_fed[0] < starve_s
-                if len(pending) < in_flight and not yield_to_chat:
+                # Between two answers of a chatting user, one prompt at a time: only a
+                # quiet system gets the whole in_flight.
+                quiet = time.monotonic() - progress.last_interactive > _QUIET_S
+                limit = in_flight if quiet else 1
+                if len(pending) < limit and not yield_to_chat:
                     break
                 await progress.wait(0.05 if yield_to_chat else 1.0)
             cid = batch_conversation(batch.batch_id, index)
