@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from api.errors import install_error_handlers
 from api.routes import (
     admin,
+    analytics,
     auth,
+    batches,
     completions,
     conversations,
     documents,
@@ -56,7 +58,7 @@ def create_app(services: EdgeServices) -> FastAPI:
 
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
-              admin.usage_router, public.router):
+              admin.usage_router, public.router, analytics.router, batches.router):
         app.include_router(r)
     web.mount(app)
     return app

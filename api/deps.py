@@ -34,11 +34,15 @@ class Principal:
 
 
 async def get_principal(services: Annotated[EdgeServices, Depends(get_services)],
+                        request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The tenant and user come from the credential only, never from the request body."""
     if services.settings.auth == "dev":
-        # AUTH=dev: one local tenant and user, for `chatstream up` on a laptop.
-        return Principal(tenant_id="dev", user_id="dev")
+        # AUTH=dev: one local user, for `chatstream up` on a laptop. The tenant is "dev"
+        # unless X-Dev-Tenant names another, to try several tenants locally (and in
+        # tests); dev mode has no credentials, so it is never for shared deployments.
+        return Principal(tenant_id=request.headers.get("X-Dev-Tenant") or "dev",
+                         user_id="dev")
     accounts, credentials = _accounts(services)
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

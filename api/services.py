@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.analytics import AnalyticsView
 from api.auth import Credentials
+from api.batches import BatchView
 from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
@@ -33,3 +35,7 @@ class EdgeServices:
     # Tenants, users, keys and usage counters (AUTH=jwt; None in dev mode).
     accounts: AccountStore | None = None
     credentials: Credentials | None = None
+    # The analytics group's aggregates, read from analytics.summary.v1.
+    analytics: AnalyticsView | None = None
+    # Batch jobs' progress and results, read from the batch topics.
+    batches: BatchView | None = None

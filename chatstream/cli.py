@@ -75,20 +75,22 @@ def _parser() -> argparse.ArgumentParser:
     boot.add_argument("--store")
     schemas = sub.add_parser("schemas", help="event contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
-    export = schemas_sub.add_parser("export", help="write one JSON Schema per topic")
+    export = schemas_sub.add_parser(
+        "export", help="write the JSON Schema of each topic and of each event type")
     export.add_argument("dir", type=Path)
     return parser
 
 
 def _export_schemas(directory: Path) -> None:
+    from schemas.contracts import topic_schemas
     from schemas.topics import ALL_TOPICS
 
-    directory.mkdir(parents=True, exist_ok=True)
     for topic in ALL_TOPICS:
-        schema = topic.adapter().json_schema()
-        path = directory / f"{topic.name}.json"
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
-        print(path)
+        for name, schema in topic_schemas(topic).items():
+            path = directory / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+            print(path)
 
 
 async def _create_topics(settings: Settings) -> None:

@@ -12,7 +12,9 @@ from urllib.parse import urlparse
 
 import uvicorn
 
-from agents import inference, persistence, retrieval, scoring
+from agents import batches, inference, persistence, retrieval, scoring
+from agents.analytics import stage as analytics
+from agents.analytics.stage import group_name
 from agents.breaker import BreakerBoard, BreakerConfig
 from agents.deps import NoPassages, StageDeps
 from agents.providers.base import ChatProvider
@@ -20,8 +22,10 @@ from agents.providers.groq_sdk import GroqProvider
 from agents.providers.local import LocalProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retry import RetryPolicy
+from api.analytics import AnalyticsView
 from api.app import create_app
 from api.auth import Credentials
+from api.batches import BatchView
 from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
@@ -42,7 +46,8 @@ __all__ = ("STAGES", "build_runtime", "build_store", "run")
 
 log = logging.getLogger("chatstream")
 
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion", "analytics",
+          "batches", "batch-results")
 # What needs the documents, the embedder and the vector index.
 _KNOWLEDGE_STAGES = frozenset({"retrieval", "ingestion"})
 
@@ -153,6 +158,10 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "scoring": scoring.stage,
         "persistence": lambda: persistence.stage(store, accounts),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
+        "batches": lambda: batches.feeder_stage(in_flight=settings.batch_in_flight),
+        "batch-results": batches.results_stage,
+        "analytics": lambda: analytics.stage(
+            group=settings.analytics_group, lead_threshold=settings.analytics_lead_threshold),
     }
     return [factories[n]() for n in names]
 
@@ -208,6 +217,8 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     await store.start()
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
     relay: TokenRelay | None = None
+    view: AnalyticsView | None = None
+    batch_view: BatchView | None = None
     knowledge: Knowledge | None = None
     accounts: AccountStore | None = None
     try:
@@ -228,6 +239,10 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if edge:
             relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
             await relay.start()
+            view = AnalyticsView(runtime, group_name(settings.analytics_group))
+            await view.start()
+            batch_view = BatchView(runtime)
+            await batch_view.start()
             idempotency = build_idempotency(settings, store)
             await idempotency.start()
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
@@ -236,13 +251,18 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     documents=knowledge.documents if knowledge else None,
                                     vectors=knowledge.index if knowledge else None,
                                     accounts=accounts,
-                                    credentials=Credentials(settings) if accounts else None)
+                                    credentials=Credentials(settings) if accounts else None,
+                                    analytics=view, batches=batch_view)
             await _serve_edge(settings, services, stop)
         else:
             print("chatstream workers running", flush=True)
             await stop.wait()
     finally:
         print("chatstream: shutting down", file=sys.stderr, flush=True)
+        if view is not None:
+            await view.stop()
+        if batch_view is not None:
+            await batch_view.stop()
         if relay is not None:
             await relay.stop()
         with contextlib.suppress(Exception):

@@ -15,9 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = (
     "SCHEMA_VERSION",
+    "AnalyticsSnapshot",
     "AnswerFailed",
     "AnswerFinished",
     "AnswerStarted",
+    "BatchCancelled",
+    "BatchItemCompleted",
+    "BatchStatusEvent",
+    "BatchSubmitted",
     "CancelRequested",
     "Citation",
     "CitationsAttached",
@@ -36,6 +41,8 @@ __all__ = (
     "StreamEvent",
     "TokensGenerated",
     "Usage",
+    "WindowAggregate",
+    "batch_conversation",
     "conversation_key",
     "new_id",
     "utcnow",
@@ -260,3 +267,75 @@ class DeadLettered(Envelope, frozen=True):
     error: str
     error_type: str
     attempts: int
+
+
+class WindowAggregate(BaseModel, frozen=True):
+    """What happened in one tenant's window (a minute or an hour, by event time) on one
+    partition of the chat topics. Sums, so windows of several partitions add up."""
+
+    start: datetime
+    messages: int = 0
+    responses: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    scored: int = 0
+    quality_sum: float = 0.0
+    intents: dict[str, int] = Field(default_factory=dict)
+    sentiments: dict[str, int] = Field(default_factory=dict)
+    leads: int = 0
+    # Time to first token of the window's answers by model, in ms: the newest samples,
+    # at most a few hundred per model, so percentiles can be taken over partitions.
+    ttft_ms: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+
+
+class AnalyticsSnapshot(Envelope, frozen=True):
+    """The analytics consumer's aggregates of one tenant on one partition of the chat
+    topics (analytics.summary.v1, compacted: the newest snapshot per key is the state)."""
+
+    type: Literal["analytics.snapshot"] = "analytics.snapshot"
+    group: str
+    partition: int
+    lead_threshold: float
+    minutes: tuple[WindowAggregate, ...] = ()
+    hours: tuple[WindowAggregate, ...] = ()
+
+
+class BatchSubmitted(Envelope, frozen=True):
+    """A batch of prompts to answer at low priority (chat.batch.requests.v1)."""
+
+    type: Literal["batch.submitted"] = "batch.submitted"
+    batch_id: str
+    user_id: str
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    prompts: tuple[str, ...]
+
+
+class BatchItemCompleted(Envelope, frozen=True):
+    """One prompt of a batch answered (chat.batch.status.v1)."""
+
+    type: Literal["batch.item.completed"] = "batch.item.completed"
+    batch_id: str
+    index: int
+    request_id: str
+    text: str
+    model: str
+    usage: Usage
+    finish_reason: str
+
+
+class BatchCancelled(Envelope, frozen=True):
+    """A client cancelled a batch: prompts not yet fed are dropped (chat.batch.status.v1)."""
+
+    type: Literal["batch.cancelled"] = "batch.cancelled"
+    batch_id: str
+    user_id: str
+
+
+BatchStatusEvent = Annotated[BatchItemCompleted | BatchCancelled, Field(discriminator="type")]
+"""Everything on chat.batch.status.v1."""
+
+
+def batch_conversation(batch_id: str, index: int) -> str:
+    """The conversation of one batch prompt: its own, so prompts share no history."""
+    return f"batch-{batch_id}-{index}"

@@ -11,6 +11,9 @@ from schemas import events
 
 __all__ = (
     "ALL_TOPICS",
+    "ANALYTICS",
+    "BATCH_REQUESTS",
+    "BATCH_STATUS",
     "CONTEXTS",
     "CONTROL",
     "DLQ",
@@ -27,9 +30,11 @@ __all__ = (
 class TopicSpec:
     name: str
     value_type: Any
-    key: Literal["conversation", "document", "none"]
+    key: Literal["conversation", "document", "tenant", "batch", "none"]
     partitions: int = 6
     retention_ms: int = 7 * 24 * 3600 * 1000
+    # Compacted topics keep the newest value of each key instead of expiring by age.
+    compacted: bool = False
     description: str = ""
 
     def adapter(self) -> TypeAdapter[Any]:
@@ -84,5 +89,23 @@ DLQ = TopicSpec(
     description="Events a stage could not process, with the error.",
 )
 
+ANALYTICS = TopicSpec(
+    "analytics.summary.v1", events.AnalyticsSnapshot, key="tenant", partitions=1,
+    compacted=True,
+    description="Windowed aggregates per tenant and chat-topic partition, by the analytics "
+                "consumer group that computed them; keyed group:tenant:partition.",
+)
+
+BATCH_REQUESTS = TopicSpec(
+    "chat.batch.requests.v1", events.BatchSubmitted, key="batch",
+    description="Batches of prompts; the batches stage feeds them into chat.requests.v1 "
+                "a few at a time, so interactive answers never queue behind a batch.",
+)
+BATCH_STATUS = TopicSpec(
+    "chat.batch.status.v1", events.BatchStatusEvent, key="batch",
+    description="Answered batch prompts and batch cancels, keyed tenant:batch.",
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
-    REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, CONTROL, INGEST, DLQ)
+    REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, CONTROL, INGEST, DLQ, ANALYTICS,
+    BATCH_REQUESTS, BATCH_STATUS)

@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
                                       "word with the message is cited only at this cosine "
                                       "similarity or more")
+    analytics_group: str = Field("", description="suffix of the analytics consumer group "
+                                 "(`chatstream-analytics-SUFFIX`): a new one rebuilds the "
+                                 "aggregates from the beginning of the topics; the edge "
+                                 "serves the group named here")
+    analytics_lead_threshold: float = Field(0.7, ge=0, le=1, description="lead score from "
+                                            "which analytics counts a turn as a lead")
+    batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
+                                   "hold (more: 413)")
+    batch_in_flight: int = Field(4, ge=1, description="prompts of one batch in the pipeline "
+                                 "at once: what a batch adds to the interactive queues")
     # Models: keys and base URLs live here, never in the catalogue file.
     openai_api_key: SecretStr | None = Field(None, description="key of the OpenAI API")
     openai_base_url: str = Field("https://api.openai.com/v1", description="base URL of "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,7 +15,16 @@ from schemas.topics import TopicSpec
 from streams.codec import decode
 
 __all__ = (
-    "Broadcast", "Emit", "Handler", "Headers", "Publisher", "Record", "Runtime", "StageSpec",
+    "CURRENT_RECORD",
+    "Broadcast",
+    "Emit",
+    "Handler",
+    "Headers",
+    "Publisher",
+    "Record",
+    "Runtime",
+    "StageSpec",
+    "StageState",
     "follow_broadcast",
 )
 
@@ -47,6 +57,19 @@ class Emit:
 
 Handler = Callable[[Any], AsyncIterator[Emit]]
 
+CURRENT_RECORD: ContextVar[Record | None] = ContextVar("CURRENT_RECORD", default=None)
+"""The record a handler is processing (its partition, offset...), set by the runner."""
+
+
+@dataclass
+class StageState:
+    """Keyed state of a stage, bound by the runtime when the stage starts: a Faust table
+    on Kafka (changelogged, recovered with the partitions a worker is given), a dict on
+    the embedded runtime. A value must be written back (``store[k] = v``) to be kept."""
+
+    name: str
+    store: MutableMapping[str, Any] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class Broadcast:
@@ -70,6 +93,7 @@ class StageSpec:
     # Extra awaitables a stage wants started and stopped with it (e.g. a control consumer).
     lifecycle: tuple[Callable[[], Awaitable[None]], ...] = field(default=())
     broadcasts: tuple[Broadcast, ...] = ()
+    state: StageState | None = None
 
 
 class Publisher(Protocol):

@@ -68,7 +68,8 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int,
                 name=prefix + t.name,
                 num_partitions=t.partitions if t.partitions == 1 else partitions,
                 replication_factor=replication,
-                topic_configs={"retention.ms": str(t.retention_ms)},
+                topic_configs=({"cleanup.policy": "compact"} if t.compacted
+                               else {"retention.ms": str(t.retention_ms)}),
             )
             for t in ALL_TOPICS
             if prefix + t.name not in existing
@@ -151,6 +152,12 @@ class KafkaRuntime:
             # the process that owns each partition.
             broker_client_id=f"chatstream-{spec.name}-{socket.gethostname()}-{os.getpid()}",
         )
+        if spec.state is not None:
+            # Changelogged by Faust (topic <app id>-<name>-changelog), partitioned like the
+            # inputs: a write goes to the changelog partition of the record being handled.
+            spec.state.store = app.Table(
+                spec.state.name, default=None, partitions=self._partitions,
+                schema=faust.Schema(key_serializer="json", value_serializer="json"))
         runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
                              retries=self._retries)
         channel = app.topic(

@@ -17,7 +17,7 @@ from schemas.events import DeadLettered
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
 from streams.codec import decode
 from streams.errors import PoisonEvent, StoreUnavailable
-from streams.runtime.base import Publisher, Record, StageSpec
+from streams.runtime.base import CURRENT_RECORD, Publisher, Record, StageSpec
 
 __all__ = ("StageRunner",)
 
@@ -60,6 +60,13 @@ class StageRunner:
         return random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2**attempt))
 
     async def process(self, record: Record) -> None:
+        token = CURRENT_RECORD.set(record)
+        try:
+            await self._process(record)
+        finally:
+            CURRENT_RECORD.reset(token)
+
+    async def _process(self, record: Record) -> None:
         topic = self._by_name.get(record.topic)
         if topic is None:
             await self._dead_letter(record, PoisonEvent(f"unknown topic {record.topic}"), 1)

@@ -1,0 +1,46 @@
+"""The analytics stage: its own consumer group over requests, responses and scores.
+
+State is kept per tenant and partition of the chat topics (they are co-partitioned by
+conversation key), in a Faust table on Kafka, so it lives in the table's changelog topic
+and moves with the partition on a rebalance, or in a dict on the embedded runtime. After
+each event the updated state is published as a snapshot on the compacted
+``analytics.summary.v1`` topic; readers sum a tenant's partitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from agents.analytics.core import apply, windows
+from schemas.events import AnalyticsSnapshot, MessageReceived, ResponseCompleted, ScoresComputed
+from schemas.topics import ANALYTICS, REQUESTS, RESPONSES, SCORES
+from streams.runtime.base import CURRENT_RECORD, Emit, StageSpec, StageState
+
+__all__ = ("group_name", "stage")
+
+
+def group_name(suffix: str) -> str:
+    """The stage (and so consumer group) name of the analytics group ``suffix``."""
+    return f"analytics-{suffix}" if suffix else "analytics"
+
+
+def stage(*, group: str = "", lead_threshold: float = 0.7) -> StageSpec:
+    name = group_name(group)
+    state = StageState("aggregates")
+
+    async def handler(
+        event: MessageReceived | ResponseCompleted | ScoresComputed,
+    ) -> AsyncIterator[Emit]:
+        record = CURRENT_RECORD.get()
+        partition = record.partition if record is not None else 0
+        key = f"{event.tenant_id}:{partition}"
+        updated = apply(state.store.get(key), event, lead_threshold)
+        state.store[key] = updated
+        yield Emit(ANALYTICS, f"{name}:{key}", AnalyticsSnapshot(
+            tenant_id=event.tenant_id, group=name, partition=partition,
+            lead_threshold=lead_threshold, minutes=windows(updated, "minutes"),
+            hours=windows(updated, "hours")))
+
+    # One event at a time: the state of a key is read, updated and written back whole.
+    return StageSpec(name, (REQUESTS, RESPONSES, SCORES), handler, concurrency=1,
+                     state=state)

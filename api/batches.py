@@ -1,0 +1,94 @@
+"""The edge's view of batches: what was submitted (chat.batch.requests.v1) and what has
+been answered or cancelled (chat.batch.status.v1), read from the topics so every edge
+replica shows the same progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas.events import BatchCancelled, BatchItemCompleted, BatchSubmitted
+from schemas.topics import BATCH_REQUESTS, BATCH_STATUS, TopicSpec
+from streams.codec import decode
+from streams.errors import PoisonEvent
+from streams.runtime.base import Runtime
+
+__all__ = ("BatchState", "BatchView")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchState:
+    submitted: BatchSubmitted
+    results: dict[int, BatchItemCompleted] = field(default_factory=dict)
+    cancelled: bool = False
+
+    @property
+    def status(self) -> Literal["queued", "running", "completed", "cancelled"]:
+        if len(self.results) >= len(self.submitted.prompts):
+            return "completed"
+        if self.cancelled:
+            return "cancelled"
+        return "running" if self.results else "queued"
+
+
+class BatchView:
+    def __init__(self, runtime: Runtime, lookback_s: float = 7 * 24 * 3600.0) -> None:
+        self._runtime = runtime
+        self._lookback_s = lookback_s
+        self._batches: dict[tuple[str, str], BatchState] = {}
+        # Answers or cancels read before their batch (the topics are read independently).
+        self._early: dict[tuple[str, str], list[BatchItemCompleted | BatchCancelled]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._follow(t)) for t in (BATCH_REQUESTS,
+                                                                       BATCH_STATUS)]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+
+    async def _follow(self, topic: TopicSpec) -> None:
+        since = int((time.time() - self._lookback_s) * 1000)
+        async for record in self._runtime.tail(topic, since):
+            try:
+                self.apply(decode(topic, record.value))
+            except PoisonEvent:
+                log.warning("batches: undecodable event on %s", record.topic)
+
+    def apply(self, event: object) -> None:
+        if isinstance(event, BatchSubmitted):
+            key = (event.tenant_id, event.batch_id)
+            if key not in self._batches:
+                self._batches[key] = BatchState(event)
+                for early in self._early.pop(key, []):
+                    self.apply(early)
+        elif isinstance(event, BatchItemCompleted | BatchCancelled):
+            key = (event.tenant_id, event.batch_id)
+            state = self._batches.get(key)
+            if state is None:
+                self._early.setdefault(key, []).append(event)
+            elif isinstance(event, BatchCancelled):
+                state.cancelled = True
+            else:
+                state.results[event.index] = event
+
+    def get(self, tenant_id: str, batch_id: str) -> BatchState | None:
+        return self._batches.get((tenant_id, batch_id))
+
+    def items(self, state: BatchState) -> Iterator[tuple[int, str, BatchItemCompleted]]:
+        for index, prompt in enumerate(state.submitted.prompts):
+            done = state.results.get(index)
+            if done is not None:
+                yield index, prompt, done

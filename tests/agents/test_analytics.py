@@ -1,0 +1,79 @@
+"""The analytics aggregate core: windows by event time, deterministic, pruned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from agents.analytics.core import KEEP, apply, windows
+from api.analytics import percentile
+from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed, Usage
+
+T0 = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
+
+
+def _msg(at: datetime) -> MessageReceived:
+    return MessageReceived(tenant_id="t", request_id="r", message_id="m", conversation_id="c",
+                           user_id="u", text="hi", model="local", occurred_at=at)
+
+
+def _resp(at: datetime, ttft: float, model: str = "local") -> ResponseCompleted:
+    return ResponseCompleted(
+        tenant_id="t", request_id="r", message_id="m", conversation_id="c", user_id="u",
+        reply_to="m0", prompt="hi", text="hello", model=model, provider="local",
+        usage=Usage(prompt_tokens=3, completion_tokens=5), finish_reason="stop",
+        attempt="a", time_to_first_token_ms=ttft, duration_ms=50.0, occurred_at=at)
+
+
+def _score(at: datetime, quality: float, lead: float, intent: str = "sales") -> ScoresComputed:
+    return ScoresComputed(
+        tenant_id="t", request_id="r", message_id="m", conversation_id="c", user_id="u",
+        sentiment="positive", sentiment_score=0.5, intent=intent,  # type: ignore[arg-type]
+        quality=quality, lead_score=lead, occurred_at=at)
+
+
+def test_events_fall_into_their_minute_and_hour() -> None:
+    events = [_msg(T0), _resp(T0, 100.0), _score(T0, 0.8, 0.9),
+              _msg(T0 + timedelta(minutes=1)), _score(T0 + timedelta(minutes=1), 0.4, 0.1,
+                                                      "faq")]
+    state = None
+    for e in events:
+        state = apply(state, e, lead_threshold=0.7)
+    assert state is not None
+    minutes = windows(state, "minutes")
+    assert [w.start.minute for w in minutes] == [0, 1]
+    assert minutes[0].messages == 1 and minutes[0].completion_tokens == 5
+    assert minutes[0].leads == 1 and minutes[1].leads == 0
+    assert minutes[0].ttft_ms == {"local": (100.0,)}
+    (hour,) = windows(state, "hours")
+    assert hour.messages == 2 and hour.scored == 2
+    assert hour.quality_sum == 0.8 + 0.4
+    assert hour.intents == {"sales": 1, "faq": 1}
+
+
+def test_same_events_same_state_and_input_untouched() -> None:
+    events = [_msg(T0), _resp(T0, 10.0), _score(T0, 0.5, 0.5)]
+    a = b = None
+    for e in events:
+        a = apply(a, e, 0.7)
+    before = repr(a)
+    for e in events:
+        b = apply(b, e, 0.7)
+    assert a == b
+    apply(a, _msg(T0), 0.7)
+    assert repr(a) == before
+
+
+def test_old_windows_are_pruned_relative_to_the_newest_event() -> None:
+    state = apply(None, _msg(T0), 0.7)
+    later = T0 + timedelta(minutes=KEEP["minutes"] + 5)
+    state = apply(state, _msg(later), 0.7)
+    assert [w.start for w in windows(state, "minutes")] == [
+        later.replace(second=0)]
+    # A late event older than every kept window is not counted in minutes.
+    state = apply(state, _msg(T0), 0.7)
+    assert len(windows(state, "minutes")) == 1
+
+
+def test_p95_is_nearest_rank() -> None:
+    assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
+    assert percentile([7.0], 95) == 7.0
