@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api.errors import install_error_handlers
 from api.routes import completions, conversations, documents, health, models, requests
 from api.services import EdgeServices
+from api.telemetry import TelemetryMiddleware
 
 __all__ = ("create_app",)
 
@@ -45,4 +46,6 @@ def create_app(services: EdgeServices) -> FastAPI:
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router):
         app.include_router(r)
+    # Outermost: it times and counts every request, the refused ones included.
+    app.add_middleware(TelemetryMiddleware)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from api.relay import TokenRelay
@@ -28,3 +29,5 @@ class EdgeServices:
     # Documents for RAG: uploads, their status, and deleting their indexed passages.
     documents: DocumentStore | None = None
     vectors: VectorIndex | None = None
+    # The providers' circuit breakers, when inference runs in this process (`up`).
+    breaker_states: Callable[[], Mapping[str, str]] | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from streams.errors import ChatstreamError
 from streams.settings import Settings
+from streams.telemetry.logs import setup_logging
 
 __all__ = ("main",)
 
@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"chatstream: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     from chatstream.compose import STAGES, run
 
     try:
