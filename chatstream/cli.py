@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     rng.add_argument("--until", type=datetime.fromisoformat)
     rng.add_argument("--dry-run", action="store_true")
     rng.add_argument("--broker")
+    status = sub.add_parser("status", help="each stage's lag, throughput and error rate")
+    status.add_argument("--broker")
+    status.add_argument("--metrics", action="append", default=[], metavar="URL",
+                        help="a process' base or /metrics URL, for error rates "
+                        "(repeatable; the only source with the embedded log)")
+    status.add_argument("--interval", type=float, default=2.0,
+                        help="seconds between the two samples throughput is measured over")
     schemas = sub.add_parser("schemas", help="event contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
     export = schemas_sub.add_parser("export", help="write one JSON Schema per topic")
@@ -125,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 asyncio.run(replay_range(settings, args.topic, since=args.since,
                                          until=args.until, dry_run=args.dry_run))
+        elif args.command == "status":
+            from chatstream.status import collect, render
+
+            rows = asyncio.run(collect(settings, STAGES, args.metrics, args.interval))
+            print(render(rows))
         elif args.command == "schemas":
             _export_schemas(args.dir)
     except ChatstreamError as exc:

@@ -22,7 +22,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 # key=value / "key": "value" pairs whose key names a secret, and bare OpenAI-style keys.
 _PAIR = re.compile(
     r"""(?i)(["']?[\w.-]*(?:api[_-]?key|password|passwd|token|secret|authorization)"""
-    r"""[\w.-]*["']?\s*[:=]\s*)(["']?)(?:Bearer\s+|Basic\s+)?[^\s"',;&}]+""")
+    r"""["']?\s*[:=]\s*)(["']?)(?:Bearer\s+|Basic\s+)?[^\s"',;&}]+""")
 _SK = re.compile(r"\bsk-[A-Za-z0-9_-]{3,}")
 _BEARER = re.compile(r"(?i)\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 
