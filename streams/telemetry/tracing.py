@@ -39,6 +39,8 @@ __all__ = (
 )
 
 _provider: TracerProvider | None = None
+# Off: the API's no-op tracer (spans are non-recording, nothing is exported).
+_tracer: trace.Tracer = trace.NoOpTracer()
 # The ids of an event worth putting on its span, under OpenTelemetry-style names.
 _ATTRS = {"tenant_id": "chatstream.tenant", "conversation_id": "chatstream.conversation",
           "request_id": "chatstream.request", "model": "chatstream.model",
@@ -79,7 +81,7 @@ class JsonlSpanExporter(SpanExporter):
 def setup_tracing(exporter: str, service: str) -> bool:
     """Install the process' TracerProvider for ``exporter``; False (and nothing done)
     when tracing is off."""
-    global _provider
+    global _provider, _tracer
     if not exporter or exporter == "none":
         return False
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
@@ -96,6 +98,7 @@ def setup_tracing(exporter: str, service: str) -> bool:
                                  "or jsonl:DIR")
     trace.set_tracer_provider(provider)
     _provider = provider
+    _tracer = provider.get_tracer("chatstream")
     return True
 
 
@@ -113,22 +116,26 @@ def current_span() -> Span:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("chatstream")
+    return _tracer
 
 
 def annotate(target: Span, event: Any) -> None:
     """Put an event's ids (and those of the request it carries) on a span."""
     if not target.is_recording():
         return
-    for source in (getattr(event, "request", None), event):
-        for field, attr in _ATTRS.items():
-            value = getattr(source, field, None)
+    fields = getattr(event, "__dict__", {})  # a model's values: no getattr misses
+    request = fields.get("request")
+    attrs: dict[str, Any] = {}
+    for source in (getattr(request, "__dict__", {}), fields):
+        for name, attr in _ATTRS.items():
+            value = source.get(name)
             if isinstance(value, str) and value:
-                target.set_attribute(attr, value)
-    usage = getattr(event, "usage", None)
+                attrs[attr] = value
+    usage = fields.get("usage")
     if usage is not None:
-        target.set_attribute("chatstream.prompt_tokens", usage.prompt_tokens)
-        target.set_attribute("chatstream.completion_tokens", usage.completion_tokens)
+        attrs["chatstream.prompt_tokens"] = usage.prompt_tokens
+        attrs["chatstream.completion_tokens"] = usage.completion_tokens
+    target.set_attributes(attrs)
 
 
 def inject(headers: tuple[tuple[str, bytes], ...]) -> tuple[tuple[str, bytes], ...]:
