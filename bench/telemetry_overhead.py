@@ -85,7 +85,8 @@ def main() -> None:
                               mode, "--events", str(args.events)], capture_output=True,
                              text=True, check=True)
         results[mode] = float(out.stdout.strip().splitlines()[-1])
-    print(f"StageRunner.process, {args.events} events, µs of CPU per event (process time, all threads):")
+    print(f"StageRunner.process, {args.events} events, µs of CPU per event "
+          "(process time, all threads):")
     for mode, us in results.items():
         extra = "" if mode == "off" else f"  (+{us - results['off']:.1f})"
         print(f"  tracing {mode:5}: {us:7.1f}{extra}")
