@@ -17,11 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from streams.telemetry.metrics import BREAKER_STATE
+
 __all__ = ("BreakerBoard", "BreakerConfig", "CircuitBreaker")
 
 log = logging.getLogger(__name__)
 
 State = Literal["closed", "open", "half_open"]
+_GAUGE = {"closed": 0, "half_open": 1, "open": 2}
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,15 @@ class CircuitBreaker:
         self._failures: deque[float] = deque()
         self._opened_at = 0.0
         self._probing = False
+        BREAKER_STATE.labels(name).set(0)
 
     @property
     def state(self) -> State:
-        if self._state == "open" and self._clock() - self._opened_at >= self._config.open_s:
-            return "half_open"
-        return self._state
+        state: State = self._state
+        if state == "open" and self._clock() - self._opened_at >= self._config.open_s:
+            state = "half_open"
+        BREAKER_STATE.labels(self.name).set(_GAUGE[state])
+        return state
 
     def allow(self) -> bool:
         """Whether a request may try the provider now. A True in half-open state makes
@@ -70,6 +76,7 @@ class CircuitBreaker:
             log.warning("circuit of %s closed: the probe succeeded", self.name)
         self._state, self._probing = "closed", False
         self._failures.clear()
+        BREAKER_STATE.labels(self.name).set(0)
 
     def failure(self) -> None:
         now = self._clock()
@@ -92,6 +99,7 @@ class CircuitBreaker:
     def _open(self, now: float, why: str) -> None:
         self._state, self._opened_at, self._probing = "open", now, False
         self._failures.clear()
+        BREAKER_STATE.labels(self.name).set(2)
         log.warning("circuit of %s open for %gs: %s", self.name, self._config.open_s, why)
 
 

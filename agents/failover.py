@@ -21,6 +21,7 @@ from agents.providers.base import ChatProvider, Delta, Prompt
 from agents.retry import RetryPolicy
 from schemas.catalogue import ModelSpec
 from streams.errors import ProviderError, ProvidersExhausted
+from streams.telemetry.metrics import FAILOVERS, PROVIDER_RETRIES
 
 __all__ = ("ModelRouter", "PromptFor", "Served")
 
@@ -77,6 +78,7 @@ class ModelRouter:
             breaker = self._breakers.get(key)
             opened = await self._open(spec, provider, breaker, prompt_for, failures)
             if opened is None:
+                FAILOVERS.labels(spec.name, key).inc()
                 continue
             yield Served(spec, key, restart=restarting)
             try:
@@ -91,6 +93,7 @@ class ModelRouter:
                 if not restart_on_failure:
                     raise
                 failures.append(f"{spec.name}: failed mid-answer ({exc})")
+                FAILOVERS.labels(spec.name, key).inc()
                 restarting = True
             finally:
                 await _close(opened.rest)
@@ -143,5 +146,6 @@ class ModelRouter:
                 return None
             log.info("%s via %s: %s; retry %d in %.2fs", spec.name, breaker.name, error,
                      attempt + 1, delay)
+            PROVIDER_RETRIES.labels(breaker.name).inc()
             await self._sleep(delay)
         return None  # pragma: no cover - the loop always returns

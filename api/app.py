@@ -25,6 +25,7 @@ from api.routes import (
     web,
 )
 from api.services import EdgeServices
+from api.telemetry import TelemetryMiddleware
 
 __all__ = ("create_app",)
 
@@ -61,4 +62,6 @@ def create_app(services: EdgeServices) -> FastAPI:
               admin.usage_router, public.router, analytics.router, batches.router):
         app.include_router(r)
     web.mount(app)
+    # Outermost: it times and counts every request, the refused ones included.
+    app.add_middleware(TelemetryMiddleware)
     return app

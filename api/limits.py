@@ -11,10 +11,12 @@ from api.deps import Principal
 from api.errors import ApiError
 from api.services import EdgeServices
 from schemas.plans import MONTH_TTL_S, Plan, minute_window, month_window
+from streams.telemetry.metrics import QUOTA_REFUSALS
 
 __all__ = ("check_ip", "count", "minute_window", "month_window", "plan_of")
 
 def _refuse(limit_name: str, limit: int | None, retry_after: int) -> ApiError:
+    QUOTA_REFUSALS.labels(limit_name).inc()
     return ApiError(429, "rate_limited" if limit_name == "requests_per_minute"
                     else "quota_exceeded",
                     f"limit {limit_name} ({limit}) reached; retry in {retry_after}s",

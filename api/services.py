@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from api.analytics import AnalyticsView
@@ -39,3 +40,5 @@ class EdgeServices:
     analytics: AnalyticsView | None = None
     # Batch jobs' progress and results, read from the batch topics.
     batches: BatchView | None = None
+    # The providers' circuit breakers, when inference runs in this process (`up`).
+    breaker_states: Callable[[], Mapping[str, str]] | None = None

@@ -14,6 +14,7 @@ from api.errors import ApiError
 from api.relay import RequestStream, SseEvent
 from api.services import EdgeServices
 from stores.base import StoredMessage
+from streams.telemetry.metrics import SSE_OPEN
 
 __all__ = ("last_event_id", "open_stream", "stream_response")
 
@@ -76,13 +77,17 @@ async def open_stream(services: EdgeServices, principal: Principal, request_id: 
 
 
 async def _events(stream: RequestStream, after: int) -> AsyncIterator[ServerSentEvent]:
-    if after == 0 and not stream.events:
-        yield ServerSentEvent(event="status", data=json.dumps({"state": "queued"}))
-    async for e in stream.follow(after, KEEPALIVE_S):
-        if e is None:
-            yield ServerSentEvent(comment="keep-alive")
-        else:
-            yield ServerSentEvent(id=str(e.id), event=e.event, data=e.data)
+    SSE_OPEN.inc()
+    try:
+        if after == 0 and not stream.events:
+            yield ServerSentEvent(event="status", data=json.dumps({"state": "queued"}))
+        async for e in stream.follow(after, KEEPALIVE_S):
+            if e is None:
+                yield ServerSentEvent(comment="keep-alive")
+            else:
+                yield ServerSentEvent(id=str(e.id), event=e.event, data=e.data)
+    finally:
+        SSE_OPEN.dec()
 
 
 def stream_response(stream: RequestStream, after: int) -> EventSourceResponse:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from streams.errors import ChatstreamError
 from streams.settings import Settings
+from streams.telemetry.logs import setup_logging
 
 __all__ = ("main",)
 
@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     boot.add_argument("--plan", help="a plan of the catalogue (default: DEFAULT_PLAN)")
     boot.add_argument("--role", default="owner", choices=("owner", "admin", "member"))
     boot.add_argument("--store")
+    status = sub.add_parser("status", help="each stage's lag, throughput and error rate")
+    status.add_argument("--broker")
+    status.add_argument("--metrics", action="append", default=[], metavar="URL",
+                        help="a process' base or /metrics URL, for error rates "
+                        "(repeatable; the only source with the embedded log)")
+    status.add_argument("--interval", type=float, default=2.0,
+                        help="seconds between the two samples throughput is measured over")
     schemas = sub.add_parser("schemas", help="event contracts")
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
     export = schemas_sub.add_parser(
@@ -112,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"chatstream: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.log_level, settings.log_format)
     from chatstream.compose import STAGES, run
 
     try:
@@ -142,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
             user_id = asyncio.run(bootstrap(settings, args.tenant, args.email, password,
                                             args.plan, args.role))
             print(f"tenant {args.tenant}: {args.role} {user_id}")
+        elif args.command == "status":
+            from chatstream.status import collect, render
+
+            rows = asyncio.run(collect(settings, STAGES, args.metrics, args.interval))
+            print(render(rows))
         elif args.command == "schemas":
             _export_schemas(args.dir)
     except ChatstreamError as exc:

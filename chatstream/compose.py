@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import uvicorn
@@ -41,6 +42,9 @@ from streams.runtime.base import Runtime, StageSpec
 from streams.runtime.kafka import KafkaRuntime
 from streams.runtime.memory import MemoryRuntime
 from streams.settings import Settings
+from streams.telemetry import tracing
+from streams.telemetry.health import Checkable, readiness, worker_app
+from streams.telemetry.lag import KafkaLag, LagSource, lag_monitor
 
 __all__ = ("STAGES", "build_runtime", "build_store", "run")
 
@@ -127,10 +131,20 @@ def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) 
                     " skipped by failover: %s", ", ".join(missing))
 
 
+def build_breakers(settings: Settings, providers: Sequence[str] = ()) -> BreakerBoard:
+    board = BreakerBoard(BreakerConfig(failures=settings.breaker_failures,
+                                       window_s=settings.breaker_window_s,
+                                       open_s=settings.breaker_open_s))
+    for key in providers:  # known from the start: /readyz and the gauge show them all
+        board.get(key)
+    return board
+
+
 def build_stages(names: Sequence[str], settings: Settings, store: ConversationStore,
                  knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
                  providers: dict[str, ChatProvider] | None = None,
-                 accounts: AccountStore | None = None) -> list[StageSpec]:
+                 accounts: AccountStore | None = None,
+                 breakers: BreakerBoard | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -143,9 +157,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         inference_concurrency=settings.inference_concurrency,
         passages=knowledge.passages() if knowledge is not None else NoPassages(),
         passages_limit=settings.rag_passages,
-        breakers=BreakerBoard(BreakerConfig(
-            failures=settings.breaker_failures, window_s=settings.breaker_window_s,
-            open_s=settings.breaker_open_s)),
+        breakers=breakers or build_breakers(settings),
         retry=RetryPolicy(
             retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
             max_backoff_s=settings.retry_max_backoff_s,
@@ -181,24 +193,38 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def _serve_edge(settings: Settings, services: EdgeServices,
-                      stop: asyncio.Event) -> None:
-    config = uvicorn.Config(create_app(services), host=settings.host, port=settings.port,
+async def _listen(app: Any, settings: Settings, port: int,
+                  role: str) -> tuple[_QuietServer, asyncio.Task[None]]:
+    """Serve ``app`` on HOST:``port`` and print its URL once it listens."""
+    config = uvicorn.Config(app, host=settings.host, port=port,
                             log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             await task
-            raise ConfigurationError(f"the edge could not listen on {settings.host}:"
-                                     f"{settings.port}")
+            raise ConfigurationError(f"the {role} could not listen on {settings.host}:{port}")
         await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    bound = server.servers[0].sockets[0].getsockname()[1]
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
-    print(f"chatstream edge listening on http://{host}:{port}/", flush=True)
+    print(f"chatstream {role} listening on http://{host}:{bound}/", flush=True)
+    return server, task
+
+
+async def _serve(app: Any, settings: Settings, port: int, role: str,
+                 stop: asyncio.Event) -> None:
+    server, task = await _listen(app, settings, port, role)
     await stop.wait()
     server.should_exit = True
     await task
+
+
+def _lag_source(settings: Settings, runtime: Runtime) -> LagSource | None:
+    if settings.lag_interval_s <= 0:
+        return None
+    if isinstance(runtime, MemoryRuntime):
+        return runtime
+    return KafkaLag(settings.kafka_bootstrap, settings.topic_prefix)
 
 
 async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
@@ -213,6 +239,9 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     providers = build_providers(settings) if "inference" in stages else {}
     if providers:
         _warn_unreachable(catalogue, providers)
+    breakers = build_breakers(settings, list(providers))
+    tracing.setup_tracing(settings.trace_exporter,
+                          "chatstream-edge" if edge else f"chatstream-{'-'.join(stages)}")
     store = build_store(settings)
     await store.start()
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
@@ -221,6 +250,8 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     batch_view: BatchView | None = None
     knowledge: Knowledge | None = None
     accounts: AccountStore | None = None
+    lag: LagSource | None = None
+    lag_task: asyncio.Task[None] | None = None
     try:
         if settings.auth == "jwt" and (edge or "persistence" in stages):
             # Limits at the edge; tokens counted by persistence, once per answer.
@@ -230,7 +261,13 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             knowledge = build_knowledge(settings, store)
             await knowledge.start()
         await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                         providers, accounts))
+                                         providers, accounts, breakers))
+        lag = _lag_source(settings, runtime)
+        if isinstance(lag, KafkaLag):
+            await lag.start()
+        if lag is not None:
+            lag_task = asyncio.create_task(lag_monitor(lag, STAGES, settings.lag_interval_s))
+        breaker_states = breakers.states if providers else None
         kind = urlparse(settings.broker).scheme
         print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
               f"stages={','.join(stages) or '-'}", flush=True)
@@ -252,17 +289,37 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     vectors=knowledge.index if knowledge else None,
                                     accounts=accounts,
                                     credentials=Credentials(settings) if accounts else None,
-                                    analytics=view, batches=batch_view)
-            await _serve_edge(settings, services, stop)
+                                    analytics=view, batches=batch_view,
+                                    breaker_states=breaker_states)
+            await _serve(create_app(services), settings, settings.port, "edge", stop)
         else:
+            parts: dict[str, Checkable] = {"log": runtime, "store": store}
+            if knowledge is not None:
+                parts["vectors"] = knowledge.index
+
+            async def ready() -> tuple[bool, dict[str, Any]]:
+                return await readiness(parts, breaker_states)
+
+            # /healthz, /readyz and /metrics of the workers of this process.
+            app = worker_app(ready, settings.metrics_token.get_secret_value())
+            server, served = await _listen(app, settings, settings.worker_port, "worker")
             print("chatstream workers running", flush=True)
             await stop.wait()
+            server.should_exit = True
+            await served
     finally:
         print("chatstream: shutting down", file=sys.stderr, flush=True)
         if view is not None:
             await view.stop()
         if batch_view is not None:
             await batch_view.stop()
+        if lag_task is not None:
+            lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag_task
+        if isinstance(lag, KafkaLag):
+            with contextlib.suppress(Exception):
+                await lag.stop()
         if relay is not None:
             await relay.stop()
         with contextlib.suppress(Exception):
@@ -273,3 +330,4 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if accounts is not None:
             await accounts.close()
         await store.close()
+        tracing.shutdown_tracing()

@@ -68,6 +68,20 @@ class Settings(BaseSettings):
                                      "heart-beating this long loses its partitions to "
                                      "the others in its group (Kafka)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="`json`: one JSON object per line (with request and trace "
+        "ids); `text`: readable lines; `auto`: text in a terminal, JSON otherwise")
+    trace_exporter: str = Field("", description="OpenTelemetry spans: empty (off, no "
+                                "cost), `console`, `otlp` (OTLP/HTTP to "
+                                "`OTEL_EXPORTER_OTLP_ENDPOINT`) or `jsonl:DIR` (one file "
+                                "of spans per process)")
+    worker_port: int = Field(9100, ge=0, le=65535, description="port of a worker's "
+                             "/healthz, /readyz and /metrics (0: any free one; on HOST)")
+    metrics_token: SecretStr = Field(SecretStr(""), description="when set, /metrics needs "
+                                     "`Authorization: Bearer` this token (or basic auth "
+                                     "with it as password)")
+    lag_interval_s: float = Field(5.0, ge=0, description="how often each process measures "
+                                  "the consumer lag of every stage (0: never)")
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
                                     "port (the HTTP port is in VECTORS)")
     embedder: Literal["hashing", "openai"] = Field(

@@ -32,7 +32,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = start_stack("split", tmp_path_factory.mktemp("split"))
+    tmp = tmp_path_factory.mktemp("split")
+    # Every process writes its spans to a file of its own (tests/e2e/test_observability).
+    s = start_stack("split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}"})
     yield s
     s.stop()
 

@@ -1,13 +1,14 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics."""
 
 from __future__ import annotations
 
-import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
+from streams.telemetry.health import Checkable, metrics_response, readiness
 
 __all__ = ("router",)
 
@@ -21,15 +22,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    (log_ok, log_detail), (store_ok, store_detail) = await asyncio.gather(
-        services.runtime.ready(), services.store.ready())
-    checks = {
-        "log": {"ok": log_ok, "detail": log_detail},
-        "store": {"ok": store_ok, "detail": store_detail},
-    }
+    """The log, the store, the vector index (each with a detail) and the providers'
+    circuit breakers (reported; an open circuit is routed around by failover)."""
+    parts: dict[str, Checkable] = {"log": services.runtime, "store": services.store}
     if services.vectors is not None:
-        vectors_ok, vectors_detail = await services.vectors.ready()
-        checks["vectors"] = {"ok": vectors_ok, "detail": vectors_detail}
-    ok = all(bool(c["ok"]) for c in checks.values())
+        parts["vectors"] = services.vectors
+    ok, checks = await readiness(parts, services.breaker_states)
     return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
                         200 if ok else 503)
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+async def metrics(services: ServicesDep,
+                  authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Prometheus metrics; with METRICS_TOKEN set, only with that token."""
+    return metrics_response(authorization,
+                            services.settings.metrics_token.get_secret_value())

@@ -24,6 +24,7 @@ from streams.codec import encode
 from streams.errors import LogUnavailable
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.runner import StageRunner
+from streams.telemetry.tracing import with_trace
 
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
 
@@ -37,6 +38,7 @@ class KafkaPublisher:
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
                    headers: Headers = ()) -> Awaitable[Any]:
+        headers = with_trace(headers, event)
         fut: Awaitable[Any] = await self._producer.send(
             self._prefix + topic.name,
             value=encode(event),

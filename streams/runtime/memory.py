@@ -21,6 +21,8 @@ from streams.codec import encode
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.runner import StageRunner
+from streams.telemetry.lag import Offsets
+from streams.telemetry.tracing import with_trace
 
 __all__ = ("MemoryLog", "MemoryRuntime")
 
@@ -90,6 +92,7 @@ class MemoryPublisher:
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
                    headers: Headers = ()) -> Awaitable[Any]:
+        headers = with_trace(headers, event)
         record = await self._log.append(
             self._prefix + topic.name, key.encode() if key is not None else None,
             encode(event), headers,
@@ -110,15 +113,16 @@ class _GroupConsumer:
     def __init__(self, log_: MemoryLog, group: str, topics: Sequence[str],
                  runner: StageRunner, concurrency: int) -> None:
         self._log = log_
-        self._group = group
-        self._topics = topics
+        self.group = group
+        self.topics = topics
+        self.stage = runner.spec.name
         self._runner = runner
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        for topic in self._topics:
+        for topic in self.topics:
             for p in range(len(self._log.partitions(topic))):
                 self._tasks.append(asyncio.create_task(self._read(topic, p)))
 
@@ -132,7 +136,7 @@ class _GroupConsumer:
         await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _read(self, topic: str, partition: int) -> None:
-        offset = self._log.committed(self._group, topic, partition)
+        offset = self._log.committed(self.group, topic, partition)
         tracker = OffsetTracker(offset)
         records = self._log.partitions(topic)[partition]
         while True:
@@ -149,9 +153,9 @@ class _GroupConsumer:
         try:
             await self._runner.process(record)
             tracker.done(record.offset)
-            self._log.commit(self._group, record.topic, record.partition, tracker.committable)
+            self._log.commit(self.group, record.topic, record.partition, tracker.committable)
         except Exception:
-            log.exception("stage %s failed on %s@%d", self._group, record.topic, record.offset)
+            log.exception("stage %s failed on %s@%d", self.group, record.topic, record.offset)
         finally:
             self._slots.release()
 
@@ -216,3 +220,16 @@ class MemoryRuntime:
 
     async def ready(self) -> tuple[bool, str]:
         return True, "embedded log"
+
+    async def offsets(self, stages: Sequence[str]) -> list[Offsets]:
+        """Committed and end offsets of the stages running here (consumer lag)."""
+        out = []
+        for g in self._groups:
+            stage = g.stage
+            if stage not in stages:
+                continue
+            for topic in g.topics:
+                for p, records in enumerate(self.log.partitions(topic)):
+                    out.append(Offsets(stage, topic, p, self.log.committed(g.group, topic, p),
+                                       len(records)))
+        return out

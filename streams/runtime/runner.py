@@ -11,17 +11,32 @@ import contextlib
 import json
 import logging
 import random
+import time
 from typing import Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from schemas.events import DeadLettered
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
 from streams.codec import decode
 from streams.errors import PoisonEvent, StoreUnavailable
-from streams.runtime.base import CURRENT_RECORD, Publisher, Record, StageSpec
+from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
+from streams.telemetry import tracing
+from streams.telemetry.logs import request_id_var
+from streams.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
+from streams.telemetry.observe import observe_emit
 
 __all__ = ("StageRunner",)
 
 log = logging.getLogger(__name__)
+
+
+def _request_id(event: Any) -> str | None:
+    for source in (event, getattr(event, "request", None)):
+        rid = getattr(source, "request_id", None)
+        if isinstance(rid, str) and rid:
+            return rid
+    return None
 
 
 def _describe(event: Any) -> str:
@@ -60,11 +75,28 @@ class StageRunner:
         return random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2**attempt))
 
     async def process(self, record: Record) -> None:
-        token = CURRENT_RECORD.set(record)
+        """Handle one record inside its stage's span (a child of the span that produced
+        the record, from its ``traceparent`` header), counting and timing it."""
+        name = self.spec.name
+        known = self._by_name.get(record.topic)
+        STAGE_EVENTS.labels(name, known.name if known else record.topic, "in").inc()
+        parent = tracing.extract(record.headers) if tracing.enabled() else None
+        started = time.perf_counter()
+        token = request_id_var.set(None)
+        current = CURRENT_RECORD.set(record)
         try:
-            await self._process(record)
+            with tracing.span(f"{name} process", parent, SpanKind.CONSUMER) as span:
+                if span.is_recording():
+                    span.set_attributes({"messaging.system": "kafka",
+                                         "messaging.destination.name": record.topic,
+                                         "messaging.kafka.partition": record.partition,
+                                         "messaging.kafka.offset": record.offset,
+                                         "chatstream.stage": name})
+                await self._process(record)
         finally:
-            CURRENT_RECORD.reset(token)
+            STAGE_SECONDS.labels(name).observe(time.perf_counter() - started)
+            CURRENT_RECORD.reset(current)
+            request_id_var.reset(token)
 
     async def _process(self, record: Record) -> None:
         topic = self._by_name.get(record.topic)
@@ -76,6 +108,8 @@ class StageRunner:
         except PoisonEvent as exc:
             await self._dead_letter(record, exc, 1)
             return
+        request_id_var.set(_request_id(event))
+        tracing.annotate(tracing.current_span(), event)
         log.info("%s: handling %s@%d:%d %s", self.spec.name, record.topic, record.partition,
                  record.offset, _describe(event))
         attempt = 0
@@ -91,6 +125,8 @@ class StageRunner:
                             self.spec.name, exc, delay)
                 await asyncio.sleep(delay)
             except Exception as exc:
+                STAGE_EVENTS.labels(self.spec.name, topic.name, "error").inc()
+                tracing.current_span().record_exception(exc)
                 if isinstance(exc, PoisonEvent) or attempt > self._retries:
                     log.exception("%s: giving up on %s@%d:%d", self.spec.name,
                                   record.topic, record.partition, record.offset)
@@ -103,12 +139,21 @@ class StageRunner:
 
     async def _handle(self, event: Any) -> None:
         pending = []
+        emitted: list[Emit] = []
         async for emit in self.spec.handler(event):
             pending.append(await self._publisher.send(emit.topic, emit.key, emit.event))
+            emitted.append(emit)
         for ack in pending:
             await ack
+        for emit in emitted:
+            observe_emit(self.spec.name, emit)
 
     async def _dead_letter(self, record: Record, exc: BaseException, attempts: int) -> None:
+        known = self._by_name.get(record.topic)
+        STAGE_EVENTS.labels(self.spec.name, known.name if known else record.topic,
+                            "dead_letter").inc()
+        DEAD_LETTERS.labels(self.spec.name).inc()
+        tracing.current_span().set_status(Status(StatusCode.ERROR, type(exc).__name__))
         tenant = "unknown"
         with contextlib.suppress(ValueError, AttributeError):
             tenant = str(json.loads(record.value).get("tenant_id", "unknown"))

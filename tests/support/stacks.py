@@ -52,6 +52,9 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         "CHATSTREAM_TOPIC_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}.",
         "CHATSTREAM_PARTITIONS": "3",
         "CHATSTREAM_CHUNK_MAX_CHARS": "16",
+        # Workers' /metrics on any free port: several run on this machine at once.
+        "CHATSTREAM_WORKER_PORT": "0",
+        "CHATSTREAM_LAG_INTERVAL_S": "1",
         **extra,
     }
 

@@ -1,0 +1,72 @@
+"""The edge's request telemetry: a span per HTTP request (continuing a caller's
+``traceparent``), request counts and latency by route template, and the request id
+on every log line. A plain ASGI middleware, so SSE responses stream untouched."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from streams.telemetry import tracing
+from streams.telemetry.logs import request_id_var
+from streams.telemetry.metrics import HTTP_REQUESTS, HTTP_SECONDS
+
+__all__ = ("TelemetryMiddleware",)
+
+
+def _route(scope: Scope) -> str:
+    # The template (/v1/requests/{rid}/events), never the raw path: bounded cardinality.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class TelemetryMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
+        parent = tracing.extract(headers) if tracing.enabled() else None
+        token = request_id_var.set(headers.get("x-request-id") or uuid.uuid4().hex)
+        status = 500
+        started = time.perf_counter()
+        timed = False
+
+        with tracing.span(f"{method} {scope['path']}", parent, SpanKind.SERVER) as span:
+            trace_id = span.get_span_context().trace_id
+
+            async def send_(message: Message) -> None:
+                nonlocal status, timed
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    if not timed:
+                        timed = True
+                        HTTP_SECONDS.labels(_route(scope), method).observe(
+                            time.perf_counter() - started)
+                    if trace_id:
+                        extra: list[Any] = [(b"x-trace-id", f"{trace_id:032x}".encode())]
+                        message = {**message, "headers": [*message.get("headers", ()),
+                                                          *extra]}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_)
+            finally:
+                route = _route(scope)
+                HTTP_REQUESTS.labels(route, method, str(status)).inc()
+                if span.is_recording():
+                    span.update_name(f"{method} {route}")
+                    span.set_attributes({"http.request.method": method, "http.route": route,
+                                         "http.response.status_code": status})
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                request_id_var.reset(token)

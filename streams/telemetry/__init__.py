@@ -1,0 +1,1 @@
+"""Observability: traces (OpenTelemetry), metrics (Prometheus), structured logs, lag."""
