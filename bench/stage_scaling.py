@@ -75,7 +75,7 @@ def _input(stage: str, i: int) -> tuple[str, events.Envelope]:
 async def _group_members(admin: AIOKafkaAdminClient, group: str) -> tuple[str, int]:
     response = (await admin.describe_consumer_groups([group]))[0]
     group_info = response.to_object()["groups"][0]
-    return group_info["group_state"], len(group_info["members"])
+    return group_info["state"], len(group_info["members"])
 
 
 async def _output_count(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> int:

@@ -40,7 +40,8 @@ class Stack:
 
     def stop(self) -> None:
         for p in reversed(self.processes):
-            p.stop()
+            # The cluster launcher stops its 12 children first: give it the time.
+            p.stop(120 if self.name == "cluster" else 30)
         _drop_collections(self)
         if self.env.get("CHATSTREAM_BROKER", "").startswith("kafka://"):
             drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"])
