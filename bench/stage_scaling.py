@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
+import signal
 import tempfile
 import time
 import uuid
@@ -86,7 +88,7 @@ async def _output_count(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -
 async def _output_span(bootstrap: str, topic: str) -> tuple[int, int, int]:
     """(records, first timestamp ms, last timestamp ms) of a whole topic."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                group_id=None)
+                                group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
@@ -146,7 +148,8 @@ async def measure(stage: str, workers: int, messages: int, workdir: Path) -> Res
                 raise AssertionError(f"{stage} x{workers}: outputs missing; "
                                      + procs[0].tail(20))
             await asyncio.sleep(0.2)
-        count, first, last = await _output_span(KAFKA, prefix + sink.name)
+        async with asyncio.timeout(120):
+            count, first, last = await _output_span(KAFKA, prefix + sink.name)
         return Result(stage, workers, count, (last - first) / 1000, group_ready)
     finally:
         await watcher.stop()
@@ -191,6 +194,7 @@ async def main() -> None:
     parser.add_argument("--plot", type=Path, default=ROOT / "docs/img/stage_scaling.png")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: where is it waiting?
     require(KAFKA, "Kafka")
     stages = ["scoring"] if args.quick else args.stages.split(",")
     counts = [1, 2] if args.quick else [int(n) for n in args.workers.split(",")]
