@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install run test unit lint ocr browser screenshots services services-stop services-status clean
+.PHONY: install run cluster test unit lint ocr browser screenshots services services-stop services-status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ install: $(STAMP)
 ## Start chatstream embedded (in-process log, SQLite, offline model): no servers needed.
 run: install
 	$(BIN)/chatstream up
+
+## 2 edges behind a round-robin proxy and 2 workers per stage, on the servers of `make services`.
+cluster: install
+	$(BIN)/python deploy/local/cluster.py $(CLUSTER_ARGS)
 
 ## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite.
 test: install ocr browser services lint

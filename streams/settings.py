@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="edge port")
     topic_prefix: str = Field("", description="prefix for topic and consumer group names "
                               "(separates environments sharing one cluster)")
-    partitions: int = Field(6, ge=1, description="partitions of each chat topic when created")
+    partitions: int = Field(6, ge=1, description="partitions of each chat topic when created; "
+                            "the planning rule is in docs/scaling.md")
     replication_factor: int = Field(1, ge=1, description="replication of topics when created")
     models_file: Path | None = Field(None, description="model catalogue (YAML); "
                                      "empty: the shipped catalogue")

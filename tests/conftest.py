@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -21,7 +22,16 @@ def fake_model() -> Iterator[FakeModelServer]:
     server.stop_thread()
 
 
-@pytest.fixture(scope="session", params=["embedded", "kafka"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The end-to-end tests run on each stack named in CHATSTREAM_E2E_STACKS (default
+    ``embedded,kafka``; ``cluster`` is the multi-process run of deploy/local/cluster.py)."""
+    if "stack" in metafunc.fixturenames:
+        names = os.environ.get("CHATSTREAM_E2E_STACKS", "embedded,kafka").split(",")
+        metafunc.parametrize("stack", [n.strip() for n in names if n.strip()],
+                             indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           fake_model: FakeModelServer) -> Iterator[Stack]:
     s = start_stack(request.param, tmp_path_factory.mktemp(request.param),

@@ -21,8 +21,10 @@ class ChatstreamProcess:
     """``chatstream ARGS`` with its output captured; ``url`` once the edge listens."""
 
     def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path,
-                 ready: str = "listening on") -> None:
+                 ready: str = "listening on", program: Sequence[str] | None = None) -> None:
         self.args = list(args)
+        # Another launcher of chatstream processes (deploy/local/cluster.py) instead.
+        self._program = list(program or [sys.executable, "-m", "chatstream.cli"])
         self.log_path = log_path
         self.url: str | None = None
         self._ready = ready
@@ -32,7 +34,7 @@ class ChatstreamProcess:
 
     def start(self, timeout: float = 120.0) -> ChatstreamProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatstream.cli", *self.args],
+            [*self._program, *self.args],
             env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self._pumper = threading.Thread(target=self._pump, daemon=True)

@@ -3,13 +3,16 @@
 - ``embedded``: ``chatstream up`` with the in-process log and SQLite;
 - ``kafka``: ``chatstream up --broker kafka://… --store cassandra://… --vectors weaviate://…``
   on the real servers;
-- ``split``: ``chatstream edge`` plus one ``chatstream worker STAGE`` process per stage.
+- ``split``: ``chatstream edge`` plus one ``chatstream worker STAGE`` process per stage;
+- ``cluster``: ``deploy/local/cluster.py``: 2 edges behind its round-robin proxy and 2
+  worker processes per stage (12 chatstream processes), on the real servers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,9 @@ from tests.support.process import ChatstreamProcess
 from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
 
 STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
-MODELS = Path(__file__).resolve().parents[1] / "e2e" / "models.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "tests" / "e2e" / "models.yaml"
+CLUSTER = ROOT / "deploy" / "local" / "cluster.py"
 
 
 @dataclass
@@ -35,7 +40,8 @@ class Stack:
 
     def stop(self) -> None:
         for p in reversed(self.processes):
-            p.stop()
+            # The cluster launcher stops its 12 children first: give it the time.
+            p.stop(120 if self.name == "cluster" else 30)
         _drop_collections(self)
         if self.env.get("CHATSTREAM_BROKER", "").startswith("kafka://"):
             drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"])
@@ -108,6 +114,12 @@ def start_stack(name: str, tmp: Path, extra: dict[str, str] | None = None) -> St
         up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start(180)
         assert up.url
         return Stack(name, up.url, env, [up])
+    if name == "cluster":
+        launcher = ChatstreamProcess(
+            ["--edges", "2", "--workers", "2", "--port", "0", "--logs", str(tmp / "logs")],
+            env, tmp / "cluster.log", program=[sys.executable, str(CLUSTER)]).start(600)
+        assert launcher.url
+        return Stack(name, launcher.url, env, [launcher])
     workers = [
         ChatstreamProcess(["worker", stage], env, tmp / f"{stage}.log",
                           ready="workers running").start(180)
