@@ -26,6 +26,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The end-to-end tests run on each stack named in CHATSTREAM_E2E_STACKS (default
     ``embedded,kafka``; ``cluster`` is the multi-process run of deploy/local/cluster.py)."""
     if "stack" in metafunc.fixturenames:
+        if any(m.args and m.args[0] == "stack" for m in metafunc.definition.iter_markers(
+                "parametrize")):
+            return  # the test names its stack itself (e.g. Kafka-only tests)
         names = os.environ.get("CHATSTREAM_E2E_STACKS", "embedded,kafka").split(",")
         metafunc.parametrize("stack", [n.strip() for n in names if n.strip()],
                              indirect=True, scope="session")

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chatstream.compose import STAGES as ALL_STAGES
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.process import ChatstreamProcess
 from tests.support.stacks import STAGES, Stack
@@ -215,5 +216,5 @@ async def test_lag_rises_while_a_stage_is_stopped_and_falls_after(split_stack: S
     table = _status(split_stack)
     assert table.splitlines()[0].split()[:2] == ["stage", "lag"]
     lines = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
-    assert set(lines) == set(STAGES)
+    assert set(lines) == set(ALL_STAGES)
     assert lines["scoring"][1] == "0", table

@@ -18,8 +18,8 @@ from tests.support.stacks import Stack
 
 def _replay(stack: Stack) -> str:
     done = subprocess.run(
-        # Only retrieval's: other tests of the session dead-letter on purpose too.
-        [sys.executable, "-m", "chatstream.cli", "replay", "dlq", "--stage", "retrieval"],
+        # Only this test's letter: other tests of the session dead-letter on purpose too.
+        [sys.executable, "-m", "chatstream.cli", "replay", "dlq", "--stage", "replay-test"],
         env={**stack.env_for_cli(), "CHATSTREAM_LOG_LEVEL": "WARNING"},
         capture_output=True, text=True, timeout=120, check=True)
     return done.stdout
@@ -34,7 +34,7 @@ async def test_dead_letter_replayed_once_is_answered(stack: Stack,
                               conversation_id=cid, user_id="dev",
                               text="The boiler code is 7781.", model="local")
     letter = DeadLettered(
-        tenant_id="dev", stage="retrieval", topic=prefix + REQUESTS.name, partition=0,
+        tenant_id="dev", stage="replay-test", topic=prefix + REQUESTS.name, partition=0,
         offset=0, key=conversation_key("dev", cid), original=request.model_dump_json(),
         error="store timed out", error_type="StoreUnavailable", attempts=4)
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
