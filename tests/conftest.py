@@ -34,6 +34,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              indirect=True, scope="session")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the multi-process cluster (its proxy, its two edges) only run on the
+    cluster stack: on the others they are deselected, not skipped."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on = callspec.params.get("stack") if callspec is not None else None
+        (drop if item.get_closest_marker("cluster_only") and on != "cluster" else keep
+         ).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           fake_model: FakeModelServer) -> Iterator[Stack]:

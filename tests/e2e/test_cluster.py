@@ -32,10 +32,9 @@ def _text(got: list[Event]) -> str:
     return "".join(e.json()["text"] for e in got if e.event == "token")
 
 
+@pytest.mark.cluster_only
 async def test_a_stream_moves_to_the_other_edge_mid_answer(client: httpx.AsyncClient,
                                                            stack: Stack) -> None:
-    if stack.name != "cluster":
-        pytest.skip("needs the proxy of the cluster stack (CHATSTREAM_E2E_STACKS=cluster)")
     cid = await new_conversation(client)
     r = await client.post(f"/v1/conversations/{cid}/messages", json={"text": LONG})
     assert r.status_code == 202
@@ -54,9 +53,8 @@ async def test_a_stream_moves_to_the_other_edge_mid_answer(client: httpx.AsyncCl
     assert stored[1]["text"] == _text(whole)
 
 
+@pytest.mark.cluster_only
 async def test_requests_alternate_between_the_edges(client: httpx.AsyncClient,
                                                     stack: Stack) -> None:
-    if stack.name != "cluster":
-        pytest.skip("needs the proxy of the cluster stack (CHATSTREAM_E2E_STACKS=cluster)")
     seen = [(await client.get("/healthz")).headers["x-chatstream-edge"] for _ in range(4)]
     assert set(seen) == {"0", "1"}
