@@ -47,6 +47,7 @@ def start_stack(kind: str, workdir: Path, **env: str) -> list[ChatstreamProcess]
         "CHATSTREAM_DATA_DIR": str(workdir / "data"),
         "CHATSTREAM_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
         "CHATSTREAM_LOG_LEVEL": "WARNING",
+        "CHATSTREAM_WORKER_PORT": "0",
         **env,
     }
     if kind == "kafka":

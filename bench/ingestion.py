@@ -71,6 +71,7 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path) -> tuple[int, f
         "CHATSTREAM_BROKER": f"kafka://{KAFKA}",
         "CHATSTREAM_STORE": f"cassandra://{CASSANDRA}/bench_{uuid.uuid4().hex[:8]}",
         "CHATSTREAM_PARTITIONS": "12",
+        "CHATSTREAM_WORKER_PORT": "0",
     }
     procs = [Proc("chatstream.cli", ["worker", "persistence"], tmp / f"p{edges}.log",
                   "workers running", env)]

@@ -111,7 +111,9 @@ async def measure(stage: str, workers: int, messages: int, workdir: Path) -> Res
     await create_topics(KAFKA, prefix=prefix, partitions=PARTITIONS, replication=1)
     env = {"CHATSTREAM_BROKER": f"kafka://{KAFKA}", "CHATSTREAM_TOPIC_PREFIX": prefix,
            "CHATSTREAM_PARTITIONS": str(PARTITIONS), "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "0",
-           "CHATSTREAM_LOG_LEVEL": "WARNING"}
+           "CHATSTREAM_LOG_LEVEL": "WARNING",
+           # Several workers on one machine: each takes any free port for its metrics.
+           "CHATSTREAM_WORKER_PORT": "0"}
     procs: list[ChatstreamProcess] = []
     admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
     await admin.start()

@@ -206,7 +206,9 @@ async def run(edges: int, workers: int, port: int, stages: list[str], logs: Path
     data = Path(base.get("CHATSTREAM_DATA_DIR", ".chatstream"))
 
     def child(name: str, args: list[str], ready: str) -> Child:
-        env = {**base, "CHATSTREAM_DATA_DIR": str(data / name)}
+        # Many workers on one machine: each takes any free port for its metrics.
+        env = {**base, "CHATSTREAM_DATA_DIR": str(data / name),
+               "CHATSTREAM_WORKER_PORT": base.get("CHATSTREAM_WORKER_PORT", "0")}
         return Child(name, args, env, logs, ready)
 
     stop = asyncio.Event()
