@@ -39,22 +39,31 @@ class KafkaPublisher:
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
                    headers: Headers = ()) -> Awaitable[Any]:
         headers = with_trace(headers, event)
-        fut: Awaitable[Any] = await self._producer.send(
-            self._prefix + topic.name,
-            value=encode(event),
-            key=key.encode() if key is not None else None,
-            headers=list(headers) or None,
-        )
-        return fut
+        try:
+            fut: Awaitable[Any] = await self._producer.send(
+                self._prefix + topic.name,
+                value=encode(event),
+                key=key.encode() if key is not None else None,
+                headers=list(headers) or None,
+            )
+        except KafkaError as exc:
+            raise LogUnavailable(f"kafka refused {topic.name}: {type(exc).__name__}") from exc
+        return _acknowledged(fut, topic.name)
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
                       headers: Headers = ()) -> None:
-        try:
-            await (await self.send(topic, key, event, headers))
-        except KafkaError as exc:
-            # The producer already retried for its whole delivery timeout.
-            raise LogUnavailable(f"kafka did not acknowledge {topic.name}: "
-                                 f"{type(exc).__name__}") from exc
+        # send() turns Kafka's errors into LogUnavailable, after the producer's retries.
+        await (await self.send(topic, key, event, headers))
+
+
+async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
+    # A broker outage while waiting for the acknowledgement is the log's, not the
+    # event's: callers retry LogUnavailable instead of dead-lettering the event.
+    try:
+        return await fut
+    except KafkaError as exc:
+        raise LogUnavailable(f"kafka did not acknowledge {topic}: "
+                             f"{type(exc).__name__}") from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int,

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from schemas.events import DeadLettered
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
 from streams.codec import decode
-from streams.errors import PoisonEvent, StoreUnavailable
+from streams.errors import LogUnavailable, PoisonEvent, StoreUnavailable
 from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
 from streams.telemetry import tracing
 from streams.telemetry.logs import request_id_var
@@ -118,11 +118,12 @@ class StageRunner:
             try:
                 await self._handle(event)
                 return
-            except StoreUnavailable as exc:
+            except (StoreUnavailable, LogUnavailable) as exc:
                 # An outage is not the event's fault: wait it out instead of dead-lettering.
                 delay = self._delay(min(attempt, 6))
-                log.warning("%s: store unavailable (%s); retrying in %.1fs",
-                            self.spec.name, exc, delay)
+                log.warning("%s: %s unavailable (%s); retrying in %.1fs", self.spec.name,
+                            "store" if isinstance(exc, StoreUnavailable) else "log", exc,
+                            delay)
                 await asyncio.sleep(delay)
             except Exception as exc:
                 STAGE_EVENTS.labels(self.spec.name, topic.name, "error").inc()
