@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
 from streams.errors import LogUnavailable
+from streams.runtime import faust_offsets, kafka_backoff
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.runner import StageRunner
 from streams.telemetry.tracing import with_trace
@@ -29,6 +30,9 @@ from streams.telemetry.tracing import with_trace
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
 
 log = logging.getLogger(__name__)
+
+kafka_backoff.install()
+faust_offsets.install()
 
 
 class KafkaPublisher:

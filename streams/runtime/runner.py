@@ -158,19 +158,28 @@ class StageRunner:
         tenant = "unknown"
         with contextlib.suppress(ValueError, AttributeError):
             tenant = str(json.loads(record.value).get("tenant_id", "unknown"))
-        await self._publisher.publish(
-            DLQ,
-            None,
-            DeadLettered(
-                tenant_id=tenant,
-                stage=self.spec.name,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key.decode(errors="replace") if record.key is not None else None,
-                original=record.value.decode(errors="replace"),
-                error=str(exc)[:2000],
-                error_type=type(exc).__name__,
-                attempts=attempts,
-            ),
+        letter = DeadLettered(
+            tenant_id=tenant,
+            stage=self.spec.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key.decode(errors="replace") if record.key is not None else None,
+            original=record.value.decode(errors="replace"),
+            error=str(exc)[:2000],
+            error_type=type(exc).__name__,
+            attempts=attempts,
         )
+        attempt = 0
+        while True:
+            # The record is only acknowledged once its dead letter is in the log: during
+            # an outage, wait for the log rather than lose the record.
+            try:
+                await self._publisher.publish(DLQ, None, letter)
+                return
+            except LogUnavailable as down:
+                attempt += 1
+                delay = self._delay(min(attempt, 6))
+                log.warning("%s: could not dead-letter (%s); retrying in %.1fs",
+                            self.spec.name, down, delay)
+                await asyncio.sleep(delay)

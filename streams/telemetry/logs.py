@@ -44,6 +44,35 @@ class _Context(logging.Filter):
         return True
 
 
+class _Repeats(logging.Filter):
+    """Lets one warning per message template through every ``window_s`` from the
+    client libraries, which log the same line thousands of times a second while a
+    server is down; the next one let through says how many were held back."""
+
+    LIBRARIES = ("aiokafka", "kafka", "faust", "mode", "cassandra", "weaviate")
+
+    def __init__(self, window_s: float = 10.0) -> None:
+        super().__init__()
+        self._window_s = window_s
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(self.LIBRARIES):
+            return True
+        key = (record.name, str(record.msg))
+        first, held = self._seen.get(key, (0.0, 0))
+        if record.created - first < self._window_s:
+            self._seen[key] = (first, held + 1)
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()  # bounded: templates are few, but args may be folded in
+        self._seen[key] = (record.created, 0)
+        if held:
+            record.msg = f"{record.msg} (and {held} more like this in the last " \
+                         f"{record.created - first:.0f}s)"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -75,6 +104,7 @@ def setup_logging(level: str, fmt: str = "auto") -> None:
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.addFilter(_Repeats())
     handler.addFilter(_Context())
     root = logging.getLogger()
     for h in list(root.handlers):

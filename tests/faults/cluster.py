@@ -30,6 +30,14 @@ class Cluster:
         return "\n".join(f"--- {' '.join(p.args)}\n{p.tail(30)}"
                          for p in (*self.workers, *self.edges))
 
+    def trace(self, request_ids: list[object]) -> str:
+        """Every log line that names one of ``request_ids``: which stages saw them."""
+        ids = [str(r) for r in request_ids]
+        found = [f"{p.log_path.name}: {line}" for p in (*self.workers, *self.edges)
+                 for line in p.log_path.read_text(errors="replace").splitlines()
+                 if any(r in line for r in ids)]
+        return "\n".join(found[-80:]) or "(no log line names them)"
+
     def stop(self) -> None:
         for p in (*self.edges, *self.workers):
             p.stop()

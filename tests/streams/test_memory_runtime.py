@@ -142,3 +142,39 @@ async def test_every_worker_of_a_stage_sees_every_broadcast_event() -> None:
     finally:
         for rt in runtimes:
             await rt.stop()
+
+
+async def test_a_dead_letter_waits_for_the_log_instead_of_being_dropped() -> None:
+    """The log refuses the dead letter twice (an outage): the runner keeps the record
+    until the letter is written, then moves on to the next event."""
+    from streams.errors import LogUnavailable
+    from streams.runtime.runner import StageRunner
+
+    rt = MemoryRuntime(partitions=1)
+    await rt.start()
+    refusals = 2
+
+    class Flaky:
+        async def send(self, topic: Any, key: Any, event: Any, headers: Any = ()) -> Any:
+            return await rt.publisher.send(topic, key, event, headers)
+
+        async def publish(self, topic: Any, key: Any, event: Any, headers: Any = ()) -> None:
+            nonlocal refusals
+            if topic is DLQ and refusals:
+                refusals -= 1
+                raise LogUnavailable("broker restarting")
+            await rt.publisher.publish(topic, key, event, headers)
+
+    seen: list[MessageReceived] = []
+    runner = StageRunner(_collector(seen, fail_on="1"), Flaky(), retries=0, backoff_s=0.001)
+    try:
+        await rt.publisher.publish(REQUESTS, "k", _msg("k", 1))
+        await rt.publisher.publish(REQUESTS, "k", _msg("k", 2))
+        for record in rt.log.partitions(REQUESTS.name)[0]:
+            await runner.process(record)
+        assert refusals == 0
+        letters = [decode(DLQ, r.value) for r in rt.log.partitions(DLQ.name)[0]]
+        assert [(d.error_type, d.attempts) for d in letters] == [("ValueError", 1)]
+        assert [e.text for e in seen] == ["2"]
+    finally:
+        await rt.stop()

@@ -72,3 +72,26 @@ def test_the_jsonl_exporter_writes_one_line_per_span_with_its_parent(tmp_path) -
     assert [s["name"] for s in spans] == ["inner", "outer"]
     assert spans[0]["parent_id"] == f"{outer.get_span_context().span_id:016x}"
     assert spans[0]["trace_id"] == spans[1]["trace_id"]
+
+
+def _record(name: str, msg: str, created: float, level: int = logging.ERROR) -> logging.LogRecord:
+    record = logging.LogRecord(name, level, __file__, 1, msg, ("127.0.0.1",), None)
+    record.created = created
+    return record
+
+
+def test_a_library_repeating_itself_during_an_outage_is_held_back_and_counted() -> None:
+    from streams.telemetry.logs import _Repeats
+
+    repeats = _Repeats(window_s=10)
+    passed = [r for r in (_record("aiokafka", "Unable connect to %s", 100 + i / 100)
+                          for i in range(1000)) if repeats.filter(r)]
+    assert len(passed) == 1  # 1000 lines in 10 s: one line
+    later = _record("aiokafka", "Unable connect to %s", 111)
+    assert repeats.filter(later)
+    assert later.getMessage() == "Unable connect to 127.0.0.1 (and 999 more like this " \
+                                 "in the last 11s)"
+    # Another template, and our own loggers, are never held back.
+    assert repeats.filter(_record("aiokafka", "Heartbeat failed %s", 111.5))
+    assert all(repeats.filter(_record("streams.runtime.runner", "retrying %s", 112))
+               for _ in range(3))

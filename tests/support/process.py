@@ -66,6 +66,19 @@ class ChatstreamProcess:
         except OSError:
             return "(no log)"
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_lines(self) -> int:
+        try:
+            with self.log_path.open("rb") as f:
+                return sum(1 for _ in f)
+        except OSError:
+            return 0
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
