@@ -27,9 +27,13 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+# The same as chatstream.compose.STAGES (this script imports nothing of the package;
+# tests/deploy/test_proxy.py checks the two agree).
+STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion", "analytics",
+          "batches", "batch-results")
 _URL = re.compile(r"listening on (http://\S+)")
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "upgrade"}
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect"}
+_EXPECT_ABOVE = 64 * 1024  # request bodies larger than this are sent after a 100 Continue
 DEFAULTS = {
     "CHATSTREAM_BROKER": "kafka://127.0.0.1:9092",
     "CHATSTREAM_STORE": "cassandra://127.0.0.1:9042/chatstream_cluster",
@@ -70,11 +74,23 @@ class RoundRobinProxy:
                 writer.write(_status(502, "no edge is reachable"))
                 return
             index, up_reader, upstream = opened
-            upstream.write(("\r\n".join([request_line, *kept]) + "\r\n\r\n").encode("latin-1")
-                           + body)
-            await upstream.drain()
-            status, *resp_headers = (await up_reader.readuntil(b"\r\n\r\n")).decode(
-                "latin-1").split("\r\n")
+            head_out = "\r\n".join([request_line, *kept])
+            if len(body) > _EXPECT_ABOVE:
+                # Ask first (RFC 9110 100-continue): an edge that refuses a large body from
+                # its Content-Length (413) answers without reading it; sending the body
+                # anyway would make it reset the connection and lose that answer.
+                upstream.write((head_out + "\r\nExpect: 100-continue\r\n\r\n")
+                               .encode("latin-1"))
+                await upstream.drain()
+                status, *resp_headers = await _response_head(up_reader)
+                if " 100 " in f"{status} ":
+                    upstream.write(body)
+                    await upstream.drain()
+                    status, *resp_headers = await _response_head(up_reader)
+            else:
+                upstream.write((head_out + "\r\n\r\n").encode("latin-1") + body)
+                await upstream.drain()
+                status, *resp_headers = await _response_head(up_reader)
             resp_kept = [h for h in resp_headers
                          if h and h.partition(":")[0].strip().lower() not in _HOP_BY_HOP]
             resp_kept += ["Connection: close", f"X-Chatstream-Edge: {index}"]
@@ -103,6 +119,10 @@ class RoundRobinProxy:
                 continue  # a stopped edge: the next one serves
             return index, reader, writer
         return None
+
+
+async def _response_head(reader: asyncio.StreamReader) -> list[str]:
+    return (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
 
 
 def _status(code: int, message: str) -> bytes:

@@ -84,3 +84,34 @@ async def test_a_stopped_edge_is_skipped(proxy_url: tuple[str, list[asyncio.Serv
             assert r.status_code == 200
             assert r.headers["x-chatstream-edge"] == "1"
             assert "data: b after -" in r.text
+
+
+async def test_an_answer_before_the_body_is_read_is_relayed() -> None:
+    """An edge refuses an upload from its Content-Length (413) and closes without
+    reading the body: the client gets the 413, not a dropped connection."""
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"error": {"code": "document_too_large"}}'
+        writer.write(b"HTTP/1.1 413 Content Too Large\r\ncontent-type: application/json\r\n"
+                     + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+    edge = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    proxy = _cluster().RoundRobinProxy([("127.0.0.1", edge.sockets[0].getsockname()[1])])
+    server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            r = await client.post("/v1/documents", content=b"a" * (8 * 1024 * 1024))
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "document_too_large"
+    finally:
+        server.close()
+        edge.close()
+
+
+def test_the_cluster_runs_every_stage() -> None:
+    from chatstream.compose import STAGES
+
+    assert _cluster().STAGES == STAGES
