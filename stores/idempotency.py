@@ -6,15 +6,13 @@ key, Cassandra's lightweight transaction), and forgotten after a day.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from streams.errors import StoreUnavailable
+from stores.sqlite_thread import SQLiteThread
 
 if TYPE_CHECKING:  # the driver is only imported where Cassandra is configured
     from stores.cassandra import CassandraConversationStore
@@ -48,42 +46,23 @@ class IdempotencyStore(Protocol):
         ...
 
 
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency_keys (tenant_id TEXT, key TEXT, fingerprint TEXT,
+    response TEXT, expires REAL, PRIMARY KEY (tenant_id, key));
+"""
+
+
 class SQLiteIdempotencyStore:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-idem")
-
-    async def _run(self, fn: Any) -> Any:
-        def call() -> Any:
-            if self._conn is None:
-                raise StoreUnavailable("sqlite idempotency store is not open")
-            with self._conn:
-                return fn(self._conn)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        self._db = SQLiteThread(path, _SQLITE_SCHEMA, name="sqlite idempotency store",
+                                thread_name="sqlite-idem",
+                                pragmas=("journal_mode=WAL", "busy_timeout=5000"))
 
     async def start(self) -> None:
-        def open_() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("CREATE TABLE IF NOT EXISTS idempotency_keys (tenant_id TEXT, key TEXT,"
-                         " fingerprint TEXT, response TEXT, expires REAL,"
-                         " PRIMARY KEY (tenant_id, key))")
-            self._conn = conn
-        await asyncio.get_running_loop().run_in_executor(self._pool, open_)
+        await self._db.start()
 
     async def close(self) -> None:
-        def close_() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, close_)
-        self._pool.shutdown(wait=True)
+        await self._db.close()
 
     async def claim(self, tenant_id: str, key: str, fingerprint: str,
                     response: str) -> Claim | None:
@@ -98,11 +77,10 @@ class SQLiteIdempotencyStore:
             row = db.execute("SELECT fingerprint, response FROM idempotency_keys WHERE "
                              "tenant_id=? AND key=?", (tenant_id, key)).fetchone()
             return Claim(row[0], row[1])
-        result: Claim | None = await self._run(run)
-        return result
+        return await self._db.run(run)
 
     async def release(self, tenant_id: str, key: str) -> None:
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "DELETE FROM idempotency_keys WHERE tenant_id=? AND key=?", (tenant_id, key)))
 
 

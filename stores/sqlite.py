@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from stores.base import Conversation, StoredMessage, StoredSummary
-from streams.errors import StoreUnavailable
+from stores.sqlite_thread import SQLiteThread
 
 __all__ = ("SQLiteConversationStore",)
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -49,71 +44,41 @@ _MICROSECOND = timedelta(microseconds=1)
 
 class SQLiteConversationStore:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        # sqlite3 objects belong to the thread that made them: one thread does all I/O.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db = SQLiteThread(path, _SCHEMA, name="sqlite store", thread_name="sqlite")
 
     @property
     def path(self) -> Path:
-        return self._path
+        return self._db.path
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteConversationStore:
         # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
         return cls(Path(url.removeprefix("sqlite:///")))
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._conn is None:
-                raise StoreUnavailable("sqlite store is not open")
-            with self._conn:
-                return fn(self._conn)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
     async def start(self) -> None:
-        def open_() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        await asyncio.get_running_loop().run_in_executor(self._pool, open_)
+        await self._db.start()
 
     async def close(self) -> None:
-        def close_() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, close_)
-        self._pool.shutdown(wait=True)
+        await self._db.close()
 
     async def ready(self) -> tuple[bool, str]:
-        try:
-            await self._run(lambda c: c.execute("SELECT 1").fetchone())
-        except StoreUnavailable as exc:
-            return False, str(exc)
-        return True, f"sqlite {self._path}"
+        return await self._db.ready(f"sqlite {self.path}")
 
     async def create_conversation(self, conversation: Conversation) -> None:
         c = conversation
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT OR IGNORE INTO conversations VALUES (?,?,?,?,?)",
             (c.tenant_id, c.id, c.user_id, c.title, c.created_at.isoformat())))
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
-        row = await self._run(lambda db: db.execute(
+        row = await self._db.run(lambda db: db.execute(
             "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
             "WHERE tenant_id=? AND id=?", (tenant_id, conversation_id)).fetchone())
         return _conversation(row) if row else None
 
     async def list_conversations(self, tenant_id: str, user_id: str,
                                  limit: int = 50) -> list[Conversation]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
             "WHERE tenant_id=? AND user_id=? ORDER BY created_at DESC LIMIT ?",
             (tenant_id, user_id, limit)).fetchall())
@@ -126,11 +91,11 @@ class SQLiteConversationStore:
             for table in ("messages", "scores", "summaries"):
                 db.execute(f"DELETE FROM {table} WHERE tenant_id=? AND conversation_id=?", key)
             return gone.rowcount == 1
-        return await self._run(run)
+        return await self._db.run(run)
 
     async def save_message(self, message: StoredMessage) -> None:
         m = message
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.tenant_id, m.conversation_id, m.id, m.request_id, m.role, m.text,
              m.created_at.isoformat(), m.user_id, m.model, m.provider, m.prompt_tokens,
@@ -138,13 +103,13 @@ class SQLiteConversationStore:
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT OR REPLACE INTO scores VALUES (?,?,?,?)",
             (tenant_id, conversation_id, message_id, json.dumps(scores))))
 
     async def list_messages(self, tenant_id: str, conversation_id: str,
                             limit: int = 100) -> list[StoredMessage]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             "SELECT m.*, s.scores FROM (SELECT * FROM messages WHERE tenant_id=? AND "
             "conversation_id=? ORDER BY created_at DESC, role ASC LIMIT ?) m "
             "LEFT JOIN scores s ON s.tenant_id=m.tenant_id AND "
@@ -153,7 +118,7 @@ class SQLiteConversationStore:
         return [_message(r) for r in rows]
 
     async def get_reply(self, tenant_id: str, request_id: str) -> StoredMessage | None:
-        row = await self._run(lambda db: db.execute(
+        row = await self._db.run(lambda db: db.execute(
             "SELECT m.*, s.scores FROM messages m LEFT JOIN scores s ON "
             "s.tenant_id=m.tenant_id AND s.conversation_id=m.conversation_id AND "
             "s.message_id=m.id WHERE m.tenant_id=? AND m.request_id=? AND "
@@ -161,7 +126,7 @@ class SQLiteConversationStore:
         return _message(row) if row else None
 
     async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
-        row = await self._run(lambda db: db.execute(
+        row = await self._db.run(lambda db: db.execute(
             "SELECT text, through_message_id, through_us, updated_us FROM summaries "
             "WHERE tenant_id=? AND conversation_id=?", (tenant_id, conversation_id)).fetchone())
         if row is None:
@@ -171,7 +136,7 @@ class SQLiteConversationStore:
 
     async def save_summary(self, summary: StoredSummary) -> None:
         s = summary
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT INTO summaries VALUES (?,?,?,?,?,?) "
             "ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET text=excluded.text, "
             "through_message_id=excluded.through_message_id, "

@@ -5,21 +5,16 @@ inside a write transaction, so every process on the file sees one count."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from stores.accounts.base import ApiKey, Share, Tenant, User
-from streams.errors import StoreUnavailable
+from stores.sqlite_thread import SQLiteThread
 
 __all__ = ("SQLiteAccountStore",)
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL,
@@ -59,58 +54,36 @@ def _key(r: Any) -> ApiKey:
 
 class SQLiteAccountStore:
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-accounts")
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._conn is None:
-                raise StoreUnavailable("sqlite account store is not open")
-            with self._conn:
-                return fn(self._conn)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        # synchronous stays at SQLite's default (FULL) for the accounts.
+        self._db = SQLiteThread(path, _SCHEMA, name="sqlite account store",
+                                thread_name="sqlite-accounts",
+                                pragmas=("journal_mode=WAL", "busy_timeout=5000"))
 
     async def start(self) -> None:
-        def open_() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        await asyncio.get_running_loop().run_in_executor(self._pool, open_)
+        await self._db.start()
 
     async def close(self) -> None:
-        def close_() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, close_)
-        self._pool.shutdown(wait=True)
+        await self._db.close()
 
     # -- tenants and users -----------------------------------------------------------
 
     async def create_tenant(self, tenant: Tenant) -> bool:
-        cur = await self._run(lambda db: db.execute(
+        cur = await self._db.run(lambda db: db.execute(
             "INSERT OR IGNORE INTO tenants VALUES (?,?,?,?)",
             (tenant.id, tenant.name, tenant.plan, tenant.created_at.timestamp())))
         return cur.rowcount == 1
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        r = await self._run(lambda db: db.execute(
+        r = await self._db.run(lambda db: db.execute(
             "SELECT id, name, plan, created FROM tenants WHERE id=?", (tenant_id,)).fetchone())
         return Tenant(r[0], r[1], r[2], _dt(r[3])) if r else None
 
     async def set_plan(self, tenant_id: str, plan: str) -> None:
-        await self._run(lambda db: db.execute("UPDATE tenants SET plan=? WHERE id=?",
-                                              (plan, tenant_id)))
+        await self._db.run(lambda db: db.execute("UPDATE tenants SET plan=? WHERE id=?",
+                                                 (plan, tenant_id)))
 
     async def create_user(self, user: User) -> bool:
-        cur = await self._run(lambda db: db.execute(
+        cur = await self._db.run(lambda db: db.execute(
             "INSERT OR IGNORE INTO users VALUES (?,?,?,?,?,?)",
             (user.tenant_id, user.id, user.email, user.role, user.password_hash,
              user.created_at.timestamp())))
@@ -119,24 +92,24 @@ class SQLiteAccountStore:
     _USER = "SELECT tenant_id, id, email, role, password_hash, created FROM users "
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
-        r = await self._run(lambda db: db.execute(
+        r = await self._db.run(lambda db: db.execute(
             self._USER + "WHERE tenant_id=? AND id=?", (tenant_id, user_id)).fetchone())
         return _user(r) if r else None
 
     async def user_by_email(self, email: str) -> User | None:
-        r = await self._run(lambda db: db.execute(self._USER + "WHERE email=?",
-                                                  (email,)).fetchone())
+        r = await self._db.run(lambda db: db.execute(self._USER + "WHERE email=?",
+                                                     (email,)).fetchone())
         return _user(r) if r else None
 
     async def list_users(self, tenant_id: str) -> list[User]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             self._USER + "WHERE tenant_id=? ORDER BY created", (tenant_id,)).fetchall())
         return [_user(r) for r in rows]
 
     # -- keys and refresh tokens -----------------------------------------------------
 
     async def create_key(self, key: ApiKey) -> None:
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT INTO api_keys VALUES (?,?,?,?,?,?,?)",
             (key.prefix, key.tenant_id, key.user_id, key.name, key.digest,
              key.created_at.timestamp(), int(key.revoked))))
@@ -144,26 +117,26 @@ class SQLiteAccountStore:
     _KEY = "SELECT prefix, tenant_id, user_id, name, digest, created, revoked FROM api_keys "
 
     async def get_key(self, prefix: str) -> ApiKey | None:
-        r = await self._run(lambda db: db.execute(self._KEY + "WHERE prefix=?",
-                                                  (prefix,)).fetchone())
+        r = await self._db.run(lambda db: db.execute(self._KEY + "WHERE prefix=?",
+                                                     (prefix,)).fetchone())
         return _key(r) if r else None
 
     async def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             self._KEY + "WHERE tenant_id=? ORDER BY created", (tenant_id,)).fetchall())
         return [_key(r) for r in rows]
 
     async def revoke_key(self, tenant_id: str, prefix: str) -> bool:
-        cur = await self._run(lambda db: db.execute(
+        cur = await self._db.run(lambda db: db.execute(
             "UPDATE api_keys SET revoked=1 WHERE tenant_id=? AND prefix=?", (tenant_id, prefix)))
         return cur.rowcount == 1
 
     async def add_refresh(self, jti: str, user_id: str, ttl_s: int) -> None:
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT INTO refresh_tokens VALUES (?,?,0,?)", (jti, user_id, time.time() + ttl_s)))
 
     async def use_refresh(self, jti: str) -> bool:
-        cur = await self._run(lambda db: db.execute(
+        cur = await self._db.run(lambda db: db.execute(
             "UPDATE refresh_tokens SET used=1 WHERE jti=? AND used=0 AND expires>?",
             (jti, time.time())))
         return cur.rowcount == 1
@@ -171,37 +144,37 @@ class SQLiteAccountStore:
     # -- shares ----------------------------------------------------------------------
 
     async def create_share(self, share: Share) -> None:
-        await self._run(lambda db: db.execute(
+        await self._db.run(lambda db: db.execute(
             "INSERT OR REPLACE INTO shares VALUES (?,?,?)",
             (share.token, share.tenant_id, share.conversation_id)))
 
     async def get_share(self, token: str) -> Share | None:
-        r = await self._run(lambda db: db.execute(
+        r = await self._db.run(lambda db: db.execute(
             "SELECT token, tenant_id, conversation_id FROM shares WHERE token=?",
             (token,)).fetchone())
         return Share(r[0], r[1], r[2]) if r else None
 
     async def delete_share(self, token: str) -> None:
-        await self._run(lambda db: db.execute("DELETE FROM shares WHERE token=?", (token,)))
+        await self._db.run(lambda db: db.execute("DELETE FROM shares WHERE token=?", (token,)))
 
     async def set_bookmark(self, tenant_id: str, user_id: str, conversation_id: str,
                            on: bool) -> None:
         sql = ("INSERT OR IGNORE INTO bookmarks VALUES (?,?,?)" if on else
                "DELETE FROM bookmarks WHERE tenant_id=? AND user_id=? AND conversation_id=?")
-        await self._run(lambda db: db.execute(sql, (tenant_id, user_id, conversation_id)))
+        await self._db.run(lambda db: db.execute(sql, (tenant_id, user_id, conversation_id)))
 
     async def bookmarks(self, tenant_id: str, user_id: str) -> set[str]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             "SELECT conversation_id FROM bookmarks WHERE tenant_id=? AND user_id=?",
             (tenant_id, user_id)).fetchall())
         return {r[0] for r in rows}
 
     async def set_credential(self, tenant_id: str, provider: str, ciphertext: str) -> None:
-        await self._run(lambda db: db.execute("INSERT OR REPLACE INTO credentials VALUES "
-                                              "(?,?,?)", (tenant_id, provider, ciphertext)))
+        await self._db.run(lambda db: db.execute("INSERT OR REPLACE INTO credentials VALUES "
+                                                 "(?,?,?)", (tenant_id, provider, ciphertext)))
 
     async def credentials(self, tenant_id: str) -> dict[str, str]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             "SELECT provider, ciphertext FROM credentials WHERE tenant_id=?",
             (tenant_id,)).fetchall())
         return {r[0]: r[1] for r in rows}
@@ -221,7 +194,7 @@ class SQLiteAccountStore:
                 (amount, scope, window, name, limit, amount, limit))
             row = cur.fetchone()
             return int(row[0]) if row else None
-        return await self._run(run)
+        return await self._db.run(run)
 
     async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
                        ttl_s: int) -> bool:
@@ -235,10 +208,10 @@ class SQLiteAccountStore:
                        "(scope, window, name) DO UPDATE SET n = n + excluded.n",
                        (scope, window, name, amount, now + ttl_s))
             return True
-        return await self._run(run)
+        return await self._db.run(run)
 
     async def counters(self, scope: str, window: str) -> dict[str, int]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             "SELECT name, n FROM usage_counters WHERE scope=? AND window=? AND expires>?",
             (scope, window, time.time())).fetchall())
         return {r[0]: int(r[1]) for r in rows}

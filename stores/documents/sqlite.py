@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from schemas.events import utcnow
 from stores.documents.base import Document, DocumentStatus
-from streams.errors import StoreUnavailable
+from stores.sqlite_thread import SQLiteThread
 
 __all__ = ("SQLiteDocumentStore",)
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -40,50 +35,21 @@ class SQLiteDocumentStore:
     store it shares a file with (SQLite's WAL lets both write in turn)."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-docs")
+        self._db = SQLiteThread(path, _SCHEMA, name="sqlite document store",
+                                thread_name="sqlite-docs", timeout=10.0)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteDocumentStore:
         return cls(Path(url.removeprefix("sqlite:///")))
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._conn is None:
-                raise StoreUnavailable("sqlite document store is not open")
-            with self._conn:
-                return fn(self._conn)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
     async def start(self) -> None:
-        def open_() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=True, timeout=10.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        if self._conn is None:
-            await asyncio.get_running_loop().run_in_executor(self._pool, open_)
+        await self._db.start()
 
     async def close(self) -> None:
-        def close_() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, close_)
-        self._pool.shutdown(wait=True)
+        await self._db.close()
 
     async def ready(self) -> tuple[bool, str]:
-        try:
-            await self._run(lambda c: c.execute("SELECT 1").fetchone())
-        except StoreUnavailable as exc:
-            return False, str(exc)
-        return True, f"sqlite {self._path}"
+        return await self._db.ready(f"sqlite {self._db.path}")
 
     async def create(self, document: Document, blob: bytes) -> None:
         d = document
@@ -97,22 +63,22 @@ class SQLiteDocumentStore:
                        (d.tenant_id, d.id, d.user_id, d.conversation_id, d.title, d.filename,
                         d.media_type, d.size, d.status, d.chunks_done, d.chunks_total,
                         d.error, d.created_at.isoformat(), updated))
-        await self._run(write)
+        await self._db.run(write)
 
     async def get(self, tenant_id: str, document_id: str) -> Document | None:
-        row = await self._run(lambda db: db.execute(
+        row = await self._db.run(lambda db: db.execute(
             f"SELECT {_COLUMNS} FROM documents WHERE tenant_id=? AND id=?",
             (tenant_id, document_id)).fetchone())
         return _document(row) if row else None
 
     async def list_documents(self, tenant_id: str, limit: int = 100) -> list[Document]:
-        rows = await self._run(lambda db: db.execute(
+        rows = await self._db.run(lambda db: db.execute(
             f"SELECT {_COLUMNS} FROM documents WHERE tenant_id=? "
             "ORDER BY created_at DESC, id LIMIT ?", (tenant_id, limit)).fetchall())
         return [_document(r) for r in rows]
 
     async def read_blob(self, tenant_id: str, document_id: str) -> bytes | None:
-        row = await self._run(lambda db: db.execute(
+        row = await self._db.run(lambda db: db.execute(
             "SELECT data FROM document_blobs WHERE tenant_id=? AND document_id=?",
             (tenant_id, document_id)).fetchone())
         return bytes(row[0]) if row else None
@@ -120,7 +86,7 @@ class SQLiteDocumentStore:
     async def update_status(self, tenant_id: str, document_id: str, status: DocumentStatus, *,
                             done: int = 0, total: int = 0, error: str | None = None) -> bool:
         now = utcnow().isoformat()
-        changed = await self._run(lambda db: db.execute(
+        changed = await self._db.run(lambda db: db.execute(
             "UPDATE documents SET status=?, chunks_done=?, chunks_total=?, error=?, "
             "updated_at=? WHERE tenant_id=? AND id=?",
             (status, done, total, error, now, tenant_id, document_id)).rowcount)
@@ -132,7 +98,7 @@ class SQLiteDocumentStore:
                        (tenant_id, document_id))
             return bool(db.execute("DELETE FROM documents WHERE tenant_id=? AND id=?",
                                    (tenant_id, document_id)).rowcount)
-        return await self._run(delete)
+        return await self._db.run(delete)
 
 
 def _document(row: Any) -> Document:

@@ -8,23 +8,20 @@ thousands of passages and slow for millions. Beyond one machine the answer is We
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from stores.sqlite_thread import SQLiteThread
 from stores.vectors.base import DEFAULT_ALPHA, Hit, IndexedChunk
 from stores.vectors.text import STOPWORDS, words
-from streams.errors import StoreUnavailable
 
 __all__ = ("EmbeddedVectorIndex", "fuse")
 
-T = TypeVar("T")
 Matrix = npt.NDArray[np.float32]
 
 _SCHEMA = """
@@ -70,10 +67,10 @@ class EmbeddedVectorIndex:
     vectors of different embedders are never compared."""
 
     def __init__(self, path: Path, space: str) -> None:
-        self._path = path
         self._space = space
-        self._conn: sqlite3.Connection | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vectors")
+        self._db = SQLiteThread(path, _SCHEMA, name="embedded vector index",
+                                thread_name="vectors", timeout=10.0,
+                                error_prefix="embedded vector index: ")
         self._writes = 0
         self._cache: dict[tuple[str, str], tuple[tuple[int, int], list[int], Matrix]] = {}
 
@@ -85,44 +82,16 @@ class EmbeddedVectorIndex:
 
     @property
     def description(self) -> str:
-        return f"embedded {self._path} ({self._space})"
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._conn is None:
-                raise StoreUnavailable("embedded vector index is not open")
-            with self._conn:
-                return fn(self._conn)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"embedded vector index: {exc}") from exc
+        return f"embedded {self._db.path} ({self._space})"
 
     async def start(self) -> None:
-        def open_() -> None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=True, timeout=10.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        if self._conn is None:
-            await asyncio.get_running_loop().run_in_executor(self._pool, open_)
+        await self._db.start()
 
     async def close(self) -> None:
-        def close_() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, close_)
-        self._pool.shutdown(wait=True)
+        await self._db.close()
 
     async def ready(self) -> tuple[bool, str]:
-        try:
-            await self._run(lambda db: db.execute("SELECT 1").fetchone())
-        except StoreUnavailable as exc:
-            return False, str(exc)
-        return True, self.description
+        return await self._db.ready(self.description)
 
     async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
         rows = [(self._space, c.tenant_id, c.document_id, c.chunk, c.conversation_id or "",
@@ -137,7 +106,7 @@ class EmbeddedVectorIndex:
                 "text=excluded.text, vector=excluded.vector", rows)
             self._writes += 1
         if rows:
-            await self._run(write)
+            await self._db.run(write)
 
     async def delete_document(self, tenant_id: str, document_id: str,
                               from_chunk: int = 0) -> None:
@@ -145,10 +114,10 @@ class EmbeddedVectorIndex:
             db.execute("DELETE FROM chunks WHERE space=? AND tenant_id=? AND document_id=? "
                        "AND chunk>=?", (self._space, tenant_id, document_id, from_chunk))
             self._writes += 1
-        await self._run(delete)
+        await self._db.run(delete)
 
     async def count(self, tenant_id: str, document_id: str) -> int:
-        row = await self._run(lambda db: db.execute(
+        row = await self._db.run(lambda db: db.execute(
             "SELECT count(*) FROM chunks WHERE space=? AND tenant_id=? AND document_id=?",
             (self._space, tenant_id, document_id)).fetchone())
         return int(row[0])
@@ -192,7 +161,7 @@ class EmbeddedVectorIndex:
                         similarity=_similarity(rows[rid][6], q),
                         conversation_id=rows[rid][5] or None)
                     for rid, score in best if rid in rows]
-        return await self._run(search)
+        return await self._db.run(search)
 
     def _vectors(self, db: sqlite3.Connection, tenant_id: str,
                  scope: str) -> tuple[list[int], Matrix]:
