@@ -246,6 +246,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     await store.start()
     runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
     relay: TokenRelay | None = None
+    idempotency: IdempotencyStore | None = None
     view: AnalyticsView | None = None
     batch_view: BatchView | None = None
     knowledge: Knowledge | None = None
@@ -322,6 +323,8 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                 await lag.stop()
         if relay is not None:
             await relay.stop()
+        if idempotency is not None:
+            await idempotency.close()
         with contextlib.suppress(Exception):
             await runtime.stop()
         if knowledge is not None:
