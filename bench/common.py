@@ -138,3 +138,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def bars(path: Path, title: str, panels: Sequence[tuple[str, Sequence[str], Sequence[float],
+                                                       float | None]]) -> None:
+    """One PNG of side-by-side bar charts: (y label, names, values, target line or None)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (label, names, values, target) in zip(axes[0], panels, strict=True):
+        ax.bar(range(len(values)), values, color="#4c72b0")
+        ax.set_xticks(range(len(names)), names, rotation=15, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+        if target is not None:
+            ax.axhline(target, color="#c44e52", linestyle="--", label="target")
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

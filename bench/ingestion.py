@@ -21,35 +21,27 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import Proc, machine, table
+from bench.common import ROOT, Proc, bars, machine, table
+from bench.rawhttp import post_for
 from tests.support.cleanup import drop_keyspace, drop_topics
 from tests.support.servers import CASSANDRA, KAFKA, require
 
 
-async def _post(url: str, cids: list[str], seconds: float, clients: int) -> int:
-    accepted = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        deadline = time.monotonic() + seconds
-
-        async def loop(i: int) -> None:
-            nonlocal accepted
-            n = 0
-            while time.monotonic() < deadline:
-                cid = cids[(i + n) % len(cids)]
-                r = await client.post(f"/v1/conversations/{cid}/messages",
-                                      json={"text": f"load {i}-{n}"})
-                n += 1
-                if r.status_code == 202:
-                    accepted += 1
-
-        await asyncio.gather(*(loop(i) for i in range(clients)))
-    return accepted
+async def _post(url: str, cids: list[str], seconds: float, clients: int) -> tuple[int, int]:
+    statuses = await post_for(
+        url, seconds, clients,
+        target=lambda n: f"/v1/conversations/{cids[n % len(cids)]}/messages",
+        body=lambda n: {"text": f"load {n}"})
+    return statuses[202], sum(statuses.values()) - statuses[202]
 
 
 def _client_process(url: str, cids: list[str], seconds: float, clients: int,
                     out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    out.put(asyncio.run(_post(url, cids, seconds, clients)))
+    try:
+        out.put(asyncio.run(_post(url, cids, seconds, clients)))
+    except BaseException as exc:
+        out.put(exc)  # the parent reports it instead of waiting forever
+        raise
 
 
 async def _stored(url: str, cids: list[str]) -> int:
@@ -61,7 +53,8 @@ async def _stored(url: str, cids: list[str]) -> int:
         return total
 
 
-def measure(edges: int, seconds: float, clients: int, tmp: Path) -> tuple[int, float, int]:
+def measure(edges: int, seconds: float, clients: int,
+            tmp: Path) -> tuple[int, float, int, int]:
     require(KAFKA, "Kafka")
     require(CASSANDRA, "Cassandra")
     env = {
@@ -85,7 +78,7 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path) -> tuple[int, f
                 return [(await c.post("/v1/conversations")).json()["id"] for _ in range(64)]
 
         cids = asyncio.run(conversations())
-        queue: multiprocessing.Queue[int] = multiprocessing.Queue()
+        queue: multiprocessing.Queue[tuple[int, int] | BaseException] = multiprocessing.Queue()
         # One client process per edge: a single Python client could not load two edges.
         workers = [multiprocessing.Process(target=_client_process,
                                            args=(u, cids, seconds, clients, queue))
@@ -93,8 +86,15 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path) -> tuple[int, f
         start = time.monotonic()
         for w in workers:
             w.start()
-        accepted = sum(queue.get() for _ in workers)
+        results = [queue.get(timeout=seconds + 120) for _ in workers]
         elapsed = time.monotonic() - start
+        counts: list[tuple[int, int]] = []
+        for r in results:
+            if isinstance(r, BaseException):
+                raise RuntimeError("a client process failed") from r
+            counts.append(r)
+        accepted = sum(a for a, _ in counts)
+        refused = sum(b for _, b in counts)
         for w in workers:
             w.join()
         # Persistence is its own consumer group: wait for it to catch up.
@@ -105,7 +105,7 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path) -> tuple[int, f
             if stored >= accepted:
                 break
             time.sleep(2)
-        return accepted, accepted / elapsed, stored
+        return accepted, accepted / elapsed, stored, refused
     finally:
         for p in procs:
             p.stop()
@@ -118,18 +118,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=64, help="concurrent posts per edge")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs/img/ingestion.png")
     args = parser.parse_args()
     seconds = 2 if args.quick else args.seconds
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for edges in ([1] if args.quick else [1, 2]):
-            accepted, rate, stored = measure(edges, seconds, args.clients, Path(tmp))
-            rows.append([edges, accepted, rate, rate / edges, stored,
+            accepted, rate, stored, refused = measure(edges, seconds, args.clients,
+                                                      Path(tmp))
+            rows.append([edges, accepted, refused, rate, rate / edges, stored,
                          "yes" if stored == accepted else "NO"])
     print(f"machine: {machine()}; {seconds:.0f} s of posting, {args.clients} concurrent "
           "posts per edge, acks=all")
-    print(table(["edges", "accepted", "accepted/s", "per edge/s", "stored",
+    print(table(["edges", "accepted", "not 202", "accepted/s", "per edge/s", "stored",
                  "every accepted stored"], rows))
+    if not args.quick:
+        names = [f"{r[0]} edge{'s' if r[0] != 1 else ''}" for r in rows]
+        bars(args.plot, "messages accepted (202, acks=all)",
+             [("accepted/s per edge process", names, [float(r[4]) for r in rows], 5000.0)])
+        print(f"plot: {args.plot.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import openai
 
-from bench.common import ROOT, Proc, free_port, machine, pct, table
+from bench.common import ROOT, Proc, bars, free_port, machine, pct, table
 from tests.support.cleanup import drop_keyspace, drop_topics
 from tests.support.servers import CASSANDRA, KAFKA, require
 
@@ -49,11 +49,14 @@ class _LiteLLM:
             "litellm_params": {"model": "openai/fake-model", "api_base": model_url,
                                "api_key": "bench"}}]}))
         self.log = tmp / "litellm.log"
+        # LiteLLM refuses to start without a master key (1.80+); clients present it.
+        self.key = f"sk-bench-{uuid.uuid4().hex}"
         self.proc = subprocess.Popen(
             [str(exe), "--config", str(config), "--port", str(self.port),
              "--host", "127.0.0.1", "--num_workers", "1"],
             stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-            env={**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true"})
+            env={**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true",
+                 "LITELLM_MASTER_KEY": self.key})
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 180
         import httpx
@@ -73,9 +76,9 @@ class _LiteLLM:
         self.proc.wait(30)
 
 
-async def drive(base_url: str, concurrency: int, requests: int) -> tuple[list[float], float,
-                                                                       int]:
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0,
+async def drive(base_url: str, concurrency: int, requests: int,
+                api_key: str = "bench") -> tuple[list[float], float, int]:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                                 timeout=120)
     ttft: list[float] = []
     errors = 0
@@ -118,6 +121,7 @@ async def main() -> None:
     parser.add_argument("--stacks", default="embedded,kafka")
     parser.add_argument("--quick", action="store_true", help="chatstream embedded only, "
                         "no LiteLLM install")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs/img/litellm.png")
     args = parser.parse_args()
     conc, reqs = (2, 2) if args.quick else (args.concurrency, args.requests)
     rows = []
@@ -131,7 +135,8 @@ async def main() -> None:
             if not args.quick:
                 lite = _LiteLLM(ensure_litellm(), model_url, tmp)
                 try:
-                    rows.append(("litellm proxy", *await drive(f"{lite.url}/v1", conc, reqs)))
+                    rows.append(("litellm proxy", *await drive(f"{lite.url}/v1", conc, reqs,
+                                                               lite.key)))
                 finally:
                     lite.stop()
             for kind in (["embedded"] if args.quick else args.stacks.split(",")):
@@ -170,6 +175,12 @@ async def main() -> None:
           f"{args.tokens} tokens, {args.pace_ms} ms apart; official openai client, stream")
     print(table(["server", "n", "errors", "TTFT p50 ms", "p95", "p99", "req/s",
                  "LiteLLM TTFT p50 / ours, our rps / LiteLLM's"], out))
+    if not args.quick:
+        names = [r[0] for r in rows]
+        bars(args.plot, f"{conc} concurrent streams, same fake model",
+             [("TTFT p50 (ms)", names, [pct(r[1], 0.5) for r in rows], None),
+              ("requests/s", names, [r[2] for r in rows], None)])
+        print(f"plot: {args.plot.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

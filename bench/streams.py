@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import multiprocessing
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
-from bench.common import Proc, machine, pct, table
+from bench.common import ROOT, Proc, bars, machine, pct, table
+from bench.rawhttp import sse_events
 from schemas.events import AnswerFinished, MessageReceived, TokensGenerated, Usage
 from schemas.topics import REQUESTS, TOKENS
 from tests.support.cleanup import drop_topics
 from tests.support.servers import KAFKA, require
-from tests.support.sse import events
 
 RATE = 20.0  # tokens per second per stream
 
@@ -53,15 +54,20 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
         await asyncio.sleep(1.0)  # clients connect
         ticks = int(seconds * RATE)
         start = time.monotonic()
+        # Streams are not in step: each tick is cut into slots and every stream writes
+        # in its own slot, as independent answers would, rather than all at once.
+        slots = 10
         for seq in range(1, ticks + 1):
-            for rid in rids:
-                # The text carries its production time: the client measures the relay.
-                ev = TokensGenerated(tenant_id="dev", request_id=rid, conversation_id=rid,
-                                     attempt="a", seq=seq, text=f"{time.time():.6f} ")
-                await producer.send(prefix + TOKENS.name, ev.model_dump_json().encode(),
-                                    key=f"dev:{rid}".encode())
-            # Keep the schedule: 20 ticks a second across all streams.
-            await asyncio.sleep(max(0.0, start + seq / RATE - time.monotonic()))
+            for slot in range(slots):
+                for rid in rids[slot::slots]:
+                    # The text carries its production time: the client measures the relay.
+                    ev = TokensGenerated(tenant_id="dev", request_id=rid, conversation_id=rid,
+                                         attempt="a", seq=seq, text=f"{time.time():.6f} ")
+                    await producer.send(prefix + TOKENS.name, ev.model_dump_json().encode(),
+                                        key=f"dev:{rid}".encode())
+                # Keep the schedule: 20 ticks a second across all streams.
+                due = start + (seq - 1 + (slot + 1) / slots) / RATE
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
         for rid in rids:
             done = AnswerFinished(tenant_id="dev", request_id=rid, conversation_id=rid,
                                   attempt="a", seq=ticks + 1, message_id=rid, usage=Usage(),
@@ -73,20 +79,23 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
         await producer.stop()
 
 
-async def _client(client: httpx.AsyncClient, rid: str, lat: list[float],
-                  failures: list[str]) -> None:
+async def _client(url: str, rid: str, lat: list[float], failures: list[str]) -> None:
+    def on_event(event: str, data: str) -> bool:
+        if event == "token":
+            lat.append((time.time() - float(json.loads(data)["text"])) * 1000)
+        return event == "done"
+
     try:
-        async with client.stream("GET", f"/v1/requests/{rid}/events") as r:
-            if r.status_code != 200:
-                failures.append(str(r.status_code))
-                return
-            async for e in events(r):
-                if e.event == "token":
-                    lat.append((time.time() - float(e.json()["text"])) * 1000)
-                elif e.event == "done":
-                    return
-    except httpx.HTTPError as exc:
+        status = await sse_events(url, f"/v1/requests/{rid}/events", on_event)
+    except (OSError, asyncio.IncompleteReadError) as exc:
         failures.append(type(exc).__name__)
+    else:
+        if status != 200:
+            failures.append(str(status))
+
+
+def _producer_process(prefix: str, rids: list[str], seconds: float) -> None:
+    asyncio.run(_produce(prefix, rids, seconds))
 
 
 async def level(url: str, prefix: str, n: int, seconds: float, edge_pid: int
@@ -94,17 +103,18 @@ async def level(url: str, prefix: str, n: int, seconds: float, edge_pid: int
     rids = [str(uuid.uuid4()) for _ in range(n)]
     arrivals: dict[str, list[float]] = {rid: [] for rid in rids}
     failures: list[str] = []
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
     rss_before = _rss_mb(edge_pid)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        producing = asyncio.create_task(_produce(prefix, rids, seconds))
-        await asyncio.sleep(0.5)
-        clients = [asyncio.create_task(_client(client, rid, arrivals[rid], failures))
-                   for rid in rids]
-        await asyncio.sleep(1.0 + seconds / 2)
-        rss_mid = _rss_mb(edge_pid)
-        await producing
-        await asyncio.wait(clients, timeout=30)
+    # The producer runs in its own process: its event loop does not delay the clients'.
+    producing = multiprocessing.Process(target=_producer_process, args=(prefix, rids, seconds))
+    producing.start()
+    await asyncio.sleep(0.5)
+    clients = [asyncio.create_task(_client(url, rid, arrivals[rid], failures)) for rid in rids]
+    await asyncio.sleep(1.0 + seconds / 2)
+    rss_mid = _rss_mb(edge_pid)
+    await asyncio.to_thread(producing.join)
+    await asyncio.wait(clients, timeout=30)
+    for task in clients:
+        task.cancel()
     lat_ms = [x for values in arrivals.values() for x in values]
     expected = n * int(seconds * RATE)
     if len(lat_ms) < expected:
@@ -118,6 +128,7 @@ async def main() -> None:
     parser.add_argument("--levels", default="100,250,500,1000,2000")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs/img/streams.png")
     args = parser.parse_args()
     levels = [20] if args.quick else [int(x) for x in args.levels.split(",")]
     seconds = 2 if args.quick else args.seconds
@@ -146,6 +157,12 @@ async def main() -> None:
     print(f"machine: {machine()}; {RATE:.0f} tokens/s per stream, {seconds:.0f} s per level")
     print(table(["streams", "relay p50 ms", "p99 ms", "failed", "edge RSS MB",
                  "KB per stream"], rows))
+    if not args.quick and rows:
+        names = [str(r[0]) for r in rows]
+        bars(args.plot, f"one edge, {RATE:.0f} tokens/s per stream",
+             [("relay latency p99 (ms)", names, [float(r[2]) for r in rows], 50.0),
+              ("edge RSS (MB)", names, [float(r[4]) for r in rows], None)])
+        print(f"plot: {args.plot.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

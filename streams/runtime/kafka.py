@@ -218,6 +218,10 @@ class KafkaRuntime:
             client_id=f"{self._client_id}-relay",
             enable_auto_commit=False,
             group_id=None,
+            # aiokafka leaves a partition out of the next fetch while its last records
+            # are unread, and a fetch already waiting on the broker holds back the one
+            # that would include it again: a bounded wait bounds that delay.
+            fetch_max_wait_ms=50,
         )
         await consumer.start()
         try:
