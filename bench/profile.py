@@ -6,7 +6,7 @@ functions with the most samples, by self time (the frame on top of the stack) an
 inclusive time for chatstream's own code, and keeps the collapsed stacks (one line per
 stack, for flamegraph tools or speedscope) next to the output.
 
-    python -m bench.profile [--stack kafka] [--streams 64] [--seconds 20] [--out DIR]
+    python -m bench.profile [--stack kafka] [--streams 64] [--seconds 20] [--out DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -75,9 +75,12 @@ async def main() -> None:
     parser.add_argument("--pace-ms", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=100, help="samples per second")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="embedded, 4 streams, 3 s")
     parser.add_argument("--out", type=Path, default=None,
                         help="keep the collapsed stacks here (default: a temporary dir)")
     args = parser.parse_args()
+    if args.quick:
+        args.stack, args.streams, args.seconds = "embedded", 4, 3.0
     spy = shutil.which("py-spy") or str(Path(ROOT / ".venv/bin/py-spy"))
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench.ingestion", "every accepted stored"),
     ("bench.streams", "relay p50 ms"),
     ("bench.litellm_compare", "req/s"),
+    ("bench.profile", "inclusive time"),
 ])
 def test_quick_mode_prints_its_table(module: str, header: str) -> None:
     done = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=ROOT,
