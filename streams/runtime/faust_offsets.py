@@ -26,11 +26,10 @@ def _blocked(consumer: Any, tp: Any) -> bool:
     if not acked:
         return False
     head = min(acked)
-    committed = consumer._committed_offset[tp]
-    if committed is not None and head > committed and not consumer._gap[tp]:
-        return True  # the committed offset itself is not acked yet
     # Messages handed to the agents and not yet acknowledged (a weak set: a message
     # dropped on a rebalance leaves it, and is read again from the committed offset).
+    # Only messages actually seen count: an offset that never arrives (a gap left by
+    # retention or a transaction marker) must not hold the commits back forever.
     return any(m.tp == tp and not m.acked and m.offset < head
                for m in list(consumer._unacked_messages))
 

@@ -53,3 +53,14 @@ async def test_a_new_group_without_a_committed_offset_waits_for_the_message_in_f
     assert consumer._new_offset(TOPIC) is None
     consumer.ack(first)
     assert consumer._new_offset(TOPIC) == 2
+
+
+async def test_an_offset_that_never_arrives_does_not_hold_commits_back(
+        consumer: faust.types.transports.ConsumerT) -> None:
+    """Offset 100 is gone (retention, a transaction marker): nothing waits for it."""
+    consumer._committed_offset[TOPIC] = 100
+    later = [_message(o) for o in (101, 102)]
+    for m in later:
+        consumer.track_message(m)
+        consumer.ack(m)
+    assert consumer._new_offset(TOPIC) == 103
