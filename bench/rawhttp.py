@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlparse
 
+from tests.support.sse import EventReader
+
 __all__ = ("post_for",)
 
 
@@ -74,7 +76,7 @@ async def sse_events(url: str, path: str,
         if status != 200:
             return status
         chunked = b"transfer-encoding: chunked" in head.lower()
-        pending = b""
+        events, pending = EventReader(), b""
         while True:
             if chunked:
                 size = int((await reader.readuntil(b"\r\n")).strip(), 16)
@@ -85,17 +87,10 @@ async def sse_events(url: str, path: str,
                 data = await reader.read(65536)
                 if not data:
                     return status
-            pending += data.replace(b"\r\n", b"\n")
-            while b"\n\n" in pending:
-                block, pending = pending.split(b"\n\n", 1)
-                event, lines = "message", []
-                for line in block.decode().split("\n"):
-                    field, _, value = line.partition(":")
-                    if field == "event":
-                        event = value.strip()
-                    elif field == "data":
-                        lines.append(value[1:] if value.startswith(" ") else value)
-                if lines and on_event(event, "\n".join(lines)):
+            *lines, pending = (pending + data).replace(b"\r\n", b"\n").split(b"\n")
+            for line in lines:
+                event = events.line(line.decode())
+                if event is not None and on_event(event.event, event.data):
                     return status
     finally:
         writer.close()

@@ -22,12 +22,7 @@ class GroqProvider(SdkProvider):
 
     async def _open(self, model: ModelSpec, prompt: Prompt,
                     messages: list[dict[str, str]]) -> Any:
-        extra: dict[str, Any] = {}
-        if prompt.max_tokens is not None:
-            extra["max_tokens"] = prompt.max_tokens
-        if prompt.temperature is not None:
-            extra["temperature"] = prompt.temperature
         # Groq reports usage in the last chunk's `x_groq` extension.
         return await self._client.chat.completions.create(
             model=model.upstream, messages=messages, stream=True, timeout=self._timeout_s,
-            **extra)
+            **self._sampling(prompt))

@@ -26,11 +26,7 @@ class OpenAIProvider(SdkProvider):
 
     async def _open(self, model: ModelSpec, prompt: Prompt,
                     messages: list[dict[str, str]]) -> Any:
-        extra: dict[str, Any] = {}
-        if prompt.max_tokens is not None:
-            extra["max_tokens"] = prompt.max_tokens
-        if prompt.temperature is not None:
-            extra["temperature"] = prompt.temperature
         return await self._client.chat.completions.create(
             model=model.upstream, messages=messages, stream=True,
-            stream_options={"include_usage": True}, timeout=self._timeout_s, **extra)
+            stream_options={"include_usage": True}, timeout=self._timeout_s,
+            **self._sampling(prompt))

@@ -65,6 +65,17 @@ class SdkProvider(abc.ABC):
                     messages: list[dict[str, str]]) -> Any:
         """Start a streaming chat completion; returns the SDK's async stream."""
 
+    @staticmethod
+    def _sampling(prompt: Prompt) -> dict[str, Any]:
+        """The request's sampling options, only those it sets (the model's defaults
+        otherwise)."""
+        extra: dict[str, Any] = {}
+        if prompt.max_tokens is not None:
+            extra["max_tokens"] = prompt.max_tokens
+        if prompt.temperature is not None:
+            extra["temperature"] = prompt.temperature
+        return extra
+
     async def aclose(self) -> None:
         await self._client.close()
 

@@ -74,21 +74,17 @@ class RoundRobinProxy:
                 writer.write(_status(502, "no edge is reachable"))
                 return
             index, up_reader, upstream = opened
-            head_out = "\r\n".join([request_line, *kept])
-            if len(body) > _EXPECT_ABOVE:
-                # Ask first (RFC 9110 100-continue): an edge that refuses a large body from
-                # its Content-Length (413) answers without reading it; sending the body
-                # anyway would make it reset the connection and lose that answer.
-                upstream.write((head_out + "\r\nExpect: 100-continue\r\n\r\n")
-                               .encode("latin-1"))
-                await upstream.drain()
-                status, *resp_headers = await _response_head(up_reader)
-                if " 100 " in f"{status} ":
-                    upstream.write(body)
-                    await upstream.drain()
-                    status, *resp_headers = await _response_head(up_reader)
-            else:
-                upstream.write((head_out + "\r\n\r\n").encode("latin-1") + body)
+            # Large bodies wait for 100 Continue (RFC 9110): an edge that refuses one from
+            # its Content-Length (413) answers without reading it, and a body sent anyway
+            # would make it reset the connection and lose that answer.
+            expect = len(body) > _EXPECT_ABOVE
+            upstream.write(("\r\n".join([request_line, *kept])
+                            + ("\r\nExpect: 100-continue" if expect else "") + "\r\n\r\n")
+                           .encode("latin-1") + (b"" if expect else body))
+            await upstream.drain()
+            status, *resp_headers = await _response_head(up_reader)
+            if expect and " 100 " in f"{status} ":
+                upstream.write(body)
                 await upstream.drain()
                 status, *resp_headers = await _response_head(up_reader)
             resp_kept = [h for h in resp_headers

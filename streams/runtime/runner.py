@@ -74,6 +74,13 @@ class StageRunner:
         # Exponential with full jitter, so retrying workers do not stampede together.
         return random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2**attempt))
 
+    async def _wait_out(self, outage: StoreUnavailable | LogUnavailable,
+                        attempt: int) -> None:
+        delay = self._delay(min(attempt, 6))
+        log.warning("%s: %s unavailable (%s); retrying in %.1fs", self.spec.name,
+                    "store" if isinstance(outage, StoreUnavailable) else "log", outage, delay)
+        await asyncio.sleep(delay)
+
     async def process(self, record: Record) -> None:
         """Handle one record inside its stage's span (a child of the span that produced
         the record, from its ``traceparent`` header), counting and timing it."""
@@ -120,11 +127,7 @@ class StageRunner:
                 return
             except (StoreUnavailable, LogUnavailable) as exc:
                 # An outage is not the event's fault: wait it out instead of dead-lettering.
-                delay = self._delay(min(attempt, 6))
-                log.warning("%s: %s unavailable (%s); retrying in %.1fs", self.spec.name,
-                            "store" if isinstance(exc, StoreUnavailable) else "log", exc,
-                            delay)
-                await asyncio.sleep(delay)
+                await self._wait_out(exc, attempt)
             except Exception as exc:
                 STAGE_EVENTS.labels(self.spec.name, topic.name, "error").inc()
                 tracing.current_span().record_exception(exc)
@@ -179,7 +182,4 @@ class StageRunner:
                 return
             except LogUnavailable as down:
                 attempt += 1
-                delay = self._delay(min(attempt, 6))
-                log.warning("%s: could not dead-letter (%s); retrying in %.1fs",
-                            self.spec.name, down, delay)
-                await asyncio.sleep(delay)
+                await self._wait_out(down, attempt)
