@@ -19,8 +19,9 @@ from agents.analytics.stage import group_name
 from agents.breaker import BreakerBoard, BreakerConfig
 from agents.deps import NoPassages, StageDeps
 from agents.providers.base import ChatProvider
+from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
-from agents.providers.local import LocalProvider
+from agents.providers.llama_cpp import LlamaCppProvider, gguf_path, llama_cpp_installed
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retry import RetryPolicy
 from api.analytics import AnalyticsView
@@ -35,7 +36,7 @@ from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from kernel.telemetry import tracing
 from kernel.telemetry.health import Checkable, readiness, worker_app
-from schemas.catalogue import Catalogue
+from schemas.catalogue import Catalogue, ModelSpec
 from stores.accounts.base import AccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
 from stores.base import ConversationStore
@@ -99,7 +100,10 @@ def build_providers(settings: Settings) -> dict[str, ChatProvider]:
     provider key; a model whose provider is missing here is skipped by failover."""
     timeout = settings.provider_timeout_s
     providers: dict[str, ChatProvider] = {
-        "local": LocalProvider(delay_ms=settings.local_model_delay_ms)}
+        "extractive": ExtractiveProvider(delay_ms=settings.local_model_delay_ms)}
+    if llama_cpp_installed():
+        providers["llama-cpp"] = LlamaCppProvider(concurrency=settings.llm_concurrency,
+                                                  threads=settings.llm_threads or None)
     if settings.openai_api_key is not None:
         providers["openai"] = OpenAIProvider(
             "openai", base_url=settings.openai_base_url,
@@ -129,6 +133,41 @@ def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) 
     if missing:
         log.warning("models without a configured provider (no key or endpoint in settings),"
                     " skipped by failover: %s", ", ".join(missing))
+
+
+def can_answer(model: ModelSpec, settings: Settings) -> bool:
+    """Whether this install can serve ``model``: its files are here, or its key is set."""
+    if model.provider == "extractive":
+        return True
+    if model.provider == "llama-cpp":
+        return llama_cpp_installed() and gguf_path(model.upstream) is not None
+    if model.provider == "openai":
+        return settings.openai_api_key is not None
+    if model.provider == "groq":
+        return settings.groq_api_key is not None
+    return model.provider_key in settings.endpoints
+
+
+def resolve_default_model(settings: Settings, catalogue: Catalogue) -> Settings:
+    """Settings with DEFAULT_MODEL set: as given, or the first model of the catalogue that
+    can answer here (refused at start when it names a model the catalogue lacks)."""
+    if settings.default_model:
+        if catalogue.get(settings.default_model) is None:
+            raise ConfigurationError(f"DEFAULT_MODEL {settings.default_model!r} is not in "
+                                     f"the catalogue ({', '.join(catalogue.names())})")
+        return settings
+    ready = [m for m in catalogue.models if can_answer(m, settings)]
+    chosen = (ready or list(catalogue.models))[0]
+    return settings.model_copy(update={"default_model": chosen.name})
+
+
+def _default_model_line(settings: Settings, catalogue: Catalogue) -> str:
+    line = f"default model {settings.default_model}"
+    waiting = [m.name for m in catalogue.models
+               if m.provider == "llama-cpp" and not can_answer(m, settings)]
+    if waiting:  # say what is missing and how to get it, the first time someone looks
+        line += f" ({', '.join(waiting)} not installed: `make llm` brings it in)"
+    return line
 
 
 def build_breakers(settings: Settings, providers: Sequence[str] = ()) -> BreakerBoard:
@@ -232,6 +271,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     stop taking work, let in-flight work end, close clients."""
     # A bad catalogue refuses to start before anything connects.
     catalogue = load_catalogue(settings.models_file)
+    settings = resolve_default_model(settings, catalogue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -275,6 +315,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if knowledge is not None:
             print(f"chatstream: {knowledge.describe()}", flush=True)
         if edge:
+            print(f"chatstream: {_default_model_line(settings, catalogue)}", flush=True)
             relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
             await relay.start()
             view = AnalyticsView(runtime, group_name(settings.analytics_group))
