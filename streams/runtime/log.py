@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Collection, Generator, Mapping
 from pathlib import Path
 
-from streams.errors import LogUnavailable
+from kernel.errors import LogUnavailable
 from streams.runtime.base import Headers, Record
 from streams.runtime.logfile import LogFile, Stored
 from streams.runtime.partition import Partition, size_of

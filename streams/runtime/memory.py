@@ -16,16 +16,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kernel.settings import TopicRetention
+from kernel.telemetry.tracing import with_trace
 from schemas.topics import ALL_TOPICS, TOKENS, TopicSpec
 from streams.codec import encode
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.lag import Offsets
 from streams.runtime.log import MemoryLog
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
-from streams.settings import TopicRetention
-from streams.telemetry.lag import Offsets
-from streams.telemetry.tracing import with_trace
 
 __all__ = ("MemoryLog", "MemoryRuntime")
 

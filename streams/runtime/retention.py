@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kernel.settings import TopicRetention
 from schemas.topics import ALL_TOPICS
-from streams.settings import TopicRetention
 
 __all__ = ("Retention", "topic_retention")
 

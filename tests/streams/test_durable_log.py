@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from kernel.settings import TopicRetention
 from schemas.events import MessageReceived
 from schemas.topics import ANALYTICS, REQUESTS
 from streams.codec import decode
@@ -18,7 +19,6 @@ from streams.runtime.base import Emit, StageSpec
 from streams.runtime.log import MemoryLog
 from streams.runtime.memory import MemoryRuntime
 from streams.runtime.retention import Retention
-from streams.settings import TopicRetention
 
 ROOT = Path(__file__).resolve().parents[2]
 
