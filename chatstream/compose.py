@@ -62,10 +62,13 @@ def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
             settings.kafka_bootstrap, topic_prefix=settings.topic_prefix,
             partitions=settings.partitions, replication=settings.replication_factor,
             retries=settings.stage_retries, data_dir=settings.data_dir, client_id=client_id,
-            session_timeout_s=settings.session_timeout_s,
+            session_timeout_s=settings.session_timeout_s, retention=settings.log_retention,
         )
     return MemoryRuntime(partitions=settings.partitions, topic_prefix=settings.topic_prefix,
-                         retries=settings.stage_retries)
+                         retries=settings.stage_retries,
+                         path=settings.data_dir / "log.db" if settings.log_durable else None,
+                         retention=settings.log_retention,
+                         cache_bytes=settings.log_cache_mb << 20)
 
 
 def build_store(settings: Settings) -> ConversationStore:
