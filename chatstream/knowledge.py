@@ -10,7 +10,7 @@ from agents import ingestion
 from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
 from agents.ingestion.extract import ocr_available
-from agents.passages import IndexedPassages
+from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from stores.conversations.base import ConversationStore
