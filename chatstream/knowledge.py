@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from agents import ingestion
 from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
+from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
 from agents.passages import IndexedPassages
 from stores.base import ConversationStore
