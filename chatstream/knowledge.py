@@ -10,15 +10,16 @@ from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
 from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
+from agents.ingestion.sandbox import ExtractionLimits
 from agents.passages import IndexedPassages
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
 from stores.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex
-from streams.errors import ConfigurationError
 from streams.runtime.base import StageSpec
-from streams.settings import Settings
 
 __all__ = ("Knowledge", "build_embedder", "build_index", "build_knowledge")
 
@@ -80,7 +81,10 @@ class Knowledge:
         return ingestion.stage(ingestion.IngestionDeps(
             documents=self.documents, index=self.index, embedder=self.embedder,
             passage_tokens=self.settings.passage_tokens,
-            overlap_tokens=self.settings.passage_overlap_tokens))
+            overlap_tokens=self.settings.passage_overlap_tokens,
+            limits=ExtractionLimits(cpu_s=self.settings.extract_cpu_s,
+                                    memory_mb=self.settings.extract_memory_mb,
+                                    wall_s=self.settings.extract_timeout_s)))
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from agents.ingestion.markdown import markdown_to_text
-from streams.errors import ChatstreamError
+from kernel.errors import ChatstreamError
 
 __all__ = ("ExtractionError", "extract_text", "ocr_available")
 

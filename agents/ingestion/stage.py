@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from agents.embedders.base import Embedder
 from agents.ingestion.extract import ExtractionError
 from agents.ingestion.sandbox import ExtractionLimits, read_passages
+from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DocumentSubmitted
 from schemas.topics import INGEST
 from stores.documents.base import Document, DocumentStatus, DocumentStore
 from stores.vectors.base import IndexedChunk, VectorIndex
-from streams.errors import PoisonEvent, ProviderError, StoreUnavailable
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("IngestionDeps", "handle", "stage")
