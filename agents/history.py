@@ -23,7 +23,7 @@ from agents.providers.messages import message_tokens, to_messages
 from kernel.errors import ChatstreamError, ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import ContextBuilt, HistoryTurn, utcnow
-from stores.base import ConversationStore, StoredSummary
+from stores.conversations.base import ConversationStore, StoredSummary
 
 __all__ = ("PromptBuilder", "budget_of", "summary_budget_of")
 
