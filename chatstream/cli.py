@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.errors import ChatstreamError
-from streams.settings import Settings
-from streams.telemetry.logs import setup_logging
+from kernel.errors import ChatstreamError
+from kernel.settings import Settings
+from kernel.telemetry.logs import setup_logging
 
 __all__ = ("main",)
 

@@ -30,21 +30,21 @@ from api.batches import BatchView
 from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
+from kernel.catalogue import load_catalogue
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
+from kernel.telemetry import tracing
+from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
 from stores.base import ConversationStore
 from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
 from stores.sqlite import SQLiteConversationStore
-from streams.catalogue import load_catalogue
-from streams.errors import ConfigurationError
 from streams.runtime.base import Runtime, StageSpec
 from streams.runtime.kafka import KafkaRuntime
+from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
 from streams.runtime.memory import MemoryRuntime
-from streams.settings import Settings
-from streams.telemetry import tracing
-from streams.telemetry.health import Checkable, readiness, worker_app
-from streams.telemetry.lag import KafkaLag, LagSource, lag_monitor
 
 __all__ = ("STAGES", "build_runtime", "build_store", "run")
 

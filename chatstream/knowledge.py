@@ -11,14 +11,14 @@ from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
 from agents.ingestion.extract import ocr_available
 from agents.passages import IndexedPassages
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
 from stores.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex
-from streams.errors import ConfigurationError
 from streams.runtime.base import StageSpec
-from streams.settings import Settings
 
 __all__ = ("Knowledge", "build_embedder", "build_index", "build_knowledge")
 

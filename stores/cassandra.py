@@ -35,8 +35,8 @@ from cassandra.policies import (
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import BatchStatement, BatchType, dict_factory
 
+from kernel.errors import ConfigurationError, StoreUnavailable
 from stores.base import Conversation, StoredMessage, StoredSummary
-from streams.errors import ConfigurationError, StoreUnavailable
 
 __all__ = ("CassandraConversationStore", "default_connection_class")
 

@@ -15,7 +15,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from streams.errors import ChatstreamError
+from kernel.errors import ChatstreamError
 
 __all__ = ("ExtractionError", "extract_text", "ocr_available")
 

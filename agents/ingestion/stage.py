@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from agents.embedders.base import Embedder
 from agents.ingestion.extract import ExtractionError, extract_text
 from agents.ingestion.split import split_passages
+from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DocumentSubmitted
 from schemas.topics import INGEST
 from stores.documents.base import Document, DocumentStatus, DocumentStore
 from stores.vectors.base import IndexedChunk, VectorIndex
-from streams.errors import PoisonEvent, ProviderError, StoreUnavailable
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("IngestionDeps", "handle", "stage")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from cassandra import ConsistencyLevel
 
+from kernel.errors import StoreUnavailable
 from stores.accounts.base import ApiKey, Share, Tenant, User
-from streams.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from stores.cassandra import CassandraConversationStore

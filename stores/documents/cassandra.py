@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kernel.errors import StoreUnavailable
 from schemas.events import utcnow
 from stores.cassandra import CassandraConversationStore
 from stores.documents.base import Document, DocumentStatus
-from streams.errors import StoreUnavailable
 
 __all__ = ("BLOB_PART_BYTES", "CassandraDocumentStore")
 

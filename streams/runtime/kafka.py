@@ -19,13 +19,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel
 
+from kernel.errors import LogUnavailable
+from kernel.telemetry.tracing import with_trace
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
-from streams.errors import LogUnavailable
 from streams.runtime import faust_offsets, kafka_backoff
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
 from streams.runtime.runner import StageRunner
-from streams.telemetry.tracing import with_trace
 
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kernel.telemetry.tracing import with_trace
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.lag import Offsets
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.runner import StageRunner
-from streams.telemetry.lag import Offsets
-from streams.telemetry.tracing import with_trace
 
 __all__ = ("MemoryLog", "MemoryRuntime")
 

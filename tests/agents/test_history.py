@@ -14,11 +14,11 @@ from agents.history import PromptBuilder
 from agents.providers.base import Delta, Prompt
 from agents.providers.local import LocalProvider
 from agents.retrieval import handle as retrieve
+from kernel.errors import ProviderError
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import ContextBuilt, HistorySummary, HistoryTurn, MessageReceived
 from stores.base import Conversation, StoredMessage
 from stores.sqlite import SQLiteConversationStore
-from streams.errors import ProviderError
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
 TINY = ModelSpec(name="tiny", provider="local", upstream="extractive-v1", context_window=400)

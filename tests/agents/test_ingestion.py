@@ -12,13 +12,13 @@ import pytest
 
 from agents.embedders.hashing import HashingEmbedder
 from agents.ingestion import IngestionDeps, handle, stage
+from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DeadLettered, DocumentSubmitted, utcnow
 from schemas.topics import DLQ, INGEST
 from stores.documents.base import Document, DocumentStatus
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.codec import decode
-from streams.errors import PoisonEvent, ProviderError, StoreUnavailable
 from streams.runtime.memory import MemoryRuntime
 from tests.support.documents import CORRUPT_PDF, make_pdf
 

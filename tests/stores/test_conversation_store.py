@@ -22,10 +22,10 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import RoundRobinPolicy
 
+from kernel.errors import ConfigurationError, StoreUnavailable
 from stores.base import Conversation, ConversationStore, StoredMessage, StoredSummary
 from stores.cassandra import CassandraConversationStore, default_connection_class
 from stores.sqlite import SQLiteConversationStore
-from streams.errors import ConfigurationError, StoreUnavailable
 
 CASSANDRA_HOST = "127.0.0.1"
 CASSANDRA_PORT = int(os.environ.get("CHATSTREAM_CASSANDRA_PORT", "9042"))
