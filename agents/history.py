@@ -25,7 +25,7 @@ from kernel.errors import ChatstreamError, ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import ContextBuilt, HistoryTurn, utcnow
 from schemas.options import parse_options
-from stores.base import ConversationStore, StoredSummary
+from stores.conversations.base import ConversationStore, StoredSummary
 
 __all__ = ("PromptBuilder", "budget_of", "summary_budget_of")
 

@@ -108,7 +108,8 @@ async def _create_topics(settings: Settings) -> None:
         return
     created = await create_topics(settings.kafka_bootstrap, prefix=settings.topic_prefix,
                                   partitions=settings.partitions,
-                                  replication=settings.replication_factor)
+                                  replication=settings.replication_factor,
+                                  retention=settings.log_retention)
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
 
 

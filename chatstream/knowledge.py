@@ -13,7 +13,7 @@ from agents.ingestion.extract import ocr_available
 from agents.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import VectorIndex
@@ -47,11 +47,11 @@ def build_index(settings: Settings, space: str) -> VectorIndex:
 
 
 def build_documents(settings: Settings, store: ConversationStore) -> DocumentStore:
-    from stores.cassandra import CassandraConversationStore
+    from stores.conversations.cassandra import CassandraConversationStore
 
     if isinstance(store, CassandraConversationStore):
         from stores.documents.cassandra import CassandraDocumentStore
-        return CassandraDocumentStore(store)  # same keyspace, same session
+        return CassandraDocumentStore(store.session)  # same keyspace, same session
     return SQLiteDocumentStore.from_url(settings.store_url)
 
 
