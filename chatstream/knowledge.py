@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from agents import ingestion
 from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
+from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
+from agents.ingestion.sandbox import ExtractionLimits
 from agents.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
@@ -80,7 +81,10 @@ class Knowledge:
         return ingestion.stage(ingestion.IngestionDeps(
             documents=self.documents, index=self.index, embedder=self.embedder,
             passage_tokens=self.settings.passage_tokens,
-            overlap_tokens=self.settings.passage_overlap_tokens))
+            overlap_tokens=self.settings.passage_overlap_tokens,
+            limits=ExtractionLimits(cpu_s=self.settings.extract_cpu_s,
+                                    memory_mb=self.settings.extract_memory_mb,
+                                    wall_s=self.settings.extract_timeout_s)))
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"
