@@ -12,7 +12,7 @@ from api.relay import TokenRelay
 from kernel.settings import Settings
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
 from stores.vectors.base import VectorIndex

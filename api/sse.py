@@ -14,7 +14,7 @@ from api.errors import ApiError
 from api.relay import RequestStream, SseEvent
 from api.services import EdgeServices
 from kernel.telemetry.metrics import SSE_OPEN
-from stores.base import StoredMessage
+from stores.conversations.base import StoredMessage
 
 __all__ = ("last_event_id", "open_stream", "stream_response")
 

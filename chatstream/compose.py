@@ -38,9 +38,9 @@ from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
+from stores.conversations.sqlite import SQLiteConversationStore
 from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
-from stores.sqlite import SQLiteConversationStore
 from streams.runtime.base import Runtime, StageSpec
 from streams.runtime.kafka import KafkaRuntime
 from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
@@ -74,7 +74,7 @@ def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
 def build_store(settings: Settings) -> ConversationStore:
     url = settings.store_url
     if url.startswith("cassandra://"):
-        from stores.cassandra import CassandraConversationStore
+        from stores.conversations.cassandra import CassandraConversationStore
         return CassandraConversationStore.from_url(url)
     return SQLiteConversationStore.from_url(url)
 
@@ -82,19 +82,19 @@ def build_store(settings: Settings) -> ConversationStore:
 def build_idempotency(settings: Settings, store: ConversationStore) -> IdempotencyStore:
     if isinstance(store, SQLiteConversationStore):
         return SQLiteIdempotencyStore(store.path)
-    from stores.cassandra import CassandraConversationStore
+    from stores.conversations.cassandra import CassandraConversationStore
     from stores.idempotency import CassandraIdempotencyStore
     assert isinstance(store, CassandraConversationStore)
-    return CassandraIdempotencyStore(store)
+    return CassandraIdempotencyStore(store.session)
 
 
 def build_accounts(store: ConversationStore) -> AccountStore:
     if isinstance(store, SQLiteConversationStore):
         return SQLiteAccountStore(store.path)
     from stores.accounts.cassandra import CassandraAccountStore
-    from stores.cassandra import CassandraConversationStore
+    from stores.conversations.cassandra import CassandraConversationStore
     assert isinstance(store, CassandraConversationStore)
-    return CassandraAccountStore(store)
+    return CassandraAccountStore(store.session)
 
 
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:

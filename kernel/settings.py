@@ -117,6 +117,13 @@ class Settings(BaseSettings):
                                           "`openai` embedder (never logged)")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="larger uploads "
                                     "get 413")
+    extract_cpu_s: int = Field(60, ge=1, description="CPU seconds the child process that "
+                               "reads one upload may use (pypdf, OCR, Markdown) before it is "
+                               "stopped and the document fails")
+    extract_memory_mb: int = Field(1024, ge=128, description="address space (MB) of that "
+                                   "child process; past it the document fails")
+    extract_timeout_s: float = Field(120.0, gt=0, description="wall-clock seconds to read "
+                                     "one upload before its process group is killed")
     passage_tokens: int = Field(200, ge=8, description="token budget of one indexed passage")
     passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
                                         "from the one before")

@@ -29,7 +29,7 @@ from schemas.http import (
 )
 from schemas.topics import REQUESTS
 from stores.accounts.base import AccountStore, Share
-from stores.base import Conversation, StoredMessage
+from stores.conversations.base import Conversation, StoredMessage
 
 __all__ = ("router",)
 

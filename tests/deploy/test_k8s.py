@@ -65,7 +65,7 @@ def _config(docs: list[dict[str, Any]]) -> dict[str, str]:
 def _stage_inputs() -> dict[str, set[str]]:
     from chatstream.compose import build_stages
     from kernel.settings import Settings
-    from stores.sqlite import SQLiteConversationStore
+    from stores.conversations.sqlite import SQLiteConversationStore
 
     settings = Settings()
     store = SQLiteConversationStore.from_url("sqlite:///:memory:")
