@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from agents.providers.fake_server import FakeModelServer, FakeToolCall, Reply, SeenRequest
+from harness.fake_models import FakeModelServer, FakeToolCall, Reply, SeenRequest
 from tests.support.stacks import Stack
 
 WEATHER: Any = {"type": "function", "function": {
