@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from agents.providers.fake_server import FakeModelServer, FakeToolCall, Reply, SeenRequest
+from harness.fake_models import FakeModelServer, FakeToolCall, Reply, SeenRequest
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import Stack
 
