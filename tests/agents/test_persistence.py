@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from agents.inference import assistant_message_id
+from agents.inference.stage import assistant_message_id
 from agents.persistence import KnownConversations, handle
+from harness.cleanup import drop_keyspace
 from schemas.events import MessageReceived, ResponseCompleted, Usage
 from stores.cassandra import CassandraSession
 from stores.conversations.base import Conversation, ConversationStore
 from stores.conversations.cassandra import CassandraConversationStore
 from stores.conversations.sqlite import SQLiteConversationStore
-from tests.support.cleanup import drop_keyspace
 
 CASSANDRA = f"127.0.0.1:{os.environ.get('CHATSTREAM_CASSANDRA_PORT', '9042')}"
 T0 = datetime(2026, 5, 1, 9, 30, 0, 250001, tzinfo=UTC)
