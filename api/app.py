@@ -17,6 +17,7 @@ from api.routes import (
     completions,
     conversations,
     documents,
+    embeddings,
     health,
     keys,
     models,
@@ -59,7 +60,8 @@ def create_app(services: EdgeServices) -> FastAPI:
 
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
-              admin.usage_router, public.router, analytics.router, batches.router):
+              admin.usage_router, public.router, analytics.router, batches.router,
+              embeddings.router):
         app.include_router(r)
     web.mount(app)
     # Outermost: it times and counts every request, the refused ones included.
