@@ -12,10 +12,9 @@ from pydantic import ValidationError
 
 from api.completions import Completion, collect, openai_error, stream_chunks
 from api.deps import PrincipalDep, ServicesDep
-from api.limits import count
+from api.submit import submit
 from schemas.completions import ChatCompletion, ChatCompletionRequest, OpenAIError
-from schemas.events import HistoryTurn, MessageReceived, conversation_key, new_id
-from schemas.topics import REQUESTS
+from schemas.events import HistoryTurn, MessageReceived, new_id
 
 __all__ = ("router",)
 
@@ -78,16 +77,13 @@ async def chat_completions(request: Request, services: ServicesDep,
         options["max_tokens"] = body.max_completion_tokens or body.max_tokens
     if body.temperature is not None:
         options["temperature"] = body.temperature
-    await count(services, principal, messages=1)
     cid = str(uuid.uuid4())
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=last.text, model=spec.name,
         options=options, history=tuple(turns[:-1]),
     )
-    stream = services.relay.register(event)
-    await services.runtime.publisher.publish(
-        REQUESTS, conversation_key(principal.tenant_id, cid), event)
+    stream = await submit(services, principal, event)
     completion = Completion(id=f"chatcmpl-{event.request_id}", model=spec.name)
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": cid}
     if body.stream:
