@@ -30,8 +30,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 from api.errors import ApiError
+from kernel.settings import Settings
 from stores.accounts.base import AccountStore
-from streams.settings import Settings
 
 __all__ = ("Claims", "Credentials", "unauthorized")
 

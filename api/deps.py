@@ -11,7 +11,7 @@ from api.auth import Credentials, unauthorized
 from api.errors import ApiError
 from api.services import EdgeServices
 from stores.accounts.base import AccountStore
-from stores.base import Conversation
+from stores.conversations.base import Conversation
 
 __all__ = ("AccountsDep", "AdminDep", "OwnConversation", "Principal", "PrincipalDep",
            "ServicesDep", "own_conversation")

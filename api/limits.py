@@ -16,8 +16,8 @@ from api.clients import client_address, networks
 from api.deps import Principal
 from api.errors import ApiError
 from api.services import EdgeServices
+from kernel.telemetry.metrics import QUOTA_REFUSALS
 from schemas.plans import MONTH_TTL_S, Plan, minute_window, month_window
-from streams.telemetry.metrics import QUOTA_REFUSALS
 
 __all__ = ("check_ip", "count", "login_allowed", "login_failed", "minute_window",
            "month_window", "peer", "plan_of")

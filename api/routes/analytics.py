@@ -12,8 +12,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from api.analytics import AnalyticsView
 from api.deps import AdminDep, ServicesDep, get_admin, get_principal
 from api.errors import ApiError
+from kernel.telemetry.health import metrics_allowed
 from schemas.analytics import AnalyticsSummary
-from streams.telemetry.health import metrics_allowed
 
 __all__ = ("router",)
 

@@ -26,7 +26,7 @@ from schemas.http import (
     StoredScores,
 )
 from stores.accounts.base import AccountStore, Share
-from stores.base import Conversation, StoredMessage
+from stores.conversations.base import Conversation, StoredMessage
 
 __all__ = ("router",)
 

@@ -9,16 +9,21 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.process import ChatstreamProcess
-from tests.support.stacks import _env
+from harness.process import ChatstreamProcess
 from tests.tenancy.support import JWT_ENV, bootstrap
 
-__all__ = ("PASSWORD", "Edge", "client_ip", "start_dev_edge", "start_jwt_edge")
+__all__ = ("PASSWORD", "Edge", "client_ip", "edge_env", "start_dev_edge", "start_jwt_edge")
 
 PASSWORD = "correct-horse-battery-41"
 # The edge believes X-Forwarded-For from loopback (the tests are its "proxy"), so each
 # test can come from an address of its own and throttles do not mix between tests.
 _ips = (f"198.51.100.{i}" for i in itertools.count(1))
+
+
+def edge_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The settings of an embedded `chatstream up` of its own under ``tmp``."""
+    return {"CHATSTREAM_DATA_DIR": str(tmp / "data"), "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "3",
+            "CHATSTREAM_WORKER_PORT": "0", "CHATSTREAM_LAG_INTERVAL_S": "0", **extra}
 
 
 def client_ip() -> str:
@@ -52,7 +57,7 @@ class Edge:
 
 
 def start_dev_edge(tmp: Path, **extra: str) -> Edge:
-    env = {**_env(tmp), **extra}
+    env = edge_env(tmp, **extra)
     up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
     assert up.url
     return Edge(up.url, env, up)
@@ -60,7 +65,7 @@ def start_dev_edge(tmp: Path, **extra: str) -> Edge:
 
 def start_jwt_edge(tmp: Path) -> Edge:
     """Tenants ``acme`` (an owner and, created by tests, members) and ``beta``."""
-    env = {**_env(tmp), **JWT_ENV, "CHATSTREAM_TRUSTED_PROXIES": '["127.0.0.1"]',
+    env = {**edge_env(tmp), **JWT_ENV, "CHATSTREAM_TRUSTED_PROXIES": '["127.0.0.1"]',
            "CHATSTREAM_METRICS_TOKEN": "operator-metrics-token-0123456789"}
     up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
     assert up.url

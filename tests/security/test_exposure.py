@@ -14,14 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.security.support import Edge, start_dev_edge
-from tests.support.stacks import _env
+from tests.security.support import Edge, edge_env, start_dev_edge
 
 COMPLETION = '{"model": "local", "messages": [{"role": "user", "content": "hello"}]}'
 
 
 def test_dev_auth_refuses_to_listen_on_the_network(tmp_path: Path) -> None:
-    env = {**_env(tmp_path), "CHATSTREAM_AUTH": "dev"}
+    env = {**edge_env(tmp_path), "CHATSTREAM_AUTH": "dev"}
     run = subprocess.run([sys.executable, "-m", "chatstream.cli", "up", "--host", "0.0.0.0",
                           "--port", "0"], env={**os.environ, **env},
                          capture_output=True, text=True, timeout=120)

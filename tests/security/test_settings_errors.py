@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stacks import _env
+from tests.security.support import edge_env
 
 JWT = "too-short-but-secret-7f3a"
 OPENAI = "sk-proj-DoNotPrintThisKey-91c2e"
@@ -27,7 +27,7 @@ OPENAI = "sk-proj-DoNotPrintThisKey-91c2e"
     {"CHATSTREAM_TRUSTED_PROXIES": f'["{JWT}"]'},
 ])
 def test_invalid_settings_never_echo_a_value(tmp_path: Path, bad: dict[str, str]) -> None:
-    env = {**os.environ, **_env(tmp_path), "CHATSTREAM_OPENAI_API_KEY": OPENAI,
+    env = {**os.environ, **edge_env(tmp_path), "CHATSTREAM_OPENAI_API_KEY": OPENAI,
            "CHATSTREAM_JWT_SECRET": JWT, **bad}
     # Any command reads the settings first; this one would return at once if they were
     # valid.
