@@ -92,8 +92,12 @@ class CassandraAccountStore:
             "key_revoke": ("UPDATE api_keys SET revoked=true WHERE prefix=?", True),
             "refresh_ins": ("INSERT INTO refresh_tokens (jti, user_id, used) VALUES (?,?,false)"
                             " USING TTL ?", True),
-            "refresh_use": ("UPDATE refresh_tokens SET used=true WHERE jti=? IF used=false",
-                            False),
+            "refresh_ttl": ("SELECT TTL(user_id) AS ttl FROM refresh_tokens WHERE jti=?",
+                            True),
+            # With the row's remaining TTL: a cell written without one outlives the row's
+            # other cells, and the table would keep every used token forever.
+            "refresh_use": ("UPDATE refresh_tokens USING TTL ? SET used=true WHERE jti=? "
+                            "IF used=false", False),
             "share_ins": ("INSERT INTO shares (share_token, tenant_id, conversation_id) "
                           "VALUES (?,?,?)", True),
             "share_get": ("SELECT * FROM shares WHERE share_token=?", True),
@@ -204,7 +208,10 @@ class CassandraAccountStore:
         await self._x("refresh_ins", jti, user_id, ttl_s)
 
     async def use_refresh(self, jti: str) -> bool:
-        rows = await self._x("refresh_use", jti)
+        found = await self._x("refresh_ttl", jti)
+        if not found or not found[0]["ttl"]:
+            return False  # unknown or expired
+        rows = await self._x("refresh_use", int(found[0]["ttl"]), jti)
         return bool(rows and rows[0]["[applied]"])
 
     # -- shares ----------------------------------------------------------------------

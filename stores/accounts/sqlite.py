@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.accounts.base import ApiKey, Share, Tenant, User
+from stores.purge import PeriodicPurge
 from stores.sqlite_thread import SQLiteThread
 
 __all__ = ("SQLiteAccountStore",)
@@ -60,12 +61,24 @@ class SQLiteAccountStore:
         self._db = SQLiteThread(path, _SCHEMA, name="sqlite account store",
                                 thread_name="sqlite-accounts",
                                 pragmas=("journal_mode=WAL", "busy_timeout=5000"))
+        self._purge = PeriodicPurge("account rows", self.purge_expired)
 
     async def start(self) -> None:
         await self._db.start()
+        self._purge.start()
 
     async def close(self) -> None:
+        await self._purge.stop()
         await self._db.close()
+
+    async def purge_expired(self) -> int:
+        """Delete expired refresh tokens, usage markers and counters (their reads ignore
+        them already); the number of rows deleted."""
+        def run(db: sqlite3.Connection) -> int:
+            now = time.time()
+            return sum(db.execute(f"DELETE FROM {table} WHERE expires<?", (now,)).rowcount
+                       for table in ("refresh_tokens", "counted", "usage_counters"))
+        return await self._db.run(run)
 
     # -- tenants and users -----------------------------------------------------------
 

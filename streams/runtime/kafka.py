@@ -69,7 +69,7 @@ async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
         return await fut
     except KafkaError as exc:
         raise LogUnavailable(f"kafka did not acknowledge {topic}: "
-                             f"{type(exc).__name__}") from exc
+                             f"{type(exc).__name__}", maybe_written=True) from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
