@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.plans import DEFAULT_PLANS, Plan
+from schemas.stages import topic_name
 from schemas.topics import ALL_TOPICS
 
 __all__ = ("Endpoint", "Settings", "TopicRetention", "get_settings")
@@ -304,7 +305,7 @@ class Settings(BaseSettings):
         return self.vectors or f"embedded:///{(self.data_dir / 'vectors').resolve()}"
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        return topic_name(name, self.topic_prefix)
 
 
 @lru_cache

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from schemas.stages import STAGE_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.kafka.yml"
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+STAGES = STAGE_NAMES  # every registered stage needs its worker service
 SERVERS = {
     "kafka": "apache/kafka:3.9.1",
     "cassandra": "cassandra:5.0",
