@@ -28,6 +28,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _describe(exc: ValidationError) -> str:
+    """Which setting is wrong and why, never the value given: it may be a secret."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        env = f"CHATSTREAM_{where.split('.')[0].upper()}" if error["loc"] else where
+        lines.append(f"  {env}: {error['msg']}")
+    return "\n".join(lines)
+
+
 def _server_flags(p: argparse.ArgumentParser, *, edge: bool) -> None:
     if edge:
         p.add_argument("--host", help="bind address (CHATSTREAM_HOST)")
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ValidationError as exc:
-        print(f"chatstream: invalid settings:\n{exc}", file=sys.stderr)
+        print(f"chatstream: invalid settings:\n{_describe(exc)}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
     from chatstream.compose import run

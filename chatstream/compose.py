@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -228,9 +229,30 @@ def _lag_source(settings: Settings, runtime: Runtime) -> LagSource | None:
     return KafkaLag(settings.kafka_bootstrap, settings.topic_prefix)
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name, "" or 0.0.0.0: reachable from elsewhere
+
+
+def check_exposure(settings: Settings) -> None:
+    """AUTH=dev serves anyone as any tenant: only on loopback, unless explicitly allowed."""
+    if (settings.auth == "dev" and not _loopback(settings.host)
+            and not settings.allow_insecure_dev_auth_on_network):
+        raise ConfigurationError(
+            f"AUTH=dev has no credentials and must not listen on {settings.host!r}: "
+            "bind 127.0.0.1, use CHATSTREAM_AUTH=jwt, or (on a network you trust) set "
+            "CHATSTREAM_ALLOW_INSECURE_DEV_AUTH_ON_NETWORK=true")
+
+
 async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     """Run the edge and/or stages until SIGINT or SIGTERM, then shut down in order:
     stop taking work, let in-flight work end, close clients."""
+    if edge:
+        check_exposure(settings)
     # A bad catalogue refuses to start before anything connects.
     catalogue = load_catalogue(settings.models_file)
     stop = asyncio.Event()
@@ -289,6 +311,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
                                     vectors=knowledge.index if knowledge else None,
+                                    embedder=knowledge.embedder if knowledge else None,
                                     accounts=accounts,
                                     credentials=Credentials(settings) if accounts else None,
                                     analytics=view, batches=batch_view,

@@ -212,3 +212,20 @@ def test_overlays_patch_what_they_mean_to() -> None:
     inference = _by_kind(prod, "ScaledObject")["chatstream-inference"]
     assert inference["spec"]["maxReplicaCount"] == 24
     assert len(inference["spec"]["triggers"]) == 1
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.name)
+def test_every_process_authenticates_with_keys_from_a_secret(kustomization: Path) -> None:
+    """AUTH=jwt (dev mode has no credentials); the JWT secret is in the Secret, not the
+    ConfigMap, and no container starts without that Secret."""
+    docs = _render(kustomization)
+    config = _config(docs)
+    assert config["CHATSTREAM_AUTH"] == "jwt"
+    assert "CHATSTREAM_JWT_SECRET" not in config
+    secret = _by_kind(docs, "Secret")["chatstream-secrets"]
+    assert "CHATSTREAM_JWT_SECRET" in secret["stringData"]
+    for name, deployment in _by_kind(docs, "Deployment").items():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            refs = [e["secretRef"] for e in container.get("envFrom", []) if "secretRef" in e]
+            assert any(r["name"] == "chatstream-secrets" and not r.get("optional")
+                       for r in refs), f"{name}: the Secret is missing or optional"
