@@ -15,6 +15,7 @@ from api.routes import (
     completions,
     conversations,
     documents,
+    embeddings,
     health,
     keys,
     models,
@@ -35,7 +36,8 @@ def create_app(services: EdgeServices) -> FastAPI:
     install_error_handlers(app)
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
-              admin.usage_router, public.router, analytics.router, batches.router):
+              admin.usage_router, public.router, analytics.router, batches.router,
+              embeddings.router):
         app.include_router(r)
     web.mount(app)
     settings = services.settings

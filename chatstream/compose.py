@@ -311,6 +311,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
                                     vectors=knowledge.index if knowledge else None,
+                                    embedder=knowledge.embedder if knowledge else None,
                                     accounts=accounts,
                                     credentials=Credentials(settings) if accounts else None,
                                     analytics=view, batches=batch_view,
