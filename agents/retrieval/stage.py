@@ -79,8 +79,21 @@ async def _no_passages() -> list[Passage]:
     return []
 
 
+_WITHHELD = "[withheld: the prompt guard flagged this message]"
+
+
+def _guarded(history: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
+    """Stored turns the guard flags stay out of the prompt: a refused injection would
+    otherwise reach the model with the next, innocent question."""
+    return tuple(t if guard.check(t.text).allowed
+                 else t.model_copy(update={"text": _WITHHELD}) for t in history)
+
+
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
     verdict = guard.check(request.text)
+    if verdict.allowed and request.history:
+        # Turns the client sends go to the model like its last message: guarded alike.
+        verdict = guard.check_history(request.history)
     if request.history is not None:
         reading = _given(request.history)  # the client sent the whole conversation
     elif deps.history_turns:
@@ -92,6 +105,10 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         reading,
         deps.passages.search(request, deps.passages_limit) if verdict.allowed
         else _no_passages())
+    if request.history is None:
+        history = _guarded(history)
+    # Passages the guard flags are left out: an upload must not instruct the model.
+    passages = [p for p in passages if guard.check(p.text).allowed]
     # The turns travel once, in ``history``; the request keeps an empty tuple, which still
     # says the client sent them (inference stores no summary of such turns).
     if request.history:
