@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
-from schemas.topics import REQUESTS, RESPONSES, SCORES
+from schemas.stages import PERSISTENCE
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation, ConversationStore, StoredMessage
 from streams.runtime.base import Emit, StageSpec
@@ -100,4 +100,4 @@ def stage(store: ConversationStore, accounts: AccountStore | None = None) -> Sta
     ) -> AsyncIterator[Emit]:
         async for emit in handle(event, store, accounts, known):
             yield emit
-    return StageSpec("persistence", (REQUESTS, RESPONSES, SCORES), handler, concurrency=4)
+    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs, handler, concurrency=4)

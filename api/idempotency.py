@@ -25,7 +25,7 @@ def fingerprint(*parts: Any) -> str:
 
 
 async def once(services: EdgeServices, tenant_id: str, key: str | None, fp: str,
-               result: M, act: Callable[[], Awaitable[None]]) -> tuple[M, bool]:
+               result: M, act: Callable[[], Awaitable[object]]) -> tuple[M, bool]:
     """Claim ``key`` with ``result`` and run ``act``; if the key was claimed before,
     return that first result instead (``True`` as second value: it is a repeat).
 
