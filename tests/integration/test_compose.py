@@ -158,7 +158,7 @@ def test_dockerfile_installs_the_project() -> None:
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert text.count("FROM ") == 1
     assert "FROM python:3.11-slim" in text
-    assert "pip install ." in text
+    assert "pip install -c requirements.lock ." in text  # the locked versions
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
