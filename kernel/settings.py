@@ -83,6 +83,10 @@ class Settings(BaseSettings):
                                 "body, counted on the bytes received (chunked too): more "
                                 "is 413 before anything parses it")
     history_turns: int = Field(20, ge=0, description="recent turns retrieval loads")
+    history_max_bytes: int = Field(256 * 1024, ge=1024, description="UTF-8 bytes of "
+                                   "history a context carries at most (stored or sent by the "
+                                   "client): older turns are left out, so a context event "
+                                   "stays within the log's message size")
     local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the offline model, "
                                         "per word")
     chunk_max_ms: float = Field(40.0, ge=0, description="token chunks are flushed after this")
