@@ -152,6 +152,10 @@ class Settings(BaseSettings):
                                             "which analytics counts a turn as a lead")
     batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
                                    "hold (more: 413)")
+    batch_max_active_per_tenant: int = Field(3, ge=1, description="batches one tenant "
+                                             "may have queued or running at once (more: "
+                                             "429), so no tenant's batches hold back "
+                                             "another's")
     batch_in_flight: int = Field(4, ge=1, description="prompts of one batch in the pipeline "
                                  "at once: what a batch adds to the interactive queues")
     # Models: keys and base URLs live here, never in the catalogue file.
