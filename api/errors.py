@@ -63,7 +63,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(_body(_CODES.get(exc.status_code, "error"), str(exc.detail)),
+        code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
+        return JSONResponse(_body(code, str(exc.detail)),
                             exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -37,7 +37,12 @@ class StoreUnavailable(ChatstreamError):
 
 
 class LogUnavailable(ChatstreamError):
-    pass
+    """``maybe_written``: the record was handed to the log and its acknowledgement did
+    not come, so it may be in the log after all (a retry could write it twice)."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
 
 
 class PoisonEvent(ChatstreamError):

@@ -16,7 +16,8 @@ from schemas.events import (
     ToolCall,
     conversation_key,
 )
-from schemas.topics import CONTEXTS, REQUESTS
+from schemas.stages import RETRIEVAL
+from schemas.topics import CONTEXTS
 from stores.conversations.base import StoredMessage, StoredSummary
 from streams.runtime.base import Emit, StageSpec
 
@@ -86,4 +87,4 @@ def stage(deps: StageDeps) -> StageSpec:
     async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
         async for emit in handle(event, deps):
             yield emit
-    return StageSpec("retrieval", (REQUESTS,), handler, concurrency=8)
+    return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, handler, concurrency=8)

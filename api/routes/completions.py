@@ -11,10 +11,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from api.completions import Completion, collect, openai_error, stream_chunks
 from api.completions_input import BadField, Limits, parse_request, translate
 from api.deps import PrincipalDep, ServicesDep
-from api.limits import count
+from api.submit import submit
 from schemas.completions import ChatCompletion, OpenAIError
-from schemas.events import MessageReceived, conversation_key, new_id
-from schemas.topics import REQUESTS
+from schemas.events import MessageReceived, new_id
 
 __all__ = ("router",)
 
@@ -56,7 +55,6 @@ async def chat_completions(request: Request, services: ServicesDep,
             max_image_bytes=MAX_IMAGE_BYTES))
     except BadField as exc:
         return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
-    await count(services, principal, messages=1)
     cid = str(uuid.uuid4())
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
@@ -64,9 +62,7 @@ async def chat_completions(request: Request, services: ServicesDep,
         options=asked.options.model_dump(exclude_none=True), history=asked.history,
         tool_rounds=asked.tool_rounds, images=asked.images,
     )
-    stream = services.relay.register(event)
-    await services.runtime.publisher.publish(
-        REQUESTS, conversation_key(principal.tenant_id, cid), event)
+    stream = await submit(services, principal, event)
     completion = Completion(id=f"chatcmpl-{event.request_id}", model=spec.name)
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": cid}
     if body.stream:

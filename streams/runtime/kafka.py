@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from kernel.errors import LogUnavailable
 from kernel.settings import TopicRetention
 from kernel.telemetry.tracing import with_trace
+from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
 from streams.runtime import faust_offsets, kafka_backoff
@@ -47,7 +48,7 @@ class KafkaPublisher:
         headers = with_trace(headers, event)
         try:
             fut: Awaitable[Any] = await self._producer.send(
-                self._prefix + topic.name,
+                topic_name(topic, self._prefix),
                 value=encode(event),
                 key=key.encode() if key is not None else None,
                 headers=list(headers) or None,
@@ -69,7 +70,7 @@ async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
         return await fut
     except KafkaError as exc:
         raise LogUnavailable(f"kafka did not acknowledge {topic}: "
-                             f"{type(exc).__name__}") from exc
+                             f"{type(exc).__name__}", maybe_written=True) from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
@@ -84,7 +85,7 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
-                name=prefix + t.name,
+                name=topic_name(t, prefix),
                 num_partitions=t.partitions if t.partitions == 1 else partitions,
                 replication_factor=replication,
                 topic_configs=({"cleanup.policy": "compact"} if t.compacted
@@ -92,7 +93,7 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
                                      "retention.bytes": str(rules[t.name].bytes)}),
             )
             for t in ALL_TOPICS
-            if prefix + t.name not in existing
+            if topic_name(t, prefix) not in existing
         ]
         for topic in wanted:
             try:
@@ -156,7 +157,7 @@ class KafkaRuntime:
         datadir = self._data_dir / "faust" / spec.name
         datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
-            f"{self._prefix}chatstream-{spec.name}",
+            group_name(spec.name, self._prefix),
             broker=f"kafka://{self._bootstrap}",
             web_enabled=False,
             datadir=str(datadir),
@@ -184,7 +185,7 @@ class KafkaRuntime:
         runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
                              retries=self._retries)
         channel = app.topic(
-            *(self._prefix + t.name for t in spec.inputs),
+            *(topic_name(t, self._prefix) for t in spec.inputs),
             key_serializer="raw",
             value_serializer="raw",
         )
@@ -220,7 +221,7 @@ class KafkaRuntime:
 
     async def tail(self, topic: TopicSpec, since_ms: int,
                    positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
-        name = self._prefix + topic.name
+        name = topic_name(topic, self._prefix)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=f"{self._client_id}-relay",

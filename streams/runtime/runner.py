@@ -21,6 +21,7 @@ from kernel.telemetry import tracing
 from kernel.telemetry.logs import request_id_var
 from kernel.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
 from schemas.events import DeadLettered
+from schemas.stages import topic_name
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
 from streams.codec import decode
 from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
@@ -67,7 +68,7 @@ class StageRunner:
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
         self._by_name: dict[str, TopicSpec] = {
-            f"{topic_prefix}{t.name}": t for t in (*spec.inputs, *ALL_TOPICS)
+            topic_name(t, topic_prefix): t for t in (*spec.inputs, *ALL_TOPICS)
         }
 
     def _delay(self, attempt: int) -> float:
