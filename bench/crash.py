@@ -49,6 +49,7 @@ class Outcome:
     lost: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    answer_rows: int = 0  # assistant rows answering accepted messages (== answered when none twice)
     settle_s: float = 0.0
 
     def summary(self) -> dict[str, object]:
@@ -125,6 +126,7 @@ def _tally(histories: dict[str, list[dict[str, object]]], accepted: dict[str, st
     out.answered = sum(1 for m in accepted if users[m] and answers[request_of[m]])
     out.duplicated = [m for m in accepted
                       if users[m] > 1 or (users[m] and answers[request_of[m]] > 1)]
+    out.answer_rows = sum(answers[request_of[m]] for m in accepted if users[m])
 
 
 async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: int = 8,
