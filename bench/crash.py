@@ -135,7 +135,7 @@ async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: 
     rng = random.Random(seed)
     env = stack_env(stack, workdir)
     out = Outcome(stack)
-    first = ChatstreamProcess(["up", "--port", "0"], env, workdir / "first.log").start(180)
+    first = ChatstreamProcess(["up", "--port", "0"], env, workdir / "first.log").start(600)
     accepted: dict[str, str] = {}
     assert first.url is not None
     async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
@@ -154,7 +154,7 @@ async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: 
         await posting
     first.stop()
     out.accepted = len(accepted)
-    second = ChatstreamProcess(["up", "--port", "0"], env, workdir / "second.log").start(180)
+    second = ChatstreamProcess(["up", "--port", "0"], env, workdir / "second.log").start(600)
     try:
         assert second.url is not None
         async with httpx.AsyncClient(base_url=second.url, timeout=30) as client:
