@@ -21,6 +21,7 @@ from api.routes import (
     models,
     public,
     requests,
+    responses,
     web,
 )
 from api.services import EdgeServices
@@ -37,7 +38,7 @@ def create_app(services: EdgeServices) -> FastAPI:
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
               admin.usage_router, public.router, analytics.router, batches.router,
-              embeddings.router):
+              embeddings.router, responses.router):
         app.include_router(r)
     web.mount(app)
     settings = services.settings

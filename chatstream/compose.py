@@ -154,7 +154,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
     deps = StageDeps(
         store=store, catalogue=catalogue or load_catalogue(settings.models_file),
         providers=providers if providers is not None else build_providers(settings),
-        history_turns=settings.history_turns,
+        history_turns=settings.history_turns, history_max_bytes=settings.history_max_bytes,
         chunk_max_ms=settings.chunk_max_ms, chunk_max_chars=settings.chunk_max_chars,
         inference_concurrency=settings.inference_concurrency,
         passages=knowledge.passages() if knowledge is not None else NoPassages(),

@@ -5,6 +5,7 @@ ChatstreamError
 ├── StoreUnavailable        the store cannot be reached (retry later)
 ├── LogUnavailable          the log (Kafka) cannot take a record now (retry later)
 ├── PoisonEvent             an event no retry will fix (goes to the dead-letter topic)
+│   └── EventTooLarge       an event larger than the log takes
 ├── ProviderError           a model provider failed (retryable or not)
 │   └── ProvidersExhausted  every model of a fallback chain failed or was skipped
 └── ApiError                an HTTP answer the edge gives on purpose (api/errors.py: it
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = (
     "ChatstreamError",
     "ConfigurationError",
+    "EventTooLarge",
     "LogUnavailable",
     "PoisonEvent",
     "ProviderError",
@@ -47,6 +49,11 @@ class LogUnavailable(ChatstreamError):
 
 class PoisonEvent(ChatstreamError):
     pass
+
+
+class EventTooLarge(PoisonEvent):
+    """The log refused an event for its size (Kafka's ``message.max.bytes``): no retry
+    will make it fit, so the event that produced it is dead-lettered."""
 
 
 class ProviderError(ChatstreamError):

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
                                 "body, counted on the bytes received (chunked too): more "
                                 "is 413 before anything parses it")
     history_turns: int = Field(20, ge=0, description="recent turns retrieval loads")
+    history_max_bytes: int = Field(256 * 1024, ge=1024, description="UTF-8 bytes of "
+                                   "history a context carries at most (stored or sent by the "
+                                   "client): older turns are left out, so a context event "
+                                   "stays within the log's message size")
     local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the offline model, "
                                         "per word")
     chunk_max_ms: float = Field(40.0, ge=0, description="token chunks are flushed after this")
@@ -148,6 +152,10 @@ class Settings(BaseSettings):
                                             "which analytics counts a turn as a lead")
     batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
                                    "hold (more: 413)")
+    batch_max_active_per_tenant: int = Field(3, ge=1, description="batches one tenant "
+                                             "may have queued or running at once (more: "
+                                             "429), so no tenant's batches hold back "
+                                             "another's")
     batch_in_flight: int = Field(4, ge=1, description="prompts of one batch in the pipeline "
                                  "at once: what a batch adds to the interactive queues")
     # Models: keys and base URLs live here, never in the catalogue file.

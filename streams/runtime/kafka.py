@@ -16,10 +16,16 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from pydantic import BaseModel
 
-from kernel.errors import LogUnavailable
+from kernel.errors import EventTooLarge, LogUnavailable
 from kernel.settings import TopicRetention
 from kernel.telemetry.tracing import with_trace
 from schemas.stages import group_name, topic_name
@@ -53,6 +59,8 @@ class KafkaPublisher:
                 key=key.encode() if key is not None else None,
                 headers=list(headers) or None,
             )
+        except _TOO_LARGE as exc:
+            raise _too_large(topic.name, exc) from exc
         except KafkaError as exc:
             raise LogUnavailable(f"kafka refused {topic.name}: {type(exc).__name__}") from exc
         return _acknowledged(fut, topic.name)
@@ -63,11 +71,22 @@ class KafkaPublisher:
         await (await self.send(topic, key, event, headers))
 
 
+# Too large for the producer (max_request_size) or for the broker (message.max.bytes):
+# retrying would refuse it forever and wedge the stage's partition behind it.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+
+
+def _too_large(topic: str, exc: Exception) -> EventTooLarge:
+    return EventTooLarge(f"the event is too large for {topic}: {type(exc).__name__}")
+
+
 async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
     # A broker outage while waiting for the acknowledgement is the log's, not the
     # event's: callers retry LogUnavailable instead of dead-lettering the event.
     try:
         return await fut
+    except _TOO_LARGE as exc:
+        raise _too_large(topic, exc) from exc
     except KafkaError as exc:
         raise LogUnavailable(f"kafka did not acknowledge {topic}: "
                              f"{type(exc).__name__}", maybe_written=True) from exc
