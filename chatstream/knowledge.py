@@ -7,16 +7,15 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from agents import ingestion
 from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
+from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
-from agents.passages import IndexedPassages
+from agents.ingestion.sandbox import ExtractionLimits
+from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
-from stores.base import ConversationStore
 from stores.documents.base import DocumentStore
-from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.runtime.base import StageSpec
@@ -58,15 +57,6 @@ def build_index(settings: Settings, space: str) -> VectorIndex:
     return EmbeddedVectorIndex.from_url(url, space)
 
 
-def build_documents(settings: Settings, store: ConversationStore) -> DocumentStore:
-    from stores.cassandra import CassandraConversationStore
-
-    if isinstance(store, CassandraConversationStore):
-        from stores.documents.cassandra import CassandraDocumentStore
-        return CassandraDocumentStore(store)  # same keyspace, same session
-    return SQLiteDocumentStore.from_url(settings.store_url)
-
-
 @dataclass(frozen=True)
 class Knowledge:
     settings: Settings
@@ -92,14 +82,17 @@ class Knowledge:
         return ingestion.stage(ingestion.IngestionDeps(
             documents=self.documents, index=self.index, embedder=self.embedder,
             passage_tokens=self.settings.passage_tokens,
-            overlap_tokens=self.settings.passage_overlap_tokens))
+            overlap_tokens=self.settings.passage_overlap_tokens,
+            limits=ExtractionLimits(cpu_s=self.settings.extract_cpu_s,
+                                    memory_mb=self.settings.extract_memory_mb,
+                                    wall_s=self.settings.extract_timeout_s)))
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"
         return f"vectors={self.index.description} embedder={self.embedder.space} ocr={ocr}"
 
 
-def build_knowledge(settings: Settings, store: ConversationStore) -> Knowledge:
+def build_knowledge(settings: Settings, documents: DocumentStore) -> Knowledge:
     embedder = build_embedder(settings)
-    return Knowledge(settings, build_documents(settings, store), embedder,
+    return Knowledge(settings, documents, embedder,
                      build_index(settings, embedder.space))

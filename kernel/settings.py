@@ -5,6 +5,7 @@ Nothing reads the environment at import time; call :func:`get_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -15,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.plans import DEFAULT_PLANS, Plan
+from schemas.stages import topic_name
+from schemas.topics import ALL_TOPICS
 
-__all__ = ("Endpoint", "Settings", "get_settings")
+__all__ = ("Endpoint", "Settings", "TopicRetention", "get_settings")
 
 _DEFAULT_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev"})
 
@@ -30,10 +33,21 @@ class Endpoint(BaseModel):
     api_key: SecretStr | None = None
 
 
+class TopicRetention(BaseModel):
+    """How long a topic keeps its records; an absent field keeps the topic's default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ms: int | None = Field(None, ge=-1, description="age limit; -1: none")
+    bytes: int | None = Field(None, ge=-1, description="size limit per partition; -1: none")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CHATSTREAM_", env_file=".env", extra="ignore", frozen=True,
         env_nested_delimiter="__",
+        # A bad value must not end up in a terminal or a log: it may be a secret.
+        hide_input_in_errors=True,
     )
 
     broker: str = Field("memory://", description="`memory://` or `kafka://host:port,...`")
@@ -43,6 +57,17 @@ class Settings(BaseSettings):
                          "`embedded:///dir` or `weaviate://h:p[/Collection]`; empty: "
                          "embedded under DATA_DIR")
     data_dir: Path = Field(Path(".chatstream"), description="where embedded data lives")
+    log_durable: bool = Field(True, description="the embedded log (`memory://`) keeps "
+                              "every record and consumer offset in DATA_DIR/log.db, so "
+                              "what the edge accepted survives a crash; false: in memory "
+                              "only, lost when the process ends")
+    log_cache_mb: int = Field(64, ge=1, description="memory the durable embedded log keeps "
+                              "of its newest records; older ones are read from disk")
+    log_retention: dict[str, TopicRetention] = Field(
+        default_factory=dict, description="retention by topic name, overriding "
+        "docs/topics.md, JSON: `{\"chat.tokens.v1\": {\"ms\": 3600000, \"bytes\": "
+        "104857600}}` (bytes per partition, -1: no limit); the embedded log drops older "
+        "records, Kafka topics are created with them (retention.ms, retention.bytes)")
     host: str = Field("127.0.0.1", description="edge bind address")
     port: int = Field(8000, description="edge port")
     topic_prefix: str = Field("", description="prefix for topic and consumer group names "
@@ -57,7 +82,14 @@ class Settings(BaseSettings):
                                "here (the shipped one: `smollm2` once `make llm` installed "
                                "it, else `extractive`)")
     max_message_chars: int = Field(16_000, ge=1, description="longer messages get 413")
+    max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest JSON request "
+                                "body, counted on the bytes received (chunked too): more "
+                                "is 413 before anything parses it")
     history_turns: int = Field(20, ge=0, description="recent turns retrieval loads")
+    history_max_bytes: int = Field(256 * 1024, ge=1024, description="UTF-8 bytes of "
+                                   "history a context carries at most (stored or sent by the "
+                                   "client): older turns are left out, so a context event "
+                                   "stays within the log's message size")
     local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the extractive "
                                         "model, per word")
     llm_concurrency: int = Field(1, ge=1, description="answers the in-process language "
@@ -108,6 +140,13 @@ class Settings(BaseSettings):
                                           "`openai` embedder (never logged)")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="larger uploads "
                                     "get 413")
+    extract_cpu_s: int = Field(60, ge=1, description="CPU seconds the child process that "
+                               "reads one upload may use (pypdf, OCR, Markdown) before it is "
+                               "stopped and the document fails")
+    extract_memory_mb: int = Field(1024, ge=128, description="address space (MB) of that "
+                                   "child process; past it the document fails")
+    extract_timeout_s: float = Field(120.0, gt=0, description="wall-clock seconds to read "
+                                     "one upload before its process group is killed")
     passage_tokens: int = Field(200, ge=8, description="token budget of one indexed passage")
     passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
                                         "from the one before")
@@ -126,6 +165,10 @@ class Settings(BaseSettings):
                                             "which analytics counts a turn as a lead")
     batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
                                    "hold (more: 413)")
+    batch_max_active_per_tenant: int = Field(3, ge=1, description="batches one tenant "
+                                             "may have queued or running at once (more: "
+                                             "429), so no tenant's batches hold back "
+                                             "another's")
     batch_in_flight: int = Field(4, ge=1, description="prompts of one batch in the pipeline "
                                  "at once: what a batch adds to the interactive queues")
     # Models: keys and base URLs live here, never in the catalogue file.
@@ -164,6 +207,23 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = Field(SecretStr(""), description="HS256 key of access and "
                                   "refresh tokens, and of API key hashes; at least 32 "
                                   "characters, required with AUTH=jwt (never logged)")
+    max_concurrent_requests: int = Field(1000, ge=1, description="requests one edge "
+                                         "serves at once, open streams included; more "
+                                         "get 503 with Retry-After (probes excepted)")
+    max_streams_per_user: int = Field(10, ge=1, description="answers one user may "
+                                      "stream at once from one edge; more get 429")
+    sse_send_timeout_s: float = Field(30.0, gt=0, description="a stream whose reader "
+                                      "takes longer than this to accept the next "
+                                      "event is dropped (the answer is kept; resume "
+                                      "with Last-Event-ID)")
+    allow_insecure_dev_auth_on_network: bool = Field(
+        False, description="let AUTH=dev (no credentials: anyone reaching the port is a "
+        "user of any tenant) bind to a non-loopback HOST; otherwise the edge refuses to "
+        "start")
+    dev_allowed_hosts: list[str] = Field(
+        ["localhost", "127.0.0.1", "::1"], description="with AUTH=dev, the `Host` names "
+        "served (JSON list; `*`: any), and the only sites whose pages may call the edge: "
+        "stops DNS rebinding and cross-site requests to a local edge")
     access_token_ttl_s: int = Field(900, ge=1, description="lifetime of an access token")
     refresh_token_ttl_s: int = Field(30 * 86400, ge=1, description="lifetime of a refresh "
                                      "token (each is good for one refresh)")
@@ -177,12 +237,34 @@ class Settings(BaseSettings):
     default_plan: str = Field("free", description="plan of tenants created without one")
     public_requests_per_minute: int = Field(30, ge=1, description="reads of public "
                                             "shared conversations per client IP per minute")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks of the reverse proxies in "
+        "front of the edge (JSON list, e.g. `[\"10.0.0.0/8\"]`): only their "
+        "`X-Forwarded-For` is believed when limits key on the client's address")
+    login_attempts_per_minute: int = Field(20, ge=1, description="logins per client "
+                                           "address per minute (more: 429)")
+    login_failures_per_email: int = Field(5, ge=1, description="failed logins of one "
+                                          "email per 15 minutes, after which its logins "
+                                          "are 429 until the window ends")
+    password_hash_workers: int = Field(2, ge=1, description="argon2 hashes computed at "
+                                       "once (each takes 64 MiB and a core)")
+    password_hash_queue: int = Field(64, ge=0, description="logins waiting for a hash "
+                                     "worker; more are 503 at once, so a flood costs "
+                                     "neither memory nor everyone's latency")
 
     @field_validator("broker")
     @classmethod
     def _known_broker(cls, v: str) -> str:
         if urlparse(v).scheme not in ("memory", "kafka"):
             raise ValueError("broker must be memory:// or kafka://host:port[,host:port]")
+        return v
+
+    @field_validator("log_retention")
+    @classmethod
+    def _known_topics(cls, v: dict[str, TopicRetention]) -> dict[str, TopicRetention]:
+        unknown = sorted(set(v) - {t.name for t in ALL_TOPICS})
+        if unknown:
+            raise ValueError(f"log_retention: unknown topic(s) {', '.join(unknown)}")
         return v
 
     @field_validator("vectors")
@@ -212,12 +294,23 @@ class Settings(BaseSettings):
             raise ValueError("AUTH=jwt needs CHATSTREAM_JWT_SECRET: 32 characters or more, "
                              "not a default (e.g. `openssl rand -hex 32`)")
         if self.default_plan not in self.plan_catalogue:
-            raise ValueError(f"default_plan {self.default_plan!r} is not a plan")
+            raise ValueError("default_plan is not a plan of the catalogue")
         return self
 
     @property
     def plan_catalogue(self) -> dict[str, Plan]:
         return {**DEFAULT_PLANS, **self.plans}
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError("trusted_proxies: each entry is an address or a "
+                                 "network such as 10.0.0.0/8") from None
+        return v
 
     @field_validator("endpoints")
     @classmethod
@@ -225,8 +318,8 @@ class Settings(BaseSettings):
         for name in v:
             reserved = ("local", "extractive", "llama-cpp", "openai", "groq")
             if name in reserved or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-                raise ValueError(f"endpoint name {name!r}: use lower-case letters, digits, "
-                                 f"- and _, and not {', '.join(reserved)}")
+                raise ValueError("endpoint names: use lower-case letters, digits, - and _, "
+                                 f"and not {', '.join(reserved)}")
         return v
 
     @property
@@ -242,7 +335,7 @@ class Settings(BaseSettings):
         return self.vectors or f"embedded:///{(self.data_dir / 'vectors').resolve()}"
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        return topic_name(name, self.topic_prefix)
 
 
 @lru_cache

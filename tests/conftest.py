@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from agents.providers.fake_server import FakeModelServer
+from harness.fake_models import FakeModelServer
 from tests.support.stacks import Stack, models_env, start_stack
 
 
@@ -61,7 +61,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("split")
     # Every process writes its spans to a file of its own (tests/e2e/test_observability).
-    s = start_stack("split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}"})
+    # The shipped catalogue, answered by its extractive model whether or not `make llm` ran.
+    s = start_stack("split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}",
+                                   "CHATSTREAM_DEFAULT_MODEL": "extractive"})
     yield s
     s.stop()
 

@@ -6,6 +6,7 @@ from agents.providers.base import Prompt
 from agents.providers.extractive import ExtractiveProvider, answer
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, Passage
+from schemas.options import GenerationOptions
 
 LOCAL = ModelSpec(name="extractive", provider="extractive", upstream="extractive-v1")
 
@@ -49,6 +50,19 @@ def test_echo_keeps_the_case_of_words_it_does_not_swap() -> None:
         "Noted: your job raised TimeoutError in OpenAI's SDK.")
 
 
+async def test_honours_stop_sequences_and_max_tokens() -> None:
+    model = ExtractiveProvider(delay_ms=0)
+    stopped = [d async for d in model.stream(LOCAL, Prompt(
+        question="I live in Porto.", options=GenerationOptions(stop=(" in",))))]
+    assert "".join(d.text for d in stopped) == "Noted: you live"
+    assert stopped[-1].finish_reason == "stop"
+    cut = [d async for d in model.stream(LOCAL, Prompt(question="I live in Porto.",
+                                                       max_tokens=2))]
+    assert "".join(d.text for d in cut) == "Noted: y"
+    assert cut[-1].finish_reason == "length"
+
+
 def test_catalogues_naming_the_old_local_provider_still_load() -> None:
-    old = ModelSpec(name="local", provider="local", upstream="extractive-v1")  # type: ignore[arg-type]
+    old = ModelSpec.model_validate({"name": "local", "provider": "local",
+                                    "upstream": "extractive-v1"})
     assert old.provider == "extractive" and old.provider_key == "extractive" and old.offline

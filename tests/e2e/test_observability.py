@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatstream.compose import STAGES as ALL_STAGES
+from harness.process import ChatstreamProcess
+from schemas.stages import STAGE_NAMES as ALL_STAGES
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.process import ChatstreamProcess
 from tests.support.stacks import STAGES, Stack
 
 
@@ -90,8 +90,8 @@ async def test_one_trace_links_the_edge_and_every_stage_across_processes(
         assert s["attributes"]["chatstream.request"] == answer.request_id
         assert s["attributes"]["chatstream.conversation"] == cid
         assert s["attributes"]["chatstream.tenant"]
-    assert inference["attributes"]["chatstream.provider"] == "local"
-    assert inference["attributes"]["chatstream.model"] == "local"
+    assert inference["attributes"]["chatstream.provider"] == "extractive"
+    assert inference["attributes"]["chatstream.model"] == "extractive"
     assert inference["attributes"]["chatstream.completion_tokens"] > 0
     assert edge["attributes"]["http.response.status_code"] == 202
 
@@ -149,18 +149,19 @@ async def test_every_process_serves_its_metrics_after_an_answer(split_stack: Sta
     assert _value(worker, "chatstream_stage_events_total", stage="inference",
                   topic="chat.tokens.v1", outcome="out") >= 2
     assert _value(worker, "chatstream_stage_handle_seconds_count", stage="inference") >= 1
-    assert _value(worker, "chatstream_ttft_seconds_count", model="local",
-                  provider="local") >= 1
-    assert _value(worker, "chatstream_answer_seconds_count", model="local",
-                  provider="local") >= 1
-    assert _value(worker, "chatstream_tokens_out_total", model="local", provider="local") > 0
+    assert _value(worker, "chatstream_ttft_seconds_count", model="extractive",
+                  provider="extractive") >= 1
+    assert _value(worker, "chatstream_answer_seconds_count", model="extractive",
+                  provider="extractive") >= 1
+    assert _value(worker, "chatstream_tokens_out_total", model="extractive",
+                  provider="extractive") > 0
     assert ("chatstream_breaker_state" in worker
-            and _value(worker, "chatstream_breaker_state", provider="local") == 0)
+            and _value(worker, "chatstream_breaker_state", provider="extractive") == 0)
     assert health.json() == {"status": "ok"}
     checks = ready.json()["checks"]
     assert ready.status_code == 200, checks
     assert checks["log"]["ok"] and checks["store"]["ok"]
-    assert checks["providers"]["breakers"]["local"] == "closed"
+    assert checks["providers"]["breakers"]["extractive"] == "closed"
 
 
 async def _lag(client: httpx.AsyncClient, stage: str) -> float:

@@ -17,12 +17,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.providers.fake_server import FakeModelServer
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.process import ChatstreamProcess
-from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.fake_models import FakeModelServer
+from harness.process import ChatstreamProcess
+from harness.servers import CASSANDRA, KAFKA, WEAVIATE, require
+from schemas.stages import stage_names
 
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+# The split stack runs each stage of the chat and document paths in its own process.
+STAGES = stage_names("chat", "documents")
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "e2e" / "models.yaml"
 CLUSTER = ROOT / "deploy" / "local" / "cluster.py"
