@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from harness.cleanup import drop_topics
@@ -69,6 +70,7 @@ async def test_an_event_too_large_for_kafka_is_dead_lettered_and_the_stage_goes_
         drop_topics(prefix)
 
 
+@pytest.mark.timeout(900)
 async def test_a_long_conversation_is_answered_with_its_history_capped(
         tmp_path: Path) -> None:
     """Eleven messages of 16,000 four-byte characters (64 KB each, within every limit):
