@@ -1,0 +1,198 @@
+"""CPU per stored message on Cassandra: the persistence stage's writes as they are (no
+lightweight transaction, two single-partition writes per message) against the writes
+before #16.3 (``INSERT ... IF NOT EXISTS`` for the conversation of every user message,
+a LOGGED batch for the two copies of every message), in the same run.
+
+Both write the same messages (a user question and its answer per turn, five turns per
+conversation) at the same concurrency into a fresh keyspace of the real Cassandra; CPU is
+read from /proc for this process (driver and stage code) and for Cassandra's JVM, and
+divided by the messages stored. Rounds alternate between the two so load from anything
+else on the machine falls on both alike.
+
+    python -m bench.persistence_writes [--messages 2000] [--rounds 3] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from cassandra.query import BatchStatement, BatchType
+
+from agents.persistence import KnownConversations, handle
+from bench.common import machine, table
+from harness.cleanup import drop_keyspace
+from harness.servers import CASSANDRA, require
+from schemas.events import MessageReceived, ResponseCompleted, Usage, utcnow
+from stores.cassandra import CassandraSession
+from stores.conversations.base import StoredMessage
+from stores.conversations.cassandra import CassandraConversationStore
+
+TURNS_PER_CONVERSATION = 5
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cassandra_pid() -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"CassandraDaemon" in cmdline:
+                return int(entry.name)
+    raise SystemExit("no Cassandra process found: `make services` starts it")
+
+
+def _events(messages: int) -> list[MessageReceived | ResponseCompleted]:
+    out: list[MessageReceived | ResponseCompleted] = []
+    cid = ""
+    for n in range(messages // 2):
+        if n % TURNS_PER_CONVERSATION == 0:
+            cid = f"bench-{uuid.uuid4().hex[:12]}"
+        asked = MessageReceived(tenant_id="bench", request_id=uuid.uuid4().hex,
+                                message_id=uuid.uuid4().hex, conversation_id=cid,
+                                user_id="u1", text=f"question {n} about the roster",
+                                model="local", occurred_at=utcnow() + timedelta(seconds=n))
+        out.append(asked)
+        out.append(ResponseCompleted(
+            tenant_id="bench", request_id=asked.request_id, message_id=f"a-{asked.request_id}",
+            conversation_id=cid, user_id="u1", reply_to=asked.message_id, prompt=asked.text,
+            text=f"answer {n}: the roster is on the wall by the door", model="local",
+            provider="local", usage=Usage(prompt_tokens=20, completion_tokens=12),
+            finish_reason="stop", attempt="a1", duration_ms=5.0,
+            requested_at=asked.occurred_at))
+    return out
+
+
+class _Before:
+    """The write path before #16.3, with the same tables."""
+
+    def __init__(self, db: CassandraSession) -> None:
+        self.db = db
+        self.st: dict[str, object] = {}
+
+    async def start(self) -> None:
+        cols = ("tenant_id, conversation_id, created_us, role, message_id, request_id, "
+                "user_id, text, model, provider, prompt_tokens, completion_tokens, "
+                "finish_reason, citations, tool_calls")
+        marks = ", ".join("?" * 15)
+        self.st = {
+            "conversation": await self.db.prepare(
+                "INSERT INTO conversations (tenant_id, conversation_id, user_id, title, "
+                "created_us) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS", idempotent=False),
+            "by_user": await self.db.prepare(
+                "INSERT INTO conversations_by_user (tenant_id, user_id, created_us, "
+                "conversation_id, title) VALUES (?, ?, ?, ?, ?)"),
+            "message": await self.db.prepare(
+                f"INSERT INTO messages_by_conversation ({cols}) VALUES ({marks})"),
+            "by_request": await self.db.prepare(
+                f"INSERT INTO messages_by_request ({cols}) VALUES ({marks})"),
+        }
+
+    async def write(self, event: MessageReceived | ResponseCompleted) -> None:
+        at = int(event.occurred_at.timestamp() * 1e6)
+        if isinstance(event, MessageReceived):
+            await self.db.execute(self.st["conversation"], (
+                event.tenant_id, event.conversation_id, event.user_id, "t", at))
+            await self.db.execute(self.st["by_user"], (
+                event.tenant_id, event.user_id, at, event.conversation_id, "t"))
+            m = StoredMessage(event.tenant_id, event.conversation_id, event.message_id,
+                              event.request_id, "user", event.text, event.occurred_at,
+                              event.user_id)
+        else:
+            m = StoredMessage(event.tenant_id, event.conversation_id, event.message_id,
+                              event.request_id, "assistant", event.text, event.occurred_at,
+                              event.user_id, model=event.model, provider=event.provider)
+        values = (m.tenant_id, m.conversation_id, at, m.role, m.id, m.request_id, m.user_id,
+                  m.text, m.model, m.provider, 0, 0, None, "[]", "[]")
+        batch = BatchStatement(batch_type=BatchType.LOGGED)
+        batch.add(self.st["message"], values)
+        batch.add(self.st["by_request"], values)
+        await self.db.execute(batch)
+
+
+async def _drive(write: Callable[[MessageReceived | ResponseCompleted], Awaitable[None]],
+                 events: list[MessageReceived | ResponseCompleted], concurrency: int) -> None:
+    # One conversation's events in order (as one partition of the topic delivers them);
+    # conversations side by side.
+    by_conversation: dict[str, list[MessageReceived | ResponseCompleted]] = {}
+    for e in events:
+        by_conversation.setdefault(e.conversation_id, []).append(e)
+    queue = list(by_conversation.values())
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(conv: list[MessageReceived | ResponseCompleted]) -> None:
+        async with slots:
+            for e in conv:
+                await write(e)
+
+    await asyncio.gather(*(one(c) for c in queue))
+
+
+async def run(messages: int, rounds: int, concurrency: int) -> list[list[object]]:
+    require(CASSANDRA, "Cassandra")
+    url = f"cassandra://{CASSANDRA}/bench_{uuid.uuid4().hex[:8]}"
+    store = CassandraConversationStore(CassandraSession.from_url(url))
+    await store.start()
+    before = _Before(store.session)
+    await before.start()
+    known = KnownConversations()
+
+    async def after(event: MessageReceived | ResponseCompleted) -> None:
+        async for _ in handle(event, store, None, known):
+            pass
+
+    await _drive(after, _events(200), concurrency)  # warm up both paths
+    await _drive(before.write, _events(200), concurrency)
+    jvm = _cassandra_pid()
+    totals = {"before": [0.0, 0.0, 0.0], "after": [0.0, 0.0, 0.0]}
+    try:
+        for _ in range(rounds):
+            for name, write in (("before", before.write), ("after", after)):
+                events = _events(messages)
+                py0, jvm0, t0 = time.process_time(), _cpu(jvm), time.perf_counter()
+                await _drive(write, events, concurrency)
+                totals[name][0] += time.process_time() - py0
+                totals[name][1] += _cpu(jvm) - jvm0
+                totals[name][2] += time.perf_counter() - t0
+    finally:
+        await store.close()
+        drop_keyspace(url)
+    stored = messages * rounds
+    rows: list[list[object]] = []
+    for name, (py, cas, wall) in totals.items():
+        rows.append([name, stored, f"{py / stored * 1e3:.3f}", f"{cas / stored * 1e3:.3f}",
+                     f"{(py + cas) / stored * 1e3:.3f}", f"{stored / wall:.0f}"])
+    ratio = (sum(totals["after"][:2]) / sum(totals["before"][:2]))
+    rows.append(["after / before", "", "", "", f"{ratio:.2f}", ""])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    rows = asyncio.run(run(args.messages, args.rounds, args.concurrency))
+    print(machine())
+    print(table(["writes", "messages", "stage CPU ms/msg", "Cassandra CPU ms/msg",
+                 "total CPU ms/msg", "msgs/s"], rows))
+    print(json.dumps({"messages": args.messages, "rounds": args.rounds,
+                      "concurrency": args.concurrency}))
+
+
+if __name__ == "__main__":
+    main()
