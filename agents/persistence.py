@@ -100,4 +100,6 @@ def stage(store: ConversationStore, accounts: AccountStore | None = None) -> Sta
     ) -> AsyncIterator[Emit]:
         async for emit in handle(event, store, accounts, known):
             yield emit
-    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs, handler, concurrency=4)
+    # Writes wait on the store, not the CPU; writes in flight to one conversation are
+    # batched by the Cassandra store, so more at a time means fewer round trips.
+    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs, handler, concurrency=16)

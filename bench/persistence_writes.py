@@ -1,15 +1,17 @@
 """CPU per stored message on Cassandra: the persistence stage's writes as they are (no
-lightweight transaction, two single-partition writes per message) against the writes
+lightweight transaction, two single-partition writes per message, writes to one
+partition in flight together sent as one UNLOGGED batch) against the writes
 before #16.3 (``INSERT ... IF NOT EXISTS`` for the conversation of every user message,
 a LOGGED batch for the two copies of every message), in the same run.
 
-Both write the same messages (a user question and its answer per turn, five turns per
+Both write the same messages (a user question and its answer per turn, ``--turns`` per
 conversation) at the same concurrency into a fresh keyspace of the real Cassandra; CPU is
 read from /proc for this process (driver and stage code) and for Cassandra's JVM, and
 divided by the messages stored. Rounds alternate between the two so load from anything
 else on the machine falls on both alike.
 
     python -m bench.persistence_writes [--messages 2000] [--rounds 3] [--concurrency 16]
+                                       [--turns 5]
 """
 
 from __future__ import annotations
@@ -35,8 +37,6 @@ from stores.cassandra import CassandraSession
 from stores.conversations.base import StoredMessage
 from stores.conversations.cassandra import CassandraConversationStore
 
-TURNS_PER_CONVERSATION = 5
-
 
 def _cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -55,11 +55,11 @@ def _cassandra_pid() -> int:
     raise SystemExit("no Cassandra process found: `make services` starts it")
 
 
-def _events(messages: int) -> list[MessageReceived | ResponseCompleted]:
+def _events(messages: int, turns: int) -> list[MessageReceived | ResponseCompleted]:
     out: list[MessageReceived | ResponseCompleted] = []
     cid = ""
     for n in range(messages // 2):
-        if n % TURNS_PER_CONVERSATION == 0:
+        if n % turns == 0:
             cid = f"bench-{uuid.uuid4().hex[:12]}"
         asked = MessageReceived(tenant_id="bench", request_id=uuid.uuid4().hex,
                                 message_id=uuid.uuid4().hex, conversation_id=cid,
@@ -125,23 +125,18 @@ class _Before:
 
 async def _drive(write: Callable[[MessageReceived | ResponseCompleted], Awaitable[None]],
                  events: list[MessageReceived | ResponseCompleted], concurrency: int) -> None:
-    # One conversation's events in order (as one partition of the topic delivers them);
-    # conversations side by side.
-    by_conversation: dict[str, list[MessageReceived | ResponseCompleted]] = {}
-    for e in events:
-        by_conversation.setdefault(e.conversation_id, []).append(e)
-    queue = list(by_conversation.values())
+    # ``concurrency`` events at a time in log order, as the stage's workers take them.
     slots = asyncio.Semaphore(concurrency)
 
-    async def one(conv: list[MessageReceived | ResponseCompleted]) -> None:
+    async def one(event: MessageReceived | ResponseCompleted) -> None:
         async with slots:
-            for e in conv:
-                await write(e)
+            await write(event)
 
-    await asyncio.gather(*(one(c) for c in queue))
+    await asyncio.gather(*(one(e) for e in events))
 
 
-async def run(messages: int, rounds: int, concurrency: int) -> list[list[object]]:
+async def run(messages: int, rounds: int, concurrency: int, turns: int
+              ) -> list[list[object]]:
     require(CASSANDRA, "Cassandra")
     url = f"cassandra://{CASSANDRA}/bench_{uuid.uuid4().hex[:8]}"
     store = CassandraConversationStore(CassandraSession.from_url(url))
@@ -154,14 +149,14 @@ async def run(messages: int, rounds: int, concurrency: int) -> list[list[object]
         async for _ in handle(event, store, None, known):
             pass
 
-    await _drive(after, _events(200), concurrency)  # warm up both paths
-    await _drive(before.write, _events(200), concurrency)
+    await _drive(after, _events(200, turns), concurrency)  # warm up both paths
+    await _drive(before.write, _events(200, turns), concurrency)
     jvm = _cassandra_pid()
     totals = {"before": [0.0, 0.0, 0.0], "after": [0.0, 0.0, 0.0]}
     try:
         for _ in range(rounds):
             for name, write in (("before", before.write), ("after", after)):
-                events = _events(messages)
+                events = _events(messages, turns)
                 py0, jvm0, t0 = time.process_time(), _cpu(jvm), time.perf_counter()
                 await _drive(write, events, concurrency)
                 totals[name][0] += time.process_time() - py0
@@ -185,13 +180,16 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--turns", type=int, default=5,
+                        help="questions (and answers) per conversation; many: a hot "
+                             "partition, where writes in flight together are batched")
     args = parser.parse_args()
-    rows = asyncio.run(run(args.messages, args.rounds, args.concurrency))
+    rows = asyncio.run(run(args.messages, args.rounds, args.concurrency, args.turns))
     print(machine())
     print(table(["writes", "messages", "stage CPU ms/msg", "Cassandra CPU ms/msg",
                  "total CPU ms/msg", "msgs/s"], rows))
     print(json.dumps({"messages": args.messages, "rounds": args.rounds,
-                      "concurrency": args.concurrency}))
+                      "concurrency": args.concurrency, "turns": args.turns}))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from cassandra import InvalidRequest
 from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
 from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+from stores.conversations.batching import PartitionBatcher
 
 __all__ = ("CassandraConversationStore",)
 
@@ -156,6 +157,7 @@ class CassandraConversationStore:
         self._session = session
         self._statements: _Statements | None = None
         self._deletes: dict[str, Any] = {}
+        self._batcher = PartitionBatcher(self._execute)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> CassandraConversationStore:
@@ -254,14 +256,18 @@ class CassandraConversationStore:
         )
         # Two single-partition writes side by side, not a logged batch (whose batch log
         # costs Cassandra two more writes per message): each is idempotent (the whole key
-        # comes from the message), and the event is retried until both have landed.
-        await asyncio.gather(self._execute(st.insert_message, values),
-                             self._execute(st.insert_message_by_request, values))
+        # comes from the message), and the event is retried until both have landed. The
+        # conversation's row joins other writes to that partition in flight (one batch).
+        await asyncio.gather(
+            self._batcher.write(("messages", m.tenant_id, m.conversation_id),
+                                st.insert_message, values),
+            self._execute(st.insert_message_by_request, values))
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:
-        await self._execute(self._prepared().upsert_scores, (
-            tenant_id, conversation_id, message_id, json.dumps(scores)))
+        await self._batcher.write(("scores", tenant_id, conversation_id),
+                                  self._prepared().upsert_scores,
+                                  (tenant_id, conversation_id, message_id, json.dumps(scores)))
 
     async def list_messages(self, tenant_id: str, conversation_id: str,
                             limit: int = 100) -> list[StoredMessage]:
