@@ -34,7 +34,7 @@ from harness.cleanup import drop_keyspace
 from harness.servers import CASSANDRA, require
 from schemas.events import MessageReceived, ResponseCompleted, Usage, utcnow
 from stores.cassandra import CassandraSession
-from stores.conversations.base import StoredMessage
+from stores.conversations.base import ConversationStore, StoredMessage
 from stores.conversations.cassandra import CassandraConversationStore
 
 
@@ -141,21 +141,30 @@ async def run(messages: int, rounds: int, concurrency: int, turns: int
     url = f"cassandra://{CASSANDRA}/bench_{uuid.uuid4().hex[:8]}"
     store = CassandraConversationStore(CassandraSession.from_url(url))
     await store.start()
+    # The same tables and connections, each write on its own: what batching adds.
+    unbatched = CassandraConversationStore(store.session, batch_writes=False)
+    await unbatched.start()
     before = _Before(store.session)
     await before.start()
-    known = KnownConversations()
 
-    async def after(event: MessageReceived | ResponseCompleted) -> None:
-        async for _ in handle(event, store, None, known):
-            pass
+    def stage(adapter: ConversationStore) -> Callable[
+            [MessageReceived | ResponseCompleted], Awaitable[None]]:
+        known = KnownConversations()
 
-    await _drive(after, _events(200, turns), concurrency)  # warm up both paths
-    await _drive(before.write, _events(200, turns), concurrency)
+        async def write(event: MessageReceived | ResponseCompleted) -> None:
+            async for _ in handle(event, adapter, None, known):
+                pass
+        return write
+
+    variants = (("before", before.write), ("no LWT, no batch", stage(unbatched)),
+                ("after", stage(store)))
+    for _, write in variants:  # warm up every path
+        await _drive(write, _events(200, turns), concurrency)
     jvm = _cassandra_pid()
-    totals = {"before": [0.0, 0.0, 0.0], "after": [0.0, 0.0, 0.0]}
+    totals = {name: [0.0, 0.0, 0.0] for name, _ in variants}
     try:
         for _ in range(rounds):
-            for name, write in (("before", before.write), ("after", after)):
+            for name, write in variants:
                 events = _events(messages, turns)
                 py0, jvm0, t0 = time.process_time(), _cpu(jvm), time.perf_counter()
                 await _drive(write, events, concurrency)

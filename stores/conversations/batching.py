@@ -29,13 +29,17 @@ _Item = tuple[Any, Sequence[Any], "asyncio.Future[None]"]
 
 
 class PartitionBatcher:
-    def __init__(self, execute: Execute) -> None:
+    def __init__(self, execute: Execute, *, enabled: bool = True) -> None:
         self._execute = execute
+        self._enabled = enabled  # off: each write on its own (the benchmark's baseline)
         self._queues: dict[Hashable, list[_Item]] = {}
 
     async def write(self, partition: Hashable, statement: Any, params: Sequence[Any]) -> None:
         """Apply ``statement`` with ``params``; ``partition`` names the partition it writes
         (table and partition key), which every statement given the same name must share."""
+        if not self._enabled:
+            await self._execute(statement, params)
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(partition)
         if queue is not None:  # a flush is running for this partition: ride the next one

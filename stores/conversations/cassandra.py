@@ -153,11 +153,11 @@ class CassandraConversationStore:
     session: the sibling stores of the keyspace share it (:attr:`session`) and close
     before it does."""
 
-    def __init__(self, session: CassandraSession) -> None:
+    def __init__(self, session: CassandraSession, *, batch_writes: bool = True) -> None:
         self._session = session
         self._statements: _Statements | None = None
         self._deletes: dict[str, Any] = {}
-        self._batcher = PartitionBatcher(self._execute)
+        self._batcher = PartitionBatcher(self._execute, enabled=batch_writes)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> CassandraConversationStore:
