@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
@@ -37,6 +38,25 @@ class KnownConversations:
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Creations under way: a conversation's first messages handled side by side wait
+        # for one creation instead of each checking and writing the same row.
+        self._creating: dict[tuple[str, str], asyncio.Future[None]] = {}
+
+    async def ensure(self, key: tuple[str, str], create: Callable[[], Awaitable[None]]) -> None:
+        """Run ``create`` unless ``key`` is known or being created; then remember it."""
+        if key in self:
+            return
+        pending = self._creating.get(key)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        pending = asyncio.ensure_future(create())
+        self._creating[key] = pending
+        try:
+            await asyncio.shield(pending)
+            self.add(key)
+        finally:
+            del self._creating[key]
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         if key in self._seen:
@@ -57,13 +77,13 @@ async def handle(
 ) -> AsyncIterator[Emit]:
     if isinstance(event, MessageReceived):
         # Conversations opened by the chat-completions route exist only as events.
-        key = (event.tenant_id, event.conversation_id)
-        if known is None or key not in known:
-            await store.create_conversation(Conversation(
-                event.tenant_id, event.conversation_id, event.user_id, title_for(event.text),
-                event.occurred_at))
-            if known is not None:
-                known.add(key)
+        conversation = Conversation(event.tenant_id, event.conversation_id, event.user_id,
+                                    title_for(event.text), event.occurred_at)
+        if known is None:
+            await store.create_conversation(conversation)
+        else:
+            await known.ensure((event.tenant_id, event.conversation_id),
+                               lambda: store.create_conversation(conversation))
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
             id=event.message_id, request_id=event.request_id, role="user", text=event.text,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra import InvalidRequest
+from cassandra.query import BatchStatement, BatchType
 
 from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
@@ -206,11 +207,14 @@ class CassandraConversationStore:
         if await self._execute(st.select_conversation, key):
             return
         created = _to_us(c.created_at)
-        # The user's index first: a failure between the two writes leaves no row, so the
-        # retry (the runner's, the client's) writes both again.
-        await self._execute(st.insert_conversation_by_user, (
-            c.tenant_id, c.user_id, created, c.id, c.title))
-        await self._execute(st.insert_conversation, (*key, c.user_id, c.title, created))
+        # Both rows in one request: an UNLOGGED batch (no batch log); should it land only
+        # in part, the row is absent still and the retry writes both again.
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.add(st.insert_conversation_by_user, (c.tenant_id, c.user_id, created, c.id,
+                                                   c.title))
+        batch.add(st.insert_conversation, (*key, c.user_id, c.title, created))
+        batch.is_idempotent = True
+        await self._execute(batch)
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         rows = await self._execute(
