@@ -22,11 +22,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Proc, free_port, machine
+from bench.common import ROOT, START_S, Proc, free_port, machine
 from bench.cost import machine_state
 from bench.report import plot, render, replace_between_markers
 from bench.sidebyside import jvm_idle_rate, measure_stack
@@ -35,13 +36,13 @@ from bench.stacks import STACKS
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"stacks": list(STACKS), "levels": [1, 16, 64], "answers": 96,
              "ingest_s": 15.0, "relay": [100, 250, 500, 1000], "relay_s": 8.0,
-             "idle_s": 3.0, "open": [10.0], "open_s": 6.0, "deadline_min": 25},
+             "idle_s": 3.0, "open": [10.0], "open_s": 6.0, "deadline_min": 45},
     "short": {"stacks": ["direct", "litellm", "embedded", "kafka"], "levels": [1, 16, 64],
               "answers": 48, "ingest_s": 8.0, "relay": [100, 500, 1000], "relay_s": 5.0,
-              "idle_s": 2.0, "open": [10.0], "open_s": 4.0, "deadline_min": 15},
+              "idle_s": 2.0, "open": [10.0], "open_s": 4.0, "deadline_min": 30},
     "quick": {"stacks": ["direct", "embedded", "kafka"], "levels": [1, 2], "answers": 4,
               "ingest_s": 2.0, "relay": [20], "relay_s": 2.0, "idle_s": 0.5,
-              "open": [4.0], "open_s": 1.5, "deadline_min": 10},
+              "open": [4.0], "open_s": 1.5, "deadline_min": 20},
 }
 
 
@@ -61,49 +62,62 @@ def _deadline(minutes: float) -> None:
     signal.alarm(int(minutes * 60))
 
 
-def run(cfg: dict[str, Any], tokens: int, pace_ms: float, profile: str) -> dict[str, Any]:
-    started = datetime.now(UTC)
+def _part(res: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+    """One part of the suite; its failure is recorded and the next part still runs (the
+    deadline's TimeoutError stops everything)."""
+    try:
+        return fn()
+    except TimeoutError:
+        raise
+    except Exception as exc:
+        res["failures"].append(f"{name}: {type(exc).__name__}: {exc}"[:2000])
+        print(f"  FAILED: {name}: {exc}", flush=True)
+        return None
+
+
+def run(res: dict[str, Any], cfg: dict[str, Any], tokens: int, pace_ms: float) -> None:
     t0 = time.monotonic()
-    res: dict[str, Any] = {"meta": {
-        "started": started.strftime("%Y-%m-%d %H:%M UTC"), "commit": _commit(),
-        "machine": machine(), "profile": profile, "tokens": tokens, "pace_ms": pace_ms,
-        "config": cfg, "load_start": machine_state()}, "side_by_side": []}
     # The processes' logs stay there when a run fails (and are removed when it succeeds).
     tmp = Path(tempfile.mkdtemp(prefix="bench-suite-"))
     print(f"logs: {tmp}", flush=True)
     fake = Proc("agents.providers.fake_server",
                 ["--port", str(free_port()), "--tokens", str(tokens),
-                 "--pace-ms", str(pace_ms)], tmp / "fake.log", "fake model server")
+                 "--pace-ms", str(pace_ms)], tmp / "fake.log", "fake model server",
+                timeout=START_S)
     try:
         for kind in cfg["stacks"]:
             print(f"{kind}:", flush=True)
-            idle = jvm_idle_rate(cfg["idle_s"]) if kind.startswith("kafka") else {}
-            res["side_by_side"] += measure_stack(kind, tmp, f"{fake.url}/v1",
-                                                 fake.proc.pid, cfg["levels"],
-                                                 cfg["answers"], idle, cfg["open"],
-                                                 cfg["open_s"], cfg["idle_s"])
+
+            def one(kind: str = kind) -> list[dict[str, Any]]:
+                idle = jvm_idle_rate(cfg["idle_s"]) if kind.startswith("kafka") else {}
+                return measure_stack(kind, tmp, f"{fake.url}/v1", fake.proc.pid,
+                                     cfg["levels"], cfg["answers"], idle, cfg["open"],
+                                     cfg["open_s"], cfg["idle_s"])
+
+            res["side_by_side"] += _part(res, kind, one) or []
     finally:
         fake.stop()
     if cfg["ingest_s"]:
         from bench.ingestion import measure as ingest
 
         print("ingestion:", flush=True)
-        res["ingestion"] = ingest(1, cfg["ingest_s"], 64, tmp, cfg["idle_s"])
-        res["ingestion"]["connections"] = 64
-        i = res["ingestion"]
-        print(f"  {i['rate']:.0f} accepted/s, {i['stored']}/{i['accepted']} stored, "
-              f"edge {i['edge_ms_per_post']:.3f} ms CPU/POST", flush=True)
+        i = _part(res, "ingestion", lambda: ingest(1, cfg["ingest_s"], 64, tmp, cfg["idle_s"]))
+        if i:
+            res["ingestion"] = {**i, "connections": 64}
+            print(f"  {i['rate']:.0f} accepted/s, {i['stored']}/{i['accepted']} stored, "
+                  f"edge {i['edge_ms_per_post']:.3f} ms CPU/POST", flush=True)
     if cfg["relay"]:
         import asyncio
 
         from bench.streams import run_relay
 
         print("relay:", flush=True)
-        res["relay"] = asyncio.run(run_relay(cfg["relay"], cfg["relay_s"], tmp))
-    shutil.rmtree(tmp, ignore_errors=True)
+        res["relay"] = _part(res, "relay", lambda: asyncio.run(
+            run_relay(cfg["relay"], cfg["relay_s"], tmp))) or []
+    if not res["failures"]:
+        shutil.rmtree(tmp, ignore_errors=True)
     res["meta"]["load_end"] = machine_state()
     res["meta"]["minutes"] = (time.monotonic() - t0) / 60
-    return res
 
 
 def publish(res: dict[str, Any], raw: Path, doc: Path, img: Path,
@@ -160,14 +174,28 @@ def main() -> None:
         cfg["ingest_s"] = 0.0
     if args.no_relay:
         cfg["relay"] = []
-    _deadline(cfg["deadline_min"])
-    res = run(cfg, args.tokens, args.pace_ms, profile)
-    signal.alarm(0)
+    started = datetime.now(UTC)
+    res: dict[str, Any] = {"meta": {
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"), "commit": _commit(),
+        "machine": machine(), "profile": profile, "tokens": args.tokens,
+        "pace_ms": args.pace_ms, "config": cfg, "load_start": machine_state()},
+        "side_by_side": [], "failures": []}
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M")
+    stamp = started.strftime("%Y%m%dT%H%M")
     raw = args.results_dir / f"suite-{stamp}-{profile}{'-' + args.label if args.label else ''}.json"
-    raw.write_text(json.dumps(res, indent=1) + "\n")
-    print(f"results: {raw}")
+    _deadline(cfg["deadline_min"])
+    try:
+        run(res, cfg, args.tokens, args.pace_ms)
+    except BaseException as exc:
+        res["failures"].append(f"stopped: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        signal.alarm(0)
+        # What was measured is kept, also when a part failed or the deadline passed.
+        raw.write_text(json.dumps(res, indent=1) + "\n")
+        print(f"results: {raw}")
+    if res["failures"]:
+        raise SystemExit("failed: " + "; ".join(res["failures"]))
     if not args.no_docs:
         publish(res, raw, args.doc, args.img, args.before)
     else:
