@@ -26,8 +26,8 @@ import openai
 
 from bench.common import ROOT, Proc, bars, free_port, machine, pct, table
 from bench.stacks import ensure_litellm
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.servers import CASSANDRA, KAFKA, require
 
 
 class _LiteLLM:
@@ -117,7 +117,7 @@ async def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
-        fake = Proc("agents.providers.fake_server",
+        fake = Proc("harness.fake_models",
                     ["--port", str(free_port()), "--tokens", str(args.tokens),
                      "--pace-ms", str(args.pace_ms)], tmp / "fake.log", "fake model server")
         model_url = f"{fake.url}/v1"

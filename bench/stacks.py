@@ -27,8 +27,8 @@ from pathlib import Path
 
 from bench.common import ROOT, START_S, Proc, free_port
 from bench.cost import service_pids
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.servers import CASSANDRA, KAFKA, require
 
 __all__ = ("STACKS", "Stack", "ensure_litellm", "start_stack")
 

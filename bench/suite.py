@@ -80,7 +80,7 @@ def run(res: dict[str, Any], cfg: dict[str, Any], tokens: int, pace_ms: float) -
     # The processes' logs stay there when a run fails (and are removed when it succeeds).
     tmp = Path(tempfile.mkdtemp(prefix="bench-suite-"))
     print(f"logs: {tmp}", flush=True)
-    fake = Proc("agents.providers.fake_server",
+    fake = Proc("harness.fake_models",
                 ["--port", str(free_port()), "--tokens", str(tokens),
                  "--pace-ms", str(pace_ms)], tmp / "fake.log", "fake model server",
                 timeout=START_S)
