@@ -41,6 +41,9 @@ class Run:
     is checked here, not assumed."""
     errors: int = 0
     error_kinds: list[str] = field(default_factory=list)
+    reconnects: int = 0
+    """Requests sent again after a connection failed before any answer came (a pooled
+    keep-alive connection the server had just closed): counted, not hidden."""
     seconds: float = 0.0
 
 
@@ -50,7 +53,7 @@ class Client:
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0,
                                          timeout=120)
 
-    async def one(self, run: Run, n: int) -> None:
+    async def one(self, run: Run, n: int, again: bool = True) -> None:
         start = time.perf_counter()
         first = 0.0
         frames = 0
@@ -63,6 +66,15 @@ class Client:
                     frames += 1
                     if not first:
                         first = time.perf_counter() - start
+        except openai.APIConnectionError as exc:
+            if again and not frames and not isinstance(exc, openai.APITimeoutError):
+                run.reconnects += 1
+                await self.one(run, n, again=False)
+                return
+            run.errors += 1
+            if len(run.error_kinds) < 5:
+                run.error_kinds.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+            return
         except openai.OpenAIError as exc:
             run.errors += 1
             if len(run.error_kinds) < 5:

@@ -180,6 +180,11 @@ def _f(v: float, digits: int = 1) -> str:
     return DASH if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.{digits}f}"
 
 
+def _counts(r: dict[str, Any]) -> str:
+    again = r.get("reconnects", 0)
+    return f"{r['answers']}/{r['errors']}" + (f" ({again} reconnected)" if again else "")
+
+
 def side_by_side(res: Results) -> str:
     rows = []
     for r in _closed(res):
@@ -189,7 +194,7 @@ def side_by_side(res: Results) -> str:
                      else DASH for key in ("ttft_p50", "rps", "server_ms_per_answer")],
                      _f(r["ttft_p50"]), _f(r["ttft_p95"]),
                      _f(r["rps"]), _f(r["server_ms_per_answer"], 2),
-                     _f(r["frames_per_answer"]), f"{r['answers']}/{r['errors']}",
+                     _f(r["frames_per_answer"]), _counts(r),
                      _f(r["window"]["load_before"]["load1"]),
                      f"{r['window']['machine_busy'] * 100:.0f} %"])
     return table(["stack", "streams", "TTFT p50 ÷ LiteLLM", "req/s ÷ LiteLLM",
@@ -205,7 +210,7 @@ def open_loop(res: Results) -> str:
             continue
         rows.append([r["stack"], f"{r['rate']:g}/s", _f(r["rps"]), _f(r["ttft_p50"]),
                      _f(r["ttft_p95"]), _f(r["ttft_p99"]), _f(r["total_p50"]),
-                     _f(r["server_ms_per_answer"], 2), f"{r['answers']}/{r['errors']}",
+                     _f(r["server_ms_per_answer"], 2), _counts(r),
                      f"{r['window']['machine_busy'] * 100:.0f} %"])
     return table(["stack", "offered", "achieved/s", "TTFT p50 ms", "p95", "p99",
                   "total p50 ms", "server CPU ms/answer", "answers/errors", "machine busy"],

@@ -73,6 +73,7 @@ def _row(stack: Stack, window: Window, run: dict[str, Any], **extra: Any) -> dic
     row = {
         "stack": stack.name, **extra,
         "answers": n, "errors": run["errors"], "error_kinds": run["error_kinds"],
+        "reconnects": run["reconnects"],
         "ttft_p50": pct(run["ttft_ms"], 0.5), "ttft_p95": pct(run["ttft_ms"], 0.95),
         "ttft_p99": pct(run["ttft_ms"], 0.99), "total_p50": pct(run["total_ms"], 0.5),
         "rps": n / run["seconds"] if run["seconds"] else 0.0,

@@ -110,7 +110,7 @@ def _litellm(model_url: str, tmp: Path) -> Stack:
         env={**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true",
              "LITELLM_MASTER_KEY": key, "LITELLM_TELEMETRY": "False"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + START_S
     while True:
         try:
             if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
