@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import ROOT, START_S, Proc, bars, machine, table
+from bench.common import ROOT, START_S, UNCAPPED, Proc, bars, machine, table
 from bench.cost import Meter, service_pids
 from bench.rawhttp import post_for
 from harness.cleanup import drop_keyspace, drop_topics
@@ -75,6 +75,7 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path,
         "CHATSTREAM_STORE": f"cassandra://{CASSANDRA}/bench_{uuid.uuid4().hex[:8]}",
         "CHATSTREAM_PARTITIONS": "12",
         "CHATSTREAM_WORKER_PORT": "0",
+        **UNCAPPED,
     }
     procs = [Proc("chatstream.cli", ["worker", "persistence"], tmp / f"p{edges}.log",
                   "workers running", env, START_S)]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import openai
 
-from bench.common import ROOT, Proc, bars, free_port, machine, pct, table
+from bench.common import ROOT, UNCAPPED, Proc, bars, free_port, machine, pct, table
 from bench.stacks import ensure_litellm
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
@@ -132,7 +132,7 @@ async def main() -> None:
             for kind in (["embedded"] if args.quick else args.stacks.split(",")):
                 env = {"CHATSTREAM_DATA_DIR": str(tmp / kind),
                        "CHATSTREAM_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
-                       "CHATSTREAM_LOG_LEVEL": "WARNING",
+                       "CHATSTREAM_LOG_LEVEL": "WARNING", **UNCAPPED,
                        # One frame per upstream chunk, as LiteLLM relays them.
                        "CHATSTREAM_CHUNK_MAX_CHARS": "1",
                        "CHATSTREAM_MODELS_FILE": str(ROOT / "tests/e2e/models.yaml"),

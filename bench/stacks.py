@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import ROOT, START_S, Proc, free_port
+from bench.common import ROOT, START_S, UNCAPPED, Proc, free_port
 from bench.cost import service_pids
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
@@ -137,6 +137,8 @@ def _chatstream_env(kind: str, tmp: Path, model_url: str, partitions: int) -> di
         "CHATSTREAM_INFERENCE_CONCURRENCY": "512",
         # One frame per upstream chunk, as LiteLLM relays them: the same chunking.
         "CHATSTREAM_CHUNK_MAX_CHARS": "1",
+        # Every client of the load generator is the same dev user.
+        **UNCAPPED,
     }
     if kind != "embedded":
         require(KAFKA, "Kafka")

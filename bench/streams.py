@@ -25,12 +25,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import ROOT, START_S, Proc, bars, machine, pct, table
+from bench.common import ROOT, START_S, UNCAPPED, Proc, bars, machine, pct, table
 from bench.cost import Meter, rss_mb, service_pids
 from bench.rawhttp import sse_events
 from harness.cleanup import drop_topics
 from harness.servers import KAFKA, require
 from schemas.events import AnswerFinished, MessageReceived, TokensGenerated, Usage
+from schemas.stages import topic_name
 from schemas.topics import REQUESTS, TOKENS
 
 RATE = 20.0  # tokens per second per stream
@@ -43,7 +44,7 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
         for rid in rids:
             req = MessageReceived(tenant_id="dev", request_id=rid, message_id=rid,
                                   conversation_id=rid, user_id="dev", text="x", model="local")
-            await producer.send(prefix + REQUESTS.name, req.model_dump_json().encode(),
+            await producer.send(topic_name(REQUESTS, prefix), req.model_dump_json().encode(),
                                 key=f"dev:{rid}".encode())
         await producer.flush()
         await asyncio.sleep(1.0)  # clients connect
@@ -58,7 +59,7 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
                     # The text carries its production time: the client measures the relay.
                     ev = TokensGenerated(tenant_id="dev", request_id=rid, conversation_id=rid,
                                          attempt="a", seq=seq, text=f"{time.time():.6f} ")
-                    await producer.send(prefix + TOKENS.name, ev.model_dump_json().encode(),
+                    await producer.send(topic_name(TOKENS, prefix), ev.model_dump_json().encode(),
                                         key=f"dev:{rid}".encode())
                 # Keep the schedule: 20 ticks a second across all streams.
                 due = start + (seq - 1 + (slot + 1) / slots) / RATE
@@ -67,7 +68,7 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
             done = AnswerFinished(tenant_id="dev", request_id=rid, conversation_id=rid,
                                   attempt="a", seq=ticks + 1, message_id=rid, usage=Usage(),
                                   finish_reason="stop")
-            await producer.send(prefix + TOKENS.name, done.model_dump_json().encode(),
+            await producer.send(topic_name(TOKENS, prefix), done.model_dump_json().encode(),
                                 key=f"dev:{rid}".encode())
         await producer.flush()
     finally:
@@ -156,7 +157,7 @@ async def run_relay(levels: list[int], seconds: float, tmp: Path,
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     env = {"CHATSTREAM_DATA_DIR": str(tmp / "relay"), "CHATSTREAM_TOPIC_PREFIX": prefix,
            "CHATSTREAM_LOG_LEVEL": "WARNING", "CHATSTREAM_BROKER": f"kafka://{KAFKA}",
-           "CHATSTREAM_PARTITIONS": "12"}
+           "CHATSTREAM_PARTITIONS": "12", **UNCAPPED}
     edge = Proc("chatstream.cli", ["edge", "--port", "0"], tmp / "relay-edge.log",
                 "listening on", env, START_S)
     try:
