@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from agents import guard
@@ -134,7 +135,5 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
 
 
 def stage(deps: StageDeps) -> StageSpec:
-    async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
-        async for emit in handle(event, deps):
-            yield emit
-    return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, handler, concurrency=8)
+    return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, functools.partial(handle, deps=deps),
+                     concurrency=8)
