@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cassandra.query import BatchStatement, BatchType
 
-from agents.persistence import KnownConversations, handle
+from agents.persistence import KnownConversations, PersistenceDeps, handle
 from bench.common import machine, table
 from harness.cleanup import drop_keyspace
 from harness.servers import CASSANDRA, require
@@ -149,11 +149,10 @@ async def run(messages: int, rounds: int, concurrency: int, turns: int
 
     def stage(adapter: ConversationStore) -> Callable[
             [MessageReceived | ResponseCompleted], Awaitable[None]]:
-        known = KnownConversations()
+        deps = PersistenceDeps(adapter, None, KnownConversations())
 
         async def write(event: MessageReceived | ResponseCompleted) -> None:
-            async for _ in handle(event, adapter, None, known):
-                pass
+            await handle(event, deps)
         return write
 
     variants = (("before", before.write), ("no LWT, no batch", stage(unbatched)),
