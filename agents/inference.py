@@ -12,6 +12,8 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+from pydantic import BaseModel
+
 from agents import guard
 from agents.chunker import coalesce
 from agents.control import CANCEL_LOOKBACK_S
@@ -19,6 +21,7 @@ from agents.deps import StageDeps
 from agents.failover import ModelRouter, Served
 from agents.history import PromptBuilder
 from agents.providers.base import Delta, estimate_tokens
+from agents.unanswered import answer_failed
 from schemas.catalogue import ModelSpec
 from schemas.events import (
     AnswerFailed,
@@ -57,6 +60,11 @@ async def _refuse(model: ModelSpec, text: str) -> AsyncIterator[Served | Delta]:
 async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
     req = ctx.request
     key = conversation_key(req.tenant_id, req.conversation_id)
+
+    def token(event: BaseModel) -> Emit:
+        # To the accepting edge's partition: only that edge reads the answer live.
+        return Emit(TOKENS, key, event, req.reply_partition)
+
     attempt = _attempt()
     seq = 0
     started = time.monotonic()
@@ -67,8 +75,8 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
 
     model = deps.catalogue.get(req.model)
     if model is None:
-        yield Emit(TOKENS, key, AnswerFailed(**common(), seq=1, code="unknown_model",
-                                             message=f"model {req.model!r} is not configured"))
+        yield token(AnswerFailed(**common(), seq=1, code="unknown_model",
+                                 message=f"model {req.model!r} is not configured"))
         return
     citations = tuple(Citation(document_id=p.document_id, title=p.title, chunk=p.chunk)
                       for p in ctx.passages)
@@ -93,12 +101,12 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                     if served is not None:  # a restart on the next model: a new attempt
                         attempt, seq, parts = _attempt(), 0, []
                     served = chunk.marker
-                    yield Emit(TOKENS, key, AnswerStarted(
+                    yield token(AnswerStarted(
                         **common(), seq=seq, model=served.model.name, provider=served.provider))
                     if citations:
                         seq += 1
-                        yield Emit(TOKENS, key, CitationsAttached(**common(), seq=seq,
-                                                                  citations=citations))
+                        yield token(CitationsAttached(**common(), seq=seq,
+                                                      citations=citations))
                     continue
                 if chunk.final is not None:
                     final = chunk.final
@@ -107,12 +115,12 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                     first_token_ms = (time.monotonic() - started) * 1000
                 parts.append(chunk.text)
                 seq += 1
-                yield Emit(TOKENS, key, TokensGenerated(**common(), seq=seq, text=chunk.text))
+                yield token(TokensGenerated(**common(), seq=seq, text=chunk.text))
         except ProviderError as exc:
             code = "provider_unavailable" if isinstance(exc, ProvidersExhausted) \
                 else "provider_error"
-            yield Emit(TOKENS, key, AnswerFailed(**common(), seq=seq + 1, code=code,
-                                                 message=str(exc)))
+            yield token(AnswerFailed(**common(), seq=seq + 1, code=code,
+                                     message=str(exc)))
             return
     text = "".join(parts)
     usage = final.usage or Usage(prompt_tokens=prompt.prompt_tokens,
@@ -120,8 +128,8 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
     finish = final.finish_reason or "stop"
     message_id = assistant_message_id(req.request_id)
     seq += 1
-    yield Emit(TOKENS, key, AnswerFinished(**common(), seq=seq, message_id=message_id,
-                                           usage=usage, finish_reason=finish))
+    yield token(AnswerFinished(**common(), seq=seq, message_id=message_id,
+                               usage=usage, finish_reason=finish))
     yield Emit(RESPONSES, key, ResponseCompleted(
         tenant_id=req.tenant_id, request_id=req.request_id, message_id=message_id,
         conversation_id=req.conversation_id, user_id=req.user_id, reply_to=req.message_id,
@@ -142,4 +150,4 @@ def stage(deps: StageDeps) -> StageSpec:
     # request stops it, the others remember it in case the request comes to them later.
     control = Broadcast(CONTROL, deps.cancels.on_control, lookback_s=CANCEL_LOOKBACK_S)
     return StageSpec("inference", (CONTEXTS,), handler, concurrency=deps.inference_concurrency,
-                     broadcasts=(control,))
+                     broadcasts=(control,), on_dead_letter=answer_failed)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
+from agents.unanswered import answer_failed
 from schemas.events import (
     ContextBuilt,
     HistorySummary,
@@ -83,4 +84,5 @@ def stage(deps: StageDeps) -> StageSpec:
     async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
         async for emit in handle(event, deps):
             yield emit
-    return StageSpec("retrieval", (REQUESTS,), handler, concurrency=8)
+    return StageSpec("retrieval", (REQUESTS,), handler, concurrency=8,
+                     on_dead_letter=answer_failed)

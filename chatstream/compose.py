@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from api.analytics import AnalyticsView
 from api.app import create_app
 from api.auth import Credentials
 from api.batches import BatchView
-from api.relay import TokenRelay
+from api.relay import RelayLimits, TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
 from schemas.catalogue import Catalogue
@@ -275,7 +276,14 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if knowledge is not None:
             print(f"chatstream: {knowledge.describe()}", flush=True)
         if edge:
-            relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
+            relay = TokenRelay(
+                runtime, edge_id=settings.edge_id or f"{socket.gethostname()}:{settings.port}",
+                partition=settings.relay_partition,
+                limits=RelayLimits(keep_s=settings.relay_keep_s,
+                                   max_age_s=settings.relay_max_age_s,
+                                   max_streams=settings.relay_max_streams,
+                                   max_bytes=settings.relay_max_bytes,
+                                   lookback_s=settings.relay_lookback_s))
             await relay.start()
             view = AnalyticsView(runtime, group_name(settings.analytics_group))
             await view.start()

@@ -83,11 +83,11 @@ async def chat_completions(request: Request, services: ServicesDep,
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=last.text, model=spec.name,
-        options=options, history=tuple(turns[:-1]),
+        options=options, history=tuple(turns[:-1]), reply_partition=services.relay.home,
     )
-    stream = services.relay.register(event)
-    await services.runtime.publisher.publish(
-        REQUESTS, conversation_key(principal.tenant_id, cid), event)
+    with services.relay.accepting(event) as stream:
+        await services.runtime.publisher.publish(
+            REQUESTS, conversation_key(principal.tenant_id, cid), event)
     completion = Completion(id=f"chatcmpl-{event.request_id}", model=spec.name)
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": cid}
     if body.stream:

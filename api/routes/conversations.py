@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
-from sse_starlette import EventSourceResponse
+from fastapi.responses import StreamingResponse
 
 from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
@@ -109,7 +109,7 @@ async def post_message(
     cid: str, body: MessageCreate, services: ServicesDep, principal: PrincipalDep,
     accept: Annotated[str | None, Header()] = None,
     idempotency_key: IdempotencyKey = None,
-) -> MessageAccepted | EventSourceResponse:
+) -> MessageAccepted | StreamingResponse:
     settings = services.settings
     text = body.text.strip()
     if not text:
@@ -131,7 +131,7 @@ async def post_message(
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
-        options=body.options,
+        options=body.options, reply_partition=services.relay.home,
     )
     accepted = MessageAccepted(request_id=event.request_id, message_id=event.message_id,
                                conversation_id=cid,
@@ -139,9 +139,9 @@ async def post_message(
 
     async def publish() -> None:
         await count(services, principal, messages=1)
-        services.relay.register(event)
-        await services.runtime.publisher.publish(
-            REQUESTS, conversation_key(principal.tenant_id, cid), event)
+        with services.relay.accepting(event):
+            await services.runtime.publisher.publish(
+                REQUESTS, conversation_key(principal.tenant_id, cid), event)
 
     accepted, _ = await once(
         services, principal.tenant_id, idempotency_key,

@@ -23,7 +23,13 @@ from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
 from streams.errors import LogUnavailable
 from streams.runtime import faust_offsets, kafka_backoff
-from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.base import (
+    Headers,
+    Record,
+    StageSpec,
+    follow_broadcast,
+    with_request_id,
+)
 from streams.runtime.runner import StageRunner
 from streams.telemetry.tracing import with_trace
 
@@ -41,23 +47,28 @@ class KafkaPublisher:
         self._prefix = prefix
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                   headers: Headers = ()) -> Awaitable[Any]:
-        headers = with_trace(headers, event)
+                   headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
+        headers = with_request_id(with_trace(headers, event), event)
+        name = self._prefix + topic.name
+        if partition is not None and partition not in (
+                self._producer.client.cluster.partitions_for_topic(name) or {partition}):
+            partition = None  # a reply partition the topic no longer has: the key's
         try:
             fut: Awaitable[Any] = await self._producer.send(
-                self._prefix + topic.name,
+                name,
                 value=encode(event),
                 key=key.encode() if key is not None else None,
                 headers=list(headers) or None,
+                partition=partition,
             )
         except KafkaError as exc:
             raise LogUnavailable(f"kafka refused {topic.name}: {type(exc).__name__}") from exc
         return _acknowledged(fut, topic.name)
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                      headers: Headers = ()) -> None:
+                      headers: Headers = (), partition: int | None = None) -> None:
         # send() turns Kafka's errors into LogUnavailable, after the producer's retries.
-        await (await self.send(topic, key, event, headers))
+        await (await self.send(topic, key, event, headers, partition))
 
 
 async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
@@ -210,9 +221,32 @@ class KafkaRuntime:
             await self._producer.stop()
             self._producer = None
 
-    async def tail(self, topic: TopicSpec, since_ms: int,
-                   positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
+    async def partition_count(self, topic: TopicSpec) -> int:
+        if self._producer is None:
+            raise RuntimeError("KafkaRuntime.start() was not called")
         name = self._prefix + topic.name
+        found = self._producer.client.cluster.partitions_for_topic(name)
+        if not found:
+            await self._producer.client.force_metadata_update()
+            found = self._producer.client.cluster.partitions_for_topic(name)
+        if not found:
+            raise LogUnavailable(f"kafka has no topic {name}")
+        return len(found)
+
+    def tail(self, topic: TopicSpec, since_ms: int,
+             positioned: Callable[[], None] | None = None,
+             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        return self._read(topic, since_ms, positioned, partitions, until_end=False)
+
+    def scan(self, topic: TopicSpec, since_ms: int,
+             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        return self._read(topic, since_ms, None, partitions, until_end=True)
+
+    async def _read(self, topic: TopicSpec, since_ms: int,
+                    positioned: Callable[[], None] | None, partitions: Sequence[int] | None,
+                    *, until_end: bool) -> AsyncIterator[Record]:
+        name = self._prefix + topic.name
+        only = None if partitions is None else set(partitions)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=f"{self._client_id}-relay",
@@ -226,29 +260,40 @@ class KafkaRuntime:
         await consumer.start()
         try:
             # A consumer without a subscription keeps no metadata of its own: ask for it.
-            partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
-            while not partitions:
+            found = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
+            while not found:
                 await asyncio.sleep(0.5)
                 metadata = await consumer._client.fetch_all_metadata()
-                partitions = metadata.partitions_for_topic(name)
-            tps = [TopicPartition(name, p) for p in sorted(partitions)]
+                found = metadata.partitions_for_topic(name)
+            tps = [TopicPartition(name, p) for p in sorted(found) if only is None or p in only]
             consumer.assign(tps)
             # Ends first, then the time lookup: a record written in between is either
             # found by the lookup or lies past the end, so none falls in a gap. (A lazy
             # seek_to_end would resolve later and skip what was written meanwhile.)
             ends = await consumer.end_offsets(tps)
-            found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            at_time = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            left = set()
             for tp in tps:
-                at = found.get(tp)
-                consumer.seek(tp, ends[tp] if at is None else at.offset)
+                at = at_time.get(tp)
+                start = ends[tp] if at is None else at.offset
+                consumer.seek(tp, start)
+                if start < ends[tp]:
+                    left.add(tp)
             if positioned is not None:
                 positioned()
-            while True:
+            if until_end:
+                consumer.pause(*(tp for tp in tps if tp not in left))
+            while not until_end or left:
                 batch = await consumer.getmany(timeout_ms=1000)
-                for msgs in batch.values():
+                for tp, msgs in batch.items():
                     for m in msgs:
+                        if until_end and m.offset >= ends[tp]:
+                            break
                         yield Record(m.topic, m.partition, m.offset, m.key, m.value,
                                      m.timestamp, tuple(m.headers or ()))
+                    if until_end and tp in left and await consumer.position(tp) >= ends[tp]:
+                        left.discard(tp)
+                        consumer.pause(tp)
         finally:
             await consumer.stop()
 

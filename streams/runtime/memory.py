@@ -18,7 +18,13 @@ from pydantic import BaseModel
 
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
-from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.base import (
+    Headers,
+    Record,
+    StageSpec,
+    follow_broadcast,
+    with_request_id,
+)
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.runner import StageRunner
 from streams.telemetry.lag import Offsets
@@ -53,10 +59,11 @@ class MemoryLog:
         return parts
 
     async def append(self, topic: str, key: bytes | None, value: bytes,
-                     headers: Headers = ()) -> Record:
+                     headers: Headers = (), partition: int | None = None) -> Record:
         parts = self.partitions(topic)
         self._counter += 1
-        p = partition_for(key, len(parts), self._counter)
+        p = partition if partition is not None and 0 <= partition < len(parts) \
+            else partition_for(key, len(parts), self._counter)
         record = Record(topic, p, len(parts[p]), key, value, int(time.time() * 1000), headers)
         parts[p].append(record)
         cond = self._changed[topic]
@@ -91,19 +98,19 @@ class MemoryPublisher:
         self._prefix = prefix
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                   headers: Headers = ()) -> Awaitable[Any]:
-        headers = with_trace(headers, event)
+                   headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
+        headers = with_request_id(with_trace(headers, event), event)
         record = await self._log.append(
             self._prefix + topic.name, key.encode() if key is not None else None,
-            encode(event), headers,
+            encode(event), headers, partition,
         )
         done: asyncio.Future[Record] = asyncio.get_running_loop().create_future()
         done.set_result(record)
         return done
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                      headers: Headers = ()) -> None:
-        await (await self.send(topic, key, event, headers))
+                      headers: Headers = (), partition: int | None = None) -> None:
+        await (await self.send(topic, key, event, headers, partition))
 
 
 class _GroupConsumer:
@@ -201,22 +208,39 @@ class MemoryRuntime:
         await asyncio.gather(*(g.stop() for g in self._groups))
         self._groups.clear()
 
+    async def partition_count(self, topic: TopicSpec) -> int:
+        return len(self.log.partitions(self._prefix + topic.name))
+
     async def tail(self, topic: TopicSpec, since_ms: int,
-                   positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
+                   positioned: Callable[[], None] | None = None,
+                   partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
         name = self._prefix + topic.name
         parts = self.log.partitions(name)
-        positions = [self.log.offset_for_time(name, p, since_ms) for p in range(len(parts))]
+        read = [p for p in range(len(parts)) if partitions is None or p in partitions]
+        positions = {p: self.log.offset_for_time(name, p, since_ms) for p in read}
         if positioned is not None:
             positioned()
         while True:
             progressed = False
-            for p, records in enumerate(parts):
+            for p in read:
+                records = parts[p]
                 while positions[p] < len(records):
                     yield records[positions[p]]
                     positions[p] += 1
                     progressed = True
             if not progressed:
                 await self.log.wait(name, 1.0)
+
+    async def scan(self, topic: TopicSpec, since_ms: int,
+                   partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        name = self._prefix + topic.name
+        parts = self.log.partitions(name)
+        ends = [len(records) for records in parts]
+        for p, records in enumerate(parts):
+            if partitions is not None and p not in partitions:
+                continue
+            for offset in range(self.log.offset_for_time(name, p, since_ms), ends[p]):
+                yield records[offset]
 
     async def ready(self) -> tuple[bool, str]:
         return True, "embedded log"

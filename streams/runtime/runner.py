@@ -134,7 +134,7 @@ class StageRunner:
                 if isinstance(exc, PoisonEvent) or attempt > self._retries:
                     log.exception("%s: giving up on %s@%d:%d", self.spec.name,
                                   record.topic, record.partition, record.offset)
-                    await self._dead_letter(record, exc, attempt)
+                    await self._dead_letter(record, exc, attempt, event)
                     return
                 delay = self._delay(attempt)
                 log.warning("%s: attempt %d failed (%s: %s); retrying in %.2fs",
@@ -145,14 +145,16 @@ class StageRunner:
         pending = []
         emitted: list[Emit] = []
         async for emit in self.spec.handler(event):
-            pending.append(await self._publisher.send(emit.topic, emit.key, emit.event))
+            pending.append(await self._publisher.send(emit.topic, emit.key, emit.event,
+                                                      partition=emit.partition))
             emitted.append(emit)
         for ack in pending:
             await ack
         for emit in emitted:
             observe_emit(self.spec.name, emit)
 
-    async def _dead_letter(self, record: Record, exc: BaseException, attempts: int) -> None:
+    async def _dead_letter(self, record: Record, exc: BaseException, attempts: int,
+                           event: Any | None = None) -> None:
         known = self._by_name.get(record.topic)
         STAGE_EVENTS.labels(self.spec.name, known.name if known else record.topic,
                             "dead_letter").inc()
@@ -173,13 +175,17 @@ class StageRunner:
             error_type=type(exc).__name__,
             attempts=attempts,
         )
+        hook = self.spec.on_dead_letter
+        emits = [Emit(DLQ, None, letter), *(hook(record, event) if hook else ())]
         attempt = 0
-        while True:
-            # The record is only acknowledged once its dead letter is in the log: during
-            # an outage, wait for the log rather than lose the record.
-            try:
-                await self._publisher.publish(DLQ, None, letter)
-                return
-            except LogUnavailable as down:
-                attempt += 1
-                await self._wait_out(down, attempt)
+        for emit in emits:
+            while True:
+                # The record is only acknowledged once its dead letter is in the log:
+                # during an outage, wait for the log rather than lose the record.
+                try:
+                    await self._publisher.publish(emit.topic, emit.key, emit.event,
+                                                  partition=emit.partition)
+                    break
+                except LogUnavailable as down:
+                    attempt += 1
+                    await self._wait_out(down, attempt)
