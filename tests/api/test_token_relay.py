@@ -101,9 +101,16 @@ async def test_a_failed_publish_leaves_no_stream_and_a_pending_one_is_not_served
     await rt.start()
     async with _edge(rt, 0) as relay:
         request = _request(relay.home)
-        with pytest.raises(RuntimeError), relay.accepting(request):
-            assert relay.get(request.request_id) is None  # not served before the ack
-            raise RuntimeError("the log refused it")
+        seen: list[RequestStream | None] = []
+
+        async def refused() -> None:
+            with relay.accepting(request):
+                seen.append(relay.get(request.request_id))  # not served before the ack
+                raise RuntimeError("the log refused it")
+
+        with pytest.raises(RuntimeError):
+            await refused()
+        assert seen == [None]
         assert relay.get(request.request_id) is None
         assert await relay.find(request.request_id) is None
 
