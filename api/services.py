@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from api.analytics import AnalyticsView
 from api.auth import Credentials
 from api.batches import BatchView
+from api.ownership import OwnershipCache
 from api.relay import TokenRelay
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
@@ -42,3 +43,5 @@ class EdgeServices:
     batches: BatchView | None = None
     # The providers' circuit breakers, when inference runs in this process (`up`).
     breaker_states: Callable[[], Mapping[str, str]] | None = None
+    # Conversation owners, remembered briefly so a message POST rarely asks the store.
+    owners: OwnershipCache = field(default_factory=OwnershipCache)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -220,6 +221,11 @@ async def _serve(app: Any, settings: Settings, port: int, role: str,
     await task
 
 
+def _edge_id(port: int) -> str:
+    # Edges on one host differ by port (by process when the port is picked at random).
+    return f"{socket.gethostname()}:{port or os.getpid()}"
+
+
 def _lag_source(settings: Settings, runtime: Runtime) -> LagSource | None:
     if settings.lag_interval_s <= 0:
         return None
@@ -277,7 +283,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             print(f"chatstream: {knowledge.describe()}", flush=True)
         if edge:
             relay = TokenRelay(
-                runtime, edge_id=settings.edge_id or f"{socket.gethostname()}:{settings.port}",
+                runtime, edge_id=settings.edge_id or _edge_id(settings.port),
                 partition=settings.relay_partition,
                 limits=RelayLimits(keep_s=settings.relay_keep_s,
                                    max_age_s=settings.relay_max_age_s,

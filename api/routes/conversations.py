@@ -60,7 +60,11 @@ async def _conversation(services: ServicesDep, principal: Principal,
                         cid: str) -> Conversation:
     """The caller's own conversation, or 404: another tenant's or another user's is
     indistinguishable from one that does not exist."""
-    found = await services.store.get_conversation(principal.tenant_id, cid)
+    found = services.owners.get(principal.tenant_id, cid)
+    if found is None:
+        found = await services.store.get_conversation(principal.tenant_id, cid)
+        if found is not None:
+            services.owners.put(found)
     if found is None or found.user_id != principal.user_id:
         raise ApiError(404, "not_found", f"conversation {cid} not found")
     return found
@@ -163,7 +167,9 @@ async def delete_conversation(cid: str, services: ServicesDep,
             services.credentials.share_token(principal.tenant_id, cid))
         await services.accounts.set_bookmark(principal.tenant_id, principal.user_id, cid,
                                              False)
+    services.owners.forget(principal.tenant_id, cid)
     await services.store.delete_conversation(principal.tenant_id, cid)
+    services.owners.forget(principal.tenant_id, cid)
     return Response(status_code=204)
 
 

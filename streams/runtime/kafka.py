@@ -19,7 +19,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel
 
-from schemas.topics import ALL_TOPICS, TopicSpec
+from schemas.topics import (
+    ALL_TOPICS,
+    ANALYTICS,
+    BATCH_REQUESTS,
+    BATCH_STATUS,
+    DLQ,
+    INGEST,
+    SCORES,
+    TopicSpec,
+)
 from streams.codec import encode
 from streams.errors import LogUnavailable
 from streams.runtime import faust_offsets, kafka_backoff
@@ -41,20 +50,30 @@ kafka_backoff.install()
 faust_offsets.install()
 
 
+# Topics nobody waits on interactively: their records may wait a few ms to travel in
+# batches. Requests, tokens, responses and control go at once (linger 0).
+_BULK = frozenset(t.name for t in (ANALYTICS, BATCH_REQUESTS, BATCH_STATUS, DLQ, INGEST,
+                                   SCORES))
+_BULK_LINGER_MS = 20
+
+
 class KafkaPublisher:
-    def __init__(self, producer: AIOKafkaProducer, prefix: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, prefix: str,
+                 bulk: AIOKafkaProducer | None = None) -> None:
         self._producer = producer
+        self._bulk = bulk or producer
         self._prefix = prefix
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
                    headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
         headers = with_request_id(with_trace(headers, event), event)
         name = self._prefix + topic.name
+        producer = self._bulk if topic.name in _BULK else self._producer
         if partition is not None and partition not in (
-                self._producer.client.cluster.partitions_for_topic(name) or {partition}):
+                producer.client.cluster.partitions_for_topic(name) or {partition}):
             partition = None  # a reply partition the topic no longer has: the key's
         try:
-            fut: Awaitable[Any] = await self._producer.send(
+            fut: Awaitable[Any] = await producer.send(
                 name,
                 value=encode(event),
                 key=key.encode() if key is not None else None,
@@ -126,6 +145,7 @@ class KafkaRuntime:
         self._client_id = client_id
         self._session_timeout_s = session_timeout_s
         self._producer: AIOKafkaProducer | None = None
+        self._bulk: AIOKafkaProducer | None = None
         self._publisher: KafkaPublisher | None = None
         self._apps: list[faust.App] = []
         self._broadcasts: list[asyncio.Task[None]] = []
@@ -139,15 +159,16 @@ class KafkaRuntime:
     async def start(self, stages: Sequence[StageSpec] = ()) -> None:
         await create_topics(self._bootstrap, prefix=self._prefix,
                             partitions=self._partitions, replication=self._replication)
-        self._producer = AIOKafkaProducer(
+        self._producer, self._bulk = (AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
-        )
+            linger_ms=linger,
+        ) for linger in (0, _BULK_LINGER_MS))
         await self._producer.start()
-        self._publisher = KafkaPublisher(self._producer, self._prefix)
+        await self._bulk.start()
+        self._publisher = KafkaPublisher(self._producer, self._prefix, self._bulk)
         for spec in stages:
             app = self._faust_app(spec)
             await app.start()
@@ -220,6 +241,9 @@ class KafkaRuntime:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._bulk is not None:
+            await self._bulk.stop()
+            self._bulk = None
 
     async def partition_count(self, topic: TopicSpec) -> int:
         if self._producer is None:
