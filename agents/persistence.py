@@ -8,7 +8,7 @@ from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
 from schemas.topics import REQUESTS, RESPONSES, SCORES
 from stores.accounts.base import AccountStore
-from stores.base import Conversation, ConversationStore, StoredMessage
+from stores.conversations.base import Conversation, ConversationStore, StoredMessage
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("count_tokens", "handle", "stage", "title_for")
@@ -51,7 +51,8 @@ async def handle(
             prompt_tokens=event.usage.prompt_tokens,
             completion_tokens=event.usage.completion_tokens,
             finish_reason=event.finish_reason,
-            citations=tuple(c.model_dump() for c in event.citations)))
+            citations=tuple(c.model_dump() for c in event.citations),
+            tool_calls=tuple(c.model_dump(exclude={"result"}) for c in event.tool_calls)))
         if accounts is not None:
             await count_tokens(event, accounts)
     else:

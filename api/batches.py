@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from api.topicview import TopicView
+from kernel.errors import PoisonEvent
 from schemas.events import BatchCancelled, BatchItemCompleted, BatchSubmitted
 from schemas.topics import BATCH_REQUESTS, BATCH_STATUS, TopicSpec
 from streams.codec import decode
-from streams.errors import PoisonEvent
 from streams.runtime.base import Record, Runtime
 
 __all__ = ("BatchState", "BatchView")

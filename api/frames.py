@@ -22,10 +22,11 @@ __all__ = ("FRAMES", "Frame", "RequestStream", "SseEvent", "sse_frame")
 @dataclass(frozen=True, slots=True)
 class Frame:
     """How one token event type becomes an SSE event: its name, the event's fields it
-    carries (in this order, after ``fixed``), and whether it ends the answer."""
+    carries (in this order, after ``fixed``; a pair names the SSE field and the event
+    field it comes from), and whether it ends the answer."""
 
     event: str
-    fields: tuple[str, ...]
+    fields: tuple[str | tuple[str, str], ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
     terminal: bool = False
 
@@ -34,6 +35,8 @@ FRAMES: dict[str, Frame] = {
     "answer.started": Frame("status", ("model", "provider"), {"state": "generating"}),
     "citations.attached": Frame("citations", ("citations",)),
     "tokens.generated": Frame("token", ("text", "seq")),
+    "tool_call.generated": Frame("tool_calls", ("index", ("id", "call_id"), "name",
+                                                "arguments", "seq")),
     "answer.finished": Frame("done", ("message_id", "usage", "finish_reason"), terminal=True),
     "answer.failed": Frame("error", ("code", "message"), terminal=True),
 }
@@ -107,7 +110,10 @@ class RequestStream:
             return
         payload = dict(frame.fixed)
         for name in frame.fields:
-            payload[name] = raw.get(name)
+            if isinstance(name, tuple):
+                payload[name[0]] = raw.get(name[1])
+            else:
+                payload[name] = raw.get(name)
         self.append(frame.event, payload, terminal=frame.terminal)
 
     def fail(self, code: str, message: str) -> None:

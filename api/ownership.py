@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from stores.base import Conversation
+from stores.conversations.base import Conversation
 
 __all__ = ("OwnershipCache",)
 

@@ -11,8 +11,8 @@ from api.deps import Principal
 from api.errors import ApiError
 from api.frames import RequestStream, SseEvent, sse_frame
 from api.services import EdgeServices
-from stores.base import StoredMessage
-from streams.telemetry.metrics import SSE_OPEN
+from kernel.telemetry.metrics import SSE_OPEN
+from stores.conversations.base import StoredMessage
 
 __all__ = ("last_event_id", "open_stream", "stream_response")
 
@@ -48,6 +48,9 @@ def from_store(message: StoredMessage, after: int) -> RequestStream:
     if message.citations:
         events.append(("citations", {"citations": list(message.citations)}))
     events.append(("token", {"text": message.text, "seq": 1}))
+    events += [("tool_calls", {"index": i, "id": c.get("id"), "name": c.get("name"),
+                               "arguments": c.get("arguments", ""), "seq": 2 + i})
+               for i, c in enumerate(message.tool_calls)]
     events.append(("done", {"message_id": message.id, "usage": {
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens},

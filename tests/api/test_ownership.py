@@ -6,7 +6,7 @@ import time
 
 from api.ownership import OwnershipCache
 from schemas.events import utcnow
-from stores.base import Conversation
+from stores.conversations.base import Conversation
 
 
 def _conversation(tenant: str, cid: str, user: str) -> Conversation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -22,10 +23,11 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import RoundRobinPolicy
 
-from stores.base import Conversation, ConversationStore, StoredMessage, StoredSummary
-from stores.cassandra import CassandraConversationStore, default_connection_class
-from stores.sqlite import SQLiteConversationStore
-from streams.errors import ConfigurationError, StoreUnavailable
+from kernel.errors import ConfigurationError, StoreUnavailable
+from stores.cassandra import CassandraSession, default_connection_class
+from stores.conversations.base import Conversation, ConversationStore, StoredMessage, StoredSummary
+from stores.conversations.cassandra import CassandraConversationStore
+from stores.conversations.sqlite import SQLiteConversationStore
 
 CASSANDRA_HOST = "127.0.0.1"
 CASSANDRA_PORT = int(os.environ.get("CHATSTREAM_CASSANDRA_PORT", "9042"))
@@ -61,8 +63,8 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     if request.param == "sqlite":
         return lambda: SQLiteConversationStore(tmp_path / "conversations.db")
     keyspace = request.getfixturevalue("cassandra_keyspace")
-    return lambda: CassandraConversationStore(
-        [(CASSANDRA_HOST, CASSANDRA_PORT)], keyspace, request_timeout=20.0)
+    return lambda: CassandraConversationStore(CassandraSession(
+        [(CASSANDRA_HOST, CASSANDRA_PORT)], keyspace, request_timeout=20.0))
 
 
 @pytest.fixture
@@ -286,7 +288,8 @@ async def test_unreachable_cassandra_is_store_unavailable() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    adapter = CassandraConversationStore([("127.0.0.1", port)], "unused", connect_timeout=1.0)
+    adapter = CassandraConversationStore(
+        CassandraSession([("127.0.0.1", port)], "unused", connect_timeout=1.0))
     with pytest.raises(StoreUnavailable) as caught:
         await adapter.start()
     assert isinstance(caught.value.__cause__, NoHostAvailable)
@@ -302,8 +305,8 @@ async def test_unreachable_cassandra_is_store_unavailable() -> None:
 ])
 def test_from_url(url: str, hosts: list[tuple[str, int]], keyspace: str) -> None:
     adapter = CassandraConversationStore.from_url(url)
-    assert adapter.hosts == tuple(hosts)
-    assert adapter.keyspace == keyspace
+    assert adapter.session.hosts == tuple(hosts)
+    assert adapter.session.keyspace == keyspace
 
 
 @pytest.mark.parametrize("url", [
@@ -330,3 +333,41 @@ async def test_deleting_a_conversation_removes_it_only_in_its_tenant(
     assert await store.list_messages(conv.tenant_id, conv.id) == []
     assert await store.get_reply(conv.tenant_id, asked.request_id) is None
     assert not await store.delete_conversation(conv.tenant_id, conv.id)
+
+
+async def test_an_answers_tool_calls_are_kept(store: ConversationStore) -> None:
+    conv = conversation("tenant-tools")
+    await store.create_conversation(conv)
+    calls = ({"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}',
+              "result": None},)
+    answered = message(conv, role="assistant", at=T0, tool_calls=calls,
+                       finish_reason="tool_calls")
+    await store.save_message(answered)
+    [found] = await store.list_messages(conv.tenant_id, conv.id)
+    assert found.tool_calls == calls
+    reply = await store.get_reply(conv.tenant_id, answered.request_id)
+    assert reply is not None and reply.tool_calls == calls
+
+
+async def test_a_sqlite_database_from_before_tool_calls_gets_the_column(
+        tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the messages table as it was made before
+        db.execute("CREATE TABLE messages (tenant_id TEXT NOT NULL, conversation_id TEXT "
+                   "NOT NULL, id TEXT NOT NULL, request_id TEXT NOT NULL, role TEXT NOT "
+                   "NULL, text TEXT NOT NULL, created_at TEXT NOT NULL, user_id TEXT NOT "
+                   "NULL, model TEXT, provider TEXT, prompt_tokens INTEGER NOT NULL DEFAULT "
+                   "0, completion_tokens INTEGER NOT NULL DEFAULT 0, finish_reason TEXT, "
+                   "citations TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (tenant_id, "
+                   "conversation_id, id))")
+    db.close()
+    store = SQLiteConversationStore(path)
+    await store.start()
+    try:
+        conv = conversation("tenant-old")
+        await store.create_conversation(conv)
+        await store.save_message(message(conv, role="user", at=T0))
+        [found] = await store.list_messages(conv.tenant_id, conv.id)
+        assert found.tool_calls == ()
+    finally:
+        await store.close()

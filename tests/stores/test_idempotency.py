@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from stores.cassandra import CassandraConversationStore
+from harness.servers import CASSANDRA, require
+from stores.cassandra import CassandraSession
 from stores.idempotency import (
     CassandraIdempotencyStore,
     Claim,
     IdempotencyStore,
     SQLiteIdempotencyStore,
 )
-from tests.support.servers import CASSANDRA, require
 
 
 @pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])
@@ -29,7 +29,7 @@ async def keys(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         return
     require(CASSANDRA, "Cassandra")
     keyspace = f"idem_{uuid.uuid4().hex[:8]}"
-    db = CassandraConversationStore.from_url(f"cassandra://{CASSANDRA}/{keyspace}")
+    db = CassandraSession.from_url(f"cassandra://{CASSANDRA}/{keyspace}")
     await db.start()
     store = CassandraIdempotencyStore(db)
     await store.start()

@@ -1,0 +1,123 @@
+"""Circuit breakers, one per provider, shared by every request of a worker.
+
+closed ──N failures within the window──▶ open ──after open_s──▶ half-open
+   ▲                                        ▲                       │ one probe request
+   └──────────── the probe succeeds ────────┴──── the probe fails ──┘
+
+While open, requests skip the provider at once instead of waiting for its timeout;
+while half-open, only the probe may try it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from kernel.telemetry.metrics import BREAKER_STATE
+
+__all__ = ("BreakerBoard", "BreakerConfig", "CircuitBreaker")
+
+log = logging.getLogger(__name__)
+
+State = Literal["closed", "open", "half_open"]
+_GAUGE = {"closed": 0, "half_open": 1, "open": 2}
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    failures: int = 5
+    window_s: float = 60.0
+    open_s: float = 30.0
+
+
+class CircuitBreaker:
+    def __init__(self, name: str, config: BreakerConfig = BreakerConfig(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self._config = config
+        self._clock = clock
+        self._state: State = "closed"
+        self._failures: deque[float] = deque()
+        self._opened_at = 0.0
+        self._probing = False
+        BREAKER_STATE.labels(name).set(0)
+
+    @property
+    def state(self) -> State:
+        state: State = self._state
+        if state == "open" and self._clock() - self._opened_at >= self._config.open_s:
+            state = "half_open"
+        BREAKER_STATE.labels(self.name).set(_GAUGE[state])
+        return state
+
+    def allow(self) -> bool:
+        """Whether a request may try the provider now. A True in half-open state makes
+        the caller the probe: it must report :meth:`success`, :meth:`failure` or
+        :meth:`release`."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "open":
+            return False
+        if self._state == "open":  # the open period just ended
+            self._state, self._probing = "half_open", False
+            log.info("circuit of %s half-open: probing", self.name)
+        if self._probing:
+            return False
+        self._probing = True
+        return True
+
+    def success(self) -> None:
+        if self._state != "closed":
+            log.warning("circuit of %s closed: the probe succeeded", self.name)
+        self._state, self._probing = "closed", False
+        self._failures.clear()
+        BREAKER_STATE.labels(self.name).set(0)
+
+    def failure(self) -> None:
+        now = self._clock()
+        if self._state == "half_open":
+            self._open(now, "the probe failed")
+            return
+        if self._state == "open":
+            return  # a request that started before the circuit opened
+        self._failures.append(now)
+        while self._failures and now - self._failures[0] > self._config.window_s:
+            self._failures.popleft()
+        if len(self._failures) >= self._config.failures:
+            self._open(now, f"{len(self._failures)} failures in {self._config.window_s:g}s")
+
+    def release(self) -> None:
+        """The request ended with no verdict on the provider (cancelled, or an error
+        that says nothing about its health): let another request probe."""
+        self._probing = False
+
+    def _open(self, now: float, why: str) -> None:
+        self._state, self._opened_at, self._probing = "open", now, False
+        self._failures.clear()
+        BREAKER_STATE.labels(self.name).set(2)
+        log.warning("circuit of %s open for %gs: %s", self.name, self._config.open_s, why)
+
+
+class BreakerBoard:
+    """The breakers of one worker, made on first use."""
+
+    def __init__(self, config: BreakerConfig = BreakerConfig(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+
+    def get(self, provider: str) -> CircuitBreaker:
+        found = self._breakers.get(provider)
+        if found is None:
+            found = self._breakers[provider] = CircuitBreaker(provider, self._config,
+                                                              self._clock)
+        return found
+
+    def states(self) -> dict[str, State]:
+        return {name: b.state for name, b in self._breakers.items()}

@@ -1,0 +1,67 @@
+"""The retrieval stage's passages: hybrid search of the vector index, the conversation's
+own documents first, then the tenant-wide ones.
+
+A passage is kept when it shares a content word with the message or, found by meaning
+alone, when its cosine similarity reaches ``min_similarity``: without that floor every
+message would cite the nearest passage, however unrelated. Only documents whose status
+is ``ready`` are cited, so a deleted document is never cited even if its chunks linger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agents.embedders.base import Embedder
+from kernel.errors import ProviderError, StoreUnavailable
+from schemas.events import MessageReceived, Passage
+from stores.documents.base import DocumentStore
+from stores.vectors.base import DEFAULT_ALPHA, Hit, VectorIndex
+from stores.vectors.text import content_words
+
+__all__ = ("IndexedPassages",)
+
+log = logging.getLogger(__name__)
+
+
+class IndexedPassages:
+    """Satisfies ``PassageSource``."""
+
+    def __init__(self, index: VectorIndex, embedder: Embedder, documents: DocumentStore, *,
+                 alpha: float = DEFAULT_ALPHA, min_similarity: float = 0.25) -> None:
+        self._index = index
+        self._embedder = embedder
+        self._documents = documents
+        self._alpha = alpha
+        self._min_similarity = min_similarity
+
+    async def search(self, request: MessageReceived, limit: int) -> list[Passage]:
+        if limit <= 0:
+            return []
+        tenant, text = request.tenant_id, request.text
+        try:
+            [vector] = await self._embedder.embed([text])
+            scoped, wide = await asyncio.gather(
+                self._index.search(tenant, text, vector, conversation_id=request.conversation_id,
+                                   limit=limit, alpha=self._alpha),
+                self._index.search(tenant, text, vector, conversation_id=None, limit=limit,
+                                   alpha=self._alpha))
+            wanted = set(content_words(text))
+            hits = [h for h in (*scoped, *wide) if self._relevant(h, wanted)]
+            ready = await self._ready_documents(tenant, {h.document_id for h in hits})
+        except (StoreUnavailable, ProviderError) as exc:
+            # Chat goes on without documents rather than not at all.
+            log.warning("retrieval: no passages for %s: %s", request.request_id, exc)
+            return []
+        return [Passage(document_id=h.document_id, title=h.title, chunk=h.chunk, text=h.text,
+                        score=h.score)
+                for h in hits if h.document_id in ready][:limit]
+
+    def _relevant(self, hit: Hit, wanted: set[str]) -> bool:
+        if hit.similarity >= self._min_similarity:
+            return True
+        return bool(wanted & set(content_words(f"{hit.title} {hit.text}")))
+
+    async def _ready_documents(self, tenant_id: str, ids: set[str]) -> set[str]:
+        found = await asyncio.gather(*(self._documents.get(tenant_id, i) for i in ids))
+        return {d.id for d in found if d is not None and d.status == "ready"}

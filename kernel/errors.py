@@ -1,0 +1,64 @@
+"""The exception tree of chatstream.
+
+ChatstreamError
+├── ConfigurationError      settings or a catalogue that cannot work
+├── StoreUnavailable        the store cannot be reached (retry later)
+├── LogUnavailable          the log (Kafka) cannot take a record now (retry later)
+├── PoisonEvent             an event no retry will fix (goes to the dead-letter topic)
+├── ProviderError           a model provider failed (retryable or not)
+│   └── ProvidersExhausted  every model of a fallback chain failed or was skipped
+└── ApiError                an HTTP answer the edge gives on purpose (api/errors.py: it
+                            carries a status and a code, and only the edge raises it)
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "ChatstreamError",
+    "ConfigurationError",
+    "LogUnavailable",
+    "PoisonEvent",
+    "ProviderError",
+    "ProvidersExhausted",
+    "StoreUnavailable",
+)
+
+
+class ChatstreamError(Exception):
+    """Root of every error chatstream raises on purpose."""
+
+
+class ConfigurationError(ChatstreamError):
+    pass
+
+
+class StoreUnavailable(ChatstreamError):
+    pass
+
+
+class LogUnavailable(ChatstreamError):
+    pass
+
+
+class PoisonEvent(ChatstreamError):
+    pass
+
+
+class ProviderError(ChatstreamError):
+    """``retryable``: 429, 5xx, timeouts, dropped connections, malformed chunks; worth
+    another try and counted by the provider's circuit breaker. ``retry_after``: seconds
+    the provider asked us to wait. Messages never carry keys."""
+
+    def __init__(self, provider: str, message: str, *, retryable: bool = False,
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+class ProvidersExhausted(ProviderError):
+    def __init__(self, attempts: list[str]) -> None:
+        super().__init__("all providers", "; ".join(attempts) or "no model to try")
+        self.attempts = attempts

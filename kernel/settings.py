@@ -1,0 +1,288 @@
+"""Settings: one pydantic-settings class, environment prefix ``CHATSTREAM_``, ``.env`` read.
+
+Nothing reads the environment at import time; call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.plans import DEFAULT_PLANS, Plan
+from schemas.topics import ALL_TOPICS
+
+__all__ = ("Endpoint", "Settings", "TopicRetention", "get_settings")
+
+_DEFAULT_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev"})
+
+
+class Endpoint(BaseModel):
+    """An openai-compatible endpoint (OpenRouter, vLLM, Ollama, Gemini, Anthropic...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str
+    api_key: SecretStr | None = None
+
+
+class TopicRetention(BaseModel):
+    """How long a topic keeps its records; an absent field keeps the topic's default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ms: int | None = Field(None, ge=-1, description="age limit; -1: none")
+    bytes: int | None = Field(None, ge=-1, description="size limit per partition; -1: none")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHATSTREAM_", env_file=".env", extra="ignore", frozen=True,
+        env_nested_delimiter="__",
+    )
+
+    broker: str = Field("memory://", description="`memory://` or `kafka://host:port,...`")
+    store: str = Field("", description="`sqlite:///path` or `cassandra://h:p/keyspace`; "
+                       "empty: SQLite under DATA_DIR")
+    vectors: str = Field("", description="vector index of document passages: "
+                         "`embedded:///dir` or `weaviate://h:p[/Collection]`; empty: "
+                         "embedded under DATA_DIR")
+    data_dir: Path = Field(Path(".chatstream"), description="where embedded data lives")
+    log_durable: bool = Field(True, description="the embedded log (`memory://`) keeps "
+                              "every record and consumer offset in DATA_DIR/log.db, so "
+                              "what the edge accepted survives a crash; false: in memory "
+                              "only, lost when the process ends")
+    log_cache_mb: int = Field(64, ge=1, description="memory the durable embedded log keeps "
+                              "of its newest records; older ones are read from disk")
+    log_retention: dict[str, TopicRetention] = Field(
+        default_factory=dict, description="retention by topic name, overriding "
+        "docs/topics.md, JSON: `{\"chat.tokens.v1\": {\"ms\": 3600000, \"bytes\": "
+        "104857600}}` (bytes per partition, -1: no limit); the embedded log drops older "
+        "records, Kafka topics are created with them (retention.ms, retention.bytes)")
+    host: str = Field("127.0.0.1", description="edge bind address")
+    port: int = Field(8000, description="edge port")
+    topic_prefix: str = Field("", description="prefix for topic and consumer group names "
+                              "(separates environments sharing one cluster)")
+    partitions: int = Field(6, ge=1, description="partitions of each chat topic when created; "
+                            "the planning rule is in docs/scaling.md")
+    replication_factor: int = Field(1, ge=1, description="replication of topics when created")
+    models_file: Path | None = Field(None, description="model catalogue (YAML); "
+                                     "empty: the shipped catalogue")
+    default_model: str = Field("local", description="model used when a request names none")
+    max_message_chars: int = Field(16_000, ge=1, description="longer messages get 413")
+    history_turns: int = Field(20, ge=0, description="recent turns retrieval loads")
+    local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the offline model, "
+                                        "per word")
+    chunk_max_ms: float = Field(40.0, ge=0, description="token chunks are flushed after this")
+    chunk_max_chars: int = Field(64, ge=1, description="... or at this many characters")
+    relay_lookback_s: float = Field(600.0, ge=0, description="how far back an edge looks "
+                                    "in the log for an answer it did not start (a resume "
+                                    "on another replica); older ones come from the store")
+    edge_id: str = Field("", description="a stable name of this edge process; its reply "
+                         "partition of chat.tokens.v1 is derived from it (empty: the "
+                         "host name)")
+    relay_partition: int | None = Field(None, ge=0, description="the reply partition of "
+                                        "chat.tokens.v1 this edge reads (modulo the "
+                                        "partitions); empty: derived from EDGE_ID. Give each "
+                                        "edge its own, see docs/scaling.md")
+    relay_keep_s: float = Field(60.0, ge=0, description="how long the edge keeps a finished "
+                                "answer in memory for a resume (later ones read the log)")
+    relay_max_age_s: float = Field(900.0, gt=0, description="an answer unfinished after this "
+                                   "ends with an `error` event and leaves the edge's memory")
+    relay_max_streams: int = Field(20_000, ge=1, description="answers the edge keeps in "
+                                   "memory at most")
+    relay_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes of SSE frames the "
+                                 "edge keeps in memory at most; the oldest answers go first")
+    stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
+    inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
+                                       "generates at once")
+    session_timeout_s: float = Field(10.0, ge=6.0, description="a worker that stops "
+                                     "heart-beating this long loses its partitions to "
+                                     "the others in its group (Kafka)")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="`json`: one JSON object per line (with request and trace "
+        "ids); `text`: readable lines; `auto`: text in a terminal, JSON otherwise")
+    trace_exporter: str = Field("", description="OpenTelemetry spans: empty (off, no "
+                                "cost), `console`, `otlp` (OTLP/HTTP to "
+                                "`OTEL_EXPORTER_OTLP_ENDPOINT`) or `jsonl:DIR` (one file "
+                                "of spans per process)")
+    worker_port: int = Field(9100, ge=0, le=65535, description="port of a worker's "
+                             "/healthz, /readyz and /metrics (0: any free one; on HOST)")
+    metrics_token: SecretStr = Field(SecretStr(""), description="when set, /metrics needs "
+                                     "`Authorization: Bearer` this token (or basic auth "
+                                     "with it as password)")
+    lag_interval_s: float = Field(5.0, ge=0, description="how often each process measures "
+                                  "the consumer lag of every stage (0: never)")
+    weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
+                                    "port (the HTTP port is in VECTORS)")
+    embedder: Literal["hashing", "openai"] = Field(
+        "hashing", description="`hashing`: offline feature hashing of words and word pairs "
+        "(no download, lexical); `openai`: any OpenAI-compatible embeddings endpoint")
+    embeddings_model: str = Field("text-embedding-3-small", description="model of the "
+                                  "`openai` embedder")
+    embeddings_base_url: str = Field("", description="base URL of the `openai` embedder; "
+                                     "empty: OpenAI's")
+    embeddings_api_key: SecretStr = Field(SecretStr(""), description="API key of the "
+                                          "`openai` embedder (never logged)")
+    max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="larger uploads "
+                                    "get 413")
+    extract_cpu_s: int = Field(60, ge=1, description="CPU seconds the child process that "
+                               "reads one upload may use (pypdf, OCR, Markdown) before it is "
+                               "stopped and the document fails")
+    extract_memory_mb: int = Field(1024, ge=128, description="address space (MB) of that "
+                                   "child process; past it the document fails")
+    extract_timeout_s: float = Field(120.0, gt=0, description="wall-clock seconds to read "
+                                     "one upload before its process group is killed")
+    passage_tokens: int = Field(200, ge=8, description="token budget of one indexed passage")
+    passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
+                                        "from the one before")
+    rag_passages: int = Field(5, ge=0, description="passages retrieval attaches to a message")
+    rag_alpha: float = Field(0.5, ge=0, le=1, description="hybrid search weight of vectors "
+                             "(1) against BM25 keywords (0)")
+    rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
+                                      "word with the message is cited only at this cosine "
+                                      "similarity or more")
+    analytics_group: str = Field("", description="suffix of the analytics consumer group "
+                                 "(`chatstream-analytics-SUFFIX`): a new one rebuilds the "
+                                 "aggregates from the beginning of the topics; the edge "
+                                 "serves the group named here")
+    analytics_lead_threshold: float = Field(0.7, ge=0, le=1, description="lead score from "
+                                            "which analytics counts a turn as a lead")
+    batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
+                                   "hold (more: 413)")
+    batch_in_flight: int = Field(4, ge=1, description="prompts of one batch in the pipeline "
+                                 "at once: what a batch adds to the interactive queues")
+    # Models: keys and base URLs live here, never in the catalogue file.
+    openai_api_key: SecretStr | None = Field(None, description="key of the OpenAI API")
+    openai_base_url: str = Field("https://api.openai.com/v1", description="base URL of "
+                                 "the OpenAI API")
+    groq_api_key: SecretStr | None = Field(None, description="key of the Groq API")
+    groq_base_url: str = Field("https://api.groq.com", description="base URL of the Groq "
+                               "API (the SDK adds `/openai/v1`)")
+    endpoints: dict[str, Endpoint] = Field(
+        default_factory=dict, description="openai-compatible endpoints by name, JSON: "
+        '`{"openrouter": {"base_url": "...", "api_key": "..."}}`; a key can also be given '
+        "alone as `CHATSTREAM_ENDPOINTS__OPENROUTER__API_KEY`")
+    provider_timeout_s: float = Field(60.0, gt=0, description="connect, read and write "
+                                      "timeout of each upstream request: a stream silent "
+                                      "this long fails")
+    first_token_timeout_s: float = Field(30.0, gt=0, description="a provider that has "
+                                         "not sent the first token by then has failed")
+    provider_retries: int = Field(2, ge=0, description="retries of a provider on 429, 5xx "
+                                  "and timeouts before failing over to the next model")
+    retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles "
+                                   "each retry, with full jitter")
+    retry_max_backoff_s: float = Field(8.0, ge=0, description="longest retry delay")
+    retry_after_max_s: float = Field(20.0, ge=0, description="a longer `Retry-After` "
+                                     "fails over at once instead of waiting")
+    breaker_failures: int = Field(5, ge=1, description="failures of a provider within "
+                                  "BREAKER_WINDOW_S that open its circuit")
+    breaker_window_s: float = Field(60.0, gt=0, description="the window failures are "
+                                    "counted in")
+    breaker_open_s: float = Field(30.0, gt=0, description="how long an open circuit skips "
+                                  "its provider before one probe request may try it")
+    # Tenancy: who may call the edge, and how much.
+    auth: Literal["dev", "jwt"] = Field("dev", description="`dev`: one local tenant and "
+                                        "user, no credentials (for `make run`); `jwt`: "
+                                        "tenants, users, JWTs and API keys")
+    jwt_secret: SecretStr = Field(SecretStr(""), description="HS256 key of access and "
+                                  "refresh tokens, and of API key hashes; at least 32 "
+                                  "characters, required with AUTH=jwt (never logged)")
+    access_token_ttl_s: int = Field(900, ge=1, description="lifetime of an access token")
+    refresh_token_ttl_s: int = Field(30 * 86400, ge=1, description="lifetime of a refresh "
+                                     "token (each is good for one refresh)")
+    credentials_key: SecretStr = Field(SecretStr(""), description="Fernet key encrypting "
+                                       "the provider credentials tenants bring (never "
+                                       "logged); empty: tenants cannot store credentials")
+    plans: dict[str, Plan] = Field(default_factory=dict, description="plans added to (or "
+                                   "replacing) the built-in `free` and `pro`, JSON: "
+                                   '`{"team": {"messages_per_month": 10000, '
+                                   '"requests_per_minute": 60}}`; an absent limit is none')
+    default_plan: str = Field("free", description="plan of tenants created without one")
+    public_requests_per_minute: int = Field(30, ge=1, description="reads of public "
+                                            "shared conversations per client IP per minute")
+
+    @field_validator("broker")
+    @classmethod
+    def _known_broker(cls, v: str) -> str:
+        if urlparse(v).scheme not in ("memory", "kafka"):
+            raise ValueError("broker must be memory:// or kafka://host:port[,host:port]")
+        return v
+
+    @field_validator("log_retention")
+    @classmethod
+    def _known_topics(cls, v: dict[str, TopicRetention]) -> dict[str, TopicRetention]:
+        unknown = sorted(set(v) - {t.name for t in ALL_TOPICS})
+        if unknown:
+            raise ValueError(f"log_retention: unknown topic(s) {', '.join(unknown)}")
+        return v
+
+    @field_validator("vectors")
+    @classmethod
+    def _known_vectors(cls, v: str) -> str:
+        if v and urlparse(v).scheme not in ("embedded", "weaviate"):
+            raise ValueError("vectors must be embedded:///path or weaviate://host:port")
+        return v
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, v: str) -> str:
+        if v and urlparse(v).scheme not in ("sqlite", "cassandra"):
+            raise ValueError("store must be sqlite:///path or cassandra://host:port/keyspace")
+        return v
+
+    @model_validator(mode="after")
+    def _overlap_below_budget(self) -> Settings:
+        if self.passage_overlap_tokens >= self.passage_tokens:
+            raise ValueError("passage_overlap_tokens must be below passage_tokens")
+        return self
+
+    @model_validator(mode="after")
+    def _jwt_needs_a_secret(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if self.auth == "jwt" and (len(secret) < 32 or secret in _DEFAULT_SECRETS):
+            raise ValueError("AUTH=jwt needs CHATSTREAM_JWT_SECRET: 32 characters or more, "
+                             "not a default (e.g. `openssl rand -hex 32`)")
+        if self.default_plan not in self.plan_catalogue:
+            raise ValueError(f"default_plan {self.default_plan!r} is not a plan")
+        return self
+
+    @property
+    def plan_catalogue(self) -> dict[str, Plan]:
+        return {**DEFAULT_PLANS, **self.plans}
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_names(cls, v: dict[str, Endpoint]) -> dict[str, Endpoint]:
+        for name in v:
+            if name in ("local", "openai", "groq") or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*",
+                                                                     name):
+                raise ValueError(f"endpoint name {name!r}: use lower-case letters, digits, "
+                                 "- and _, and not local, openai or groq")
+        return v
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.broker.removeprefix("kafka://")
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{(self.data_dir / 'chatstream.db').resolve()}"
+
+    @property
+    def vectors_url(self) -> str:
+        return self.vectors or f"embedded:///{(self.data_dir / 'vectors').resolve()}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

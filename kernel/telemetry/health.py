@@ -1,0 +1,92 @@
+"""Readiness of a process' dependencies, and the small HTTP server of worker processes
+(/healthz, /readyz, /metrics) so every process can be probed and scraped."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from kernel.telemetry.metrics import exposition
+
+__all__ = ("Checkable", "metrics_allowed", "metrics_response", "readiness", "worker_app")
+
+
+class Checkable(Protocol):
+    async def ready(self) -> tuple[bool, str]: ...
+
+
+async def readiness(parts: Mapping[str, Checkable],
+                    breakers: Callable[[], Mapping[str, str]] | None = None,
+                    timeout_s: float = 10.0) -> tuple[bool, dict[str, Any]]:
+    """Each part's verdict; the breakers' states are reported but do not make the
+    process unready: failover routes around an open circuit, and a worker taken out of
+    rotation would not take its partitions with it."""
+
+    async def one(part: Checkable) -> tuple[bool, str]:
+        try:
+            return await asyncio.wait_for(part.ready(), timeout_s)
+        except TimeoutError:
+            return False, f"no answer in {timeout_s:g}s"
+
+    names = list(parts)
+    results = await asyncio.gather(*(one(parts[n]) for n in names))
+    checks: dict[str, Any] = {n: {"ok": ok, "detail": detail}
+                              for n, (ok, detail) in zip(names, results, strict=True)}
+    ok = all(r[0] for r in results)
+    if breakers is not None:
+        states = dict(breakers())
+        checks["providers"] = {"ok": all(s != "open" for s in states.values()),
+                               "detail": "circuit breakers", "breakers": states}
+    return ok, checks
+
+
+def metrics_allowed(authorization: str | None, token: str) -> bool:
+    """No token configured: open. Otherwise ``Bearer <token>`` or basic auth with the
+    token as password (any user name), compared in constant time."""
+    if not token:
+        return True
+    if not authorization:
+        return False
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            value = base64.b64decode(value, validate=True).decode().partition(":")[2]
+        except ValueError:
+            return False
+    elif scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.encode(), token.encode())
+
+
+def metrics_response(authorization: str | None, token: str) -> Response:
+    if not metrics_allowed(authorization, token):
+        return JSONResponse({"error": {"code": "unauthorized", "message":
+                                       "metrics need the metrics token"}}, 401,
+                            headers={"WWW-Authenticate": 'Basic realm="metrics"'})
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
+
+
+def worker_app(ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
+               metrics_token: str) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ok, checks = await ready()
+        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
+                            200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        return metrics_response(request.headers.get("authorization"), metrics_token)
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz),
+                             Route("/metrics", metrics)])

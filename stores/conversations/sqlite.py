@@ -1,0 +1,182 @@
+"""SQLite conversation store: the embedded default. One connection on one thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+from stores.sqlite_thread import SQLiteThread
+
+__all__ = ("SQLiteConversationStore",)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    tenant_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL,
+    title TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id));
+CREATE INDEX IF NOT EXISTS conversations_by_user
+    ON conversations (tenant_id, user_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, id TEXT NOT NULL,
+    request_id TEXT NOT NULL, role TEXT NOT NULL, text TEXT NOT NULL,
+    created_at TEXT NOT NULL, user_id TEXT NOT NULL, model TEXT, provider TEXT,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+    finish_reason TEXT, citations TEXT NOT NULL DEFAULT '[]',
+    tool_calls TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (tenant_id, conversation_id, id));
+CREATE INDEX IF NOT EXISTS messages_in_order
+    ON messages (tenant_id, conversation_id, created_at);
+CREATE INDEX IF NOT EXISTS messages_by_request ON messages (tenant_id, request_id, role);
+CREATE TABLE IF NOT EXISTS scores (
+    tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, message_id TEXT NOT NULL,
+    scores TEXT NOT NULL, PRIMARY KEY (tenant_id, conversation_id, message_id));
+CREATE TABLE IF NOT EXISTS summaries (
+    tenant_id TEXT NOT NULL, conversation_id TEXT NOT NULL, text TEXT NOT NULL,
+    through_message_id TEXT NOT NULL, through_us INTEGER NOT NULL,
+    updated_us INTEGER NOT NULL, PRIMARY KEY (tenant_id, conversation_id));
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class SQLiteConversationStore:
+    def __init__(self, path: Path) -> None:
+        self._db = SQLiteThread(path, _SCHEMA, name="sqlite store", thread_name="sqlite")
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteConversationStore:
+        # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy spells them.
+        return cls(Path(url.removeprefix("sqlite:///")))
+
+    async def start(self) -> None:
+        await self._db.start()
+        await self._db.run(_add_tool_calls)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        return await self._db.ready(f"sqlite {self.path}")
+
+    async def create_conversation(self, conversation: Conversation) -> None:
+        c = conversation
+        await self._db.run(lambda db: db.execute(
+            "INSERT OR IGNORE INTO conversations VALUES (?,?,?,?,?)",
+            (c.tenant_id, c.id, c.user_id, c.title, c.created_at.isoformat())))
+
+    async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
+        row = await self._db.run(lambda db: db.execute(
+            "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
+            "WHERE tenant_id=? AND id=?", (tenant_id, conversation_id)).fetchone())
+        return _conversation(row) if row else None
+
+    async def list_conversations(self, tenant_id: str, user_id: str,
+                                 limit: int = 50) -> list[Conversation]:
+        rows = await self._db.run(lambda db: db.execute(
+            "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
+            "WHERE tenant_id=? AND user_id=? ORDER BY created_at DESC LIMIT ?",
+            (tenant_id, user_id, limit)).fetchall())
+        return [_conversation(r) for r in rows]
+
+    async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
+        def run(db: sqlite3.Connection) -> bool:
+            key = (tenant_id, conversation_id)
+            gone = db.execute("DELETE FROM conversations WHERE tenant_id=? AND id=?", key)
+            for table in ("messages", "scores", "summaries"):
+                db.execute(f"DELETE FROM {table} WHERE tenant_id=? AND conversation_id=?", key)
+            return gone.rowcount == 1
+        return await self._db.run(run)
+
+    async def save_message(self, message: StoredMessage) -> None:
+        m = message
+        await self._db.run(lambda db: db.execute(
+            "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (m.tenant_id, m.conversation_id, m.id, m.request_id, m.role, m.text,
+             m.created_at.isoformat(), m.user_id, m.model, m.provider, m.prompt_tokens,
+             m.completion_tokens, m.finish_reason, json.dumps(list(m.citations)),
+             json.dumps(list(m.tool_calls)))))
+
+    async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
+                          scores: dict[str, Any]) -> None:
+        await self._db.run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO scores VALUES (?,?,?,?)",
+            (tenant_id, conversation_id, message_id, json.dumps(scores))))
+
+    async def list_messages(self, tenant_id: str, conversation_id: str,
+                            limit: int = 100) -> list[StoredMessage]:
+        rows = await self._db.run(lambda db: db.execute(
+            "SELECT m.*, s.scores FROM (SELECT * FROM messages WHERE tenant_id=? AND "
+            "conversation_id=? ORDER BY created_at DESC, role ASC LIMIT ?) m "
+            "LEFT JOIN scores s ON s.tenant_id=m.tenant_id AND "
+            "s.conversation_id=m.conversation_id AND s.message_id=m.id "
+            "ORDER BY m.created_at, m.role DESC", (tenant_id, conversation_id, limit)).fetchall())
+        return [_message(r) for r in rows]
+
+    async def get_reply(self, tenant_id: str, request_id: str) -> StoredMessage | None:
+        row = await self._db.run(lambda db: db.execute(
+            "SELECT m.*, s.scores FROM messages m LEFT JOIN scores s ON "
+            "s.tenant_id=m.tenant_id AND s.conversation_id=m.conversation_id AND "
+            "s.message_id=m.id WHERE m.tenant_id=? AND m.request_id=? AND "
+            "m.role='assistant'", (tenant_id, request_id)).fetchone())
+        return _message(row) if row else None
+
+    async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
+        row = await self._db.run(lambda db: db.execute(
+            "SELECT text, through_message_id, through_us, updated_us FROM summaries "
+            "WHERE tenant_id=? AND conversation_id=?", (tenant_id, conversation_id)).fetchone())
+        if row is None:
+            return None
+        return StoredSummary(tenant_id, conversation_id, row[0], row[1], _from_us(row[2]),
+                             _from_us(row[3]))
+
+    async def save_summary(self, summary: StoredSummary) -> None:
+        s = summary
+        await self._db.run(lambda db: db.execute(
+            "INSERT INTO summaries VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (tenant_id, conversation_id) DO UPDATE SET text=excluded.text, "
+            "through_message_id=excluded.through_message_id, "
+            "through_us=excluded.through_us, updated_us=excluded.updated_us "
+            "WHERE excluded.through_us >= summaries.through_us",
+            (s.tenant_id, s.conversation_id, s.text, s.through_message_id,
+             _to_us(s.through_at), _to_us(s.updated_at))))
+
+
+def _add_tool_calls(db: sqlite3.Connection) -> None:
+    """Databases made before messages kept tool calls get the column (last, as in a new
+    table, so ``SELECT m.*`` reads the same either way)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+    if "tool_calls" not in columns:
+        db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
+
+
+def _to_us(moment: datetime) -> int:
+    if moment.tzinfo is None:  # naive times are taken to be UTC
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
+
+
+def _message(row: Any) -> StoredMessage:
+    return StoredMessage(
+        tenant_id=row[0], conversation_id=row[1], id=row[2], request_id=row[3], role=row[4],
+        text=row[5], created_at=datetime.fromisoformat(row[6]), user_id=row[7], model=row[8],
+        provider=row[9], prompt_tokens=row[10], completion_tokens=row[11],
+        finish_reason=row[12], citations=tuple(json.loads(row[13])),
+        tool_calls=tuple(json.loads(row[14])),
+        scores=json.loads(row[15]) if row[15] else None,
+    )

@@ -1,0 +1,29 @@
+"""Metrics and span attributes read from the events a stage emits, so the pure handlers
+stay free of telemetry."""
+
+from __future__ import annotations
+
+from kernel.telemetry import tracing
+from kernel.telemetry.metrics import ANSWER_SECONDS, STAGE_EVENTS, TOKENS_OUT, TTFT_SECONDS
+from streams.runtime.base import Emit
+
+__all__ = ("observe_emit",)
+
+
+def observe_emit(stage: str, emit: Emit) -> None:
+    STAGE_EVENTS.labels(stage, emit.topic.name, "out").inc()
+    event = emit.event
+    # A completed answer (chat.responses.v1) carries its model, provider, usage, timings.
+    duration_ms = getattr(event, "duration_ms", None)
+    provider = getattr(event, "provider", None)
+    model = getattr(event, "model", None)
+    usage = getattr(event, "usage", None)
+    if duration_ms is None or not isinstance(provider, str) or not isinstance(model, str):
+        return
+    tracing.annotate(tracing.current_span(), event)
+    ttft_ms = getattr(event, "time_to_first_token_ms", None)
+    if ttft_ms is not None:
+        TTFT_SECONDS.labels(model, provider).observe(ttft_ms / 1000)
+    ANSWER_SECONDS.labels(model, provider).observe(duration_ms / 1000)
+    if usage is not None:
+        TOKENS_OUT.labels(model, provider).inc(usage.completion_tokens)
