@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from starlette.datastructures import UploadFile as FilePart
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import PrincipalDep, ServicesDep, own_conversation
 from api.errors import ApiError
 from api.limits import count
 from api.services import EdgeServices
@@ -53,13 +54,18 @@ def _unavailable(exc: StoreUnavailable) -> ApiError:
 
 @router.post("", status_code=202, response_model=DocumentOut)
 async def upload_document(
-    services: ServicesDep, principal: PrincipalDep,
+    services: ServicesDep, principal: PrincipalDep, request: Request,
     file: Annotated[UploadFile, File(description="PDF, text, Markdown, HTML, PNG or JPEG")],
     conversation_id: Annotated[str | None, Form(
         description="only this conversation retrieves it; empty: the whole tenant")] = None,
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> DocumentOut:
     documents, _ = _parts(services)
+    # The form is parsed once (FastAPI's, cached); a second file would be stored and
+    # never indexed nor counted.
+    form = await request.form()
+    if sum(isinstance(v, FilePart) for _, v in form.multi_items()) != 1:
+        raise ApiError(400, "one_file_per_upload", "send exactly one file per upload")
     limit = services.settings.max_document_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -75,9 +81,7 @@ async def upload_document(
     if not data:
         raise ApiError(422, "empty_document", "the document is empty")
     if conversation_id:
-        found = await services.store.get_conversation(principal.tenant_id, conversation_id)
-        if found is None or found.user_id != principal.user_id:
-            raise ApiError(404, "not_found", f"conversation {conversation_id} not found")
+        await own_conversation(services, principal, conversation_id)
     await count(services, principal, documents=1)
     now = utcnow()
     document = Document(

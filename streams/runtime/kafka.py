@@ -16,12 +16,19 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from pydantic import BaseModel
 
-from kernel.errors import LogUnavailable
+from kernel.errors import EventTooLarge, LogUnavailable
 from kernel.settings import TopicRetention
 from kernel.telemetry.tracing import with_trace
+from schemas.stages import group_name, topic_name
 from schemas.topics import (
     ALL_TOPICS,
     ANALYTICS,
@@ -69,7 +76,7 @@ class KafkaPublisher:
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
                    headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
         headers = with_request_id(with_trace(headers, event), event)
-        name = self._prefix + topic.name
+        name = topic_name(topic, self._prefix)
         producer = self._bulk if topic.name in _BULK else self._producer
         if partition is not None and partition not in (
                 producer.client.cluster.partitions_for_topic(name) or {partition}):
@@ -82,6 +89,8 @@ class KafkaPublisher:
                 headers=list(headers) or None,
                 partition=partition,
             )
+        except _TOO_LARGE as exc:
+            raise _too_large(topic.name, exc) from exc
         except KafkaError as exc:
             raise LogUnavailable(f"kafka refused {topic.name}: {type(exc).__name__}") from exc
         return _acknowledged(fut, topic.name)
@@ -92,14 +101,25 @@ class KafkaPublisher:
         await (await self.send(topic, key, event, headers, partition))
 
 
+# Too large for the producer (max_request_size) or for the broker (message.max.bytes):
+# retrying would refuse it forever and wedge the stage's partition behind it.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+
+
+def _too_large(topic: str, exc: Exception) -> EventTooLarge:
+    return EventTooLarge(f"the event is too large for {topic}: {type(exc).__name__}")
+
+
 async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
     # A broker outage while waiting for the acknowledgement is the log's, not the
     # event's: callers retry LogUnavailable instead of dead-lettering the event.
     try:
         return await fut
+    except _TOO_LARGE as exc:
+        raise _too_large(topic, exc) from exc
     except KafkaError as exc:
         raise LogUnavailable(f"kafka did not acknowledge {topic}: "
-                             f"{type(exc).__name__}") from exc
+                             f"{type(exc).__name__}", maybe_written=True) from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
@@ -114,7 +134,7 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
-                name=prefix + t.name,
+                name=topic_name(t, prefix),
                 num_partitions=t.partitions if t.partitions == 1 else partitions,
                 replication_factor=replication,
                 topic_configs=({"cleanup.policy": "compact"} if t.compacted
@@ -122,7 +142,7 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
                                      "retention.bytes": str(rules[t.name].bytes)}),
             )
             for t in ALL_TOPICS
-            if prefix + t.name not in existing
+            if topic_name(t, prefix) not in existing
         ]
         for topic in wanted:
             try:
@@ -188,7 +208,7 @@ class KafkaRuntime:
         datadir = self._data_dir / "faust" / spec.name
         datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
-            f"{self._prefix}chatstream-{spec.name}",
+            group_name(spec.name, self._prefix),
             broker=f"kafka://{self._bootstrap}",
             web_enabled=False,
             datadir=str(datadir),
@@ -216,7 +236,7 @@ class KafkaRuntime:
         runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
                              retries=self._retries)
         channel = app.topic(
-            *(self._prefix + t.name for t in spec.inputs),
+            *(topic_name(t, self._prefix) for t in spec.inputs),
             key_serializer="raw",
             value_serializer="raw",
         )
@@ -256,7 +276,7 @@ class KafkaRuntime:
     async def partition_count(self, topic: TopicSpec) -> int:
         if self._producer is None:
             raise RuntimeError("KafkaRuntime.start() was not called")
-        name = self._prefix + topic.name
+        name = topic_name(topic, self._prefix)
         found = self._producer.client.cluster.partitions_for_topic(name)
         if not found:
             await self._producer.client.force_metadata_update()
@@ -277,7 +297,7 @@ class KafkaRuntime:
     async def _read(self, topic: TopicSpec, since_ms: int,
                     positioned: Callable[[], None] | None, partitions: Sequence[int] | None,
                     *, until_end: bool) -> AsyncIterator[Record]:
-        name = self._prefix + topic.name
+        name = topic_name(topic, self._prefix)
         only = None if partitions is None else set(partitions)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
