@@ -42,8 +42,10 @@ async def plan_of(services: EdgeServices, tenant_id: str) -> tuple[str, Plan]:
 
 
 async def count(services: EdgeServices, principal: Principal, *, messages: int = 0,
-                documents: int = 0) -> None:
-    """Count one request of ``principal`` (and its messages or documents) or raise 429."""
+                documents: int = 0, tokens: int = 0) -> None:
+    """Count one request of ``principal`` (and its messages or documents) or raise 429.
+    ``tokens``: what the request is expected to cost at least (a batch's prompts), which
+    must still fit in the month; tokens are counted as answers finish (persistence)."""
     if not principal.metered or services.accounts is None:
         return
     accounts = services.accounts
@@ -68,7 +70,7 @@ async def count(services: EdgeServices, principal: Principal, *, messages: int =
             await accounts.consume(user_scope, month, name, None, MONTH_TTL_S, amount)
     if plan.tokens_per_month is not None:
         used = (await accounts.counters(tenant_scope, month)).get("tokens", 0)
-        if used >= plan.tokens_per_month:
+        if used >= plan.tokens_per_month or (tokens and used + tokens > plan.tokens_per_month):
             raise _refuse("tokens_per_month", plan.tokens_per_month, month_left)
 
 

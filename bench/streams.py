@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import ROOT, Proc, bars, machine, pct, table
+from bench.common import ROOT, UNCAPPED, Proc, bars, machine, pct, table
 from bench.rawhttp import sse_events
 from harness.cleanup import drop_topics
 from harness.servers import KAFKA, require
@@ -139,7 +139,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"CHATSTREAM_DATA_DIR": tmp, "CHATSTREAM_TOPIC_PREFIX": prefix,
                "CHATSTREAM_LOG_LEVEL": "WARNING", "CHATSTREAM_BROKER": f"kafka://{KAFKA}",
-               "CHATSTREAM_PARTITIONS": "12"}
+               "CHATSTREAM_PARTITIONS": "12", **UNCAPPED}
         edge = Proc("chatstream.cli", ["edge", "--port", "0"], Path(tmp) / "edge.log",
                     "listening on", env)
         try:

@@ -12,9 +12,11 @@ import httpx
 from harness.process import ChatstreamProcess
 from tests.tenancy.support import JWT_ENV, bootstrap
 
-__all__ = ("PASSWORD", "Edge", "client_ip", "edge_env", "start_dev_edge", "start_jwt_edge")
+__all__ = ("METRICS_TOKEN", "PASSWORD", "Edge", "client_ip", "edge_env", "start_dev_edge",
+           "start_jwt_edge")
 
 PASSWORD = "correct-horse-battery-41"
+METRICS_TOKEN = "operator-metrics-token-0123456789"
 # The edge believes X-Forwarded-For from loopback (the tests are its "proxy"), so each
 # test can come from an address of its own and throttles do not mix between tests.
 _ips = (f"198.51.100.{i}" for i in itertools.count(1))
@@ -48,6 +50,15 @@ class Edge:
         headers.setdefault("X-Forwarded-For", client_ip())
         return httpx.AsyncClient(base_url=self.url, timeout=60, headers=headers)
 
+    async def member(self, email: str, owner: str = "owner@acme.io") -> str:
+        """A member of the owner's tenant, created (once) and logged in."""
+        if owner not in self.tokens:
+            await self.login(owner)
+        async with self.client(owner) as c:
+            r = await c.post("/v1/admin/users", json={"email": email, "password": PASSWORD})
+            assert r.status_code in (201, 409), r.text
+        return await self.login(email)
+
     async def login(self, email: str, password: str = PASSWORD) -> str:
         async with self.client() as c:
             r = await c.post("/v1/auth/token", json={"email": email, "password": password})
@@ -66,7 +77,11 @@ def start_dev_edge(tmp: Path, **extra: str) -> Edge:
 def start_jwt_edge(tmp: Path) -> Edge:
     """Tenants ``acme`` (an owner and, created by tests, members) and ``beta``."""
     env = {**edge_env(tmp), **JWT_ENV, "CHATSTREAM_TRUSTED_PROXIES": '["127.0.0.1"]',
-           "CHATSTREAM_METRICS_TOKEN": "operator-metrics-token-0123456789"}
+           "CHATSTREAM_METRICS_TOKEN": METRICS_TOKEN,
+           # Small limits, so the attacks reach them in a few requests.
+           "CHATSTREAM_LOGIN_ATTEMPTS_PER_MINUTE": "8",
+           "CHATSTREAM_PUBLIC_REQUESTS_PER_MINUTE": "5",
+           "CHATSTREAM_PASSWORD_HASH_QUEUE": "4"}
     up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
     assert up.url
     edge = Edge(up.url, env, up)
