@@ -127,7 +127,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "retrieval": lambda: retrieval.stage(deps),
         "inference": lambda: inference.stage(deps),
         "scoring": scoring.stage,
-        "persistence": lambda: persistence.stage(store, accounts),
+        "persistence": lambda: persistence.stage(persistence.PersistenceDeps(store, accounts)),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
         "batches": lambda: batches.feeder_stage(in_flight=settings.batch_in_flight),
         "batch-results": batches.results_stage,

@@ -8,6 +8,7 @@ fallback chain that answers; the history is fitted to that model's window
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -183,13 +184,10 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
 
 
 def stage(deps: StageDeps) -> StageSpec:
-    async def handler(event: ContextBuilt) -> AsyncIterator[Emit]:
-        async for emit in handle(event, deps):
-            yield emit
-
-    # Cancels reach every inference worker (see agents.inference.control): the one generating the
-    # request stops it, the others remember it in case the request comes to them later.
+    # Cancels reach every inference worker (see agents.inference.control): the one
+    # generating the request stops it, the others remember it in case the request comes
+    # to them later.
     control = Broadcast(CONTROL, deps.cancels.on_control, lookback_s=CANCEL_LOOKBACK_S)
-    return StageSpec(INFERENCE.name, INFERENCE.inputs, handler,
+    return StageSpec(INFERENCE.name, INFERENCE.inputs, functools.partial(handle, deps=deps),
                      concurrency=deps.inference_concurrency, broadcasts=(control,),
                      on_dead_letter=answer_failed)

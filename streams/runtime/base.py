@@ -75,7 +75,9 @@ def request_of(record: Record) -> bytes | None:
     return None
 
 
-Handler = Callable[[Any], AsyncIterator[Emit]]
+# A stage handles one event: an async generator of what to publish, or (a sink that
+# publishes nothing, such as persistence) a coroutine.
+Handler = Callable[[Any], AsyncIterator[Emit] | Awaitable[None]]
 
 CURRENT_RECORD: ContextVar[Record | None] = ContextVar("CURRENT_RECORD", default=None)
 """The record a handler is processing (its partition, offset...), set by the runner."""

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -148,7 +149,11 @@ class StageRunner:
     async def _handle(self, event: Any) -> None:
         pending = []
         emitted: list[Emit] = []
-        async for emit in self.spec.handler(event):
+        out = self.spec.handler(event)
+        if not isinstance(out, AsyncIterator):
+            await out  # a sink
+            return
+        async for emit in out:
             pending.append(await self._publisher.send(emit.topic, emit.key, emit.event,
                                                       partition=emit.partition))
             emitted.append(emit)
