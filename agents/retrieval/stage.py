@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
+from agents.unanswered import answer_failed
 from schemas.events import (
     ContextBuilt,
     HistorySummary,
@@ -136,4 +137,4 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
 
 def stage(deps: StageDeps) -> StageSpec:
     return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, functools.partial(handle, deps=deps),
-                     concurrency=8)
+                     concurrency=8, on_dead_letter=answer_failed)
