@@ -100,7 +100,8 @@ def _producer_process(prefix: str, rids: list[str], seconds: float, foreign: int
 async def _accept(url: str, n: int) -> list[str]:
     """``n`` messages posted to the edge, each in a conversation of its own: the edge
     registers their answers and names its reply partition in each request."""
-    limits = httpx.Limits(max_connections=32)
+    # No keep-alive: a connection the edge closes as idle would fail a reused request.
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         async def one() -> str:
             cid = (await client.post("/v1/conversations", json={})).json()["id"]
