@@ -41,7 +41,7 @@ PARTITION = 0  # the edge's reply partition (CHATSTREAM_RELAY_PARTITION)
 
 async def _produce(prefix: str, rids: list[str], seconds: float, foreign: int = 0) -> None:
     """Token events of ``rids`` (requests the edge accepted) to the edge's reply partition,
-    as inference writes them (request-id header); with ``foreign`` × as many streams of
+    as inference writes them (request-id header); with ``foreign`` times as many streams of
     answers other edges serve on the same partition, which the edge must skip."""
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, linger_ms=5)
     await producer.start()
