@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
 from schemas.stages import PERSISTENCE
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation, ConversationStore, StoredMessage
-from streams.runtime.base import Emit, StageSpec
+from streams.runtime.base import StageSpec
 
-__all__ = ("KnownConversations", "count_tokens", "handle", "stage", "title_for")
+__all__ = ("KnownConversations", "PersistenceDeps", "count_tokens", "handle", "stage",
+           "title_for")
 
 
 def title_for(text: str) -> str:
@@ -37,6 +41,25 @@ class KnownConversations:
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Creations under way: a conversation's first messages handled side by side wait
+        # for one creation instead of each checking and writing the same row.
+        self._creating: dict[tuple[str, str], asyncio.Future[None]] = {}
+
+    async def ensure(self, key: tuple[str, str], create: Callable[[], Awaitable[None]]) -> None:
+        """Run ``create`` unless ``key`` is known or being created; then remember it."""
+        if key in self:
+            return
+        pending = self._creating.get(key)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        pending = asyncio.ensure_future(create())
+        self._creating[key] = pending
+        try:
+            await asyncio.shield(pending)
+            self.add(key)
+        finally:
+            del self._creating[key]
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         if key in self._seen:
@@ -51,19 +74,27 @@ class KnownConversations:
             self._seen.popitem(last=False)
 
 
-async def handle(
-    event: MessageReceived | ResponseCompleted | ScoresComputed, store: ConversationStore,
-    accounts: AccountStore | None = None, known: KnownConversations | None = None,
-) -> AsyncIterator[Emit]:
+@dataclass(frozen=True)
+class PersistenceDeps:
+    store: ConversationStore
+    # Tokens are counted against plans here, once per answer (AUTH=jwt).
+    accounts: AccountStore | None = None
+    known: KnownConversations | None = field(default_factory=lambda: KnownConversations())
+
+
+async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
+                 deps: PersistenceDeps) -> None:
+    """A sink: writes, publishes nothing."""
+    store, accounts, known = deps.store, deps.accounts, deps.known
     if isinstance(event, MessageReceived):
         # Conversations opened by the chat-completions route exist only as events.
-        key = (event.tenant_id, event.conversation_id)
-        if known is None or key not in known:
-            await store.create_conversation(Conversation(
-                event.tenant_id, event.conversation_id, event.user_id, title_for(event.text),
-                event.occurred_at))
-            if known is not None:
-                known.add(key)
+        conversation = Conversation(event.tenant_id, event.conversation_id, event.user_id,
+                                    title_for(event.text), event.occurred_at)
+        if known is None:
+            await store.create_conversation(conversation)
+        else:
+            await known.ensure((event.tenant_id, event.conversation_id),
+                               lambda: store.create_conversation(conversation))
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
             id=event.message_id, request_id=event.request_id, role="user", text=event.text,
@@ -88,16 +119,10 @@ async def handle(
         await store.save_scores(event.tenant_id, event.conversation_id, event.message_id, {
             "sentiment": event.sentiment, "sentiment_score": event.sentiment_score,
             "intent": event.intent, "quality": event.quality, "lead_score": event.lead_score})
-    return
-    yield  # an async generator that emits nothing
 
 
-def stage(store: ConversationStore, accounts: AccountStore | None = None) -> StageSpec:
-    known = KnownConversations()
-
-    async def handler(
-        event: MessageReceived | ResponseCompleted | ScoresComputed,
-    ) -> AsyncIterator[Emit]:
-        async for emit in handle(event, store, accounts, known):
-            yield emit
-    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs, handler, concurrency=4)
+def stage(deps: PersistenceDeps) -> StageSpec:
+    # Writes wait on the store, not the CPU; writes in flight to one conversation are
+    # batched by the Cassandra store, so more at a time means fewer round trips.
+    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs,
+                     functools.partial(handle, deps=deps), concurrency=16)

@@ -14,6 +14,9 @@ from harness.servers import CASSANDRA, KAFKA, require
 __all__ = ("ROOT", "UNCAPPED", "pct", "start_stack", "summary", "table")
 
 ROOT = Path(__file__).resolve().parents[1]
+# How long a chatstream process may take to be ready: slow on a busy 2-core machine
+# (imports, consumer groups joining).
+START_S = 300.0
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -81,7 +84,7 @@ class Proc:
     """``python -m MODULE ARGS`` in the background, ready once it prints ``ready``."""
 
     def __init__(self, module: str, args: Sequence[str], log: Path, ready: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, timeout: float = 120.0) -> None:
         import re
         import subprocess
         import sys
@@ -107,8 +110,14 @@ class Proc:
             seen.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not seen.wait(120) or self.proc.poll() is not None:
-            raise RuntimeError(f"{module} did not start; see {log}")
+        if not seen.wait(timeout) or self.proc.poll() is not None:
+            how = f"exited ({self.proc.returncode})" if self.proc.poll() is not None \
+                else f"was not ready in {timeout:g} s"
+            self.proc.kill()
+            self.proc.wait()
+            tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:]) \
+                if log.exists() else ""
+            raise RuntimeError(f"{module} {' '.join(args)} {how}; see {log}:\n{tail}")
         if self.url:
             self._wait_listening(self.url)
 
