@@ -113,8 +113,10 @@ async def drive(url: str, pids: dict[str, int], *, minutes: float, rate: float,
         # stage's consumer group has its partitions), so minute 1 is not start-up.
         warm = Soak(time.monotonic())
         cid = (await client.post("/v1/conversations")).json()["id"]
-        while not warm.minutes or not warm.minute().answers:
+        for _ in range(20):
             await _answer(client, cid, warm)
+            if any(m.answers for m in warm.minutes):
+                break
         soak = Soak(time.monotonic())
         sampler = asyncio.create_task(_sampler(pids, soak, sample_s))
         slots = asyncio.Semaphore(clients)
