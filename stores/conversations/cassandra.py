@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra import InvalidRequest
+from cassandra.query import BatchStatement, BatchType
 
 from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
 from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+from stores.conversations.batching import PartitionBatcher
 
 __all__ = ("CassandraConversationStore",)
 
@@ -152,10 +154,11 @@ class CassandraConversationStore:
     session: the sibling stores of the keyspace share it (:attr:`session`) and close
     before it does."""
 
-    def __init__(self, session: CassandraSession) -> None:
+    def __init__(self, session: CassandraSession, *, batch_writes: bool = True) -> None:
         self._session = session
         self._statements: _Statements | None = None
         self._deletes: dict[str, Any] = {}
+        self._batcher = PartitionBatcher(self._execute, enabled=batch_writes)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> CassandraConversationStore:
@@ -204,11 +207,14 @@ class CassandraConversationStore:
         if await self._execute(st.select_conversation, key):
             return
         created = _to_us(c.created_at)
-        # The user's index first: a failure between the two writes leaves no row, so the
-        # retry (the runner's, the client's) writes both again.
-        await self._execute(st.insert_conversation_by_user, (
-            c.tenant_id, c.user_id, created, c.id, c.title))
-        await self._execute(st.insert_conversation, (*key, c.user_id, c.title, created))
+        # Both rows in one request: an UNLOGGED batch (no batch log); should it land only
+        # in part, the row is absent still and the retry writes both again.
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.add(st.insert_conversation_by_user, (c.tenant_id, c.user_id, created, c.id,
+                                                   c.title))
+        batch.add(st.insert_conversation, (*key, c.user_id, c.title, created))
+        batch.is_idempotent = True
+        await self._execute(batch)
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         rows = await self._execute(
@@ -254,14 +260,18 @@ class CassandraConversationStore:
         )
         # Two single-partition writes side by side, not a logged batch (whose batch log
         # costs Cassandra two more writes per message): each is idempotent (the whole key
-        # comes from the message), and the event is retried until both have landed.
-        await asyncio.gather(self._execute(st.insert_message, values),
-                             self._execute(st.insert_message_by_request, values))
+        # comes from the message), and the event is retried until both have landed. The
+        # conversation's row joins other writes to that partition in flight (one batch).
+        await asyncio.gather(
+            self._batcher.write(("messages", m.tenant_id, m.conversation_id),
+                                st.insert_message, values),
+            self._execute(st.insert_message_by_request, values))
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:
-        await self._execute(self._prepared().upsert_scores, (
-            tenant_id, conversation_id, message_id, json.dumps(scores)))
+        await self._batcher.write(("scores", tenant_id, conversation_id),
+                                  self._prepared().upsert_scores,
+                                  (tenant_id, conversation_id, message_id, json.dumps(scores)))
 
     async def list_messages(self, tenant_id: str, conversation_id: str,
                             limit: int = 100) -> list[StoredMessage]:
