@@ -61,7 +61,7 @@ class Settings(BaseSettings):
                               "every record and consumer offset in DATA_DIR/log.db, so "
                               "what the edge accepted survives a crash; false: in memory "
                               "only, lost when the process ends")
-    log_cache_mb: int = Field(64, ge=1, description="memory the durable embedded log keeps "
+    log_cache_mb: int = Field(16, ge=1, description="memory the durable embedded log keeps "
                               "of its newest records; older ones are read from disk")
     log_retention: dict[str, TopicRetention] = Field(
         default_factory=dict, description="retention by topic name, overriding "
