@@ -120,9 +120,12 @@ class TokenRelay:
         rid = request_of(record)
         if rid is None:
             return
-        stream = self._live.get(rid.decode(errors="replace"))
-        if stream is None:
-            return  # an answer another edge (or nobody) serves: never parsed here
+        key = rid.decode(errors="replace")
+        stream = self._live.get(key)
+        if stream is None or key in self._seeks:
+            # An answer another edge (or nobody) serves: never parsed here. Or one a
+            # reader of its own is feeding (found on demand on this very partition).
+            return
         self._add(stream, record)
 
     def _add(self, stream: RequestStream, record: Record) -> None:
