@@ -19,9 +19,11 @@ from api.routes import (
     documents,
     health,
     keys,
+    me,
     models,
     public,
     requests,
+    status,
     web,
 )
 from api.services import EdgeServices
@@ -59,7 +61,8 @@ def create_app(services: EdgeServices) -> FastAPI:
 
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
-              admin.usage_router, public.router, analytics.router, batches.router):
+              admin.usage_router, public.router, analytics.router, batches.router,
+              me.router, status.router):
         app.include_router(r)
     web.mount(app)
     # Outermost: it times and counts every request, the refused ones included.
