@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from streams.telemetry.metrics import BREAKER_STATE
+from kernel.telemetry.metrics import BREAKER_STATE
 
 __all__ = ("BreakerBoard", "BreakerConfig", "CircuitBreaker")
 

@@ -12,7 +12,7 @@ from agents.providers.base import ChatProvider
 from agents.retry import RetryPolicy
 from schemas.catalogue import Catalogue
 from schemas.events import MessageReceived, Passage
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
 
 __all__ = ("NoPassages", "PassageSource", "StageDeps")
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from agents.breaker import BreakerBoard, CircuitBreaker
 from agents.providers.base import ChatProvider, Delta, Prompt
 from agents.retry import RetryPolicy
+from kernel.errors import ProviderError, ProvidersExhausted
+from kernel.telemetry.metrics import FAILOVERS, PROVIDER_RETRIES
 from schemas.catalogue import ModelSpec
-from streams.errors import ProviderError, ProvidersExhausted
-from streams.telemetry.metrics import FAILOVERS, PROVIDER_RETRIES
 
 __all__ = ("ModelRouter", "PromptFor", "Served")
 

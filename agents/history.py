@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 
 from agents.providers.base import ChatProvider, Prompt, estimate_tokens
 from agents.providers.messages import message_tokens, to_messages
+from kernel.errors import ChatstreamError, ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import ContextBuilt, HistoryTurn, utcnow
-from stores.base import ConversationStore, StoredSummary
-from streams.errors import ChatstreamError, ProviderError
+from stores.conversations.base import ConversationStore, StoredSummary
 
 __all__ = ("PromptBuilder", "budget_of", "summary_budget_of")
 

@@ -19,6 +19,7 @@ from agents.deps import StageDeps
 from agents.failover import ModelRouter, Served
 from agents.history import PromptBuilder
 from agents.providers.base import Delta, estimate_tokens
+from kernel.errors import ProviderError, ProvidersExhausted
 from schemas.catalogue import ModelSpec
 from schemas.events import (
     AnswerFailed,
@@ -33,7 +34,6 @@ from schemas.events import (
     conversation_key,
 )
 from schemas.topics import CONTEXTS, CONTROL, RESPONSES, TOKENS
-from streams.errors import ProviderError, ProvidersExhausted
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("assistant_message_id", "handle", "stage")

@@ -13,11 +13,11 @@ import asyncio
 import logging
 
 from agents.embedders.base import Embedder
+from kernel.errors import ProviderError, StoreUnavailable
 from schemas.events import MessageReceived, Passage
 from stores.documents.base import DocumentStore
 from stores.vectors.base import DEFAULT_ALPHA, Hit, VectorIndex
 from stores.vectors.text import content_words
-from streams.errors import ProviderError, StoreUnavailable
 
 __all__ = ("IndexedPassages",)
 

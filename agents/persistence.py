@@ -8,7 +8,7 @@ from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
 from schemas.topics import REQUESTS, RESPONSES, SCORES
 from stores.accounts.base import AccountStore
-from stores.base import Conversation, ConversationStore, StoredMessage
+from stores.conversations.base import Conversation, ConversationStore, StoredMessage
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("count_tokens", "handle", "stage", "title_for")

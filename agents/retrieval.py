@@ -16,7 +16,7 @@ from schemas.events import (
     conversation_key,
 )
 from schemas.topics import CONTEXTS, REQUESTS
-from stores.base import StoredMessage, StoredSummary
+from stores.conversations.base import StoredMessage, StoredSummary
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("handle", "stage")

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kernel.errors import PoisonEvent
 from schemas.analytics import AnalyticsSummary, WindowSummary
 from schemas.events import AnalyticsSnapshot, WindowAggregate
 from schemas.topics import ANALYTICS
 from streams.codec import decode
-from streams.errors import PoisonEvent
 from streams.runtime.base import Runtime
 
 __all__ = ("AnalyticsView", "percentile")

@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 from api.errors import ApiError
-from streams.settings import Settings
+from kernel.settings import Settings
 
 __all__ = ("Claims", "Credentials", "unauthorized")
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kernel.errors import PoisonEvent
 from schemas.events import BatchCancelled, BatchItemCompleted, BatchSubmitted
 from schemas.topics import BATCH_REQUESTS, BATCH_STATUS, TopicSpec
 from streams.codec import decode
-from streams.errors import PoisonEvent
 from streams.runtime.base import Runtime
 
 __all__ = ("BatchState", "BatchView")

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from streams.errors import LogUnavailable, StoreUnavailable
+from kernel.errors import ChatstreamError, LogUnavailable, StoreUnavailable
 
 __all__ = ("ApiError", "install_error_handlers")
 
@@ -21,7 +21,9 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
           503: "unavailable"}
 
 
-class ApiError(Exception):
+class ApiError(ChatstreamError):
+    """An HTTP answer given on purpose: ``{"error": {code, message}}`` with ``status``."""
+
     def __init__(self, status: int, code: str, message: str,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from api.deps import Principal
 from api.errors import ApiError
 from api.services import EdgeServices
+from kernel.telemetry.metrics import QUOTA_REFUSALS
 from schemas.plans import MONTH_TTL_S, Plan, minute_window, month_window
-from streams.telemetry.metrics import QUOTA_REFUSALS
 
 __all__ = ("check_ip", "count", "minute_window", "month_window", "plan_of")
 

@@ -9,14 +9,14 @@ from api.analytics import AnalyticsView
 from api.auth import Credentials
 from api.batches import BatchView
 from api.relay import TokenRelay
+from kernel.settings import Settings
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
 from stores.vectors.base import VectorIndex
 from streams.runtime.base import Runtime
-from streams.settings import Settings
 
 __all__ = ("EdgeServices",)
 

@@ -13,8 +13,8 @@ from api.deps import Principal
 from api.errors import ApiError
 from api.relay import RequestStream, SseEvent
 from api.services import EdgeServices
-from stores.base import StoredMessage
-from streams.telemetry.metrics import SSE_OPEN
+from kernel.telemetry.metrics import SSE_OPEN
+from stores.conversations.base import StoredMessage
 
 __all__ = ("last_event_id", "open_stream", "stream_response")
 

@@ -11,9 +11,9 @@ from typing import Any
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streams.telemetry import tracing
-from streams.telemetry.logs import request_id_var
-from streams.telemetry.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from kernel.telemetry import tracing
+from kernel.telemetry.logs import request_id_var
+from kernel.telemetry.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 __all__ = ("TelemetryMiddleware",)
 

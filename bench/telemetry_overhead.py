@@ -16,13 +16,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 
+from kernel.telemetry import tracing
 from schemas.events import MessageReceived, ScoresComputed
 from schemas.topics import REQUESTS, SCORES
 from streams.codec import encode
 from streams.runtime.base import Emit, Record, StageSpec
 from streams.runtime.memory import MemoryRuntime
 from streams.runtime.runner import StageRunner
-from streams.telemetry import tracing
 
 
 async def _measure(events: int) -> float:

@@ -6,10 +6,10 @@ import uuid
 from typing import cast
 
 from api.auth import Credentials
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
 from schemas.events import utcnow
 from stores.accounts.base import Role, Tenant, User
-from streams.errors import ConfigurationError
-from streams.settings import Settings
 
 __all__ = ("bootstrap",)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.errors import ChatstreamError
-from streams.settings import Settings
-from streams.telemetry.logs import setup_logging
+from kernel.errors import ChatstreamError
+from kernel.settings import Settings
+from kernel.telemetry.logs import setup_logging
 
 __all__ = ("main",)
 
@@ -108,7 +108,8 @@ async def _create_topics(settings: Settings) -> None:
         return
     created = await create_topics(settings.kafka_bootstrap, prefix=settings.topic_prefix,
                                   partitions=settings.partitions,
-                                  replication=settings.replication_factor)
+                                  replication=settings.replication_factor,
+                                  retention=settings.log_retention)
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
 
 

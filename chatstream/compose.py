@@ -30,21 +30,21 @@ from api.batches import BatchView
 from api.relay import TokenRelay
 from api.services import EdgeServices
 from chatstream.knowledge import Knowledge, build_knowledge
+from kernel.catalogue import load_catalogue
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
+from kernel.telemetry import tracing
+from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
-from stores.base import ConversationStore
+from stores.conversations.base import ConversationStore
+from stores.conversations.sqlite import SQLiteConversationStore
 from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
-from stores.sqlite import SQLiteConversationStore
-from streams.catalogue import load_catalogue
-from streams.errors import ConfigurationError
 from streams.runtime.base import Runtime, StageSpec
 from streams.runtime.kafka import KafkaRuntime
+from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
 from streams.runtime.memory import MemoryRuntime
-from streams.settings import Settings
-from streams.telemetry import tracing
-from streams.telemetry.health import Checkable, readiness, worker_app
-from streams.telemetry.lag import KafkaLag, LagSource, lag_monitor
 
 __all__ = ("STAGES", "build_runtime", "build_store", "run")
 
@@ -62,16 +62,19 @@ def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
             settings.kafka_bootstrap, topic_prefix=settings.topic_prefix,
             partitions=settings.partitions, replication=settings.replication_factor,
             retries=settings.stage_retries, data_dir=settings.data_dir, client_id=client_id,
-            session_timeout_s=settings.session_timeout_s,
+            session_timeout_s=settings.session_timeout_s, retention=settings.log_retention,
         )
     return MemoryRuntime(partitions=settings.partitions, topic_prefix=settings.topic_prefix,
-                         retries=settings.stage_retries)
+                         retries=settings.stage_retries,
+                         path=settings.data_dir / "log.db" if settings.log_durable else None,
+                         retention=settings.log_retention,
+                         cache_bytes=settings.log_cache_mb << 20)
 
 
 def build_store(settings: Settings) -> ConversationStore:
     url = settings.store_url
     if url.startswith("cassandra://"):
-        from stores.cassandra import CassandraConversationStore
+        from stores.conversations.cassandra import CassandraConversationStore
         return CassandraConversationStore.from_url(url)
     return SQLiteConversationStore.from_url(url)
 
@@ -79,19 +82,19 @@ def build_store(settings: Settings) -> ConversationStore:
 def build_idempotency(settings: Settings, store: ConversationStore) -> IdempotencyStore:
     if isinstance(store, SQLiteConversationStore):
         return SQLiteIdempotencyStore(store.path)
-    from stores.cassandra import CassandraConversationStore
+    from stores.conversations.cassandra import CassandraConversationStore
     from stores.idempotency import CassandraIdempotencyStore
     assert isinstance(store, CassandraConversationStore)
-    return CassandraIdempotencyStore(store)
+    return CassandraIdempotencyStore(store.session)
 
 
 def build_accounts(store: ConversationStore) -> AccountStore:
     if isinstance(store, SQLiteConversationStore):
         return SQLiteAccountStore(store.path)
     from stores.accounts.cassandra import CassandraAccountStore
-    from stores.cassandra import CassandraConversationStore
+    from stores.conversations.cassandra import CassandraConversationStore
     assert isinstance(store, CassandraConversationStore)
-    return CassandraAccountStore(store)
+    return CassandraAccountStore(store.session)
 
 
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:

@@ -6,19 +6,20 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from agents import ingestion
 from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
+from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
+from agents.ingestion.sandbox import ExtractionLimits
 from agents.passages import IndexedPassages
-from stores.base import ConversationStore
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
+from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex
-from streams.errors import ConfigurationError
 from streams.runtime.base import StageSpec
-from streams.settings import Settings
 
 __all__ = ("Knowledge", "build_embedder", "build_index", "build_knowledge")
 
@@ -47,11 +48,11 @@ def build_index(settings: Settings, space: str) -> VectorIndex:
 
 
 def build_documents(settings: Settings, store: ConversationStore) -> DocumentStore:
-    from stores.cassandra import CassandraConversationStore
+    from stores.conversations.cassandra import CassandraConversationStore
 
     if isinstance(store, CassandraConversationStore):
         from stores.documents.cassandra import CassandraDocumentStore
-        return CassandraDocumentStore(store)  # same keyspace, same session
+        return CassandraDocumentStore(store.session)  # same keyspace, same session
     return SQLiteDocumentStore.from_url(settings.store_url)
 
 
@@ -80,7 +81,10 @@ class Knowledge:
         return ingestion.stage(ingestion.IngestionDeps(
             documents=self.documents, index=self.index, embedder=self.embedder,
             passage_tokens=self.settings.passage_tokens,
-            overlap_tokens=self.settings.passage_overlap_tokens))
+            overlap_tokens=self.settings.passage_overlap_tokens,
+            limits=ExtractionLimits(cpu_s=self.settings.extract_cpu_s,
+                                    memory_mb=self.settings.extract_memory_mb,
+                                    wall_s=self.settings.extract_timeout_s)))
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
 from schemas.topics import ALL_TOPICS, DLQ
-from streams.errors import ConfigurationError
-from streams.settings import Settings
 
 __all__ = ("replay_dead_letters", "replay_range")
 

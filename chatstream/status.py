@@ -20,10 +20,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from kernel.errors import ConfigurationError
+from kernel.settings import Settings
 from schemas.topics import DLQ
-from streams.errors import ConfigurationError
-from streams.settings import Settings
-from streams.telemetry.lag import KafkaLag, Offsets
+from streams.runtime.lag import KafkaLag, Offsets
 
 __all__ = ("StageStatus", "collect", "render")
 

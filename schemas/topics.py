@@ -33,6 +33,8 @@ class TopicSpec:
     key: Literal["conversation", "document", "tenant", "batch", "none"]
     partitions: int = 6
     retention_ms: int = 7 * 24 * 3600 * 1000
+    # Per partition, as Kafka's retention.bytes; -1: no size limit.
+    retention_bytes: int = -1
     # Compacted topics keep the newest value of each key instead of expiring by age.
     compacted: bool = False
     description: str = ""
@@ -62,7 +64,7 @@ CONTEXTS = TopicSpec(
 )
 TOKENS = TopicSpec(
     "chat.tokens.v1", events.StreamEvent, key="conversation",
-    retention_ms=24 * 3600 * 1000,
+    retention_ms=24 * 3600 * 1000, retention_bytes=256 * 1024 * 1024,
     description="Token chunks and terminal events of every answer.",
 )
 RESPONSES = TopicSpec(

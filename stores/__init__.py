@@ -1,5 +1,3 @@
-"""Stores shared by the stages and the edge: a Protocol and an adapter per backend."""
-
-from stores.base import Conversation, ConversationStore, StoredMessage, StoredSummary
-
-__all__ = ("Conversation", "ConversationStore", "StoredMessage", "StoredSummary")
+"""Stores shared by the stages and the edge: per concept a folder with its Protocol
+(``base``) and an adapter per backend (SQLite, Cassandra); ``cassandra`` and
+``sqlite_thread`` are the connections the adapters of a backend share."""

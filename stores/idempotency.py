@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from stores.sqlite_thread import SQLiteThread
 
 if TYPE_CHECKING:  # the driver is only imported where Cassandra is configured
-    from stores.cassandra import CassandraConversationStore
+    from stores.cassandra import CassandraSession
 
 __all__ = ("CassandraIdempotencyStore", "Claim", "IdempotencyStore", "SQLiteIdempotencyStore")
 
@@ -87,8 +87,8 @@ class SQLiteIdempotencyStore:
 class CassandraIdempotencyStore:
     """Shares the conversation store's session and keyspace."""
 
-    def __init__(self, conversations: CassandraConversationStore) -> None:
-        self._db = conversations
+    def __init__(self, session: CassandraSession) -> None:
+        self._db = session
         self._insert: Any = None
         self._delete: Any = None
 

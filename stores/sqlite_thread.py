@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from streams.errors import StoreUnavailable
+from kernel.errors import StoreUnavailable
 
 __all__ = ("DEFAULT_PRAGMAS", "SQLiteThread")
 

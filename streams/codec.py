@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from kernel.errors import PoisonEvent
 from schemas.topics import TopicSpec
-from streams.errors import PoisonEvent
 
 __all__ = ("decode", "encode")
 

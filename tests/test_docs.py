@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from streams.settings import Settings
+from kernel.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import openai
 
-from streams.errors import ProviderError
+from kernel.errors import ProviderError
 
 __all__ = ("OpenAIEmbedder",)
 

@@ -1,5 +1,5 @@
-"""The ingestion stage: documents in, passages in the vector index out."""
+"""The ingestion stage: documents in, passages in the vector index out.
 
-from agents.ingestion.stage import IngestionDeps, handle, stage
-
-__all__ = ("IngestionDeps", "handle", "stage")
+Nothing is imported here: the sandbox child (``python -m agents.ingestion.sandbox``)
+imports this package and should load only what reading a file needs.
+"""

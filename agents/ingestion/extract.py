@@ -1,7 +1,8 @@
 """Text out of an uploaded document: pypdf for PDF, tesseract OCR for images, a small
 HTML-to-text pass, Markdown with its markup stripped, plain text decoded.
 
-Everything here is synchronous and CPU- or process-bound: call it in a worker thread.
+Everything here is synchronous, CPU-bound and run on hostile input: the ingestion stage
+calls it only inside the limited child process of ``agents.ingestion.sandbox``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-from streams.errors import ChatstreamError
+from agents.ingestion.markdown import markdown_to_text
+from kernel.errors import ChatstreamError
 
 __all__ = ("ExtractionError", "extract_text", "ocr_available")
 
@@ -37,7 +40,7 @@ def extract_text(data: bytes, media_type: str, *, ocr_timeout_s: float = 120.0) 
     if media_type == "text/html":
         return _html(text)
     if media_type == "text/markdown":
-        return _markdown(text)
+        return markdown_to_text(text)
     if media_type == "text/plain":
         return text
     raise ExtractionError(f"cannot extract text from {media_type}")
@@ -51,8 +54,8 @@ def _pdf(data: bytes) -> str:
         if reader.is_encrypted and not reader.decrypt(""):
             raise ExtractionError("the PDF is encrypted with a password")
         pages = [page.extract_text() or "" for page in reader.pages]
-    except ExtractionError:
-        raise
+    except (ExtractionError, MemoryError):
+        raise  # a MemoryError is the sandbox's limit, not a damaged file
     except Exception as exc:  # pypdf raises many kinds on damaged files
         raise ExtractionError(f"not a readable PDF: {type(exc).__name__}: {exc}") from exc
     text = "\n\n".join(p.strip() for p in pages if p.strip())
@@ -80,6 +83,9 @@ def _ocr(data: bytes, media_type: str, timeout_s: float) -> str:
             )
         except subprocess.TimeoutExpired as exc:
             raise ExtractionError(f"OCR took longer than {timeout_s:.0f}s") from exc
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL, -signal.SIGSEGV):
+        raise ExtractionError("tesseract was stopped reading the image: it went past its "
+                              "CPU or memory limit")
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
         raise ExtractionError("tesseract could not read the image: "
@@ -131,22 +137,3 @@ def _html(text: str) -> str:
     joined = "".join(parser.parts)
     lines = (" ".join(line.split()) for line in joined.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-_MD_RULES = (
-    (re.compile(r"^[ \t]*(```|~~~).*$", re.M), ""),                 # code fences (code stays)
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),                  # images: alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),                   # links: their text
-    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t]*#*[ \t]*$", re.M), r"\1"),  # headings
-    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.M), ""),                   # quotes
-    (re.compile(r"^[ \t]*([-*+]|\d+[.)])[ \t]+", re.M), ""),         # list markers
-    (re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1"), r"\2"),      # emphasis, code spans
-    (re.compile(r"<[^>\n]+>"), ""),                                  # inline HTML tags
-    (re.compile(r"^[ \t]*([-*_][ \t]*){3,}$", re.M), ""),            # rules
-)
-
-
-def _markdown(text: str) -> str:
-    for pattern, replacement in _MD_RULES:
-        text = pattern.sub(replacement, text)
-    return text.strip()

@@ -16,6 +16,7 @@ from agents.providers.base import estimate_tokens
 
 __all__ = ("split_passages",)
 
+_CHARS_PER_TOKEN = 4  # as estimate_tokens counts
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
@@ -33,6 +34,31 @@ class _Sentence:
     tokens: int
 
 
+def _pieces(sentence: str, max_tokens: int) -> list[str]:
+    """A sentence over the budget cut at words, a word over the budget cut anywhere.
+    Lengths are counted as words are added (never by joining again): one pass."""
+    limit = max_tokens * _CHARS_PER_TOKEN - 2  # _tokens() adds the two-character separator
+    pieces: list[str] = []
+    piece: list[str] = []
+    size = 0
+    for word in sentence.split():
+        while len(word) > limit:  # no spaces for a whole passage: a hostile or binary text
+            if piece:
+                pieces.append(" ".join(piece))
+                piece, size = [], 0
+            pieces.append(word[:limit])
+            word = word[limit:]
+        grown = size + (1 if piece else 0) + len(word)
+        if piece and grown > limit:
+            pieces.append(" ".join(piece))
+            piece, grown = [], len(word)
+        piece.append(word)
+        size = grown
+    if piece:
+        pieces.append(" ".join(piece))
+    return pieces
+
+
 def _paragraphs(text: str, max_tokens: int) -> list[list[_Sentence]]:
     out: list[list[_Sentence]] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -46,15 +72,8 @@ def _paragraphs(text: str, max_tokens: int) -> list[list[_Sentence]]:
             if _tokens(sentence) <= max_tokens:
                 sentences.append(_Sentence(sentence, n, _tokens(sentence)))
                 continue
-            piece: list[str] = []
-            for word in sentence.split():
-                if piece and _tokens(" ".join([*piece, word])) > max_tokens:
-                    joined = " ".join(piece)
-                    sentences.append(_Sentence(joined, n, _tokens(joined)))
-                    piece = []
-                piece.append(word)
-            joined = " ".join(piece)
-            sentences.append(_Sentence(joined, n, _tokens(joined)))
+            for piece in _pieces(sentence, max_tokens):
+                sentences.append(_Sentence(piece, n, _tokens(piece)))
         out.append(sentences)
     return out
 

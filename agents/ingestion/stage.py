@@ -9,19 +9,18 @@ this run wrote, because the status update that follows each batch finds it gone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.embedders.base import Embedder
-from agents.ingestion.extract import ExtractionError, extract_text
-from agents.ingestion.split import split_passages
+from agents.ingestion.extract import ExtractionError
+from agents.ingestion.sandbox import ExtractionLimits, read_passages
+from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DocumentSubmitted
 from schemas.topics import INGEST
 from stores.documents.base import Document, DocumentStatus, DocumentStore
 from stores.vectors.base import IndexedChunk, VectorIndex
-from streams.errors import PoisonEvent, ProviderError, StoreUnavailable
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("IngestionDeps", "handle", "stage")
@@ -37,17 +36,17 @@ class IngestionDeps:
     passage_tokens: int = 200
     overlap_tokens: int = 40
     batch_size: int = 16
-    ocr_timeout_s: float = 120.0
+    limits: ExtractionLimits = field(default_factory=ExtractionLimits)
 
 
 async def _index(doc: Document, deps: IngestionDeps) -> None:
     blob = await deps.documents.read_blob(doc.tenant_id, doc.id)
     if blob is None:
         raise ExtractionError("the uploaded bytes are missing from the store")
-    text = await asyncio.to_thread(extract_text, blob, doc.media_type,
-                                   ocr_timeout_s=deps.ocr_timeout_s)
-    passages = await asyncio.to_thread(split_passages, text, max_tokens=deps.passage_tokens,
-                                       overlap_tokens=deps.overlap_tokens)
+    # Read in a limited child process: a hostile file fails alone (see sandbox.py).
+    passages = await read_passages(blob, doc.media_type, limits=deps.limits,
+                                   passage_tokens=deps.passage_tokens,
+                                   overlap_tokens=deps.overlap_tokens)
     if not passages:
         raise ExtractionError("no text found in the document")
     total = len(passages)

@@ -45,6 +45,6 @@ class ChatProvider(Protocol):
 
     def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
         """Text deltas, then one delta with the finish reason (and usage when known).
-        Failures raise :class:`streams.errors.ProviderError`; closing the iterator early
+        Failures raise :class:`kernel.errors.ProviderError`; closing the iterator early
         closes the upstream request."""
         ...

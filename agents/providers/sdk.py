@@ -18,9 +18,9 @@ from typing import Any
 
 from agents.providers.base import Delta, Prompt
 from agents.providers.messages import to_messages
+from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import Usage
-from streams.errors import ProviderError
 
 __all__ = ("SdkProvider", "retry_after")
 

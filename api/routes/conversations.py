@@ -14,6 +14,7 @@ from api.errors import ApiError
 from api.idempotency import fingerprint, once
 from api.limits import count
 from api.sse import open_stream, stream_response
+from kernel.errors import StoreUnavailable
 from schemas.accounts import ShareOut, ShareRequest
 from schemas.events import Citation, MessageReceived, conversation_key, new_id, utcnow
 from schemas.http import (
@@ -28,8 +29,7 @@ from schemas.http import (
 )
 from schemas.topics import REQUESTS
 from stores.accounts.base import AccountStore, Share
-from stores.base import Conversation, StoredMessage
-from streams.errors import StoreUnavailable
+from stores.conversations.base import Conversation, StoredMessage
 
 __all__ = ("router",)
 

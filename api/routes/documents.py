@@ -15,13 +15,13 @@ from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.limits import count
 from api.services import EdgeServices
+from kernel.errors import StoreUnavailable
 from schemas.events import DocumentSubmitted, new_id, utcnow
 from schemas.http import DocumentList, DocumentOut
 from schemas.media import SUPPORTED_MEDIA_TYPES, resolve_media_type
 from schemas.topics import INGEST
 from stores.documents.base import Document, DocumentStore
 from stores.vectors.base import VectorIndex
-from streams.errors import StoreUnavailable
 
 __all__ = ("router",)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
-from streams.telemetry.health import Checkable, metrics_response, readiness
+from kernel.telemetry.health import Checkable, metrics_response, readiness
 
 __all__ = ("router",)
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from cassandra import ConsistencyLevel
 
+from kernel.errors import StoreUnavailable
 from stores.accounts.base import ApiKey, Share, Tenant, User
-from streams.errors import StoreUnavailable
 
 if TYPE_CHECKING:
-    from stores.cassandra import CassandraConversationStore
+    from stores.cassandra import CassandraSession
 
 __all__ = ("CassandraAccountStore",)
 
@@ -62,8 +62,8 @@ def _key(r: dict[str, Any]) -> ApiKey:
 
 
 class CassandraAccountStore:
-    def __init__(self, conversations: CassandraConversationStore) -> None:
-        self._db = conversations
+    def __init__(self, session: CassandraSession) -> None:
+        self._db = session
         self._q: dict[str, Any] = {}
 
     async def start(self) -> None:

@@ -1,5 +1,5 @@
 """Cassandra document store: metadata, status and the uploaded bytes in the keyspace of
-the conversation store, over its session.
+the conversation store, over their shared session.
 
 The bytes are split into parts of 256 KiB, one row each, in one partition per document:
 well under Cassandra's advice for cell sizes, read back in order by any worker.
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kernel.errors import StoreUnavailable
 from schemas.events import utcnow
-from stores.cassandra import CassandraConversationStore
+from stores.cassandra import CassandraSession
 from stores.documents.base import Document, DocumentStatus
-from streams.errors import StoreUnavailable
 
 __all__ = ("BLOB_PART_BYTES", "CassandraDocumentStore")
 
@@ -59,8 +59,8 @@ class CassandraDocumentStore:
     """Satisfies ``DocumentStore``. Every write to a ``documents`` row is a lightweight
     transaction, so a status update can never bring back a document deleted meanwhile."""
 
-    def __init__(self, conversations: CassandraConversationStore) -> None:
-        self._db = conversations
+    def __init__(self, session: CassandraSession) -> None:
+        self._db = session
         self._st: _Statements | None = None
 
     async def start(self) -> None:

@@ -31,8 +31,8 @@ from weaviate.exceptions import (
 )
 from weaviate.util import generate_uuid5
 
+from kernel.errors import ChatstreamError, ConfigurationError, StoreUnavailable
 from stores.vectors.base import DEFAULT_ALPHA, Hit, IndexedChunk
-from streams.errors import ChatstreamError, ConfigurationError, StoreUnavailable
 
 __all__ = ("DEFAULT_COLLECTION", "WeaviateVectorIndex", "collection_name", "tenant_name")
 

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel
 
+from kernel.errors import LogUnavailable
+from kernel.settings import TopicRetention
+from kernel.telemetry.tracing import with_trace
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
-from streams.errors import LogUnavailable
 from streams.runtime import faust_offsets, kafka_backoff
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
-from streams.telemetry.tracing import with_trace
 
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
 
@@ -70,9 +72,11 @@ async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
                              f"{type(exc).__name__}") from exc
 
 
-async def create_topics(bootstrap: str, *, prefix: str, partitions: int,
-                        replication: int) -> list[str]:
-    """Create every registered topic that does not exist; returns the names created."""
+async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
+                        retention: Mapping[str, TopicRetention] | None = None) -> list[str]:
+    """Create every registered topic that does not exist, with its retention (``retention``
+    overrides by topic name); returns the names created."""
+    rules = topic_retention("", retention)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     created: list[str] = []
@@ -84,7 +88,8 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int,
                 num_partitions=t.partitions if t.partitions == 1 else partitions,
                 replication_factor=replication,
                 topic_configs=({"cleanup.policy": "compact"} if t.compacted
-                               else {"retention.ms": str(t.retention_ms)}),
+                               else {"retention.ms": str(rules[t.name].ms),
+                                     "retention.bytes": str(rules[t.name].bytes)}),
             )
             for t in ALL_TOPICS
             if prefix + t.name not in existing
@@ -105,7 +110,9 @@ class KafkaRuntime:
 
     def __init__(self, bootstrap: str, *, topic_prefix: str = "", partitions: int = 6,
                  replication: int = 1, retries: int = 3, data_dir: Path = Path(".chatstream"),
-                 client_id: str = "chatstream", session_timeout_s: float = 10.0) -> None:
+                 client_id: str = "chatstream", session_timeout_s: float = 10.0,
+                 retention: Mapping[str, TopicRetention] | None = None) -> None:
+        self._retention = retention
         self._bootstrap = bootstrap
         self._prefix = topic_prefix
         self._partitions = partitions
@@ -127,7 +134,8 @@ class KafkaRuntime:
 
     async def start(self, stages: Sequence[StageSpec] = ()) -> None:
         await create_topics(self._bootstrap, prefix=self._prefix,
-                            partitions=self._partitions, replication=self._replication)
+                            partitions=self._partitions, replication=self._replication,
+                            retention=self._retention)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,

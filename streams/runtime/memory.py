@@ -1,7 +1,8 @@
 """The embedded runtime: an in-process partitioned log with consumer groups.
 
-Same topic names, keys, partitions, committed offsets and replay as Kafka, for
-one-machine use (`chatstream up`) and fast tests. It is never the scale-out path.
+Same topic names, keys, partitions, committed offsets, retention and replay as Kafka,
+for one-machine use (`chatstream up`) and fast tests; durable when given a file (what
+`chatstream up` does). It is never the scale-out path.
 """
 
 from __future__ import annotations
@@ -9,80 +10,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.topics import ALL_TOPICS, TopicSpec
+from kernel.settings import TopicRetention
+from kernel.telemetry.tracing import with_trace
+from schemas.topics import ALL_TOPICS, TOKENS, TopicSpec
 from streams.codec import encode
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.lag import Offsets
+from streams.runtime.log import MemoryLog
 from streams.runtime.offsets import OffsetTracker
+from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
-from streams.telemetry.lag import Offsets
-from streams.telemetry.tracing import with_trace
 
 __all__ = ("MemoryLog", "MemoryRuntime")
 
 log = logging.getLogger(__name__)
-
-
-def partition_for(key: bytes | None, partitions: int, counter: int) -> int:
-    if key is None:
-        return counter % partitions
-    return zlib.crc32(key) % partitions
-
-
-class MemoryLog:
-    """Append-only partitions per topic, with committed offsets per consumer group."""
-
-    def __init__(self, partitions: int) -> None:
-        self._partitions = partitions
-        self._parts: dict[str, list[list[Record]]] = {}
-        self._changed: dict[str, asyncio.Condition] = {}
-        self._committed: dict[tuple[str, str, int], int] = {}
-        self._counter = 0
-
-    def partitions(self, topic: str) -> list[list[Record]]:
-        parts = self._parts.get(topic)
-        if parts is None:
-            parts = self._parts[topic] = [[] for _ in range(self._partitions)]
-            self._changed[topic] = asyncio.Condition()
-        return parts
-
-    async def append(self, topic: str, key: bytes | None, value: bytes,
-                     headers: Headers = ()) -> Record:
-        parts = self.partitions(topic)
-        self._counter += 1
-        p = partition_for(key, len(parts), self._counter)
-        record = Record(topic, p, len(parts[p]), key, value, int(time.time() * 1000), headers)
-        parts[p].append(record)
-        cond = self._changed[topic]
-        async with cond:
-            cond.notify_all()
-        return record
-
-    async def wait(self, topic: str, timeout_s: float) -> None:
-        self.partitions(topic)
-        cond = self._changed[topic]
-        async with cond:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cond.wait(), timeout_s)
-
-    def committed(self, group: str, topic: str, partition: int) -> int:
-        return self._committed.get((group, topic, partition), 0)
-
-    def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
-        self._committed[(group, topic, partition)] = offset
-
-    def offset_for_time(self, topic: str, partition: int, since_ms: int) -> int:
-        records = self.partitions(topic)[partition]
-        for r in records:
-            if r.timestamp_ms >= since_ms:
-                return r.offset
-        return len(records)
 
 
 class MemoryPublisher:
@@ -93,13 +40,11 @@ class MemoryPublisher:
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
                    headers: Headers = ()) -> Awaitable[Any]:
         headers = with_trace(headers, event)
-        record = await self._log.append(
+        _, acked = self._log.append_nowait(
             self._prefix + topic.name, key.encode() if key is not None else None,
             encode(event), headers,
         )
-        done: asyncio.Future[Record] = asyncio.get_running_loop().create_future()
-        done.set_result(record)
-        return done
+        return acked
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
                       headers: Headers = ()) -> None:
@@ -138,16 +83,24 @@ class _GroupConsumer:
     async def _read(self, topic: str, partition: int) -> None:
         offset = self._log.committed(self.group, topic, partition)
         tracker = OffsetTracker(offset)
-        records = self._log.partitions(topic)[partition]
         while True:
-            while offset < len(records):
-                record = records[offset]
-                offset += 1
+            seen = self._log.appended(topic)
+            batch = await self._log.read(topic, partition, offset)
+            if not batch:
+                await self._log.wait(topic, 1.0, seen)
+                continue
+            if offset < batch[0].offset and offset < self._log.partitions(topic)[partition].start:
+                log.warning("%s: %s[%d] offsets %d..%d are beyond retention; resuming at "
+                            "the earliest available, %d", self.group, topic, partition,
+                            offset, batch[0].offset - 1, batch[0].offset)
+            for record in batch:
+                # Gaps: dropped by retention, or older values of a compacted key.
+                tracker.skip(offset, record.offset)
+                offset = record.offset + 1
                 await self._slots.acquire()
                 task = asyncio.create_task(self._one(record, tracker))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
-            await self._log.wait(topic, 1.0)
 
     async def _one(self, record: Record, tracker: OffsetTracker) -> None:
         try:
@@ -161,26 +114,37 @@ class _GroupConsumer:
 
 
 class MemoryRuntime:
-    """All stages and the edge in one process, sharing one :class:`MemoryLog`."""
+    """All stages and the edge in one process, sharing one :class:`MemoryLog`; a
+    durable one in a file at ``path`` when given."""
 
     kind = "memory"
 
     def __init__(self, *, partitions: int = 6, topic_prefix: str = "", retries: int = 3,
-                 log_: MemoryLog | None = None) -> None:
-        self.log = log_ or MemoryLog(partitions)
+                 log_: MemoryLog | None = None, path: Path | None = None,
+                 retention: Mapping[str, TopicRetention] | None = None,
+                 cache_bytes: int = 64 << 20, retention_check_s: float = 30.0) -> None:
+        self._owns_log = log_ is None
+        self.log = log_ or MemoryLog(
+            partitions, path=path, retention=topic_retention(topic_prefix, retention),
+            light=(topic_prefix + TOKENS.name,), cache_bytes=cache_bytes)
         self._prefix = topic_prefix
         self._retries = retries
+        self._retention_check_s = retention_check_s
         self._publisher = MemoryPublisher(self.log, topic_prefix)
         self._groups: list[_GroupConsumer] = []
         self._broadcasts: list[asyncio.Task[None]] = []
+        self._retention: asyncio.Task[None] | None = None
 
     @property
     def publisher(self) -> MemoryPublisher:
         return self._publisher
 
     async def start(self, stages: Sequence[StageSpec] = ()) -> None:
+        await self.log.open()
         for t in ALL_TOPICS:
             self.log.partitions(self._prefix + t.name)
+        if self._owns_log and self._retention is None:
+            self._retention = asyncio.create_task(self._enforce_retention())
         for spec in stages:
             runner = StageRunner(spec, self._publisher, topic_prefix=self._prefix,
                                  retries=self._retries)
@@ -193,6 +157,14 @@ class MemoryRuntime:
             self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
                                  for b in spec.broadcasts]
 
+    async def _enforce_retention(self) -> None:
+        while True:
+            await asyncio.sleep(self._retention_check_s)
+            try:
+                await self.log.enforce_retention()
+            except Exception:
+                log.exception("embedded log: retention check failed")
+
     async def stop(self) -> None:
         for t in self._broadcasts:
             t.cancel()
@@ -200,26 +172,35 @@ class MemoryRuntime:
         self._broadcasts.clear()
         await asyncio.gather(*(g.stop() for g in self._groups))
         self._groups.clear()
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
+        if self._owns_log:
+            await self.log.close()
 
     async def tail(self, topic: TopicSpec, since_ms: int,
                    positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
         name = self._prefix + topic.name
         parts = self.log.partitions(name)
-        positions = [self.log.offset_for_time(name, p, since_ms) for p in range(len(parts))]
+        positions = [await self.log.offset_for_time(name, p, since_ms)
+                     for p in range(len(parts))]
         if positioned is not None:
             positioned()
         while True:
+            seen = self.log.appended(name)
             progressed = False
-            for p, records in enumerate(parts):
-                while positions[p] < len(records):
-                    yield records[positions[p]]
-                    positions[p] += 1
+            for p in range(len(parts)):
+                for record in await self.log.read(name, p, positions[p]):
+                    positions[p] = record.offset + 1
                     progressed = True
+                    yield record
             if not progressed:
-                await self.log.wait(name, 1.0)
+                await self.log.wait(name, 1.0, seen)
 
     async def ready(self) -> tuple[bool, str]:
-        return True, "embedded log"
+        return True, "embedded log (on disk)" if self.log.durable else "embedded log"
 
     async def offsets(self, stages: Sequence[str]) -> list[Offsets]:
         """Committed and end offsets of the stages running here (consumer lag)."""
@@ -229,7 +210,7 @@ class MemoryRuntime:
             if stage not in stages:
                 continue
             for topic in g.topics:
-                for p, records in enumerate(self.log.partitions(topic)):
+                for p, part in enumerate(self.log.partitions(topic)):
                     out.append(Offsets(stage, topic, p, self.log.committed(g.group, topic, p),
-                                       len(records)))
+                                       part.end))
         return out

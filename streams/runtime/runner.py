@@ -16,15 +16,15 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from kernel.errors import LogUnavailable, PoisonEvent, StoreUnavailable
+from kernel.telemetry import tracing
+from kernel.telemetry.logs import request_id_var
+from kernel.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
 from schemas.events import DeadLettered
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
 from streams.codec import decode
-from streams.errors import LogUnavailable, PoisonEvent, StoreUnavailable
 from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
-from streams.telemetry import tracing
-from streams.telemetry.logs import request_id_var
-from streams.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
-from streams.telemetry.observe import observe_emit
+from streams.runtime.observe import observe_emit
 
 __all__ = ("StageRunner",)
 

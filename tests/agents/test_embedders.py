@@ -10,7 +10,7 @@ import pytest
 
 from agents.embedders.hashing import HashingEmbedder
 from agents.embedders.openai import OpenAIEmbedder
-from streams.errors import ProviderError
+from kernel.errors import ProviderError
 from tests.support.embeddings_server import EmbeddingsServer
 
 

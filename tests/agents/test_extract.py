@@ -77,3 +77,34 @@ def test_plain_text_in_utf8_or_windows_1252() -> None:
     assert extract_text("café".encode("cp1252"), "text/plain") == "café"
     with pytest.raises(ExtractionError, match="binary"):
         extract_text(b"\x00\x01\x02", "text/plain")
+
+
+def test_a_hostile_markdown_line_is_read_in_linear_time() -> None:
+    """One 5 MB line (the upload limit) of marks that never close: each used to make the
+    old patterns rescan the rest of the line, hours in all; now one pass each."""
+    unit = "[![a]( *a _x <b `c # "
+    line = unit * (5 * 1024 * 1024 // len(unit))
+    text = extract_text(("# " + line).encode(), "text/markdown")
+    assert text == line.removesuffix(" # ").strip()  # nothing closes: nothing removed
+
+
+def test_a_large_markdown_document_keeps_its_text() -> None:
+    unit = "See [the map](m.png) and ![x](y) *now* or `later` <br> "
+    text = extract_text((unit * 20_000).encode(), "text/markdown")
+    assert text == ("See the map and x now or later  " * 20_000).strip()
+
+
+@pytest.mark.parametrize(("markdown", "text"), [
+    ("## Title ##", "Title"),
+    ("# C#", "C#"),
+    ("> quoted *word*", "quoted word"),
+    ("* * *", ""),
+    ("2) second", "second"),
+    ("a <b>bold</b> <", "a bold <"),
+    ("tag <a\nb> <i>c</i>", "tag <a\nb> c"),
+    ("5 * 3 * 2", "5 * 3 * 2"),
+    ("[a] [b](c) [[d](e)", "[a] b [d"),
+    ("[](x) ![](y)", "[](x)"),
+])
+def test_markdown_marks(markdown: str, text: str) -> None:
+    assert extract_text(markdown.encode(), "text/markdown") == text

@@ -14,11 +14,11 @@ from agents.history import PromptBuilder
 from agents.providers.base import Delta, Prompt
 from agents.providers.local import LocalProvider
 from agents.retrieval import handle as retrieve
+from kernel.errors import ProviderError
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import ContextBuilt, HistorySummary, HistoryTurn, MessageReceived
-from stores.base import Conversation, StoredMessage
-from stores.sqlite import SQLiteConversationStore
-from streams.errors import ProviderError
+from stores.conversations.base import Conversation, StoredMessage
+from stores.conversations.sqlite import SQLiteConversationStore
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
 TINY = ModelSpec(name="tiny", provider="local", upstream="extractive-v1", context_window=400)
@@ -149,7 +149,7 @@ async def test_a_message_larger_than_the_window_fails_that_model(
 
 async def test_retrieval_loads_the_summary_and_only_the_turns_after_it(
         store: SQLiteConversationStore) -> None:
-    from stores.base import StoredSummary
+    from stores.conversations.base import StoredSummary
 
     await store.create_conversation(Conversation("t", "c", "u", "title", T0))
     stored = [StoredMessage(tenant_id="t", conversation_id="c", id=f"m{i}", request_id=f"r{i}",

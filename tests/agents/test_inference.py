@@ -33,7 +33,7 @@ from schemas.events import (
     ResponseCompleted,
     TokensGenerated,
 )
-from stores.sqlite import SQLiteConversationStore
+from stores.conversations.sqlite import SQLiteConversationStore
 from tests.agents.conftest import KEY
 
 CATALOGUE = Catalogue(models=(

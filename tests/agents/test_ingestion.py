@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 from agents.embedders.hashing import HashingEmbedder
-from agents.ingestion import IngestionDeps, handle, stage
+from agents.ingestion.sandbox import ExtractionLimits
+from agents.ingestion.stage import IngestionDeps, handle, stage
+from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DeadLettered, DocumentSubmitted, utcnow
 from schemas.topics import DLQ, INGEST
 from stores.documents.base import Document, DocumentStatus
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.codec import decode
-from streams.errors import PoisonEvent, ProviderError, StoreUnavailable
-from streams.runtime.memory import MemoryRuntime
-from tests.support.documents import CORRUPT_PDF, make_pdf
+from streams.runtime.memory import MemoryRuntime, partition_for
+from tests.support.documents import CORRUPT_PDF, make_pdf, make_pdf_bomb
 
 EMBEDDER = HashingEmbedder(dimensions=128)
 TEXT = "\n\n".join(f"Paragraph {n}: the Zorblat reactor log entry number {n} says all is "
@@ -199,4 +200,66 @@ async def test_the_runtime_dead_letters_a_corrupt_pdf_and_goes_on(parts: Parts) 
         assert "not a readable PDF" in letter.error
         assert bad.document_id in letter.original
     finally:
+        await rt.stop()
+
+
+async def test_a_pdf_bomb_fails_alone_at_the_memory_limit(parts: Parts) -> None:
+    """70 MB of page content inflated from a 100 KB upload: the reader is stopped at its
+    memory limit and the document says why, instead of the worker's memory going."""
+    deps = replace(parts.deps, limits=ExtractionLimits(cpu_s=60, memory_mb=200, wall_s=300))
+    event = await submit(parts, make_pdf_bomb(70), "application/pdf", "bomb.pdf")
+    with pytest.raises(PoisonEvent, match="200 MB of memory"):
+        await run(event, deps)
+    doc = await parts.documents.get("t1", event.document_id)
+    assert doc is not None and doc.status == "failed"
+    assert doc.error == "reading the document needs more than its 200 MB of memory"
+    assert await parts.index.count("t1", event.document_id) == 0
+
+
+async def test_a_document_that_spins_fails_alone_while_the_worker_goes_on(
+        parts: Parts) -> None:
+    """A PDF that costs minutes of CPU to read is stopped at its CPU limit and
+    dead-lettered; meanwhile the event loop keeps running (a Kafka consumer keeps
+    heart-beating) and another document is indexed."""
+    deps = replace(parts.deps, limits=ExtractionLimits(cpu_s=2, memory_mb=1024, wall_s=300))
+    rt = MemoryRuntime(partitions=2)
+    await rt.start([stage(deps)])
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        bad = await submit(parts, make_pdf_bomb(70), "application/pdf", "spin.pdf")
+        good = await submit(parts, TEXT.encode())
+        # Keys on different partitions, so the two documents are read side by side.
+        good_key = next(k for k in (f"good-{n}" for n in range(20))
+                        if partition_for(k.encode(), 2, 0) != partition_for(b"bad", 2, 0))
+        await rt.publisher.publish(INGEST, "bad", bad)
+        await rt.publisher.publish(INGEST, good_key, good)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 240
+        while (doc := await parts.documents.get("t1", good.document_id)) is None \
+                or doc.status != "ready":
+            assert loop.time() < deadline, "the good document was not indexed"
+            await asyncio.sleep(0.05)
+        spinning = await parts.documents.get("t1", bad.document_id)
+        assert spinning is not None and spinning.status == "queued"  # still being read
+        ticks_then = ticks
+        while not (dead := [r for p in rt.log.partitions(DLQ.name) for r in p]):
+            assert loop.time() < deadline, "the spinning document never failed"
+            await asyncio.sleep(0.05)
+        assert ticks - ticks_then > 20, "the event loop stood still while the PDF was read"
+        failed = await parts.documents.get("t1", bad.document_id)
+        assert failed is not None and failed.status == "failed"
+        assert failed.error == "reading the document used more than its 2 s of CPU"
+        letter = decode(DLQ, dead[0].value)
+        assert isinstance(letter, DeadLettered)
+        assert "2 s of CPU" in letter.error and bad.document_id in letter.original
+    finally:
+        ticker.cancel()
         await rt.stop()

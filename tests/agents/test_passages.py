@@ -11,12 +11,12 @@ import pytest
 
 from agents.embedders.hashing import HashingEmbedder
 from agents.passages import IndexedPassages
+from kernel.errors import StoreUnavailable
 from schemas.events import MessageReceived, utcnow
 from stores.documents.base import Document, DocumentStatus
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import Hit, IndexedChunk
 from stores.vectors.embedded import EmbeddedVectorIndex
-from streams.errors import StoreUnavailable
 
 EMBEDDER = HashingEmbedder(dimensions=256)
 

@@ -13,9 +13,9 @@ from agents.providers.fake_server import FakeModelServer, Reply
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.providers.sdk import retry_after
+from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, Passage
-from streams.errors import ProviderError
 from tests.agents.conftest import KEY
 
 MODEL = ModelSpec(name="m", provider="openai", upstream="gpt-test")

@@ -64,8 +64,8 @@ def _config(docs: list[dict[str, Any]]) -> dict[str, str]:
 
 def _stage_inputs() -> dict[str, set[str]]:
     from chatstream.compose import build_stages
-    from stores.sqlite import SQLiteConversationStore
-    from streams.settings import Settings
+    from kernel.settings import Settings
+    from stores.conversations.sqlite import SQLiteConversationStore
 
     settings = Settings()
     store = SQLiteConversationStore.from_url("sqlite:///:memory:")

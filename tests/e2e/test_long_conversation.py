@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from stores.base import ConversationStore, StoredSummary
-from stores.cassandra import CassandraConversationStore
-from stores.sqlite import SQLiteConversationStore
+from stores.conversations.base import ConversationStore, StoredSummary
+from stores.conversations.cassandra import CassandraConversationStore
+from stores.conversations.sqlite import SQLiteConversationStore
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import Stack
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from prometheus_client.registry import REGISTRY
 
-import streams.telemetry.metrics  # noqa: F401  (registers the metrics)
+import kernel.telemetry.metrics  # noqa: F401  (registers the metrics)
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))

@@ -14,7 +14,7 @@ from schemas.events import utcnow
 from stores.accounts.base import AccountStore, ApiKey, Tenant, User
 from stores.accounts.cassandra import CassandraAccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
-from stores.cassandra import CassandraConversationStore
+from stores.cassandra import CassandraSession
 from tests.support.servers import CASSANDRA, require
 
 
@@ -28,7 +28,7 @@ async def accounts(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         return
     require(CASSANDRA, "Cassandra")
     keyspace = f"acct_{uuid.uuid4().hex[:8]}"
-    db = CassandraConversationStore.from_url(f"cassandra://{CASSANDRA}/{keyspace}")
+    db = CassandraSession.from_url(f"cassandra://{CASSANDRA}/{keyspace}")
     await db.start()
     store = CassandraAccountStore(db)
     await store.start()

@@ -22,10 +22,11 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import RoundRobinPolicy
 
-from stores.base import Conversation, ConversationStore, StoredMessage, StoredSummary
-from stores.cassandra import CassandraConversationStore, default_connection_class
-from stores.sqlite import SQLiteConversationStore
-from streams.errors import ConfigurationError, StoreUnavailable
+from kernel.errors import ConfigurationError, StoreUnavailable
+from stores.cassandra import CassandraSession, default_connection_class
+from stores.conversations.base import Conversation, ConversationStore, StoredMessage, StoredSummary
+from stores.conversations.cassandra import CassandraConversationStore
+from stores.conversations.sqlite import SQLiteConversationStore
 
 CASSANDRA_HOST = "127.0.0.1"
 CASSANDRA_PORT = int(os.environ.get("CHATSTREAM_CASSANDRA_PORT", "9042"))
@@ -61,8 +62,8 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     if request.param == "sqlite":
         return lambda: SQLiteConversationStore(tmp_path / "conversations.db")
     keyspace = request.getfixturevalue("cassandra_keyspace")
-    return lambda: CassandraConversationStore(
-        [(CASSANDRA_HOST, CASSANDRA_PORT)], keyspace, request_timeout=20.0)
+    return lambda: CassandraConversationStore(CassandraSession(
+        [(CASSANDRA_HOST, CASSANDRA_PORT)], keyspace, request_timeout=20.0))
 
 
 @pytest.fixture
@@ -286,7 +287,8 @@ async def test_unreachable_cassandra_is_store_unavailable() -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    adapter = CassandraConversationStore([("127.0.0.1", port)], "unused", connect_timeout=1.0)
+    adapter = CassandraConversationStore(
+        CassandraSession([("127.0.0.1", port)], "unused", connect_timeout=1.0))
     with pytest.raises(StoreUnavailable) as caught:
         await adapter.start()
     assert isinstance(caught.value.__cause__, NoHostAvailable)
@@ -302,8 +304,8 @@ async def test_unreachable_cassandra_is_store_unavailable() -> None:
 ])
 def test_from_url(url: str, hosts: list[tuple[str, int]], keyspace: str) -> None:
     adapter = CassandraConversationStore.from_url(url)
-    assert adapter.hosts == tuple(hosts)
-    assert adapter.keyspace == keyspace
+    assert adapter.session.hosts == tuple(hosts)
+    assert adapter.session.keyspace == keyspace
 
 
 @pytest.mark.parametrize("url", [

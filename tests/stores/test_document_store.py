@@ -14,7 +14,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import RoundRobinPolicy
 
-from stores.cassandra import CassandraConversationStore, default_connection_class
+from stores.cassandra import CassandraSession, default_connection_class
 from stores.documents.base import Document, DocumentStore
 from stores.documents.cassandra import BLOB_PART_BYTES, CassandraDocumentStore
 from stores.documents.sqlite import SQLiteDocumentStore
@@ -52,15 +52,14 @@ async def documents(request: pytest.FixtureRequest,
             await store.close()
         return
     keyspace = request.getfixturevalue("documents_keyspace")
-    conversations = CassandraConversationStore([("127.0.0.1", CASSANDRA_PORT)], keyspace,
-                                               request_timeout=20.0)
-    store = CassandraDocumentStore(conversations)
+    session = CassandraSession([("127.0.0.1", CASSANDRA_PORT)], keyspace, request_timeout=20.0)
+    store = CassandraDocumentStore(session)
     await store.start()
     try:
         yield store
     finally:
         await store.close()
-        await conversations.close()
+        await session.close()
 
 
 def document(tenant: str, *, at: datetime = T0, conversation_id: str | None = None,

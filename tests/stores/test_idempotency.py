@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stores.cassandra import CassandraConversationStore
+from stores.cassandra import CassandraSession
 from stores.idempotency import (
     CassandraIdempotencyStore,
     Claim,
@@ -29,7 +29,7 @@ async def keys(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         return
     require(CASSANDRA, "Cassandra")
     keyspace = f"idem_{uuid.uuid4().hex[:8]}"
-    db = CassandraConversationStore.from_url(f"cassandra://{CASSANDRA}/{keyspace}")
+    db = CassandraSession.from_url(f"cassandra://{CASSANDRA}/{keyspace}")
     await db.start()
     store = CassandraIdempotencyStore(db)
     await store.start()

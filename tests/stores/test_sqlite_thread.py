@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kernel.errors import StoreUnavailable
 from stores.sqlite_thread import SQLiteThread
-from streams.errors import StoreUnavailable
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
 

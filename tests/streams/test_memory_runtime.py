@@ -147,7 +147,7 @@ async def test_every_worker_of_a_stage_sees_every_broadcast_event() -> None:
 async def test_a_dead_letter_waits_for_the_log_instead_of_being_dropped() -> None:
     """The log refuses the dead letter twice (an outage): the runner keeps the record
     until the letter is written, then moves on to the next event."""
-    from streams.errors import LogUnavailable
+    from kernel.errors import LogUnavailable
     from streams.runtime.runner import StageRunner
 
     rt = MemoryRuntime(partitions=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-__all__ = ("CORRUPT_PDF", "make_pdf", "make_png")
+__all__ = ("CORRUPT_PDF", "make_pdf", "make_pdf_bomb", "make_png")
 
 # Says it is a PDF and starts like one; nothing after the header can be parsed.
 CORRUPT_PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 9 0 R\nthis is not a pdf body\n"
@@ -45,6 +45,41 @@ def make_pdf(lines: list[str], *, title: str | None = None) -> bytes:
     for offset in offsets:
         out.write(f"{offset:010d} 00000 n \n".encode())
     out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\n"
+              f"startxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def make_pdf_bomb(inflated_mb: int, *, operation: bytes = b"(x) Tj ") -> bytes:
+    """A small PDF whose one page's content stream inflates (Flate) to ``inflated_mb``
+    MB of ``operation`` repeated: cheap to upload, costly in CPU and memory to read."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    block = operation * (1024 * 1024 // len(operation))
+    body = [packer.compress(b"BT /F1 12 Tf 72 740 Td ")]
+    body += [packer.compress(block) for _ in range(inflated_mb)]
+    body.append(packer.compress(b" ET") + packer.flush())
+    stream = b"".join(body)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" /Filter /FlateDecode >>\nstream\n"
+        + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + obj + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n"
               f"startxref\n{xref}\n%%EOF\n".encode())
     return out.getvalue()
 

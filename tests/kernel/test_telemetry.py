@@ -10,9 +10,9 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from streams.telemetry.health import metrics_allowed
-from streams.telemetry.logs import JsonFormatter, _Context, redact, request_id_var
-from streams.telemetry.tracing import JsonlSpanExporter
+from kernel.telemetry.health import metrics_allowed
+from kernel.telemetry.logs import JsonFormatter, _Context, redact, request_id_var
+from kernel.telemetry.tracing import JsonlSpanExporter
 
 
 @pytest.mark.parametrize(("raw", "leaked"), [
@@ -81,7 +81,7 @@ def _record(name: str, msg: str, created: float, level: int = logging.ERROR) -> 
 
 
 def test_a_library_repeating_itself_during_an_outage_is_held_back_and_counted() -> None:
-    from streams.telemetry.logs import _Repeats
+    from kernel.telemetry.logs import _Repeats
 
     repeats = _Repeats(window_s=10)
     passed = [r for r in (_record("aiokafka", "Unable connect to %s", 100 + i / 100)

@@ -3,9 +3,9 @@ stay free of telemetry."""
 
 from __future__ import annotations
 
+from kernel.telemetry import tracing
+from kernel.telemetry.metrics import ANSWER_SECONDS, STAGE_EVENTS, TOKENS_OUT, TTFT_SECONDS
 from streams.runtime.base import Emit
-from streams.telemetry import tracing
-from streams.telemetry.metrics import ANSWER_SECONDS, STAGE_EVENTS, TOKENS_OUT, TTFT_SECONDS
 
 __all__ = ("observe_emit",)
 

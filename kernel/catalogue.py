@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kernel.errors import ConfigurationError
 from schemas.catalogue import PROVIDERS, Catalogue
-from streams.errors import ConfigurationError
 
 __all__ = ("load_catalogue", "parse_catalogue")
 
@@ -135,7 +135,7 @@ def parse_catalogue(text: str, where: str = "catalogue") -> Catalogue:
 
 def load_catalogue(path: Path | None) -> Catalogue:
     if path is None:
-        text = resources.files("streams").joinpath("models.yaml").read_text()
+        text = resources.files("kernel").joinpath("models.yaml").read_text()
         return parse_catalogue(text, "the shipped catalogue")
     try:
         text = path.read_text()

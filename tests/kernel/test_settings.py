@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import Settings
+from kernel.settings import Settings
 
 
 def test_vectors_default_to_the_embedded_index_under_the_data_dir(tmp_path: Path) -> None:

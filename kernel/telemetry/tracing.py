@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, SpanKind
 
-from streams.errors import ConfigurationError
+from kernel.errors import ConfigurationError
 
 __all__ = (
     "JsonlSpanExporter", "annotate", "current_span", "enabled", "extract", "inject",

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.telemetry.metrics import CONSUMER_LAG
+from kernel.telemetry.metrics import CONSUMER_LAG
 
 __all__ = ("KafkaLag", "LagSource", "Offsets", "group_of", "lag_monitor")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.catalogue import load_catalogue, parse_catalogue
-from streams.errors import ConfigurationError
+from kernel.catalogue import load_catalogue, parse_catalogue
+from kernel.errors import ConfigurationError
 
 GOOD = """\
 models:

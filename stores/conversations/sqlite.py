@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from stores.base import Conversation, StoredMessage, StoredSummary
+from stores.conversations.base import Conversation, StoredMessage, StoredSummary
 from stores.sqlite_thread import SQLiteThread
 
 __all__ = ("SQLiteConversationStore",)

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.plans import DEFAULT_PLANS, Plan
+from schemas.topics import ALL_TOPICS
 
-__all__ = ("Endpoint", "Settings", "get_settings")
+__all__ = ("Endpoint", "Settings", "TopicRetention", "get_settings")
 
 _DEFAULT_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev"})
 
@@ -28,6 +29,15 @@ class Endpoint(BaseModel):
 
     base_url: str
     api_key: SecretStr | None = None
+
+
+class TopicRetention(BaseModel):
+    """How long a topic keeps its records; an absent field keeps the topic's default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ms: int | None = Field(None, ge=-1, description="age limit; -1: none")
+    bytes: int | None = Field(None, ge=-1, description="size limit per partition; -1: none")
 
 
 class Settings(BaseSettings):
@@ -43,6 +53,17 @@ class Settings(BaseSettings):
                          "`embedded:///dir` or `weaviate://h:p[/Collection]`; empty: "
                          "embedded under DATA_DIR")
     data_dir: Path = Field(Path(".chatstream"), description="where embedded data lives")
+    log_durable: bool = Field(True, description="the embedded log (`memory://`) keeps "
+                              "every record and consumer offset in DATA_DIR/log.db, so "
+                              "what the edge accepted survives a crash; false: in memory "
+                              "only, lost when the process ends")
+    log_cache_mb: int = Field(64, ge=1, description="memory the durable embedded log keeps "
+                              "of its newest records; older ones are read from disk")
+    log_retention: dict[str, TopicRetention] = Field(
+        default_factory=dict, description="retention by topic name, overriding "
+        "docs/topics.md, JSON: `{\"chat.tokens.v1\": {\"ms\": 3600000, \"bytes\": "
+        "104857600}}` (bytes per partition, -1: no limit); the embedded log drops older "
+        "records, Kafka topics are created with them (retention.ms, retention.bytes)")
     host: str = Field("127.0.0.1", description="edge bind address")
     port: int = Field(8000, description="edge port")
     topic_prefix: str = Field("", description="prefix for topic and consumer group names "
@@ -96,6 +117,13 @@ class Settings(BaseSettings):
                                           "`openai` embedder (never logged)")
     max_document_bytes: int = Field(5 * 1024 * 1024, ge=1, description="larger uploads "
                                     "get 413")
+    extract_cpu_s: int = Field(60, ge=1, description="CPU seconds the child process that "
+                               "reads one upload may use (pypdf, OCR, Markdown) before it is "
+                               "stopped and the document fails")
+    extract_memory_mb: int = Field(1024, ge=128, description="address space (MB) of that "
+                                   "child process; past it the document fails")
+    extract_timeout_s: float = Field(120.0, gt=0, description="wall-clock seconds to read "
+                                     "one upload before its process group is killed")
     passage_tokens: int = Field(200, ge=8, description="token budget of one indexed passage")
     passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
                                         "from the one before")
@@ -170,6 +198,14 @@ class Settings(BaseSettings):
     def _known_broker(cls, v: str) -> str:
         if urlparse(v).scheme not in ("memory", "kafka"):
             raise ValueError("broker must be memory:// or kafka://host:port[,host:port]")
+        return v
+
+    @field_validator("log_retention")
+    @classmethod
+    def _known_topics(cls, v: dict[str, TopicRetention]) -> dict[str, TopicRetention]:
+        unknown = sorted(set(v) - {t.name for t in ALL_TOPICS})
+        if unknown:
+            raise ValueError(f"log_retention: unknown topic(s) {', '.join(unknown)}")
         return v
 
     @field_validator("vectors")

@@ -2,12 +2,13 @@
 
 ChatstreamError
 ├── ConfigurationError      settings or a catalogue that cannot work
-├── NotFound                a conversation, request or model that does not exist
 ├── StoreUnavailable        the store cannot be reached (retry later)
 ├── LogUnavailable          the log (Kafka) cannot take a record now (retry later)
 ├── PoisonEvent             an event no retry will fix (goes to the dead-letter topic)
-└── ProviderError           a model provider failed (retryable or not)
-    └── ProvidersExhausted  every model of a fallback chain failed or was skipped
+├── ProviderError           a model provider failed (retryable or not)
+│   └── ProvidersExhausted  every model of a fallback chain failed or was skipped
+└── ApiError                an HTTP answer the edge gives on purpose (api/errors.py: it
+                            carries a status and a code, and only the edge raises it)
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ __all__ = (
     "ChatstreamError",
     "ConfigurationError",
     "LogUnavailable",
-    "NotFound",
     "PoisonEvent",
     "ProviderError",
     "ProvidersExhausted",
@@ -29,10 +29,6 @@ class ChatstreamError(Exception):
 
 
 class ConfigurationError(ChatstreamError):
-    pass
-
-
-class NotFound(ChatstreamError):
     pass
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from streams.telemetry.metrics import exposition
+from kernel.telemetry.metrics import exposition
 
 __all__ = ("Checkable", "metrics_allowed", "metrics_response", "readiness", "worker_app")
 

@@ -1,0 +1,117 @@
+"""Reading an upload in a child process under CPU, memory and wall-time limits.
+
+An uploaded file is hostile until read: a PDF that makes pypdf spin or inflate without
+end, an image that sends tesseract into gigabytes, a text crafted against a parser. In
+the worker such a file would hold the event loop (so the consumer stops heart-beating
+and Kafka takes its partitions away) or the whole process's memory. Read in a child, it
+fails alone: the child is stopped at its limit and the document is marked failed with
+the reason, while the worker goes on.
+
+The child is this module run with ``python -m``: a JSON line of parameters as its first
+argument, the file's bytes on stdin, a JSON object on stdout (``{"passages": [...]}`` or
+``{"error": "..."}``). It sets its own limits before importing anything that reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ("ExtractionLimits", "read_passages")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionLimits:
+    cpu_s: int = 60
+    memory_mb: int = 1024
+    wall_s: float = 120.0
+
+
+def _failure(returncode: int, stderr: bytes, limits: ExtractionLimits) -> str:
+    if returncode == -signal.SIGXCPU:
+        return f"reading the document used more than its {limits.cpu_s} s of CPU"
+    if returncode == -signal.SIGKILL:
+        # The hard CPU limit (a second past the soft one) or the kernel's OOM killer.
+        return (f"reading the document was stopped at its limits ({limits.cpu_s} s of "
+                f"CPU, {limits.memory_mb} MB of memory)")
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    last = lines[-1][:300] if lines else f"exit status {returncode}"
+    return f"the document reader failed: {last}"
+
+
+async def read_passages(data: bytes, media_type: str, *, limits: ExtractionLimits,
+                        passage_tokens: int, overlap_tokens: int) -> list[str]:
+    """The document's passages, or :class:`ExtractionError` with the reason to show."""
+    from agents.ingestion.extract import ExtractionError
+
+    params = json.dumps({"media_type": media_type, "passage_tokens": passage_tokens,
+                         "overlap_tokens": overlap_tokens, "cpu_s": limits.cpu_s,
+                         "memory_mb": limits.memory_mb, "wall_s": limits.wall_s})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agents.ingestion.sandbox", params,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # Its own process group: tesseract, a grandchild, is stopped with it.
+        start_new_session=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},  # one OCR thread per document
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(data), limits.wall_s)
+    except TimeoutError:
+        raise ExtractionError(
+            f"reading the document took longer than {limits.wall_s:.0f} s") from None
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: stop the whole group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    if proc.returncode != 0:
+        raise ExtractionError(_failure(proc.returncode or 0, err, limits))
+    try:
+        answer: dict[str, Any] = json.loads(out)
+    except ValueError as exc:
+        raise ExtractionError("the document reader failed: unreadable output") from exc
+    if "error" in answer:
+        raise ExtractionError(str(answer["error"]))
+    return [str(p) for p in answer["passages"]]
+
+
+def _limit_self(cpu_s: int, memory_mb: int) -> None:
+    import resource
+
+    # Soft CPU limit: SIGXCPU (whose default action ends the process); the hard one, a
+    # second later, is SIGKILL. Both are inherited by tesseract, counted afresh there.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    size = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+
+def _child(params: dict[str, Any]) -> dict[str, Any]:
+    _limit_self(int(params["cpu_s"]), int(params["memory_mb"]))
+    data = sys.stdin.buffer.read()
+    try:
+        from agents.ingestion.extract import ExtractionError, extract_text
+        from agents.ingestion.split import split_passages
+
+        text = extract_text(data, str(params["media_type"]),
+                            ocr_timeout_s=float(params["wall_s"]))
+        return {"passages": split_passages(text, max_tokens=int(params["passage_tokens"]),
+                                           overlap_tokens=int(params["overlap_tokens"]))}
+    except ExtractionError as exc:
+        return {"error": str(exc)}
+    except MemoryError:
+        return {"error": f"reading the document needs more than its "
+                         f"{params['memory_mb']} MB of memory"}
+    except RecursionError:
+        return {"error": "the document is nested too deeply to read"}
+
+
+if __name__ == "__main__":
+    result = _child(json.loads(sys.argv[1]))
+    sys.stdout.write(json.dumps(result))

@@ -1,0 +1,3 @@
+"""The ground floor: settings, the error tree, telemetry and the model catalogue loader.
+
+Every other package may import it; it imports nothing of ours but ``schemas``."""

@@ -1,0 +1,1 @@
+"""Conversations, their messages, scores and history summaries."""

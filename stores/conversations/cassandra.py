@@ -1,0 +1,330 @@
+"""Cassandra conversation store: the production adapter of ``ConversationStore``.
+
+Each read is served by one partition of a table shaped for it; tenant_id is in every
+partition key. Connections are the shared :class:`stores.cassandra.CassandraSession`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cassandra.query import BatchStatement, BatchType
+
+from kernel.errors import StoreUnavailable
+from stores.cassandra import CassandraSession
+from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+
+__all__ = ("CassandraConversationStore",)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+# Times are bigint microseconds since the epoch, not `timestamp`: CQL timestamps keep
+# milliseconds only, which would change created_at on the way back and could misorder
+# two messages written within the same millisecond.
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS conversations (
+        tenant_id text, conversation_id text, user_id text, title text, created_us bigint,
+        PRIMARY KEY ((tenant_id, conversation_id)))""",
+    """CREATE TABLE IF NOT EXISTS conversations_by_user (
+        tenant_id text, user_id text, created_us bigint, conversation_id text, title text,
+        PRIMARY KEY ((tenant_id, user_id), created_us, conversation_id))
+        WITH CLUSTERING ORDER BY (created_us DESC, conversation_id ASC)""",
+    # Newest first, so "the last N" is a forward slice of the partition. At the same
+    # instant 'assistant' < 'user' puts a reply after its question once reversed.
+    """CREATE TABLE IF NOT EXISTS messages_by_conversation (
+        tenant_id text, conversation_id text, created_us bigint, role text, message_id text,
+        request_id text, user_id text, text text, model text, provider text,
+        prompt_tokens int, completion_tokens int, finish_reason text, citations text,
+        PRIMARY KEY ((tenant_id, conversation_id), created_us, role, message_id))
+        WITH CLUSTERING ORDER BY (created_us DESC, role ASC, message_id DESC)""",
+    """CREATE TABLE IF NOT EXISTS messages_by_request (
+        tenant_id text, conversation_id text, request_id text, role text, message_id text,
+        created_us bigint, user_id text, text text, model text, provider text,
+        prompt_tokens int, completion_tokens int, finish_reason text, citations text,
+        PRIMARY KEY ((tenant_id, request_id), role, message_id))""",
+    """CREATE TABLE IF NOT EXISTS scores_by_conversation (
+        tenant_id text, conversation_id text, message_id text, scores text,
+        PRIMARY KEY ((tenant_id, conversation_id), message_id))""",
+    """CREATE TABLE IF NOT EXISTS summaries_by_conversation (
+        tenant_id text, conversation_id text, text text, through_message_id text,
+        through_us bigint, updated_us bigint,
+        PRIMARY KEY ((tenant_id, conversation_id)))""",
+)
+
+_DELETES = {
+    "requests": "SELECT request_id FROM messages_by_conversation WHERE tenant_id = ? AND "
+                "conversation_id = ?",
+    "by_request": "DELETE FROM messages_by_request WHERE tenant_id = ? AND request_id = ?",
+    "messages": "DELETE FROM messages_by_conversation WHERE tenant_id = ? AND "
+                "conversation_id = ?",
+    "scores": "DELETE FROM scores_by_conversation WHERE tenant_id = ? AND conversation_id = ?",
+    "summary": "DELETE FROM summaries_by_conversation WHERE tenant_id = ? AND "
+               "conversation_id = ?",
+    "by_user": "DELETE FROM conversations_by_user WHERE tenant_id = ? AND user_id = ? AND "
+               "created_us = ? AND conversation_id = ?",
+    "conversation": "DELETE FROM conversations WHERE tenant_id = ? AND conversation_id = ?",
+}
+
+_MESSAGE_COLUMNS = (
+    "tenant_id, conversation_id, created_us, role, message_id, request_id, user_id, text, "
+    "model, provider, prompt_tokens, completion_tokens, finish_reason, citations"
+)
+_MESSAGE_MARKERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    insert_conversation: Any
+    insert_conversation_by_user: Any
+    select_conversation: Any
+    select_conversations_by_user: Any
+    insert_message: Any
+    insert_message_by_request: Any
+    select_messages: Any
+    select_reply: Any
+    upsert_scores: Any
+    select_scores: Any
+    upsert_summary: Any
+    select_summary: Any
+
+    @classmethod
+    async def prepare(cls, session: CassandraSession) -> _Statements:
+        prep = session.prepare
+        return cls(
+            # The only conditional write: "an existing conversation is left as it is".
+            insert_conversation=await prep(
+                "INSERT INTO conversations (tenant_id, conversation_id, user_id, title, "
+                "created_us) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS", idempotent=False),
+            insert_conversation_by_user=await prep(
+                "INSERT INTO conversations_by_user (tenant_id, user_id, created_us, "
+                "conversation_id, title) VALUES (?, ?, ?, ?, ?)"),
+            select_conversation=await prep(
+                "SELECT tenant_id, conversation_id, user_id, title, created_us "
+                "FROM conversations WHERE tenant_id = ? AND conversation_id = ?"),
+            select_conversations_by_user=await prep(
+                "SELECT tenant_id, conversation_id, user_id, title, created_us "
+                "FROM conversations_by_user WHERE tenant_id = ? AND user_id = ? LIMIT ?"),
+            # Idempotent without a condition: the whole key comes from the message, so
+            # saving it again overwrites the row with the same values.
+            insert_message=await prep(
+                f"INSERT INTO messages_by_conversation ({_MESSAGE_COLUMNS}) "
+                f"VALUES ({_MESSAGE_MARKERS})"),
+            insert_message_by_request=await prep(
+                f"INSERT INTO messages_by_request ({_MESSAGE_COLUMNS}) "
+                f"VALUES ({_MESSAGE_MARKERS})"),
+            select_messages=await prep(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages_by_conversation "
+                "WHERE tenant_id = ? AND conversation_id = ? LIMIT ?"),
+            select_reply=await prep(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages_by_request "
+                "WHERE tenant_id = ? AND request_id = ? AND role = 'assistant' LIMIT 1"),
+            upsert_scores=await prep(
+                "INSERT INTO scores_by_conversation (tenant_id, conversation_id, message_id, "
+                "scores) VALUES (?, ?, ?, ?)"),
+            select_scores=await prep(
+                "SELECT message_id, scores FROM scores_by_conversation "
+                "WHERE tenant_id = ? AND conversation_id = ? AND message_id IN ?"),
+            # The write timestamp is the summarised message's time, so the summary that
+            # reaches furthest wins whatever order concurrent writes land in, with no
+            # lightweight transaction. Nothing else writes this table.
+            upsert_summary=await prep(
+                "INSERT INTO summaries_by_conversation (tenant_id, conversation_id, text, "
+                "through_message_id, through_us, updated_us) VALUES (?, ?, ?, ?, ?, ?) "
+                "USING TIMESTAMP ?"),
+            select_summary=await prep(
+                "SELECT text, through_message_id, through_us, updated_us "
+                "FROM summaries_by_conversation WHERE tenant_id = ? AND conversation_id = ?"),
+        )
+
+
+class CassandraConversationStore:
+    """Satisfies ``ConversationStore``; nothing connects before :meth:`start`. It owns its
+    session: the sibling stores of the keyspace share it (:attr:`session`) and close
+    before it does."""
+
+    def __init__(self, session: CassandraSession) -> None:
+        self._session = session
+        self._statements: _Statements | None = None
+        self._deletes: dict[str, Any] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> CassandraConversationStore:
+        """``cassandra://[user:password@]host[:port][,host2[:port]]/keyspace``."""
+        return cls(CassandraSession.from_url(url, **options))
+
+    @property
+    def session(self) -> CassandraSession:
+        return self._session
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._statements is not None:
+            return
+        await self._session.start()
+        for ddl in _TABLES:
+            await self._session.execute(ddl)
+        self._statements = await _Statements.prepare(self._session)
+
+    async def close(self) -> None:
+        self._statements = None
+        await self._session.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        return await self._session.ready()
+
+    # -- conversations ---------------------------------------------------------------
+
+    async def create_conversation(self, conversation: Conversation) -> None:
+        c, st = conversation, self._prepared()
+        rows = await self._execute(st.insert_conversation, (
+            c.tenant_id, c.id, c.user_id, c.title, _to_us(c.created_at)))
+        # A lost race returns the row that won; indexing that row (again) also repairs
+        # a previous attempt that failed between these two writes.
+        row = rows[0] if rows and not rows[0]["[applied]"] else {
+            "user_id": c.user_id, "title": c.title, "created_us": _to_us(c.created_at)}
+        await self._execute(st.insert_conversation_by_user, (
+            c.tenant_id, row["user_id"], row["created_us"], c.id, row["title"]))
+
+    async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
+        rows = await self._execute(
+            self._prepared().select_conversation, (tenant_id, conversation_id))
+        return _conversation(rows[0]) if rows else None
+
+    async def list_conversations(self, tenant_id: str, user_id: str,
+                                 limit: int = 50) -> list[Conversation]:
+        if limit <= 0:  # CQL rejects LIMIT 0
+            return []
+        rows = await self._execute(
+            self._prepared().select_conversations_by_user, (tenant_id, user_id, limit))
+        return [_conversation(r) for r in rows]
+
+    async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
+        found = await self._execute(self._prepared().select_conversation,
+                                    (tenant_id, conversation_id))
+        if not found:
+            return False
+        row, key = found[0], (tenant_id, conversation_id)
+        if not self._deletes:
+            for name, cql in _DELETES.items():
+                self._deletes[name] = await self._session.prepare(cql)
+        d = self._deletes
+        requests = await self._execute(d["requests"], key)
+        for request_id in {r["request_id"] for r in requests}:
+            await self._execute(d["by_request"], (tenant_id, request_id))
+        for name in ("messages", "scores", "summary"):
+            await self._execute(d[name], key)
+        await self._execute(d["by_user"], (tenant_id, row["user_id"], row["created_us"],
+                                           conversation_id))
+        await self._execute(d["conversation"], key)
+        return True
+
+    # -- messages --------------------------------------------------------------------
+
+    async def save_message(self, message: StoredMessage) -> None:
+        m, st = message, self._prepared()
+        values = (
+            m.tenant_id, m.conversation_id, _to_us(m.created_at), m.role, m.id, m.request_id,
+            m.user_id, m.text, m.model, m.provider, m.prompt_tokens, m.completion_tokens,
+            m.finish_reason, json.dumps(list(m.citations)),
+        )
+        # Logged: the two denormalised copies land together or (after a retry) not at all.
+        batch = BatchStatement(batch_type=BatchType.LOGGED)
+        batch.add(st.insert_message, values)
+        batch.add(st.insert_message_by_request, values)
+        batch.is_idempotent = True
+        await self._execute(batch)
+
+    async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
+                          scores: dict[str, Any]) -> None:
+        await self._execute(self._prepared().upsert_scores, (
+            tenant_id, conversation_id, message_id, json.dumps(scores)))
+
+    async def list_messages(self, tenant_id: str, conversation_id: str,
+                            limit: int = 100) -> list[StoredMessage]:
+        if limit <= 0:
+            return []
+        rows = await self._execute(
+            self._prepared().select_messages, (tenant_id, conversation_id, limit))
+        rows.reverse()  # stored newest first; returned oldest first
+        scores = await self._scores(tenant_id, conversation_id, [r["message_id"] for r in rows])
+        return [_message(r, scores.get(r["message_id"])) for r in rows]
+
+    async def get_reply(self, tenant_id: str, request_id: str) -> StoredMessage | None:
+        rows = await self._execute(self._prepared().select_reply, (tenant_id, request_id))
+        if not rows:
+            return None
+        row = rows[0]
+        scores = await self._scores(tenant_id, row["conversation_id"], [row["message_id"]])
+        return _message(row, scores.get(row["message_id"]))
+
+    async def _scores(self, tenant_id: str, conversation_id: str,
+                      message_ids: list[str]) -> dict[str, str]:
+        if not message_ids:
+            return {}
+        rows = await self._execute(
+            self._prepared().select_scores, (tenant_id, conversation_id, message_ids))
+        return {r["message_id"]: r["scores"] for r in rows}
+
+    # -- summaries -------------------------------------------------------------------
+
+    async def get_summary(self, tenant_id: str, conversation_id: str) -> StoredSummary | None:
+        rows = await self._execute(
+            self._prepared().select_summary, (tenant_id, conversation_id))
+        if not rows:
+            return None
+        r = rows[0]
+        return StoredSummary(tenant_id, conversation_id, r["text"], r["through_message_id"],
+                             _from_us(r["through_us"]), _from_us(r["updated_us"]))
+
+    async def save_summary(self, summary: StoredSummary) -> None:
+        s, through = summary, _to_us(summary.through_at)
+        await self._execute(self._prepared().upsert_summary, (
+            s.tenant_id, s.conversation_id, s.text, s.through_message_id, through,
+            _to_us(s.updated_at), through))
+
+    # -- statements ----------------------------------------------------------------
+
+    def _prepared(self) -> _Statements:
+        if self._statements is None:
+            raise StoreUnavailable("cassandra store is not started")
+        return self._statements
+
+    async def _execute(self, statement: Any, params: Sequence[Any] | None = None,
+                       ) -> list[dict[str, Any]]:
+        return await self._session.execute(statement, params)
+
+
+def _to_us(moment: datetime) -> int:
+    if moment.tzinfo is None:  # naive times are taken to be UTC
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _from_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _conversation(row: dict[str, Any]) -> Conversation:
+    return Conversation(
+        tenant_id=row["tenant_id"], id=row["conversation_id"], user_id=row["user_id"],
+        title=row["title"], created_at=_from_us(row["created_us"]),
+    )
+
+
+def _message(row: dict[str, Any], scores: str | None) -> StoredMessage:
+    return StoredMessage(
+        tenant_id=row["tenant_id"], conversation_id=row["conversation_id"],
+        id=row["message_id"], request_id=row["request_id"], role=row["role"],
+        text=row["text"], created_at=_from_us(row["created_us"]), user_id=row["user_id"],
+        model=row["model"], provider=row["provider"],
+        prompt_tokens=row["prompt_tokens"] or 0,
+        completion_tokens=row["completion_tokens"] or 0,
+        finish_reason=row["finish_reason"], citations=tuple(json.loads(row["citations"])),
+        scores=json.loads(scores) if scores else None,
+    )

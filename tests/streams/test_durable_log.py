@@ -1,0 +1,249 @@
+"""The durable embedded log: what was acknowledged is on disk, offsets come back after a
+restart, memory holds only the newest records, and retention drops the oldest."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from kernel.settings import TopicRetention
+from schemas.events import MessageReceived
+from schemas.topics import ANALYTICS, REQUESTS
+from streams.codec import decode
+from streams.runtime.base import Emit, StageSpec
+from streams.runtime.log import MemoryLog
+from streams.runtime.memory import MemoryRuntime
+from streams.runtime.retention import Retention
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _msg(key: str, n: int) -> MessageReceived:
+    return MessageReceived(tenant_id="t", request_id=f"r{n}", message_id=f"m{n}",
+                           conversation_id=key, user_id="u", text=str(n), model="local")
+
+
+async def _until(cond: Any, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def _collector(seen: list[str], hang_on: str | None = None) -> StageSpec:
+    async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
+        if event.text == hang_on:
+            await asyncio.Event().wait()  # in flight when the runtime stops
+        seen.append(event.text)
+        return
+        yield
+
+    return StageSpec("collector", (REQUESTS,), handler)
+
+
+async def _everything(log: MemoryLog, topic: str) -> list[tuple[int, int, bytes]]:
+    out = []
+    for part in log.partitions(topic):
+        offset = 0
+        while batch := await log.read(topic, part.index, offset):
+            out += [(r.partition, r.offset, r.value) for r in batch]
+            offset = batch[-1].offset + 1
+    return out
+
+
+async def test_records_offsets_and_headers_come_back_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = MemoryLog(3, path=path)
+    await log.open()
+    for n in range(50):
+        await log.append("t", f"k{n % 7}".encode(), f"v{n}".encode(),
+                         (("traceparent", b"00-ab-cd-01"),))
+    log.commit("g", "t", 1, 4)
+    before = await _everything(log, "t")
+    await log.close()
+
+    again = MemoryLog(3, path=path)
+    await again.open()
+    try:
+        assert await _everything(again, "t") == before
+        assert sum(len(p) for p in again.partitions("t")) == 50
+        assert again.committed("g", "t", 1) == 4
+        first = (await again.read("t", 0, 0, 1))[0]
+        assert first.headers == (("traceparent", b"00-ab-cd-01"),) and first.key is not None
+        record = await again.append("t", b"k0", b"after")  # offsets continue, none reused
+        assert record.offset == len(again.partitions("t")[record.partition]) - 1
+        assert record.offset == max(o for p, o, _ in before if p == record.partition) + 1
+    finally:
+        await again.close()
+
+
+def _append_until_killed(path: Path, count: int) -> list[tuple[str, ...]]:
+    """A real process appends and prints each acknowledged record; SIGKILL after ``count``."""
+    script = textwrap.dedent(f"""
+        import asyncio
+        from pathlib import Path
+        from streams.runtime.log import MemoryLog
+        async def main():
+            log = MemoryLog(2, path=Path({str(path)!r}))
+            await log.open()
+            n = 0
+            while True:
+                records = [log.append_nowait("t", b"k%d" % (n + i), b"v%d" % (n + i))
+                           for i in range(20)]
+                for record, acked in records:
+                    await acked
+                    print(record.partition, record.offset, record.value.decode(), flush=True)
+                n += 20
+        asyncio.run(main())
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    acked = []
+    for line in proc.stdout:
+        acked.append(tuple(line.split()))
+        if len(acked) >= count:
+            proc.kill()
+            break
+    proc.wait(10)
+    acked += [tuple(line.split()) for line in proc.stdout.read().splitlines()]
+    proc.stdout.close()
+    return acked
+
+
+async def test_what_was_acknowledged_survives_kill_9(tmp_path: Path) -> None:
+    """Every record a process saw acknowledged is in the file after it was killed with
+    SIGKILL in the middle of appending."""
+    path = tmp_path / "log.db"
+    acked = await asyncio.to_thread(_append_until_killed, path, 500)
+    log = MemoryLog(2, path=path)
+    await log.open()
+    try:
+        stored = {(str(p), str(o), v.decode()) for p, o, v in await _everything(log, "t")}
+        missing = [a for a in acked if a not in stored]
+        assert not missing, f"{len(missing)} acknowledged records lost, e.g. {missing[:3]}"
+    finally:
+        await log.close()
+
+
+async def test_a_restarted_runtime_resumes_each_group_where_it_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    seen: list[str] = []
+    rt = MemoryRuntime(partitions=2, path=path)
+    await rt.start([_collector(seen, hang_on="3")])
+    for n in range(6):
+        await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
+    await _until(lambda: seen == ["0", "1", "2"])
+    await rt.stop()  # "3" in flight: not committed, so not lost
+
+    again: list[str] = []
+    rt2 = MemoryRuntime(partitions=2, path=path)
+    await rt2.start([_collector(again)])
+    try:
+        await rt2.publisher.publish(REQUESTS, "k", _msg("k", 6))
+        await _until(lambda: len(again) == 4)
+        await asyncio.sleep(0.05)
+        assert again == ["3", "4", "5", "6"]
+    finally:
+        await rt2.stop()
+
+
+async def test_memory_holds_only_the_newest_records_and_the_rest_is_read_back(
+        tmp_path: Path) -> None:
+    log = MemoryLog(1, path=tmp_path / "log.db", cache_bytes=64 * 1024)
+    await log.open()
+    try:
+        log.partitions("other")  # the budget is shared by every partition
+        for n in range(3000):
+            await log.append("t", None, b"x" * 100 + str(n).encode())
+        part = log.partitions("t")[0]
+        assert part.cached_bytes <= 64 * 1024
+        assert part.cache_start > 2000
+        values = [v for _, _, v in await _everything(log, "t")]
+        assert values == [b"x" * 100 + str(n).encode() for n in range(3000)]
+    finally:
+        await log.close()
+
+
+async def test_tail_from_a_time_finds_records_that_are_only_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    rt = MemoryRuntime(partitions=2, path=path)
+    await rt.start()
+    for n in range(10):
+        await rt.publisher.publish(REQUESTS, f"k{n}", _msg(f"k{n}", n))
+    await rt.stop()
+    rt2 = MemoryRuntime(partitions=2, path=path)
+    await rt2.start()
+    got: list[str] = []
+
+    async def read() -> None:
+        async for record in rt2.tail(REQUESTS, since_ms=0):
+            got.append(decode(REQUESTS, record.value).text)
+
+    task = asyncio.create_task(read())
+    try:
+        await _until(lambda: len(got) == 10)
+        assert sorted(got, key=int) == [str(n) for n in range(10)]
+    finally:
+        task.cancel()
+        await rt2.stop()
+
+
+async def test_retention_by_size_drops_the_oldest_and_readers_get_the_earliest(
+        tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    log = MemoryLog(1, path=path, retention={"t": Retention(bytes=1000)})
+    await log.open()
+    for n in range(100):
+        await log.append("t", None, b"%04d" % n + b"." * 96)  # 100 bytes each
+    await log.enforce_retention()
+    part = log.partitions("t")[0]
+    assert part.start == 90 and part.size == 1000
+    batch = await log.read("t", 0, 0)  # beyond retention: the earliest still there
+    assert batch[0].offset == 90 and batch[0].value.startswith(b"0090")
+    await log.close()
+
+    again = MemoryLog(1, path=path)
+    await again.open()
+    try:
+        assert again.partitions("t")[0].start == 90  # the rows are gone from the file
+        assert len(await _everything(again, "t")) == 10
+    finally:
+        await again.close()
+
+
+async def test_retention_by_time_in_memory_and_a_group_moves_to_the_earliest() -> None:
+    rt = MemoryRuntime(partitions=1, retention={REQUESTS.name: TopicRetention(ms=1000)})
+    for n in range(5):
+        await rt.log.append(REQUESTS.name, b"k", _msg("k", n).model_dump_json().encode())
+    part = rt.log.partitions(REQUESTS.name)[0]
+    dropped = await rt.log.enforce_retention(now_ms=part.last_ts + 5000)
+    assert dropped == 5 and part.start == 5 and list(part) == []
+    seen: list[str] = []
+    await rt.start([_collector(seen)])
+    try:
+        await rt.publisher.publish(REQUESTS, "k", _msg("k", 5))
+        await _until(lambda: seen == ["5"])
+        group = "chatstream-collector"
+        await _until(lambda: rt.log.committed(group, REQUESTS.name, 0) == 6)
+    finally:
+        await rt.stop()
+
+
+async def test_a_compacted_topic_keeps_the_newest_value_of_each_key(tmp_path: Path) -> None:
+    log = MemoryLog(1, path=tmp_path / "log.db",
+                    retention={ANALYTICS.name: Retention(compacted=True)}, cache_bytes=1)
+    await log.open()
+    try:
+        for n in range(30):
+            await log.append(ANALYTICS.name, b"k%d" % (n % 3), b"v%d" % n)
+        await log.enforce_retention()
+        values = sorted(v for _, _, v in await _everything(log, ANALYTICS.name))
+        assert values == [b"v27", b"v28", b"v29"]
+    finally:
+        await log.close()

@@ -1,0 +1,46 @@
+"""The packages stack in layers; an import that points up a layer fails here.
+
+schemas ← kernel ← streams, stores ← agents, api ← chatstream (the composition root).
+Test doubles live in tests/ and never in a shipped package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Which of our packages each package may import (itself included).
+ALLOWED = {
+    "schemas": {"schemas"},
+    "kernel": {"schemas", "kernel"},
+    "streams": {"schemas", "kernel", "streams"},
+    "stores": {"schemas", "kernel", "stores"},
+    "agents": {"schemas", "kernel", "streams", "stores", "agents"},
+    "api": {"schemas", "kernel", "streams", "stores", "api"},
+    "chatstream": {"schemas", "kernel", "streams", "stores", "agents", "api", "chatstream"},
+}
+OURS = {*ALLOWED, "tests", "bench", "deploy"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & OURS
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_a_package_imports_only_the_layers_below_it(package: str) -> None:
+    wrong = {
+        f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (bad := _imports(path) - ALLOWED[package])
+    }
+    assert not wrong, sorted(wrong)
