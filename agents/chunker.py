@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
-from agents.providers.base import Delta
+from agents.providers.base import Delta, ToolCallDelta
 
 __all__ = ("CANCELLED", "Chunk", "coalesce")
 
@@ -18,13 +19,57 @@ CANCELLED = "cancelled"
 
 
 class Chunk:
-    __slots__ = ("final", "marker", "text")
+    __slots__ = ("final", "marker", "text", "tool_call")
 
     def __init__(self, text: str, final: Delta | None = None,
-                 marker: object | None = None) -> None:
+                 marker: object | None = None, tool_call: ToolCallDelta | None = None) -> None:
         self.text = text
         self.final = final
         self.marker = marker
+        self.tool_call = tool_call
+
+
+class _Pending:
+    """What is waiting to go out: text, or the arguments of one tool call (a tool call's
+    pieces are coalesced like text, a new call or text flushes the previous one)."""
+
+    __slots__ = ("call", "size", "started", "text")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.call: ToolCallDelta | None = None
+        self.size = 0
+        self.started = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.text) or self.call is not None
+
+    def flush(self) -> Iterator[Chunk]:
+        if self.text:
+            yield Chunk("".join(self.text))
+        if self.call is not None:
+            yield Chunk("", tool_call=self.call)
+        self.text, self.call, self.size = [], None, 0
+
+    def add_text(self, text: str) -> Iterator[Chunk]:
+        if self.call is not None:
+            yield from self.flush()
+        if not self:
+            self.started = time.monotonic()
+        self.text.append(text)
+        self.size += len(text)
+
+    def add_call(self, piece: ToolCallDelta) -> Iterator[Chunk]:
+        call = self.call
+        if call is not None and piece.index == call.index and piece.id is None \
+                and piece.name is None:
+            self.call = replace(call, arguments=call.arguments + piece.arguments)
+            self.size += len(piece.arguments)
+            return
+        yield from self.flush()
+        self.started = time.monotonic()
+        self.call = piece
+        self.size = len(piece.arguments)
 
 
 async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_chars: int,
@@ -57,56 +102,54 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
 
     task = asyncio.create_task(pump())
     watcher = asyncio.create_task(watch(cancelled)) if cancelled is not None else None
-    buf: list[str] = []
-    size = 0
-    started = 0.0
+    pending = _Pending()
     final: Delta | None = None
     sent_any = False
     try:
         while True:
             timeout = None
-            if buf:
-                timeout = max(0.0, max_ms / 1000 - (time.monotonic() - started))
+            if pending:
+                timeout = max(0.0, max_ms / 1000 - (time.monotonic() - pending.started))
             try:
                 item = await asyncio.wait_for(queue.get(), timeout)
             except TimeoutError:
-                yield Chunk("".join(buf))
-                buf, size = [], 0
+                for c in pending.flush():
+                    yield c
                 sent_any = True
                 continue
             if item is _END:
                 break
             if item is _CANCEL:
-                if buf:
-                    yield Chunk("".join(buf))
+                for c in pending.flush():
+                    yield c
                 yield Chunk("", Delta(finish_reason=CANCELLED))
                 return
             if isinstance(item, Exception):
-                if buf:
-                    yield Chunk("".join(buf))
+                for c in pending.flush():
+                    yield c
                 raise item
             if not isinstance(item, Delta):
-                if buf:
-                    yield Chunk("".join(buf))
-                    buf, size = [], 0
+                for c in pending.flush():
+                    yield c
                 final = None
                 yield Chunk("", marker=item)
                 continue
             if item.usage is not None or item.finish_reason is not None:
                 final = item
-            if item.text:
-                if not buf:
-                    started = time.monotonic()
-                buf.append(item.text)
-                size += len(item.text)
-                # The first text goes out at once: time to first token is what a user
-                # feels; coalescing only pays off once the stream is flowing.
-                if size >= max_chars or not sent_any:
-                    yield Chunk("".join(buf))
-                    buf, size = [], 0
-                    sent_any = True
-        if buf:
-            yield Chunk("".join(buf))
+            if not item.text and item.tool_call is None:
+                continue
+            flushed = list(pending.add_call(item.tool_call) if item.tool_call is not None
+                           else pending.add_text(item.text))
+            for c in flushed:
+                yield c
+            # The first piece goes out at once: time to first token is what a user
+            # feels; coalescing only pays off once the stream is flowing.
+            if pending.size >= max_chars or not sent_any:
+                for c in pending.flush():
+                    yield c
+                sent_any = True
+        for c in pending.flush():
+            yield c
         yield Chunk("", final or Delta(finish_reason="stop"))
     finally:
         for t in (task, watcher):

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field, replace
 
 from agents.providers.base import ChatProvider, Prompt, estimate_tokens
-from agents.providers.messages import message_tokens, to_messages
+from agents.providers.messages import message_tokens, to_messages, turn_messages
 from kernel.errors import ChatstreamError, ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import ContextBuilt, HistoryTurn, utcnow
+from schemas.options import parse_options
 from stores.conversations.base import ConversationStore, StoredSummary
 
 __all__ = ("PromptBuilder", "budget_of", "summary_budget_of")
@@ -34,17 +36,6 @@ INSTRUCTIONS = 200
 """Tokens set aside for the summarising instructions and framing."""
 MAX_SUMMARY_CALLS = 16
 """At most this many summarising calls for one answer; older turns beyond are dropped."""
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
-        else None
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def budget_of(spec: ModelSpec, max_tokens: int | None) -> int:
@@ -96,12 +87,16 @@ class PromptBuilder:
 
     async def __call__(self, spec: ModelSpec, provider: ChatProvider) -> Prompt:
         req = self.ctx.request
-        max_tokens = _int(req.options.get("max_tokens"))
-        temperature = _float(req.options.get("temperature"))
+        options = parse_options(req.options)
+        max_tokens = options.max_tokens
         budget = budget_of(spec, max_tokens)
+        if options.tools:
+            # The tools' descriptions are part of the prompt the model reads.
+            budget -= estimate_tokens(json.dumps([t.model_dump() for t in options.tools]))
         old = self.ctx.summary.text if self.ctx.summary else None
         base = Prompt(question=req.text, passages=self.ctx.passages, max_tokens=max_tokens,
-                      temperature=temperature)
+                      temperature=options.temperature, options=options,
+                      tool_rounds=req.tool_rounds, images=req.images)
         # Passages give way first, the least relevant first; the question never does.
         passages = sorted(base.passages, key=lambda p: p.score)
         while passages and message_tokens(to_messages(base)) > budget:
@@ -122,7 +117,7 @@ class PromptBuilder:
         kept: list[HistoryTurn] = []
         used = summary_room + 8
         for turn in reversed(history):
-            cost = message_tokens([{"role": turn.role, "content": turn.text}])
+            cost = message_tokens(turn_messages(turn))
             if used + cost > room:
                 break
             kept.insert(0, turn)

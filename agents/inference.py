@@ -18,7 +18,7 @@ from agents.control import CANCEL_LOOKBACK_S
 from agents.deps import StageDeps
 from agents.failover import ModelRouter, Served
 from agents.history import PromptBuilder
-from agents.providers.base import Delta, estimate_tokens
+from agents.providers.base import Delta, ToolCallDelta, estimate_tokens
 from kernel.errors import ProviderError, ProvidersExhausted
 from schemas.catalogue import ModelSpec
 from schemas.events import (
@@ -30,9 +30,12 @@ from schemas.events import (
     ContextBuilt,
     ResponseCompleted,
     TokensGenerated,
+    ToolCall,
+    ToolCallGenerated,
     Usage,
     conversation_key,
 )
+from schemas.options import GenerationOptions, parse_options
 from schemas.topics import CONTEXTS, CONTROL, RESPONSES, TOKENS
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
@@ -52,6 +55,31 @@ async def _refuse(model: ModelSpec, text: str) -> AsyncIterator[Served | Delta]:
     yield Served(model, "guard")
     yield Delta(text=text)
     yield Delta(usage=Usage(completion_tokens=estimate_tokens(text)), finish_reason="blocked")
+
+
+def _fits(spec: ModelSpec, options: GenerationOptions, vision: bool) -> bool:
+    """Whether a model of the fallback chain can honour the request: a fallback that
+    cannot is skipped rather than answering as if the option had not been asked."""
+    return all(spec.supports(o) for o in options.set_fields()) and (spec.vision or not vision)
+
+
+class _Calls:
+    """The tool calls of an answer, assembled from their pieces."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}
+
+    def add(self, piece: ToolCallDelta) -> None:
+        call = self._calls.setdefault(piece.index, ["", "", ""])
+        if piece.id:
+            call[0] = piece.id
+        if piece.name:
+            call[1] += piece.name
+        call[2] += piece.arguments
+
+    def done(self) -> tuple[ToolCall, ...]:
+        return tuple(ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments=c[2])
+                     for i, c in sorted(self._calls.items()))
 
 
 async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
@@ -77,12 +105,16 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
     items: AsyncIterator[Served | Delta]
     if ctx.guard.allowed:
         router = ModelRouter(deps.providers, deps.breakers, deps.retry)
-        items = router.stream(deps.catalogue.chain(model.name), prompt,
-                              restart_on_failure=model.restart_on_failure)
+        options = parse_options(req.options)
+        vision = bool(req.images) or any(t.images for t in ctx.history)
+        chain = tuple(m for m in deps.catalogue.chain(model.name)
+                      if m is model or _fits(m, options, vision))
+        items = router.stream(chain, prompt, restart_on_failure=model.restart_on_failure)
     else:
         items = _refuse(model, guard.refusal(ctx.guard))
     served: Served | None = None
     parts: list[str] = []
+    calls = _Calls()
     first_token_ms: float | None = None
     final = Delta(finish_reason="stop")
     with deps.cancels.track(req.tenant_id, req.request_id) as cancelled:
@@ -91,7 +123,7 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                                         max_chars=deps.chunk_max_chars, cancelled=cancelled):
                 if isinstance(chunk.marker, Served):
                     if served is not None:  # a restart on the next model: a new attempt
-                        attempt, seq, parts = _attempt(), 0, []
+                        attempt, seq, parts, calls = _attempt(), 0, [], _Calls()
                     served = chunk.marker
                     yield Emit(TOKENS, key, AnswerStarted(
                         **common(), seq=seq, model=served.model.name, provider=served.provider))
@@ -105,8 +137,15 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                     continue
                 if first_token_ms is None:
                     first_token_ms = (time.monotonic() - started) * 1000
-                parts.append(chunk.text)
                 seq += 1
+                piece = chunk.tool_call
+                if piece is not None:
+                    calls.add(piece)
+                    yield Emit(TOKENS, key, ToolCallGenerated(
+                        **common(), seq=seq, index=piece.index, call_id=piece.id,
+                        name=piece.name, arguments=piece.arguments))
+                    continue
+                parts.append(chunk.text)
                 yield Emit(TOKENS, key, TokensGenerated(**common(), seq=seq, text=chunk.text))
         except ProviderError as exc:
             code = "provider_unavailable" if isinstance(exc, ProvidersExhausted) \
@@ -115,8 +154,9 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                                                  message=str(exc)))
             return
     text = "".join(parts)
-    usage = final.usage or Usage(prompt_tokens=prompt.prompt_tokens,
-                                 completion_tokens=estimate_tokens(text))
+    tool_calls = calls.done()
+    usage = final.usage or Usage(prompt_tokens=prompt.prompt_tokens, completion_tokens=(
+        estimate_tokens(text) + sum(estimate_tokens(c.arguments) for c in tool_calls)))
     finish = final.finish_reason or "stop"
     message_id = assistant_message_id(req.request_id)
     seq += 1
@@ -128,7 +168,7 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         prompt=req.text, text=text, model=served.model.name if served else model.name,
         provider=served.provider if served else model.provider_key, usage=usage,
         finish_reason=finish, attempt=attempt, citations=citations if served else (),
-        guard=ctx.guard, time_to_first_token_ms=first_token_ms,
+        guard=ctx.guard, tool_calls=tool_calls, time_to_first_token_ms=first_token_ms,
         duration_ms=(time.monotonic() - started) * 1000,
     ))
 

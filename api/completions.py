@@ -16,9 +16,11 @@ from schemas.completions import (
     ChatCompletion,
     Choice,
     CompletionUsage,
+    FunctionCallOut,
     OpenAIError,
     OpenAIErrorBody,
     ResponseMessage,
+    ToolCallOut,
 )
 
 __all__ = ("Completion", "collect", "openai_error", "stream_chunks")
@@ -27,7 +29,8 @@ KEEPALIVE_S = 15.0
 
 # chatstream's finish reasons in OpenAI's vocabulary.
 _FINISH = {"stop": "stop", "length": "length", "blocked": "content_filter",
-           "content_filter": "content_filter", "cancelled": "stop"}
+           "content_filter": "content_filter", "cancelled": "stop",
+           "tool_calls": "tool_calls"}
 
 # Error codes of the pipeline as HTTP statuses, for non-streamed answers.
 _STATUS = {"unknown_model": 404, "provider_unavailable": 503, "provider_error": 502}
@@ -63,13 +66,47 @@ class Completion:
 
 
 def _delta(content: str | None = None, finish: str | None = None,
-           role: bool = False) -> list[dict[str, Any]]:
+           role: bool = False, tool_call: dict[str, Any] | None = None,
+           ) -> list[dict[str, Any]]:
     delta: dict[str, Any] = {}
     if role:
         delta["role"] = "assistant"
     if content is not None:
         delta["content"] = content
+    if tool_call is not None:
+        delta["tool_calls"] = [_tool_call_delta(tool_call)]
     return [{"index": 0, "delta": delta, "finish_reason": finish}]
+
+
+def _tool_call_delta(data: dict[str, Any]) -> dict[str, Any]:
+    """A relayed ``tool_calls`` event as OpenAI streams it: the first piece of a call
+    carries its id, type and name, the following ones only more arguments."""
+    function: dict[str, Any] = {"arguments": data.get("arguments", "")}
+    out: dict[str, Any] = {"index": data["index"], "function": function}
+    if data.get("id"):
+        out["id"], out["type"] = data["id"], "function"
+    if data.get("name"):
+        function["name"] = data["name"]
+    return out
+
+
+class _ToolCalls:
+    """Tool calls assembled from relayed pieces, for a non-streamed answer."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, ToolCallOut] = {}
+
+    def add(self, data: dict[str, Any]) -> None:
+        index = int(data["index"])
+        call = self.calls.get(index)
+        if call is None:
+            call = self.calls[index] = ToolCallOut(
+                id=data.get("id") or f"call_{index}", function=FunctionCallOut(name=""))
+        call.function.name += data.get("name") or ""
+        call.function.arguments += data.get("arguments") or ""
+
+    def done(self) -> list[ToolCallOut] | None:
+        return [c for _, c in sorted(self.calls.items())] or None
 
 
 def _error_event(code: str, message: str) -> str:
@@ -94,6 +131,9 @@ async def stream_chunks(stream: RequestStream, completion: Completion,
         elif e.event == "token":
             sent_text = True
             yield completion.chunk(_delta(data["text"]))
+        elif e.event == "tool_calls":
+            sent_text = True
+            yield completion.chunk(_delta(tool_call=data))
         elif e.event == "restart" and sent_text:
             # OpenAI's protocol cannot take text back: end with an error, not a mix.
             yield _error_event("restarted", "the answer was restarted on another model "
@@ -117,6 +157,7 @@ async def stream_chunks(stream: RequestStream, completion: Completion,
 async def collect(stream: RequestStream, completion: Completion) -> JSONResponse:
     """The whole answer as one ``chat.completion`` body, or an OpenAI error."""
     parts: list[str] = []
+    calls = _ToolCalls()
     async for e in stream.follow(0, KEEPALIVE_S):
         if e is None:
             continue
@@ -125,8 +166,10 @@ async def collect(stream: RequestStream, completion: Completion) -> JSONResponse
             completion.model = data["model"]
         elif e.event == "token":
             parts.append(data["text"])
+        elif e.event == "tool_calls":
+            calls.add(data)
         elif e.event == "restart":
-            parts = []
+            parts, calls = [], _ToolCalls()
         elif e.event == "error":
             code = data.get("code", "error")
             return openai_error(_STATUS.get(code, 502), data.get("message", ""),
@@ -134,7 +177,9 @@ async def collect(stream: RequestStream, completion: Completion) -> JSONResponse
         elif e.event == "done":
             body = ChatCompletion(
                 id=completion.id, created=completion.created, model=completion.model,
-                choices=[Choice(message=ResponseMessage(content="".join(parts)),
+                choices=[Choice(message=ResponseMessage(
+                                    content="".join(parts) if parts or not calls.calls
+                                    else None, tool_calls=calls.done()),
                                 finish_reason=_FINISH.get(data.get("finish_reason", "stop"),
                                                           "stop"))],
                 usage=CompletionUsage(**_usage(data)))

@@ -28,6 +28,7 @@ from schemas.events import (
     MessageReceived,
     StreamEvent,
     TokensGenerated,
+    ToolCallGenerated,
 )
 from schemas.topics import REQUESTS, TOKENS
 from streams.runtime.base import Runtime
@@ -82,6 +83,10 @@ class RequestStream:
             self._append("citations", {"citations": [c.model_dump() for c in event.citations]})
         elif isinstance(event, TokensGenerated):
             self._append("token", {"text": event.text, "seq": event.seq})
+        elif isinstance(event, ToolCallGenerated):
+            self._append("tool_calls", {"index": event.index, "id": event.call_id,
+                                        "name": event.name, "arguments": event.arguments,
+                                        "seq": event.seq})
         elif isinstance(event, AnswerFinished):
             self._append("done", {"message_id": event.message_id,
                                   "usage": event.usage.model_dump(),

@@ -15,6 +15,12 @@ __all__ = ("PROVIDERS", "Catalogue", "ModelSpec")
 
 PROVIDERS = ("local", "openai", "groq", "openai-compatible")
 
+# The offline model is deterministic and extractive: sampling options change nothing,
+# which is what a seed asks for anyway; it honours max_tokens and stop itself.
+_OFFLINE_OPTIONS = frozenset({"max_tokens", "temperature", "top_p", "seed", "stop", "user"})
+# Groq's API answers 400 for these (its OpenAI-compatibility notes).
+_GROQ_REFUSES = frozenset({"logit_bias"})
+
 
 class ModelSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -31,6 +37,17 @@ class ModelSpec(BaseModel):
     """After the first token, a failure restarts the answer on the next model in the
     chain (the client sees a ``restart`` event) instead of ending it with an error."""
     description: str = ""
+    tools: bool | None = None
+    """Whether the model calls tools; unset: every hosted model does, the offline one
+    not. A request with ``tools`` for a model without them is refused (400)."""
+    vision: bool = False
+    """Whether the model reads images (``image_url`` content parts)."""
+    json_mode: bool | None = None
+    """Whether the model honours ``response_format``; unset: hosted models do."""
+    unsupported: tuple[str, ...] = ()
+    """Request options the upstream refuses (e.g. ``logit_bias``), refused by chatstream
+    with a 400 naming the option instead of failing upstream. Groq models refuse
+    ``logit_bias`` unless the catalogue says otherwise."""
 
     @model_validator(mode="after")
     def _endpoint_matches_provider(self) -> ModelSpec:
@@ -43,6 +60,19 @@ class ModelSpec(BaseModel):
         if self.endpoint in ("local", "openai", "groq"):
             raise ValueError(f"endpoint name {self.endpoint!r} is reserved")
         return self
+
+    def supports(self, option: str) -> bool:
+        """Whether a request may set generation option ``option`` (see
+        :class:`schemas.options.GenerationOptions`) for this model."""
+        if option in self.unsupported:
+            return False
+        if option in ("tools", "tool_choice", "parallel_tool_calls"):
+            return self.tools if self.tools is not None else not self.offline
+        if option == "response_format":
+            return self.json_mode if self.json_mode is not None else not self.offline
+        if self.offline:
+            return option in _OFFLINE_OPTIONS
+        return not (self.provider == "groq" and option in _GROQ_REFUSES)
 
     @property
     def offline(self) -> bool:

@@ -33,6 +33,7 @@ __all__ = (
     "GuardVerdict",
     "HistorySummary",
     "HistoryTurn",
+    "ImagePart",
     "MessageReceived",
     "Passage",
     "ResponseCompleted",
@@ -40,6 +41,8 @@ __all__ = (
     "Signal",
     "StreamEvent",
     "TokensGenerated",
+    "ToolCall",
+    "ToolCallGenerated",
     "Usage",
     "WindowAggregate",
     "batch_conversation",
@@ -73,11 +76,31 @@ class Envelope(BaseModel):
     occurred_at: datetime = Field(default_factory=utcnow)
 
 
+class ToolCall(BaseModel, frozen=True):
+    """A function the model called, with its JSON arguments, and the tool's answer when
+    the client sent it back (a ``tool`` message of OpenAI's API)."""
+
+    id: str
+    name: str
+    arguments: str = ""
+    result: str | None = None
+
+
+class ImagePart(BaseModel, frozen=True):
+    """An image in a user message (OpenAI's ``image_url`` content part)."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
 class HistoryTurn(BaseModel, frozen=True):
     role: Literal["user", "assistant", "system"]
     text: str
     message_id: str | None = None
     at: datetime | None = None
+    # An assistant turn's tool calls (the results inside them): its text may be empty.
+    tool_calls: tuple[ToolCall, ...] = ()
+    images: tuple[ImagePart, ...] = ()
 
 
 class MessageReceived(Envelope, frozen=True):
@@ -94,6 +117,10 @@ class MessageReceived(Envelope, frozen=True):
     # The turns before ``text`` when the client sends them (POST /v1/chat/completions);
     # None: retrieval loads them from the store.
     history: tuple[HistoryTurn, ...] | None = None
+    # Assistant turns after ``text`` that called tools, each call with its result: the
+    # model goes on from them (an agent loop's next step). Empty for a plain question.
+    tool_rounds: tuple[HistoryTurn, ...] = ()
+    images: tuple[ImagePart, ...] = ()
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -170,6 +197,17 @@ class TokensGenerated(_StreamBase, frozen=True):
     text: str
 
 
+class ToolCallGenerated(_StreamBase, frozen=True):
+    """A piece of a tool call the model is making: the first piece of call ``index``
+    names it (``call_id``, ``name``), the following ones add to its JSON ``arguments``."""
+
+    type: Literal["tool_call.generated"] = "tool_call.generated"
+    index: int
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 class AnswerFinished(_StreamBase, frozen=True):
     type: Literal["answer.finished"] = "answer.finished"
     message_id: str
@@ -184,7 +222,8 @@ class AnswerFailed(_StreamBase, frozen=True):
 
 
 StreamEvent = Annotated[
-    AnswerStarted | CitationsAttached | TokensGenerated | AnswerFinished | AnswerFailed,
+    AnswerStarted | CitationsAttached | TokensGenerated | AnswerFinished | AnswerFailed
+    | ToolCallGenerated,
     Field(discriminator="type"),
 ]
 """Everything on chat.tokens.v1, in the order the edge relays it."""
@@ -208,6 +247,7 @@ class ResponseCompleted(Envelope, frozen=True):
     attempt: str
     citations: tuple[Citation, ...] = ()
     guard: GuardVerdict = GuardVerdict()
+    tool_calls: tuple[ToolCall, ...] = ()
     time_to_first_token_ms: float | None = None
     duration_ms: float
 

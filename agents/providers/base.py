@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from schemas.catalogue import ModelSpec
-from schemas.events import HistoryTurn, Passage, Usage
+from schemas.events import HistoryTurn, ImagePart, Passage, Usage
+from schemas.options import GenerationOptions
 
-__all__ = ("ChatProvider", "Delta", "Prompt", "estimate_tokens")
+__all__ = ("ChatProvider", "Delta", "Prompt", "ToolCallDelta", "estimate_tokens")
 
 
 def estimate_tokens(text: str) -> int:
@@ -31,6 +32,23 @@ class Prompt:
     temperature: float | None = None
     summary: str | None = None
     task: Literal["answer", "summarize"] = "answer"
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    """The request's other options (tools, stop, seed, ...); ``max_tokens`` and
+    ``temperature`` above take precedence (a summary sets its own)."""
+    tool_rounds: tuple[HistoryTurn, ...] = ()
+    """Tool calls made after ``question``, with their results: the model goes on."""
+    images: tuple[ImagePart, ...] = ()
+    """Images sent with ``question``."""
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of tool call ``index``: the first names it, the rest add arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,7 @@ class Delta:
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
+    tool_call: ToolCallDelta | None = None
 
 
 class ChatProvider(Protocol):

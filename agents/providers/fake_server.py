@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import uvicorn
 
-__all__ = ("FakeModelServer", "Reply", "SeenRequest")
+__all__ = ("FakeModelServer", "FakeToolCall", "Reply", "SeenRequest")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,6 +38,16 @@ Send = Callable[[Message], Awaitable[None]]
 
 CHAT_PATHS = ("/v1/chat/completions", "/openai/v1/chat/completions")
 Outcome = Literal["pending", "completed", "disconnected", "cut", "malformed", "error"]
+
+
+@dataclass(frozen=True)
+class FakeToolCall:
+    """A tool call the fake model makes; its arguments are streamed a few characters a
+    chunk, as OpenAI streams them."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,12 @@ class Reply:
     malformed_after: int | None = None
     """Send a chunk that is not JSON after this many content chunks."""
     finish_reason: str = "stop"
+    tool_calls: tuple[FakeToolCall, ...] = ()
+    """Tool calls made after the text (no text unless ``text`` is set)."""
+
+    @classmethod
+    def calling(cls, *calls: FakeToolCall, text: str | None = None) -> Reply:
+        return cls(text=text, tool_calls=calls, finish_reason="tool_calls")
 
     @classmethod
     def stream(cls, text: str | None = None, *, tokens: int | None = None,
@@ -119,6 +135,8 @@ class _Server(uvicorn.Server):
 
 
 def _pieces(reply: Reply, body: dict[str, Any]) -> list[str]:
+    if reply.tool_calls and reply.text is None:
+        return []
     if reply.text is not None:
         text = reply.text
     elif reply.tokens is not None:
@@ -138,6 +156,22 @@ def _content(value: Any) -> str:
     if isinstance(value, list):
         return "".join(str(p.get("text", "")) for p in value if isinstance(p, dict))
     return ""
+
+
+def _call_id(call: FakeToolCall, index: int) -> str:
+    return call.id or f"call_fake_{index}"
+
+
+def _call_chunks(calls: tuple[FakeToolCall, ...]) -> list[dict[str, Any]]:
+    """The ``delta.tool_calls`` of the chunks that stream ``calls``: the first of each
+    names it, the next ones carry its arguments eight characters at a time."""
+    out: list[dict[str, Any]] = []
+    for i, call in enumerate(calls):
+        out.append({"index": i, "id": _call_id(call, i), "type": "function",
+                    "function": {"name": call.name, "arguments": ""}})
+        out += [{"index": i, "function": {"arguments": call.arguments[j:j + 8]}}
+                for j in range(0, len(call.arguments), 8)]
+    return out
 
 
 def _usage(body: dict[str, Any], completion: int) -> dict[str, int]:
@@ -324,11 +358,17 @@ class FakeModelServer:
             seen.outcome = "disconnected"
             return
         pieces = _pieces(reply, body)
+        message: dict[str, Any] = {"role": "assistant",
+                                   "content": "".join(pieces) if pieces else None}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": _call_id(c, i), "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}}
+                for i, c in enumerate(reply.tool_calls)]
         await _json(send, 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
             "created": int(time.time()), "model": body.get("model", "fake"),
-            "choices": [{"index": 0, "message": {"role": "assistant",
-                                                  "content": "".join(pieces)},
+            "choices": [{"index": 0, "message": message,
                          "finish_reason": reply.finish_reason}],
             "usage": _usage(body, len(pieces)),
         })
@@ -369,6 +409,13 @@ class FakeModelServer:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await event({"choices": [{"index": 0, "delta": {"content": piece},
+                                      "finish_reason": None}]})
+            seen.chunks_sent += 1
+        for call in _call_chunks(reply.tool_calls):
+            if await _pause(reply.pace_s, disconnect):
+                seen.outcome = "disconnected"
+                return
+            await event({"choices": [{"index": 0, "delta": {"tool_calls": [call]},
                                       "finish_reason": None}]})
             seen.chunks_sent += 1
         if disconnect.done():

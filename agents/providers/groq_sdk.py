@@ -21,7 +21,7 @@ class GroqProvider(SdkProvider):
         super().__init__(name, sdk=groq, client=client, timeout_s=timeout_s, secret=api_key)
 
     async def _open(self, model: ModelSpec, prompt: Prompt,
-                    messages: list[dict[str, str]]) -> Any:
+                    messages: list[dict[str, Any]]) -> Any:
         # Groq reports usage in the last chunk's `x_groq` extension.
         return await self._client.chat.completions.create(
             model=model.upstream, messages=messages, stream=True, timeout=self._timeout_s,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from agents.providers.base import Prompt, estimate_tokens
+import json
+from typing import Any
 
-__all__ = ("SUMMARY_INSTRUCTIONS", "message_tokens", "to_messages")
+from agents.providers.base import Prompt, estimate_tokens
+from schemas.events import HistoryTurn, ImagePart
+
+__all__ = ("SUMMARY_INSTRUCTIONS", "message_tokens", "to_messages", "turn_messages")
 
 SUMMARY_INSTRUCTIONS = (
     "You keep the running summary of a conversation between a user and an assistant. "
@@ -28,7 +32,44 @@ def _context(prompt: Prompt) -> str:
     return "\n\n".join(parts)
 
 
-def to_messages(prompt: Prompt) -> list[dict[str, str]]:
+def _user(text: str, images: tuple[ImagePart, ...]) -> dict[str, Any]:
+    if not images:
+        return {"role": "user", "content": text}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for image in images:
+        url: dict[str, Any] = {"url": image.url}
+        if image.detail:
+            url["detail"] = image.detail
+        parts.append({"type": "image_url", "image_url": url})
+    return {"role": "user", "content": parts}
+
+
+def turn_messages(turn: HistoryTurn) -> list[dict[str, Any]]:
+    """One turn as chat messages: an assistant turn that called tools is followed by the
+    tools' results. A call without a result (a stored answer whose caller never ran the
+    tool) is told as text: an upstream refuses calls left unanswered."""
+    if turn.role == "user":
+        return [_user(turn.text, turn.images)]
+    if turn.role != "assistant" or not turn.tool_calls:
+        return [{"role": turn.role, "content": turn.text}]
+    answered = [c for c in turn.tool_calls if c.result is not None]
+    unanswered = [c for c in turn.tool_calls if c.result is None]
+    text = turn.text
+    if unanswered:
+        called = "; ".join(f"{c.name}({c.arguments})" for c in unanswered)
+        text = f"{text}\n[called without a result: {called}]".strip()
+    if not answered:
+        return [{"role": "assistant", "content": text}]
+    out: list[dict[str, Any]] = [{
+        "role": "assistant", "content": text or None,
+        "tool_calls": [{"id": c.id, "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments}}
+                       for c in answered]}]
+    out += [{"role": "tool", "tool_call_id": c.id, "content": c.result} for c in answered]
+    return out
+
+
+def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
     if prompt.task == "summarize":
         limit = f", in under {prompt.max_tokens * 3 // 4} words" if prompt.max_tokens else ""
         turns = "\n".join(f"{t.role}: {t.text}" for t in prompt.history)
@@ -37,14 +78,36 @@ def to_messages(prompt: Prompt) -> list[dict[str, str]]:
             {"role": "user", "content": f"Summary so far:\n{prompt.summary or '(none)'}\n\n"
                                         f"New turns:\n{turns}"},
         ]
-    messages = []
+    messages: list[dict[str, Any]] = []
     context = _context(prompt)
     if context:
         messages.append({"role": "system", "content": context})
-    messages += [{"role": t.role, "content": t.text} for t in prompt.history]
-    messages.append({"role": "user", "content": prompt.question})
+    for turn in prompt.history:
+        messages += turn_messages(turn)
+    messages.append(_user(prompt.question, prompt.images))
+    for turn in prompt.tool_rounds:
+        messages += turn_messages(turn)
     return messages
 
 
-def message_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(estimate_tokens(m["content"]) + _PER_MESSAGE for m in messages)
+# An image costs the model a few hundred tokens whatever its bytes (OpenAI: 85 for a
+# low-detail one, up to about 1100 for a high-detail one); counted at the high end.
+_IMAGE_TOKENS = 1105
+
+
+def _content_tokens(content: object) -> int:
+    if isinstance(content, str):
+        return estimate_tokens(content)
+    if isinstance(content, list):
+        return sum(estimate_tokens(p.get("text", "")) if p.get("type") == "text"
+                   else _IMAGE_TOKENS for p in content if isinstance(p, dict))
+    return 0
+
+
+def message_tokens(messages: list[dict[str, Any]]) -> int:
+    total = 0
+    for m in messages:
+        total += _content_tokens(m.get("content")) + _PER_MESSAGE
+        for call in m.get("tool_calls") or ():
+            total += estimate_tokens(json.dumps(call["function"]))
+    return total

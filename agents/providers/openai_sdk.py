@@ -17,6 +17,8 @@ __all__ = ("OpenAIProvider",)
 class OpenAIProvider(SdkProvider):
     def __init__(self, name: str, *, base_url: str, api_key: str | None,
                  timeout_s: float = 60.0) -> None:
+        if name == "openai":
+            self._limit_name = "max_completion_tokens"
         # Local servers (vLLM, Ollama) take no key, but the SDK insists on one.
         key = api_key or "unused"
         client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0,
@@ -25,7 +27,7 @@ class OpenAIProvider(SdkProvider):
                          secret=api_key)
 
     async def _open(self, model: ModelSpec, prompt: Prompt,
-                    messages: list[dict[str, str]]) -> Any:
+                    messages: list[dict[str, Any]]) -> Any:
         return await self._client.chat.completions.create(
             model=model.upstream, messages=messages, stream=True,
             stream_options={"include_usage": True}, timeout=self._timeout_s,

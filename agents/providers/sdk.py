@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
-from agents.providers.base import Delta, Prompt
+from agents.providers.base import Delta, Prompt, ToolCallDelta
 from agents.providers.messages import to_messages
 from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
@@ -62,16 +62,20 @@ class SdkProvider(abc.ABC):
 
     @abc.abstractmethod
     async def _open(self, model: ModelSpec, prompt: Prompt,
-                    messages: list[dict[str, str]]) -> Any:
+                    messages: list[dict[str, Any]]) -> Any:
         """Start a streaming chat completion; returns the SDK's async stream."""
 
-    @staticmethod
-    def _sampling(prompt: Prompt) -> dict[str, Any]:
-        """The request's sampling options, only those it sets (the model's defaults
-        otherwise)."""
-        extra: dict[str, Any] = {}
+    # OpenAI's own API takes the answer's limit as max_completion_tokens (its reasoning
+    # models refuse max_tokens); other OpenAI-style servers know only max_tokens.
+    _limit_name = "max_tokens"
+
+    def _sampling(self, prompt: Prompt) -> dict[str, Any]:
+        """The request's options, only those it sets (the model's defaults otherwise)."""
+        extra = prompt.options.upstream()
+        extra.pop("max_tokens", None)
+        extra.pop("temperature", None)
         if prompt.max_tokens is not None:
-            extra["max_tokens"] = prompt.max_tokens
+            extra[self._limit_name] = prompt.max_tokens
         if prompt.temperature is not None:
             extra["temperature"] = prompt.temperature
         return extra
@@ -129,12 +133,15 @@ class SdkProvider(abc.ABC):
                     raise self._error(exc) from exc
                 try:
                     text, reason, found = _parse(chunk)
+                    calls = _tool_calls(chunk)
                 except (TypeError, AttributeError, ValueError) as exc:
                     raise self._error(exc) from exc
                 usage = found or usage
                 finish = reason or finish
                 if text:
                     yield Delta(text=text)
+                for call in calls:
+                    yield Delta(tool_call=call)
         finally:
             # Closing the response closes the connection of an unfinished stream: the
             # provider sees the client go away and stops generating (and billing).
@@ -164,3 +171,20 @@ def _parse(chunk: Any) -> tuple[str, str | None, Usage | None]:
     if not isinstance(text, str):
         raise TypeError("delta content is not text")
     return text, reason, usage
+
+
+def _tool_calls(chunk: Any) -> list[ToolCallDelta]:
+    """The tool-call pieces of a chunk (OpenAI's ``delta.tool_calls``)."""
+    choices = chunk.choices
+    delta = choices[0].delta if choices else None
+    found = getattr(delta, "tool_calls", None) if delta is not None else None
+    out: list[ToolCallDelta] = []
+    for call in found or ():
+        function = call.function
+        name = function.name if function is not None else None
+        arguments = (function.arguments if function is not None else None) or ""
+        if not isinstance(call.index, int) or not isinstance(arguments, str):
+            raise TypeError("tool call delta of the wrong shape")
+        out.append(ToolCallDelta(index=call.index, id=call.id, name=name,
+                                 arguments=arguments))
+    return out

@@ -51,7 +51,10 @@ async def test_openai_streams_text_then_finish_and_usage(
     assert seen.path == "/v1/chat/completions"
     assert seen.authorization == f"Bearer {KEY}"
     assert seen.body["model"] == "gpt-test" and seen.body["stream"] is True
-    assert seen.body["max_tokens"] == 50 and seen.body["temperature"] == 0.2
+    # OpenAI itself takes the limit as max_completion_tokens (its reasoning models refuse
+    # max_tokens); other OpenAI-style servers get max_tokens.
+    assert seen.body["max_completion_tokens"] == 50 and seen.body["temperature"] == 0.2
+    assert "max_tokens" not in seen.body
     assert [m["role"] for m in seen.messages] == ["system", "user", "assistant", "user"]
     assert "[Colours] Teal is a blue-green." in seen.messages[0]["content"]
     assert seen.messages[-1]["content"] == "What is teal?"

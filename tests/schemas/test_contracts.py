@@ -53,7 +53,8 @@ def test_committed_schemas_are_current(tmp_path: Path) -> None:
 def test_every_event_type_of_the_token_topic_has_its_own_schema() -> None:
     names = {p.name for p in (COMMITTED / "chat.tokens.v1").glob("*.json")}
     assert names == {"answer.started.json", "citations.attached.json",
-                     "tokens.generated.json", "answer.finished.json", "answer.failed.json"}
+                     "tokens.generated.json", "answer.finished.json", "answer.failed.json",
+                     "tool_call.generated.json"}
 
 
 # Deliberately changed copies of a published schema: each breaking kind must be caught.

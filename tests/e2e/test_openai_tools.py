@@ -1,0 +1,171 @@
+"""The official openai client against chatstream in front of a real OpenAI-protocol server
+(the fake model server, which logs what it receives): tool calls streamed and not, the
+next turn with the tools' results, every option forwarded, and a 400 naming each field
+chatstream cannot honour."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from agents.providers.fake_server import FakeModelServer, FakeToolCall, Reply, SeenRequest
+from tests.support.stacks import Stack
+
+WEATHER: Any = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+ARGS = '{"city": "Paris", "unit": "celsius"}'
+
+
+@pytest.fixture
+async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
+                                timeout=60)
+    yield client
+    await client.close()
+
+
+def _asked(fake: FakeModelServer, marker: str) -> SeenRequest:
+    found = [r for r in fake.requests if any(marker in json.dumps(m) for m in r.messages)]
+    assert found, f"the model server never saw {marker!r}"
+    return found[-1]
+
+
+async def test_streamed_tool_calls_then_the_next_turn_with_their_results(
+        oai: openai.AsyncOpenAI, fake_model: FakeModelServer, client: httpx.AsyncClient) -> None:
+    question = f"What is the weather in Paris? ({uuid.uuid4().hex[:8]})"
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS, id="call_w1"),
+                                  FakeToolCall("get_weather", '{"city": "Oslo"}')))
+    stream = await oai.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": question}], tools=[WEATHER],
+        tool_choice="auto", parallel_tool_calls=True, stream=True)
+    calls: dict[int, dict[str, str]] = {}
+    finishes = []
+    async for chunk in stream:
+        for choice in chunk.choices:
+            finishes.append(choice.finish_reason)
+            for d in choice.delta.tool_calls or ():
+                call = calls.setdefault(d.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] += d.id or ""
+                if d.function is not None:
+                    call["name"] += d.function.name or ""
+                    call["arguments"] += d.function.arguments or ""
+    assert calls == {0: {"id": "call_w1", "name": "get_weather", "arguments": ARGS},
+                     1: {"id": "call_fake_1", "name": "get_weather",
+                         "arguments": '{"city": "Oslo"}'}}
+    assert finishes[-1] == "tool_calls"
+    seen = _asked(fake_model, question)
+    assert seen.body["tools"] == [WEATHER] and seen.body["tool_choice"] == "auto"
+    assert seen.body["parallel_tool_calls"] is True
+
+    # The agent runs the tools and sends their results back: the model goes on.
+    fake_model.plan(Reply.stream("Sunny in Paris, snow in Oslo."))
+    follow_up: Any = [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_w1", "type": "function",
+             "function": {"name": "get_weather", "arguments": ARGS}},
+            {"id": "call_fake_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "call_w1", "content": "18C sunny"},
+        {"role": "tool", "tool_call_id": "call_fake_1", "content": "-2C snow"},
+    ]
+    raw_answer = await oai.chat.completions.with_raw_response.create(
+        model="fake", messages=follow_up, tools=[WEATHER])
+    answer = raw_answer.parse()
+    assert answer.choices[0].message.content == "Sunny in Paris, snow in Oslo."
+    assert answer.choices[0].finish_reason == "stop"
+    seen = _asked(fake_model, "-2C snow")
+    assert [m["role"] for m in seen.messages] == ["user", "assistant", "tool", "tool"]
+    assert [c["id"] for c in seen.messages[1]["tool_calls"]] == ["call_w1", "call_fake_1"]
+    assert [(m["tool_call_id"], m["content"]) for m in seen.messages[2:]] == [
+        ("call_w1", "18C sunny"), ("call_fake_1", "-2C snow")]
+
+
+async def test_a_non_streamed_tool_call(oai: openai.AsyncOpenAI,
+                                        fake_model: FakeModelServer) -> None:
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)))
+    completion = await oai.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls or []
+    assert call.type == "function" and call.id == "call_fake_0"
+    assert (call.function.name, call.function.arguments) == ("get_weather", ARGS)  # type: ignore[union-attr]
+
+
+async def test_every_option_reaches_the_model(oai: openai.AsyncOpenAI,
+                                              fake_model: FakeModelServer) -> None:
+    marker = f"options {uuid.uuid4().hex[:8]}"
+    fake_model.plan(Reply.stream('{"ok": true}'))
+    await oai.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": marker}],
+        response_format={"type": "json_schema", "json_schema": {
+            "name": "ok", "schema": {"type": "object"}, "strict": True}},
+        stop=["END"], seed=7, top_p=0.5, presence_penalty=0.25, frequency_penalty=-0.25,
+        logit_bias={"50256": -100}, user="user-42", max_completion_tokens=99,
+        temperature=0.1)
+    body = _asked(fake_model, marker).body
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["name"] == "ok"
+    assert (body["stop"], body["seed"], body["top_p"]) == (["END"], 7, 0.5)
+    assert (body["presence_penalty"], body["frequency_penalty"]) == (0.25, -0.25)
+    assert body["logit_bias"] == {"50256": -100} and body["user"] == "user-42"
+    assert body["max_tokens"] == 99 and body["temperature"] == 0.1
+
+
+async def test_an_image_reaches_a_vision_model(oai: openai.AsyncOpenAI,
+                                               fake_model: FakeModelServer) -> None:
+    marker = f"what is in this picture {uuid.uuid4().hex[:8]}"
+    url = "data:image/png;base64," + "iVBORw0KGgo" * 10
+    fake_model.plan(Reply.stream("A cat."))
+    await oai.chat.completions.create(model="fake-vision", messages=[{
+        "role": "user", "content": [{"type": "text", "text": marker},
+                                    {"type": "image_url", "image_url": {"url": url}}]}])
+    seen = _asked(fake_model, marker)
+    assert seen.messages[-1]["content"][1] == {"type": "image_url", "image_url": {"url": url}}
+
+
+IMAGE: Any = [{"role": "user", "content": [
+    {"type": "text", "text": "what is this?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
+HI: Any = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(("model", "messages", "extra", "param"), [
+    ("fake", HI, {"n": 2}, "n"),
+    ("local", HI, {"tools": [WEATHER]}, "tools"),
+    ("fake-no-tools", HI, {"tools": [WEATHER]}, "tools"),
+    ("fake-no-tools", HI, {"response_format": {"type": "json_object"}}, "response_format"),
+    ("local", HI, {"logit_bias": {"1": 2}}, "logit_bias"),
+    ("fake", IMAGE, {}, "messages.0.content.1.image_url"),
+    ("fake", HI, {"logprobs": True}, "logprobs"),
+    ("fake", HI, {"top_k": 5}, "top_k"),
+    ("fake", HI, {"tool_choice": "auto"}, "tool_choice"),
+    ("fake", [{"role": "user", "content": "hi", "name": "ann"}], {}, "messages.0.name"),
+    ("fake", [*HI, {"role": "tool", "tool_call_id": "x", "content": "1"}], {},
+     "messages.1.role"),
+])
+async def test_what_cannot_be_honoured_is_a_400_naming_the_field(
+        client: httpx.AsyncClient, model: str, messages: Any, extra: dict[str, Any],
+        param: str) -> None:
+    r = await client.post("/v1/chat/completions",
+                          json={"model": model, "messages": messages, **extra})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == param and error["type"] == "invalid_request_error"
+    assert error["message"] and error["code"]
+
+
+async def test_the_sdk_sees_the_400_as_a_bad_request(oai: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await oai.chat.completions.create(model="local", messages=HI, tools=[WEATHER])
+    assert caught.value.param == "tools"  # type: ignore[attr-defined]
