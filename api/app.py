@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.routes import (
     admin,
     analytics,
@@ -65,6 +66,7 @@ def create_app(services: EdgeServices) -> FastAPI:
               me.router, status.router):
         app.include_router(r)
     web.mount(app)
+    install_openapi(app)
     # Outermost: it times and counts every request, the refused ones included.
     app.add_middleware(TelemetryMiddleware)
     return app
