@@ -17,6 +17,7 @@ import contextlib
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -41,6 +42,10 @@ _BATCH_CONVERSATION = re.compile(r"^batch-(?P<batch>.+)-(?P<index>\d+)$")
 # the batch forever (it shows as missing in the results).
 _ITEM_TIMEOUT_S = 300.0
 _QUIET_S = 2.0
+# Memory bounds of a feeder's view of the status topic: answered prompts of the batches
+# with the most recent news (a batch fed again after a crash skips those), and cancels.
+_MAX_DONE = 200_000
+_MAX_CANCELLED = 10_000
 
 
 def request_id(batch_id: str, index: int) -> str:
@@ -50,16 +55,28 @@ def request_id(batch_id: str, index: int) -> str:
 
 @dataclass
 class _Progress:
-    done: set[tuple[str, int]] = field(default_factory=set)
-    cancelled: set[str] = field(default_factory=set)
+    # Answered prompt indexes by batch, least recently heard of first (bounded).
+    answered: OrderedDict[str, set[int]] = field(default_factory=OrderedDict)
+    answered_count: int = 0
+    cancelled: OrderedDict[str, None] = field(default_factory=OrderedDict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    # Interactive requests not answered yet, by request id: when each was seen.
+    # Interactive requests not answered yet, by request id: when each was seen (oldest
+    # first, so the ones whose answer never came are dropped from the front).
     interactive: dict[str, float] = field(default_factory=dict)
     last_interactive: float = 0.0
 
+    def done(self, batch_id: str, index: int) -> bool:
+        return index in self.answered.get(batch_id, ())
+
     async def on_request(self, event: MessageReceived) -> None:
         if not event.request_id.startswith("batch:"):
-            self.interactive[event.request_id] = self.last_interactive = time.monotonic()
+            now = self.last_interactive = time.monotonic()
+            self.interactive[event.request_id] = now
+            # One stale entry dropped per request: the dict cannot grow faster than it
+            # shrinks, so it holds at most the requests of the last _ITEM_TIMEOUT_S.
+            oldest = next(iter(self.interactive))
+            if now - self.interactive[oldest] > _ITEM_TIMEOUT_S:
+                del self.interactive[oldest]  # its answer was lost or not for us to see
 
     async def on_response(self, event: ResponseCompleted) -> None:
         if self.interactive.pop(event.request_id, None) is not None:
@@ -74,9 +91,18 @@ class _Progress:
 
     async def on_status(self, event: BatchItemCompleted | BatchCancelled) -> None:
         if isinstance(event, BatchItemCompleted):
-            self.done.add((event.batch_id, event.index))
+            indexes = self.answered.setdefault(event.batch_id, set())
+            self.answered.move_to_end(event.batch_id)
+            if event.index not in indexes:
+                indexes.add(event.index)
+                self.answered_count += 1
+            while self.answered_count > _MAX_DONE and len(self.answered) > 1:
+                self.answered_count -= len(self.answered.popitem(last=False)[1])
         else:
-            self.cancelled.add(event.batch_id)
+            self.cancelled[event.batch_id] = None
+            self.cancelled.move_to_end(event.batch_id)
+            if len(self.cancelled) > _MAX_CANCELLED:
+                self.cancelled.popitem(last=False)
         self.changed.set()
 
     async def wait(self, seconds: float) -> None:
@@ -94,15 +120,15 @@ def feeder_stage(*, in_flight: int = 4, starve_s: float = 5.0,
         fed: dict[int, float] = {}  # index -> when fed
         loop = asyncio.get_running_loop()
         for index, prompt in enumerate(batch.prompts):
-            if (batch.batch_id, index) in progress.done:
+            if progress.done(batch.batch_id, index):
                 continue  # answered before a restart
             while True:
                 if batch.batch_id in progress.cancelled:
                     log.info("batch %s cancelled at prompt %d", batch.batch_id, index)
                     return
                 now = loop.time()
-                pending = [i for i, at in fed.items() if (batch.batch_id, i) not in
-                           progress.done and now - at < _ITEM_TIMEOUT_S]
+                pending = [i for i, at in fed.items() if not progress.done(batch.batch_id, i)
+                           and now - at < _ITEM_TIMEOUT_S]
                 yield_to_chat = progress.interactive_busy() and now - last_fed[0] < starve_s
                 # Between two answers of a chatting user, one prompt at a time: only a
                 # quiet system gets the whole in_flight.

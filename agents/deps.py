@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agents.breaker import BreakerBoard
-from agents.control import CancelRegistry
+from agents.inference.breaker import BreakerBoard
+from agents.inference.control import CancelRegistry
+from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
-from agents.retry import RetryPolicy
 from schemas.catalogue import Catalogue
 from schemas.events import MessageReceived, Passage
 from stores.conversations.base import ConversationStore

@@ -51,7 +51,8 @@ async def handle(
             prompt_tokens=event.usage.prompt_tokens,
             completion_tokens=event.usage.completion_tokens,
             finish_reason=event.finish_reason,
-            citations=tuple(c.model_dump() for c in event.citations)))
+            citations=tuple(c.model_dump() for c in event.citations),
+            tool_calls=tuple(c.model_dump(exclude={"result"}) for c in event.tool_calls)))
         if accounts is not None:
             await count_tokens(event, accounts)
     else:

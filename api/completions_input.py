@@ -17,7 +17,7 @@ from schemas.completions import NEUTRAL, REFUSED, ChatCompletionRequest, ChatMes
 from schemas.events import HistoryTurn, ImagePart, ToolCall
 from schemas.options import GenerationOptions
 
-__all__ = ("Asked", "BadField", "Limits", "parse_request", "translate")
+__all__ = ("Asked", "BadField", "Limits", "native_options", "parse_request", "translate")
 
 _ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -279,3 +279,25 @@ def translate(body: ChatCompletionRequest, spec: ModelSpec, limits: Limits) -> A
                        code="string_above_max_length")
     return Asked(history=tuple(turns[:at]), text=question.text, images=question.images,
                  tool_rounds=rounds, options=options)
+
+
+def native_options(raw: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """The ``options`` of a message posted to the native route, checked like the fields of
+    a chat completion: an unknown option or one the model cannot honour is refused."""
+    for name in raw:
+        if name not in GenerationOptions.model_fields:
+            raise BadField(f"options.{name}", f"`options.{name}` is not an option chatstream "
+                           f"supports; options are {', '.join(GenerationOptions.model_fields)}",
+                           code="unknown_parameter")
+    try:
+        options = GenerationOptions.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in ("options", *err.get("loc", ())))
+        raise BadField(param, f"{param}: {err['msg']}") from None
+    _check_tool_choice(options)
+    for name in options.set_fields():
+        if not spec.supports(name):
+            raise BadField(f"options.{name}", f"the model `{spec.name}` does not support "
+                           f"`{name}`; see GET /v1/models", code="unsupported_parameter")
+    return options.model_dump(exclude_none=True)

@@ -43,6 +43,9 @@ def _from_store(message: StoredMessage) -> RequestStream:
     if message.citations:
         events.append(("citations", {"citations": list(message.citations)}))
     events.append(("token", {"text": message.text, "seq": 1}))
+    events += [("tool_calls", {"index": i, "id": c.get("id"), "name": c.get("name"),
+                               "arguments": c.get("arguments", ""), "seq": 2 + i})
+               for i, c in enumerate(message.tool_calls)]
     events.append(("done", {"message_id": message.id, "usage": {
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens},

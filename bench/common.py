@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.process import ChatstreamProcess
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.process import ChatstreamProcess
+from harness.servers import CASSANDRA, KAFKA, require
 
 __all__ = ("ROOT", "pct", "start_stack", "summary", "table")
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.process import ChatstreamProcess
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.process import ChatstreamProcess
+from harness.servers import CASSANDRA, KAFKA, require
 
 __all__ = ("Outcome", "crash_run", "stack_env")
 
@@ -170,7 +170,7 @@ async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: 
     finally:
         second.stop()
         if stack == "kafka":
-            from tests.support.cleanup import drop_keyspace, drop_topics
+            from harness.cleanup import drop_keyspace, drop_topics
             drop_topics(env["CHATSTREAM_TOPIC_PREFIX"])
             drop_keyspace(env["CHATSTREAM_STORE"])
     return out

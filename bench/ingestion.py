@@ -23,8 +23,8 @@ import httpx
 
 from bench.common import ROOT, Proc, bars, machine, table
 from bench.rawhttp import post_for
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.servers import CASSANDRA, KAFKA, require
 
 
 async def _post(url: str, cids: list[str], seconds: float, clients: int) -> tuple[int, int]:

@@ -23,8 +23,8 @@ from pathlib import Path
 import openai
 
 from bench.common import ROOT, Proc, bars, free_port, machine, pct, table
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.servers import CASSANDRA, KAFKA, require
 
 CACHE = Path(os.environ.get("CHATSTREAM_CACHE_DIR", Path.home() / ".cache/chatstream"))
 LITELLM_VENV = CACHE / "litellm-venv"
@@ -127,7 +127,7 @@ async def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
-        fake = Proc("agents.providers.fake_server",
+        fake = Proc("harness.fake_models",
                     ["--port", str(free_port()), "--tokens", str(args.tokens),
                      "--pace-ms", str(args.pace_ms)], tmp / "fake.log", "fake model server")
         model_url = f"{fake.url}/v1"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support.sse import events
+from harness.sse import events
 
 __all__ = ("Result", "run_load")
 

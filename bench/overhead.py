@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench.common import ROOT, Proc, free_port, machine, pct, table
 from bench.load import Result, run_load
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.servers import CASSANDRA, KAFKA, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.servers import CASSANDRA, KAFKA, require
 
 MODELS = ROOT / "tests/e2e/models.yaml"
 
@@ -83,7 +83,7 @@ async def main() -> None:
     rows: list[tuple[str, int, Result]] = []
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
-        fake = Proc("agents.providers.fake_server",
+        fake = Proc("harness.fake_models",
                     ["--port", str(free_port()), "--tokens", str(args.tokens),
                      "--pace-ms", str(args.pace_ms)], tmp / "fake.log", "fake model server")
         try:

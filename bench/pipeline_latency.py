@@ -21,8 +21,8 @@ import httpx
 from agents.providers.base import Prompt
 from agents.providers.local import LocalProvider
 from bench.common import ROOT, machine, start_stack, summary, table
+from harness.sse import events
 from schemas.catalogue import ModelSpec
-from tests.support.sse import events
 
 QUESTION = "Remember that the staging cluster lives in rack 14 next to the router."
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.common import ROOT, Proc, free_port, machine, table
 from bench.load import run_load
 from bench.overhead import _chatstream
-from tests.support.cleanup import drop_keyspace, drop_topics
+from harness.cleanup import drop_keyspace, drop_topics
 
 OURS = ("schemas/", "streams/", "stores/", "agents/", "api/", "chatstream/")
 _FRAME = re.compile(r"^(?P<fn>.*) \((?P<file>[^:()]+)(?::(?P<line>\d+))?\)$")
@@ -87,7 +87,7 @@ async def main() -> None:
         out_dir = args.out or tmp
         out_dir.mkdir(parents=True, exist_ok=True)
         collapsed = out_dir / f"profile-{args.stack}-{args.streams}.txt"
-        fake = Proc("agents.providers.fake_server",
+        fake = Proc("harness.fake_models",
                     ["--port", str(free_port()), "--tokens", str(args.tokens),
                      "--pace-ms", str(args.pace_ms)], tmp / "fake.log", "fake model server")
         server, env = _chatstream(args.stack, tmp, f"{fake.url}/v1")

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from tests.support.sse import EventReader
+from harness.sse import EventReader
 
 __all__ = ("post_for",)
 

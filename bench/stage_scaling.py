@@ -28,13 +28,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import ROOT, machine, table
+from harness.cleanup import drop_topics
+from harness.process import ChatstreamProcess
+from harness.servers import KAFKA, require
 from schemas import events
 from schemas.topics import CONTEXTS, RESPONSES, SCORES, TopicSpec
 from streams.codec import encode
 from streams.runtime.kafka import create_topics
-from tests.support.cleanup import drop_topics
-from tests.support.process import ChatstreamProcess
-from tests.support.servers import KAFKA, require
 
 PARTITIONS = 12
 QUESTION = "Remember that the staging cluster lives in rack 14 next to the router."

@@ -26,10 +26,10 @@ from aiokafka import AIOKafkaProducer
 
 from bench.common import ROOT, Proc, bars, machine, pct, table
 from bench.rawhttp import sse_events
+from harness.cleanup import drop_topics
+from harness.servers import KAFKA, require
 from schemas.events import AnswerFinished, MessageReceived, TokensGenerated, Usage
 from schemas.topics import REQUESTS, TOKENS
-from tests.support.cleanup import drop_topics
-from tests.support.servers import KAFKA, require
 
 RATE = 20.0  # tokens per second per stream
 

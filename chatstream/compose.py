@@ -13,16 +13,18 @@ from urllib.parse import urlparse
 
 import uvicorn
 
-from agents import batches, inference, persistence, retrieval, scoring
+from agents import batches, persistence, scoring
 from agents.analytics import stage as analytics
 from agents.analytics.stage import group_name
-from agents.breaker import BreakerBoard, BreakerConfig
 from agents.deps import NoPassages, StageDeps
+from agents.inference import stage as inference
+from agents.inference.breaker import BreakerBoard, BreakerConfig
+from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.local import LocalProvider
 from agents.providers.openai_sdk import OpenAIProvider
-from agents.retry import RetryPolicy
+from agents.retrieval import stage as retrieval
 from api.analytics import AnalyticsView
 from api.app import create_app
 from api.auth import Credentials

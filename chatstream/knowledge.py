@@ -11,7 +11,7 @@ from agents.embedders.hashing import HashingEmbedder
 from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
 from agents.ingestion.sandbox import ExtractionLimits
-from agents.passages import IndexedPassages
+from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from stores.conversations.base import ConversationStore

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import Citation, Usage
+from schemas.events import Citation, ToolCall, Usage
 
 __all__ = (
     "CancelAccepted",
@@ -85,6 +85,8 @@ class MessageOut(BaseModel):
     finish_reason: str | None = None
     citations: list[Citation] = Field(default_factory=list)
     scores: StoredScores | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """The tools an assistant message called (``result`` is not stored)."""
 
 
 class MessageList(BaseModel):

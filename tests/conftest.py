@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from agents.providers.fake_server import FakeModelServer
+from harness.fake_models import FakeModelServer
 from tests.support.stacks import Stack, models_env, start_stack
 
 

@@ -1,7 +1,8 @@
 """The packages stack in layers; an import that points up a layer fails here.
 
 schemas ← kernel ← streams, stores ← agents, api ← chatstream (the composition root).
-Test doubles live in tests/ and never in a shipped package."""
+Test doubles live in harness/ (shared by tests/ and bench/), which no shipped package
+imports and pyproject does not package."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ ALLOWED = {
     "api": {"schemas", "kernel", "streams", "stores", "api"},
     "chatstream": {"schemas", "kernel", "streams", "stores", "agents", "api", "chatstream"},
 }
-OURS = {*ALLOWED, "tests", "bench", "deploy"}
+OURS = {*ALLOWED, "harness", "tests", "bench", "deploy"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -44,3 +45,11 @@ def test_a_package_imports_only_the_layers_below_it(package: str) -> None:
         if (bad := _imports(path) - ALLOWED[package])
     }
     assert not wrong, sorted(wrong)
+
+
+def test_the_harness_is_not_shipped() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert not [p for p in shipped if p.startswith(("harness", "tests", "bench"))]

@@ -3,7 +3,7 @@
 Both SDKs are generated from the same OpenAPI description, so their streams, chunks and
 exception trees have the same shape; each adapter only says how to open a stream and
 which module's exceptions to map. The SDKs' own retries are off: retries, backoff,
-circuit breaking and failover are the inference stage's (see :mod:`agents.failover`).
+circuit breaking and failover are the inference stage's (see :mod:`agents.inference.failover`).
 """
 
 from __future__ import annotations

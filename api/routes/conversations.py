@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse
 
+from api.completions_input import BadField, native_options
 from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.idempotency import fingerprint, once
@@ -16,7 +17,7 @@ from api.limits import count
 from api.sse import open_stream, stream_response
 from kernel.errors import StoreUnavailable
 from schemas.accounts import ShareOut, ShareRequest
-from schemas.events import Citation, MessageReceived, conversation_key, new_id, utcnow
+from schemas.events import Citation, MessageReceived, ToolCall, conversation_key, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
     ConversationList,
@@ -53,6 +54,7 @@ def _message_out(m: StoredMessage) -> MessageOut:
         model=m.model, provider=m.provider, usage=usage, finish_reason=m.finish_reason,
         citations=[Citation.model_validate(c) for c in m.citations],
         scores=StoredScores.model_validate(m.scores) if m.scores else None,
+        tool_calls=[ToolCall.model_validate(c) for c in m.tool_calls],
     )
 
 
@@ -119,9 +121,14 @@ async def post_message(
                        f"text has {len(body.text)} characters; the limit is "
                        f"{settings.max_message_chars}")
     model = body.model or settings.default_model
-    if services.catalogue.get(model) is None:
+    spec = services.catalogue.get(model)
+    if spec is None:
         raise ApiError(422, "unknown_model",
                        f"model {model!r} is not configured; see GET /v1/models")
+    try:
+        options = native_options(body.options, spec)
+    except BadField as exc:
+        raise ApiError(422, exc.code, exc.message) from None
     try:
         await _conversation(services, principal, cid)
     except StoreUnavailable:
@@ -131,7 +138,7 @@ async def post_message(
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
-        options=body.options,
+        options=options,
     )
     accepted = MessageAccepted(request_id=event.request_id, message_id=event.message_id,
                                conversation_id=cid,

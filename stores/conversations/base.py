@@ -35,6 +35,8 @@ class StoredMessage:
     finish_reason: str | None = None
     citations: tuple[dict[str, Any], ...] = ()
     scores: dict[str, Any] | None = field(default=None)
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    """An assistant message's tool calls: ``{"id", "name", "arguments"}`` each."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,14 @@ partition key. Connections are the shared :class:`stores.cassandra.CassandraSess
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cassandra import InvalidRequest
 from cassandra.query import BatchStatement, BatchType
 
 from kernel.errors import StoreUnavailable
@@ -40,12 +42,14 @@ _TABLES = (
         tenant_id text, conversation_id text, created_us bigint, role text, message_id text,
         request_id text, user_id text, text text, model text, provider text,
         prompt_tokens int, completion_tokens int, finish_reason text, citations text,
+        tool_calls text,
         PRIMARY KEY ((tenant_id, conversation_id), created_us, role, message_id))
         WITH CLUSTERING ORDER BY (created_us DESC, role ASC, message_id DESC)""",
     """CREATE TABLE IF NOT EXISTS messages_by_request (
         tenant_id text, conversation_id text, request_id text, role text, message_id text,
         created_us bigint, user_id text, text text, model text, provider text,
         prompt_tokens int, completion_tokens int, finish_reason text, citations text,
+        tool_calls text,
         PRIMARY KEY ((tenant_id, request_id), role, message_id))""",
     """CREATE TABLE IF NOT EXISTS scores_by_conversation (
         tenant_id text, conversation_id text, message_id text, scores text,
@@ -72,7 +76,7 @@ _DELETES = {
 
 _MESSAGE_COLUMNS = (
     "tenant_id, conversation_id, created_us, role, message_id, request_id, user_id, text, "
-    "model, provider, prompt_tokens, completion_tokens, finish_reason, citations"
+    "model, provider, prompt_tokens, completion_tokens, finish_reason, citations, tool_calls"
 )
 _MESSAGE_MARKERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
@@ -169,7 +173,15 @@ class CassandraConversationStore:
         await self._session.start()
         for ddl in _TABLES:
             await self._session.execute(ddl)
+        await self._add_tool_calls()
         self._statements = await _Statements.prepare(self._session)
+
+    async def _add_tool_calls(self) -> None:
+        """Keyspaces made before messages kept tool calls get the column."""
+        for table in ("messages_by_conversation", "messages_by_request"):
+            # Cassandra has no ADD IF NOT EXISTS: a column already there is refused.
+            with contextlib.suppress(InvalidRequest):
+                await self._session.execute(f"ALTER TABLE {table} ADD tool_calls text")
 
     async def close(self) -> None:
         self._statements = None
@@ -231,7 +243,7 @@ class CassandraConversationStore:
         values = (
             m.tenant_id, m.conversation_id, _to_us(m.created_at), m.role, m.id, m.request_id,
             m.user_id, m.text, m.model, m.provider, m.prompt_tokens, m.completion_tokens,
-            m.finish_reason, json.dumps(list(m.citations)),
+            m.finish_reason, json.dumps(list(m.citations)), json.dumps(list(m.tool_calls)),
         )
         # Logged: the two denormalised copies land together or (after a retry) not at all.
         batch = BatchStatement(batch_type=BatchType.LOGGED)
@@ -326,5 +338,6 @@ def _message(row: dict[str, Any], scores: str | None) -> StoredMessage:
         prompt_tokens=row["prompt_tokens"] or 0,
         completion_tokens=row["completion_tokens"] or 0,
         finish_reason=row["finish_reason"], citations=tuple(json.loads(row["citations"])),
+        tool_calls=tuple(json.loads(row.get("tool_calls") or "[]")),
         scores=json.loads(scores) if scores else None,
     )

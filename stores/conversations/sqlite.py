@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL, user_id TEXT NOT NULL, model TEXT, provider TEXT,
     prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
     finish_reason TEXT, citations TEXT NOT NULL DEFAULT '[]',
+    tool_calls TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (tenant_id, conversation_id, id));
 CREATE INDEX IF NOT EXISTS messages_in_order
     ON messages (tenant_id, conversation_id, created_at);
@@ -57,6 +58,7 @@ class SQLiteConversationStore:
 
     async def start(self) -> None:
         await self._db.start()
+        await self._db.run(_add_tool_calls)
 
     async def close(self) -> None:
         await self._db.close()
@@ -96,10 +98,11 @@ class SQLiteConversationStore:
     async def save_message(self, message: StoredMessage) -> None:
         m = message
         await self._db.run(lambda db: db.execute(
-            "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.tenant_id, m.conversation_id, m.id, m.request_id, m.role, m.text,
              m.created_at.isoformat(), m.user_id, m.model, m.provider, m.prompt_tokens,
-             m.completion_tokens, m.finish_reason, json.dumps(list(m.citations)))))
+             m.completion_tokens, m.finish_reason, json.dumps(list(m.citations)),
+             json.dumps(list(m.tool_calls)))))
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:
@@ -146,6 +149,14 @@ class SQLiteConversationStore:
              _to_us(s.through_at), _to_us(s.updated_at))))
 
 
+def _add_tool_calls(db: sqlite3.Connection) -> None:
+    """Databases made before messages kept tool calls get the column (last, as in a new
+    table, so ``SELECT m.*`` reads the same either way)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+    if "tool_calls" not in columns:
+        db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
+
+
 def _to_us(moment: datetime) -> int:
     if moment.tzinfo is None:  # naive times are taken to be UTC
         moment = moment.replace(tzinfo=UTC)
@@ -166,5 +177,6 @@ def _message(row: Any) -> StoredMessage:
         text=row[5], created_at=datetime.fromisoformat(row[6]), user_id=row[7], model=row[8],
         provider=row[9], prompt_tokens=row[10], completion_tokens=row[11],
         finish_reason=row[12], citations=tuple(json.loads(row[13])),
-        scores=json.loads(row[14]) if row[14] else None,
+        tool_calls=tuple(json.loads(row[14])),
+        scores=json.loads(row[15]) if row[15] else None,
     )

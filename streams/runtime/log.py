@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import time
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Collection, Generator, Mapping
+from collections.abc import Awaitable, Collection, Generator, Iterator, Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 from kernel.errors import LogUnavailable
 from streams.runtime.base import Headers, Record
@@ -172,6 +174,14 @@ class MemoryLog:
         if self._file is not None:
             self._file.put_commit(group, topic, partition, offset)
 
+    async def state_store(self, group: str) -> MutableMapping[str, Any]:
+        """A consumer group's keyed state: a dict, written through to the file (in the
+        same group commits as the group's offsets) when the log is durable."""
+        if self._file is None:
+            return {}
+        stored = await self._file.load_state(group)
+        return _StateStore(self._file, group, {k: json.loads(v) for k, v in stored.items()})
+
     # -- reading -------------------------------------------------------------------
 
     def appended(self, topic: str) -> int:
@@ -269,6 +279,33 @@ class MemoryLog:
         else:
             part.size = await self._file.compact(self._file.topic_ids[part.topic],
                                                  part.index, part.durable_end)
+
+
+class _StateStore(MutableMapping[str, Any]):
+    """A stage's state in memory, every write also queued for the log file: what Faust's
+    changelogged table is on Kafka. Values must be JSON."""
+
+    def __init__(self, file: LogFile, group: str, loaded: dict[str, Any]) -> None:
+        self._data = loaded
+        self._file = file
+        self._group = group
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self._file.put_state(self._group, key, json.dumps(value, separators=(",", ":")))
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._file.put_state(self._group, key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 class _Done:

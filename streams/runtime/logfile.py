@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS committed (
     grp TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state (
+    grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (grp, key)) WITHOUT ROWID;
 """
 
 
@@ -81,6 +84,7 @@ class _Group:
     rows: list[tuple[int, int, bytes | None, bytes, bytes | None]]
     commits: dict[tuple[str, str, int], int]
     deletes: list[tuple[int, int]]
+    state: dict[tuple[str, str], str | None]
     durable: bool
     seq: int
 
@@ -102,6 +106,7 @@ class LogFile:
         self._rows: list[tuple[int, int, bytes | None, bytes, bytes | None]] = []
         self._commits: dict[tuple[str, str, int], int] = {}
         self._deletes: list[tuple[int, int]] = []
+        self._state: dict[tuple[str, str], str | None] = {}
         self._durable = False
         self._seq = 0
         self._closing = False
@@ -191,6 +196,12 @@ class LogFile:
             self._commits[(group, topic, partition)] = offset
             self._lock.notify()
 
+    def put_state(self, group: str, key: str, value: str | None) -> None:
+        """A stage's keyed state: ``value`` (JSON) for ``key``, or deleted when None."""
+        with self._lock:
+            self._state[(group, key)] = value
+            self._lock.notify()
+
     def put_delete(self, tid: int, partition: int, below: int) -> None:
         """Delete the partition's records with an offset below ``below``."""
         with self._lock:
@@ -199,12 +210,15 @@ class LogFile:
 
     def _take(self) -> _Group | None:
         with self._lock:
-            while not (self._rows or self._commits or self._deletes or self._closing):
+            while not (self._rows or self._commits or self._deletes or self._state
+                       or self._closing):
                 self._lock.wait()
-            if not (self._rows or self._commits or self._deletes):
+            if not (self._rows or self._commits or self._deletes or self._state):
                 return None
-            group = _Group(self._rows, self._commits, self._deletes, self._durable, self._seq)
-            self._rows, self._commits, self._deletes, self._durable = [], {}, [], False
+            group = _Group(self._rows, self._commits, self._deletes, self._state,
+                           self._durable, self._seq)
+            self._rows, self._commits, self._deletes, self._state = [], {}, [], {}
+            self._durable = False
             return group
 
     def _write_loop(self) -> None:
@@ -244,6 +258,13 @@ class LogFile:
                     "INSERT INTO committed (grp, topic, part, next) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT (grp, topic, part) DO UPDATE SET next = excluded.next",
                     [(g, t, p, n) for (g, t, p), n in group.commits.items()])
+            if group.state:
+                conn.executemany(
+                    "INSERT INTO state (grp, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (grp, key) DO UPDATE SET value = excluded.value",
+                    [(g, k, v) for (g, k), v in group.state.items() if v is not None])
+                conn.executemany("DELETE FROM state WHERE grp = ? AND key = ?",
+                                 [(g, k) for (g, k), v in group.state.items() if v is None])
             for lo, hi in group.deletes:
                 conn.execute("DELETE FROM records WHERE id >= ? AND id < ?", (lo, hi))
             conn.execute("COMMIT")
@@ -271,6 +292,13 @@ class LogFile:
         self._reader.shutdown(wait=True)
 
     # -- reading -------------------------------------------------------------------
+
+    async def load_state(self, group: str) -> dict[str, str]:
+        def load() -> dict[str, str]:
+            assert self._rconn is not None
+            return dict(self._rconn.execute("SELECT key, value FROM state WHERE grp = ?",
+                                            (group,)).fetchall())
+        return await asyncio.get_running_loop().run_in_executor(self._reader, load)
 
     async def read(self, topic: str, tid: int, partition: int, offset: int, below: int,
                    limit: int) -> list[Record]:

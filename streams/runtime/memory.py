@@ -146,10 +146,14 @@ class MemoryRuntime:
         if self._owns_log and self._retention is None:
             self._retention = asyncio.create_task(self._enforce_retention())
         for spec in stages:
+            name = f"{self._prefix}chatstream-{spec.name}"
+            if spec.state is not None:
+                # Kept with the group's offsets, so a restart resumes both together.
+                spec.state.store = await self.log.state_store(f"{name}-{spec.state.name}")
             runner = StageRunner(spec, self._publisher, topic_prefix=self._prefix,
                                  retries=self._retries)
             group = _GroupConsumer(
-                self.log, f"{self._prefix}chatstream-{spec.name}",
+                self.log, name,
                 [self._prefix + t.name for t in spec.inputs], runner, spec.concurrency,
             )
             group.start()

@@ -12,7 +12,7 @@ __all__ = ("RECORD_OVERHEAD", "Partition", "size_of")
 # Python's own cost of a cached record beyond its key and value (the Record, the two bytes
 # objects, the ints, the list slot), measured by bench/log_append.py; counted against
 # the cache budget so the budget is close to the memory it really takes.
-RECORD_OVERHEAD = 330
+RECORD_OVERHEAD = 220
 
 
 def size_of(record: Record) -> int:

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agents.providers.fake_server import FakeModelServer
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
+from harness.fake_models import FakeModelServer
 
 KEY = "sk-test-0123456789abcdef"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.breaker import BreakerBoard, BreakerConfig, CircuitBreaker
+from agents.inference.breaker import BreakerBoard, BreakerConfig, CircuitBreaker
 
 
 class Clock:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agents.chunker import coalesce
+from agents.inference.chunker import coalesce
 from agents.providers.base import Delta
 from schemas.events import Usage
 

@@ -10,8 +10,8 @@ import pytest
 
 from agents.embedders.hashing import HashingEmbedder
 from agents.embedders.openai import OpenAIEmbedder
+from harness.fake_embeddings import EmbeddingsServer
 from kernel.errors import ProviderError
-from tests.support.embeddings_server import EmbeddingsServer
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from agents.deps import StageDeps
-from agents.history import PromptBuilder
+from agents.inference.history import PromptBuilder
 from agents.providers.base import Delta, Prompt
 from agents.providers.local import LocalProvider
-from agents.retrieval import handle as retrieve
+from agents.retrieval.stage import handle as retrieve
 from kernel.errors import ProviderError
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import ContextBuilt, HistorySummary, HistoryTurn, MessageReceived

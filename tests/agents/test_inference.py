@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from agents.breaker import BreakerBoard, BreakerConfig
-from agents.chunker import CANCELLED
 from agents.deps import StageDeps
-from agents.inference import handle
+from agents.inference.breaker import BreakerBoard, BreakerConfig
+from agents.inference.chunker import CANCELLED
+from agents.inference.retry import RetryPolicy
+from agents.inference.stage import handle
 from agents.providers.base import ChatProvider
-from agents.providers.fake_server import FakeModelServer, Reply
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.local import LocalProvider
 from agents.providers.openai_sdk import OpenAIProvider
-from agents.retry import RetryPolicy
 from api.relay import RequestStream
+from harness.fake_models import FakeModelServer, Reply
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import (
     AnswerFailed,

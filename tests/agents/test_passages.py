@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.embedders.hashing import HashingEmbedder
-from agents.passages import IndexedPassages
+from agents.retrieval.passages import IndexedPassages
 from kernel.errors import StoreUnavailable
 from schemas.events import MessageReceived, utcnow
 from stores.documents.base import Document, DocumentStatus

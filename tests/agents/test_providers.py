@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from agents.providers.base import Delta, Prompt
-from agents.providers.fake_server import FakeModelServer, Reply
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.providers.sdk import retry_after
+from harness.fake_models import FakeModelServer, Reply
 from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, Passage

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.retry import RetryPolicy
+from agents.inference.retry import RetryPolicy
 
 
 def test_backoff_grows_exponentially_with_full_jitter_up_to_a_cap() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from agents.deps import StageDeps
-from agents.providers.fake_server import FakeModelServer, FakeToolCall, Reply
+from harness.fake_models import FakeModelServer, FakeToolCall, Reply
 from schemas.events import (
     AnswerFailed,
     ContextBuilt,

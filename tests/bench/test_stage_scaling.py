@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import KAFKA, require
+from harness.servers import KAFKA, require
 
 ROOT = Path(__file__).resolve().parents[2]
 

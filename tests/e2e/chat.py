@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.sse import Event, collect
+from harness.sse import Event, collect
 
 __all__ = ("Answer", "ask", "new_conversation", "wait_for_messages")
 

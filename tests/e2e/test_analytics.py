@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.process import ChatstreamProcess
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.process import ChatstreamProcess
 from tests.support.stacks import Stack
 
 PROMPTS = {

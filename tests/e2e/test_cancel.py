@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import httpx
 
-from agents.providers.fake_server import FakeModelServer, Reply, SeenRequest
+from harness.fake_models import FakeModelServer, Reply, SeenRequest
+from harness.sse import Event, collect, events
 from tests.e2e.chat import new_conversation, wait_for_messages
-from tests.support.sse import Event, collect, events
 from tests.support.stacks import Stack
 
 

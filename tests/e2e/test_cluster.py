@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from harness.sse import Event, events
 from tests.e2e.chat import new_conversation, wait_for_messages
-from tests.support.sse import Event, events
 from tests.support.stacks import Stack
 
 LONG = ("Please remember this for the migration plan: the database moves on Tuesday, the "

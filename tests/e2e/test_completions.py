@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from agents.providers.fake_server import FakeModelServer, Reply
+from harness.fake_models import FakeModelServer, Reply
 from tests.e2e.chat import wait_for_messages
 from tests.support.stacks import Stack
 

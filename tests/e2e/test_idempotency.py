@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
+from harness.sse import collect
 from tests.e2e.chat import new_conversation, wait_for_messages
-from tests.support.sse import collect
 
 
 async def test_repeated_message_post_is_answered_once(client: httpx.AsyncClient) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
+from harness.servers import KAFKA
 from tests.e2e.chat import Answer, ask, new_conversation, wait_for_messages
 from tests.support.documents import CORRUPT_PDF, make_pdf, make_png
-from tests.support.servers import KAFKA
 from tests.support.stacks import Stack
 
 

@@ -16,8 +16,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatstream.compose import STAGES as ALL_STAGES
+from harness.process import ChatstreamProcess
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.process import ChatstreamProcess
 from tests.support.stacks import STAGES, Stack
 
 

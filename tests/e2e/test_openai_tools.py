@@ -14,7 +14,8 @@ import httpx
 import openai
 import pytest
 
-from agents.providers.fake_server import FakeModelServer, FakeToolCall, Reply, SeenRequest
+from harness.fake_models import FakeModelServer, FakeToolCall, Reply, SeenRequest
+from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import Stack
 
 WEATHER: Any = {"type": "function", "function": {
@@ -89,12 +90,17 @@ async def test_streamed_tool_calls_then_the_next_turn_with_their_results(
         ("call_w1", "18C sunny"), ("call_fake_1", "-2C snow")]
 
 
-async def test_a_non_streamed_tool_call(oai: openai.AsyncOpenAI,
-                                        fake_model: FakeModelServer) -> None:
+async def test_a_non_streamed_tool_call_is_stored_with_the_answer(
+        oai: openai.AsyncOpenAI, fake_model: FakeModelServer,
+        client: httpx.AsyncClient) -> None:
     fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)))
-    completion = await oai.chat.completions.create(
+    raw = await oai.chat.completions.with_raw_response.create(
         model="fake", messages=[{"role": "user", "content": "Weather in Paris?"}],
         tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    completion = raw.parse()
+    stored = await wait_for_messages(client, raw.headers["x-conversation-id"], 2)
+    assert stored[-1]["tool_calls"] == [
+        {"id": "call_fake_0", "name": "get_weather", "arguments": ARGS, "result": None}]
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     [call] = choice.message.tool_calls or []
@@ -169,3 +175,38 @@ async def test_the_sdk_sees_the_400_as_a_bad_request(oai: openai.AsyncOpenAI) ->
     with pytest.raises(openai.BadRequestError) as caught:
         await oai.chat.completions.create(model="local", messages=HI, tools=[WEATHER])
     assert caught.value.param == "tools"  # type: ignore[attr-defined]
+
+
+async def test_the_native_route_streams_a_tool_call_readably(
+        client: httpx.AsyncClient, fake_model: FakeModelServer) -> None:
+    cid = await new_conversation(client)
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)))
+    answer = await ask(client, cid, "Weather in Paris, natively?", model="fake",
+                       options={"tools": [WEATHER], "tool_choice": "required"})
+    calls = [e.json() for e in answer.events if e.event == "tool_calls"]
+    assert calls[0]["name"] == "get_weather" and calls[0]["id"] == "call_fake_0"
+    assert "".join(c["arguments"] for c in calls) == ARGS
+    assert answer.last.event == "done" and answer.last.json()["finish_reason"] == "tool_calls"
+    seen = _asked(fake_model, "Weather in Paris, natively?")
+    assert seen.body["tools"] == [WEATHER] and seen.body["tool_choice"] == "required"
+
+    # The next turn sees the call in the stored history, told as text (no result came).
+    await wait_for_messages(client, cid, 2)
+    fake_model.plan(Reply.stream("ok"))
+    await ask(client, cid, "And now?", model="fake")
+    seen = _asked(fake_model, "And now?")
+    assert "get_weather" in seen.messages[-2]["content"]
+
+
+@pytest.mark.parametrize(("model", "options", "code"), [
+    ("local", {"tools": [WEATHER]}, "unsupported_parameter"),
+    ("fake", {"top_k": 3}, "unknown_parameter"),
+    ("fake", {"temperature": 9}, "invalid_value"),
+])
+async def test_the_native_route_refuses_options_it_cannot_honour(
+        client: httpx.AsyncClient, model: str, options: dict[str, Any], code: str) -> None:
+    cid = await new_conversation(client)
+    r = await client.post(f"/v1/conversations/{cid}/messages",
+                          json={"text": "hi", "model": model, "options": options})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == code

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from harness.servers import KAFKA
 from schemas.events import DeadLettered, MessageReceived, conversation_key, new_id
 from schemas.topics import DLQ, REQUESTS
 from tests.e2e.chat import new_conversation, wait_for_messages
-from tests.support.servers import KAFKA
 from tests.support.stacks import Stack
 
 

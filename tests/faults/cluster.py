@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.process import ChatstreamProcess
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.process import ChatstreamProcess
 from tests.support.stacks import _kafka_env
 
 __all__ = ("Cluster", "launcher", "start_cluster")

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from harness.servers import KAFKA
 from schemas.topics import CONTEXTS, DLQ, INGEST, REQUESTS, RESPONSES, SCORES
 from tests.e2e.chat import ask, new_conversation
-from tests.support.servers import KAFKA
 from tests.support.stacks import Stack
 
 # Which stages read each input topic, so each must dead-letter what it cannot read.

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from harness.servers import KAFKA
 from schemas.topics import DLQ
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.faults.cluster import Cluster, launcher, start_cluster
-from tests.support.servers import KAFKA
 
 STAGES = ["retrieval", "inference", "scoring", "persistence"]
 

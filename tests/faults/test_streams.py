@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.sse import collect
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.faults.cluster import start_cluster
-from tests.support.sse import collect
 
 LONG = ("Please remember this for the migration plan: the database moves on Tuesday, the "
         "cache moves on Wednesday, the queue workers move on Thursday, the search cluster "

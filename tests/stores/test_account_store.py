@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.servers import CASSANDRA, require
 from schemas.events import utcnow
 from stores.accounts.base import AccountStore, ApiKey, Tenant, User
 from stores.accounts.cassandra import CassandraAccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
 from stores.cassandra import CassandraSession
-from tests.support.servers import CASSANDRA, require
 
 
 @pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -332,3 +333,41 @@ async def test_deleting_a_conversation_removes_it_only_in_its_tenant(
     assert await store.list_messages(conv.tenant_id, conv.id) == []
     assert await store.get_reply(conv.tenant_id, asked.request_id) is None
     assert not await store.delete_conversation(conv.tenant_id, conv.id)
+
+
+async def test_an_answers_tool_calls_are_kept(store: ConversationStore) -> None:
+    conv = conversation("tenant-tools")
+    await store.create_conversation(conv)
+    calls = ({"id": "call_1", "name": "get_weather", "arguments": '{"city": "Paris"}',
+              "result": None},)
+    answered = message(conv, role="assistant", at=T0, tool_calls=calls,
+                       finish_reason="tool_calls")
+    await store.save_message(answered)
+    [found] = await store.list_messages(conv.tenant_id, conv.id)
+    assert found.tool_calls == calls
+    reply = await store.get_reply(conv.tenant_id, answered.request_id)
+    assert reply is not None and reply.tool_calls == calls
+
+
+async def test_a_sqlite_database_from_before_tool_calls_gets_the_column(
+        tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the messages table as it was made before
+        db.execute("CREATE TABLE messages (tenant_id TEXT NOT NULL, conversation_id TEXT "
+                   "NOT NULL, id TEXT NOT NULL, request_id TEXT NOT NULL, role TEXT NOT "
+                   "NULL, text TEXT NOT NULL, created_at TEXT NOT NULL, user_id TEXT NOT "
+                   "NULL, model TEXT, provider TEXT, prompt_tokens INTEGER NOT NULL DEFAULT "
+                   "0, completion_tokens INTEGER NOT NULL DEFAULT 0, finish_reason TEXT, "
+                   "citations TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (tenant_id, "
+                   "conversation_id, id))")
+    db.close()
+    store = SQLiteConversationStore(path)
+    await store.start()
+    try:
+        conv = conversation("tenant-old")
+        await store.create_conversation(conv)
+        await store.save_message(message(conv, role="user", at=T0))
+        [found] = await store.list_messages(conv.tenant_id, conv.id)
+        assert found.tool_calls == ()
+    finally:
+        await store.close()

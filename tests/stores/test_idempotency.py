@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.servers import CASSANDRA, require
 from stores.cassandra import CassandraSession
 from stores.idempotency import (
     CassandraIdempotencyStore,
@@ -16,7 +17,6 @@ from stores.idempotency import (
     IdempotencyStore,
     SQLiteIdempotencyStore,
 )
-from tests.support.servers import CASSANDRA, require
 
 
 @pytest.fixture(params=["sqlite", pytest.param("cassandra", marks=pytest.mark.cassandra)])

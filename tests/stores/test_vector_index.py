@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from agents.embedders.hashing import HashingEmbedder
+from harness.servers import WEAVIATE, require
 from stores.vectors.base import Hit, IndexedChunk, VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex, fuse
 from stores.vectors.weaviate import WeaviateVectorIndex, collection_name, tenant_name
-from tests.support.servers import WEAVIATE, require
 
 WEAVIATE_GRPC_PORT = int(os.environ.get("CHATSTREAM_WEAVIATE_GRPC_PORT", "50051"))
 EMBEDDER = HashingEmbedder(dimensions=256)

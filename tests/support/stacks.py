@@ -17,10 +17,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.providers.fake_server import FakeModelServer
-from tests.support.cleanup import drop_keyspace, drop_topics
-from tests.support.process import ChatstreamProcess
-from tests.support.servers import CASSANDRA, KAFKA, WEAVIATE, require
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.fake_models import FakeModelServer
+from harness.process import ChatstreamProcess
+from harness.servers import CASSANDRA, KAFKA, WEAVIATE, require
 
 STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from harness.process import ChatstreamProcess
 from tests.support.browser import launch
-from tests.support.process import ChatstreamProcess
 from tests.web.chat import answers, open_page, send, wait_finished
 
 DESKTOP = {"width": 1280, "height": 800}

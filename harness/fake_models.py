@@ -8,7 +8,7 @@ stream of N tokens at a set pace, a 429 with ``Retry-After``, a 5xx, a slow firs
 a connection cut in the middle, a malformed chunk. The server records what it was asked
 and how each stream ended, including a client closing the connection early.
 
-``python -m agents.providers.fake_server --port 8090 --tokens 200 --pace-ms 20`` runs one.
+``python -m harness.fake_models --port 8090 --tokens 200 --pace-ms 20`` runs one.
 """
 
 from __future__ import annotations

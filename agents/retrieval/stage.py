@@ -13,6 +13,7 @@ from schemas.events import (
     HistoryTurn,
     MessageReceived,
     Passage,
+    ToolCall,
     conversation_key,
 )
 from schemas.topics import CONTEXTS, REQUESTS
@@ -44,7 +45,9 @@ async def _history(request: MessageReceived, deps: StageDeps
         stored = _after(found, stored)
         summary = HistorySummary(text=found.text, through_message_id=found.through_message_id,
                                  through_at=found.through_at)
-    history = tuple(HistoryTurn(role=m.role, text=m.text, message_id=m.id, at=m.created_at)
+    history = tuple(HistoryTurn(role=m.role, text=m.text, message_id=m.id, at=m.created_at,
+                                tool_calls=tuple(ToolCall.model_validate(c)
+                                                 for c in m.tool_calls))
                     for m in stored)[-deps.history_turns:]
     return history, summary
 

@@ -1,9 +1,9 @@
 """Inference: streams the answer of the chosen model as token chunks, then the response.
 
-The model router (:mod:`agents.failover`) picks the first model of the request's
+The model router (:mod:`agents.inference.failover`) picks the first model of the request's
 fallback chain that answers; the history is fitted to that model's window
-(:mod:`agents.history`); a cancel on chat.control.v1 stops the answer
-(:mod:`agents.control`).
+(:mod:`agents.inference.history`); a cancel on chat.control.v1 stops the answer
+(:mod:`agents.inference.control`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 from agents import guard
-from agents.chunker import coalesce
-from agents.control import CANCEL_LOOKBACK_S
 from agents.deps import StageDeps
-from agents.failover import ModelRouter, Served
-from agents.history import PromptBuilder
+from agents.inference.chunker import coalesce
+from agents.inference.control import CANCEL_LOOKBACK_S
+from agents.inference.failover import ModelRouter, Served
+from agents.inference.history import PromptBuilder
 from agents.providers.base import Delta, ToolCallDelta, estimate_tokens
 from kernel.errors import ProviderError, ProvidersExhausted
 from schemas.catalogue import ModelSpec
@@ -178,7 +178,7 @@ def stage(deps: StageDeps) -> StageSpec:
         async for emit in handle(event, deps):
             yield emit
 
-    # Cancels reach every inference worker (see agents.control): the one generating the
+    # Cancels reach every inference worker (see agents.inference.control): the one generating the
     # request stops it, the others remember it in case the request comes to them later.
     control = Broadcast(CONTROL, deps.cancels.on_control, lookback_s=CANCEL_LOOKBACK_S)
     return StageSpec("inference", (CONTEXTS,), handler, concurrency=deps.inference_concurrency,

@@ -16,9 +16,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agents.breaker import BreakerBoard, CircuitBreaker
+from agents.inference.breaker import BreakerBoard, CircuitBreaker
+from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider, Delta, Prompt
-from agents.retry import RetryPolicy
 from kernel.errors import ProviderError, ProvidersExhausted
 from kernel.telemetry.metrics import FAILOVERS, PROVIDER_RETRIES
 from schemas.catalogue import ModelSpec

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.servers import KAFKA
+from harness.servers import KAFKA
 
 __all__ = ("drop_keyspace", "drop_topics")
 

@@ -1,0 +1,1 @@
+"""The retrieval stage (``stage``): history, the prompt guard and passages from the index."""
