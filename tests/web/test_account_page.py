@@ -170,8 +170,8 @@ async def test_a_batch_runs_to_completion_with_progress_and_its_results_download
     assert await bar.evaluate("b => b.value") == 3
     async with jpage.expect_download() as download:
         await row.get_by_role("button", name="Download results").click()
-    path = await (await download.value).path()
-    lines = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    text = await asyncio.to_thread((await (await download.value).path()).read_text)
+    lines = [json.loads(line) for line in text.splitlines()]
     assert [line["prompt"] for line in lines] == [
         "Plums are purple.", "Figs are sweet.", "Limes are green."]
 
