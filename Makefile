@@ -2,22 +2,30 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Reinstalls when pyproject.toml or the lock changes.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 SERVICES := $(PYTHON) deploy/local/services.py
 PYTEST_ARGS ?=
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install run cluster test unit lint ocr browser screenshots services services-stop services-status clean
+.PHONY: install lock run cluster test unit lint ocr browser screenshots services services-stop services-status clean
 
-$(STAMP): pyproject.toml
+# The lock constrains every version it names; a dependency added to pyproject.toml and
+# not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Pin what is installed now (pyproject's dependencies and theirs) into requirements.lock.
+lock: install
+	$(BIN)/python deploy/lock.py > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
 
 ## Start chatstream embedded (in-process log, SQLite, offline model): no servers needed.
 run: install

@@ -30,7 +30,8 @@ from schemas.events import (
     batch_conversation,
     conversation_key,
 )
-from schemas.topics import BATCH_REQUESTS, BATCH_STATUS, REQUESTS, RESPONSES
+from schemas.stages import BATCH_RESULTS, BATCHES
+from schemas.topics import BATCH_STATUS, REQUESTS, RESPONSES
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("feeder_stage", "request_id", "results_stage")
@@ -146,7 +147,7 @@ def feeder_stage(*, in_flight: int = 4, starve_s: float = 5.0,
                 options={**batch.options, "batch_id": batch.batch_id, "batch_index": index},
                 history=()))
 
-    return StageSpec("batches", (BATCH_REQUESTS,), handler, concurrency=2,
+    return StageSpec(BATCHES.name, BATCHES.inputs, handler, concurrency=2,
                      broadcasts=(Broadcast(BATCH_STATUS, progress.on_status, lookback_s),
                                  Broadcast(REQUESTS, progress.on_request),
                                  Broadcast(RESPONSES, progress.on_response)))
@@ -163,4 +164,4 @@ def results_stage() -> StageSpec:
             request_id=event.request_id, text=event.text, model=event.model,
             usage=event.usage, finish_reason=event.finish_reason))
 
-    return StageSpec("batch-results", (RESPONSES,), handler, concurrency=4)
+    return StageSpec(BATCH_RESULTS.name, BATCH_RESULTS.inputs, handler, concurrency=4)

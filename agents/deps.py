@@ -35,6 +35,7 @@ class StageDeps:
     providers: Mapping[str, ChatProvider]
     passages: PassageSource = field(default_factory=NoPassages)
     history_turns: int = 20
+    history_max_bytes: int = 256 * 1024
     passages_limit: int = 5
     chunk_max_ms: float = 40.0
     chunk_max_chars: int = 64

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
-from schemas.topics import REQUESTS, RESPONSES, SCORES
+from schemas.stages import PERSISTENCE
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation, ConversationStore, StoredMessage
 from streams.runtime.base import Emit, StageSpec
 
-__all__ = ("count_tokens", "handle", "stage", "title_for")
+__all__ = ("KnownConversations", "count_tokens", "handle", "stage", "title_for")
 
 
 def title_for(text: str) -> str:
@@ -29,15 +30,40 @@ async def count_tokens(event: ResponseCompleted, accounts: AccountStore) -> None
                                 used, MONTH_TTL_S)
 
 
+class KnownConversations:
+    """Conversations this process saw stored, most recent last, bounded: a conversation's
+    later messages skip the existence check (a store read per message otherwise)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return True
+        return False
+
+    def add(self, key: tuple[str, str]) -> None:
+        self._seen[key] = None
+        self._seen.move_to_end(key)
+        while len(self._seen) > self._limit:
+            self._seen.popitem(last=False)
+
+
 async def handle(
     event: MessageReceived | ResponseCompleted | ScoresComputed, store: ConversationStore,
-    accounts: AccountStore | None = None,
+    accounts: AccountStore | None = None, known: KnownConversations | None = None,
 ) -> AsyncIterator[Emit]:
     if isinstance(event, MessageReceived):
         # Conversations opened by the chat-completions route exist only as events.
-        await store.create_conversation(Conversation(
-            event.tenant_id, event.conversation_id, event.user_id, title_for(event.text),
-            event.occurred_at))
+        key = (event.tenant_id, event.conversation_id)
+        if known is None or key not in known:
+            await store.create_conversation(Conversation(
+                event.tenant_id, event.conversation_id, event.user_id, title_for(event.text),
+                event.occurred_at))
+            if known is not None:
+                known.add(key)
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
             id=event.message_id, request_id=event.request_id, role="user", text=event.text,
@@ -46,7 +72,10 @@ async def handle(
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
             id=event.message_id, request_id=event.request_id, role="assistant",
-            text=event.text, created_at=event.occurred_at, user_id=event.user_id,
+            # The request's time, not this attempt's: one row per request whatever the
+            # redeliveries (it sorts right after its question: same instant, role order).
+            text=event.text, created_at=event.requested_at or event.occurred_at,
+            user_id=event.user_id,
             model=event.model, provider=event.provider,
             prompt_tokens=event.usage.prompt_tokens,
             completion_tokens=event.usage.completion_tokens,
@@ -64,9 +93,11 @@ async def handle(
 
 
 def stage(store: ConversationStore, accounts: AccountStore | None = None) -> StageSpec:
+    known = KnownConversations()
+
     async def handler(
         event: MessageReceived | ResponseCompleted | ScoresComputed,
     ) -> AsyncIterator[Emit]:
-        async for emit in handle(event, store, accounts):
+        async for emit in handle(event, store, accounts, known):
             yield emit
-    return StageSpec("persistence", (REQUESTS, RESPONSES, SCORES), handler, concurrency=4)
+    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs, handler, concurrency=4)

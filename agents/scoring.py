@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 from schemas.events import ResponseCompleted, ScoresComputed, Signal, conversation_key
-from schemas.topics import RESPONSES, SCORES
+from schemas.stages import SCORING
+from schemas.topics import SCORES
 from streams.runtime.base import Emit, StageSpec
 
 __all__ = ("handle", "score", "stage")
@@ -234,4 +235,4 @@ async def handle(event: ResponseCompleted) -> AsyncIterator[Emit]:
 
 
 def stage() -> StageSpec:
-    return StageSpec("scoring", (RESPONSES,), handle, concurrency=4)
+    return StageSpec(SCORING.name, SCORING.inputs, handle, concurrency=4)

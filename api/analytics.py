@@ -106,14 +106,16 @@ class AnalyticsView:
             partitions=len(snaps), windows=windows,
             totals=_merge(windows[0].start, every) if windows else None)
 
-    def collector(self) -> Collector:
-        """Prometheus gauges of the current hour of every tenant."""
-        return _Gauges(self)
+    def collector(self, tenant_id: str | None = None) -> Collector:
+        """Prometheus gauges of the current hour of ``tenant_id``, or (None: for the
+        operator only) of every tenant."""
+        return _Gauges(self, tenant_id)
 
 
 class _Gauges(Collector):
-    def __init__(self, view: AnalyticsView) -> None:
+    def __init__(self, view: AnalyticsView, tenant_id: str | None) -> None:
         self._view = view
+        self._tenant_id = tenant_id
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -129,7 +131,10 @@ class _Gauges(Collector):
                                  "p95 time to first token this hour", labels=["tenant", "model"])
         intents = GaugeMetricFamily("chatstream_analytics_intents", "answered turns this "
                                     "hour by intent", labels=["tenant", "intent"])
-        for tenant in sorted(self._view.tenants()):
+        tenants = self._view.tenants()
+        if self._tenant_id is not None:
+            tenants &= {self._tenant_id}
+        for tenant in sorted(tenants):
             summary = self._view.summary(tenant, "hours", since=hour)
             now = summary.windows[-1] if summary.windows else WindowSummary(start=hour)
             for n, family in families.items():

@@ -5,6 +5,10 @@
   with a server key) is as safe as a slow one: there is no dictionary to try. The prefix
   is the key's public id, looked up directly, and shown in listings.
 - JWTs: HS256 only; any other ``alg`` (``none`` included) is refused before decoding.
+  A refresh token names its family (the login it descends from), revoked as a whole
+  when a used one comes back.
+- Hashing runs on a few threads of its own with a bounded queue: a login flood waits
+  or gets 503, it never holds 64 MiB per request nor starves the default thread pool.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -25,11 +31,13 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from api.errors import ApiError
 from kernel.settings import Settings
+from stores.accounts.base import AccountStore
 
 __all__ = ("Claims", "Credentials", "unauthorized")
 
 ALGORITHM = "HS256"
 _KEY_PREFIX_BYTES = 6
+T = TypeVar("T")
 
 
 def unauthorized(message: str, code: str = "unauthorized") -> ApiError:
@@ -42,6 +50,8 @@ class Claims:
     user_id: str
     role: str
     jti: str
+    # The login this refresh token descends from (its first jti).
+    family: str = ""
 
 
 class Credentials:
@@ -49,17 +59,30 @@ class Credentials:
         secret = settings.jwt_secret.get_secret_value().encode()
         self._jwt_key = hmac.new(secret, b"chatstream jwt", hashlib.sha256).digest()
         self._key_hmac = hmac.new(secret, b"chatstream api keys", hashlib.sha256).digest()
-        self._share_hmac = hmac.new(secret, b"chatstream shares", hashlib.sha256).digest()
         self._access_ttl = settings.access_token_ttl_s
         self.refresh_ttl = settings.refresh_token_ttl_s
         self._hasher = PasswordHasher()
+        self._hash_pool = ThreadPoolExecutor(settings.password_hash_workers,
+                                             thread_name_prefix="argon2")
+        self._hash_slots = settings.password_hash_workers + settings.password_hash_queue
+        self._hashing = 0
         key = settings.credentials_key.get_secret_value()
         self._fernet = Fernet(key.encode()) if key else None
 
     # -- passwords -------------------------------------------------------------------
 
+    async def _hash(self, work: Callable[[], T]) -> T:
+        if self._hashing >= self._hash_slots:
+            raise ApiError(503, "busy", "too many logins at once; retry shortly",
+                           headers={"Retry-After": "1"})
+        self._hashing += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._hash_pool, work)
+        finally:
+            self._hashing -= 1
+
     async def hash_password(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._hash(lambda: self._hasher.hash(password))
 
     async def check_password(self, stored: str, password: str) -> bool:
         def verify() -> bool:
@@ -67,7 +90,7 @@ class Credentials:
                 return self._hasher.verify(stored, password)
             except (VerificationError, InvalidHashError):
                 return False
-        return await asyncio.to_thread(verify)
+        return await self._hash(verify)
 
     # -- tokens ----------------------------------------------------------------------
 
@@ -76,14 +99,26 @@ class Credentials:
         return jwt.encode({**claims, "iat": now, "exp": now + ttl}, self._jwt_key,
                           algorithm=ALGORITHM)
 
-    def issue(self, tenant_id: str, user_id: str, role: str) -> tuple[str, str, str]:
-        """An access token, a refresh token, and the refresh token's id."""
+    def issue(self, tenant_id: str, user_id: str, role: str,
+              family: str | None = None) -> tuple[str, str, str]:
+        """An access token, a refresh token, and the refresh token's id. ``family``: the
+        login a refreshed token descends from (a new login starts its own)."""
         base = {"sub": user_id, "tid": tenant_id, "role": role}
         access = self._encode({**base, "typ": "access", "jti": uuid.uuid4().hex},
                               self._access_ttl)
         jti = uuid.uuid4().hex
-        refresh = self._encode({**base, "typ": "refresh", "jti": jti}, self.refresh_ttl)
+        refresh = self._encode({**base, "typ": "refresh", "jti": jti, "fam": family or jti},
+                               self.refresh_ttl)
         return access, refresh, jti
+
+    # A revoked family is a flag in the shared counters, so every edge sees it.
+    async def family_revoked(self, store: AccountStore, family: str) -> bool:
+        return bool((await store.counters(f"refresh-family:{family}", "revoked")).get(
+            "revoked", 0))
+
+    async def revoke_family(self, store: AccountStore, family: str) -> None:
+        await store.consume(f"refresh-family:{family}", "revoked", "revoked", None,
+                            self.refresh_ttl)
 
     @property
     def access_ttl(self) -> int:
@@ -106,7 +141,7 @@ class Credentials:
         if claims.get("typ") != kind or not isinstance(claims.get("tid"), str):
             raise unauthorized(f"not an {kind} token")
         return Claims(claims["tid"], claims["sub"], str(claims.get("role", "member")),
-                      claims["jti"])
+                      claims["jti"], str(claims.get("fam") or claims["jti"]))
 
     # -- API keys --------------------------------------------------------------------
 
@@ -132,12 +167,11 @@ class Credentials:
 
     # -- shares and provider credentials --------------------------------------------
 
-    def share_token(self, tenant_id: str, conversation_id: str) -> str:
-        """Unguessable without the server secret, and the same for one conversation, so
-        unsharing needs no lookup table."""
-        mac = hmac.new(self._share_hmac, f"{tenant_id}\0{conversation_id}".encode(),
-                       hashlib.sha256)
-        return mac.hexdigest()[:40]
+    @staticmethod
+    def share_token() -> str:
+        """Random, never derived: a link taken down stays dead when the conversation is
+        shared again, and knowing the server secret does not reveal any."""
+        return secrets.token_urlsafe(30)
 
     def encrypt(self, plaintext: str) -> str:
         if self._fernet is None:

@@ -38,6 +38,11 @@ class BatchState:
         return "running" if self.results else "queued"
 
 
+# Batches kept in memory, and answers kept for batches not read yet (see _evict).
+MAX_BATCHES = 10_000
+MAX_EARLY = 10_000
+
+
 class BatchView:
     def __init__(self, runtime: Runtime, lookback_s: float = 7 * 24 * 3600.0) -> None:
         self._runtime = runtime
@@ -74,18 +79,44 @@ class BatchView:
                 self._batches[key] = BatchState(event)
                 for early in self._early.pop(key, []):
                     self.apply(early)
+                self._evict()
         elif isinstance(event, BatchItemCompleted | BatchCancelled):
             key = (event.tenant_id, event.batch_id)
             state = self._batches.get(key)
             if state is None:
                 self._early.setdefault(key, []).append(event)
+                while len(self._early) > MAX_EARLY:  # news of batches never read
+                    del self._early[next(iter(self._early))]
             elif isinstance(event, BatchCancelled):
                 state.cancelled = True
             else:
                 state.results[event.index] = event
 
+    def _evict(self) -> None:
+        """Batches older than the look-back go (a restarted edge would not read them
+        either), then the oldest over MAX_BATCHES, finished ones first. Insertion order
+        is log order, so the oldest are at the front."""
+        horizon = time.time() - self._lookback_s
+        while self._batches:
+            key = next(iter(self._batches))
+            if self._batches[key].submitted.occurred_at.timestamp() >= horizon:
+                break
+            del self._batches[key]
+        if len(self._batches) > MAX_BATCHES:
+            finished = [k for k, b in self._batches.items()
+                        if b.status in ("completed", "cancelled")]
+            for key in finished[:len(self._batches) - MAX_BATCHES]:
+                del self._batches[key]
+        while len(self._batches) > MAX_BATCHES:
+            del self._batches[next(iter(self._batches))]
+
     def get(self, tenant_id: str, batch_id: str) -> BatchState | None:
         return self._batches.get((tenant_id, batch_id))
+
+    def active(self, tenant_id: str) -> int:
+        """The tenant's batches not finished yet (queued or running)."""
+        return sum(1 for (t, _), b in self._batches.items()
+                   if t == tenant_id and b.status in ("queued", "running"))
 
     def items(self, state: BatchState) -> Iterator[tuple[int, str, BatchItemCompleted]]:
         for index, prompt in enumerate(state.submitted.prompts):

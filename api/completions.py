@@ -23,7 +23,7 @@ from schemas.completions import (
     ToolCallOut,
 )
 
-__all__ = ("Completion", "collect", "openai_error", "stream_chunks")
+__all__ = ("Completion", "collect", "openai_error", "status_of", "stream_chunks")
 
 KEEPALIVE_S = 15.0
 
@@ -34,6 +34,11 @@ _FINISH = {"stop": "stop", "length": "length", "blocked": "content_filter",
 
 # Error codes of the pipeline as HTTP statuses, for non-streamed answers.
 _STATUS = {"unknown_model": 404, "provider_unavailable": 503, "provider_error": 502}
+
+
+def status_of(code: str) -> int:
+    """The HTTP status of a pipeline error code, for answers that are not streamed."""
+    return _STATUS.get(code, 502)
 
 
 def openai_error(status: int, message: str, *, type: str = "invalid_request_error",
@@ -172,7 +177,7 @@ async def collect(stream: RequestStream, completion: Completion) -> JSONResponse
             parts, calls = [], _ToolCalls()
         elif e.event == "error":
             code = data.get("code", "error")
-            return openai_error(_STATUS.get(code, 502), data.get("message", ""),
+            return openai_error(status_of(code), data.get("message", ""),
                                 type="server_error", code=code)
         elif e.event == "done":
             body = ChatCompletion(

@@ -11,8 +11,10 @@ from api.auth import Credentials, unauthorized
 from api.errors import ApiError
 from api.services import EdgeServices
 from stores.accounts.base import AccountStore
+from stores.conversations.base import Conversation
 
-__all__ = ("AccountsDep", "AdminDep", "Principal", "PrincipalDep", "ServicesDep")
+__all__ = ("AccountsDep", "AdminDep", "OwnConversation", "Principal", "PrincipalDep",
+           "ServicesDep", "own_conversation")
 
 
 def get_services(request: Request) -> EdgeServices:
@@ -80,7 +82,28 @@ def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Princi
     return principal
 
 
+async def own_conversation(services: EdgeServices, principal: Principal,
+                           cid: str) -> Conversation:
+    """The caller's own conversation, or 404: another tenant's or another user's is
+    indistinguishable from one that does not exist. A store outage is 503 (the error
+    handler), never an unchecked accept: that would let a member write into (and, through
+    the answer's history, read) a colleague's conversation."""
+    found = await services.store.get_conversation(principal.tenant_id, cid)
+    if found is None or found.user_id != principal.user_id:
+        raise ApiError(404, "not_found", f"conversation {cid} not found")
+    return found
+
+
+async def get_own_conversation(cid: str,
+                               services: Annotated[EdgeServices, Depends(get_services)],
+                               principal: Annotated[Principal, Depends(get_principal)],
+                               ) -> Conversation:
+    return await own_conversation(services, principal, cid)
+
+
 ServicesDep = Annotated[EdgeServices, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(get_admin)]
+# Routes with a ``{cid}`` path parameter: the conversation, checked to be the caller's.
+OwnConversation = Annotated[Conversation, Depends(get_own_conversation)]
 AccountsDep = Annotated[tuple[AccountStore, Credentials], Depends(get_accounts)]

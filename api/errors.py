@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kernel.errors import ChatstreamError, LogUnavailable, StoreUnavailable
+from kernel.errors import ChatstreamError, EventTooLarge, LogUnavailable, StoreUnavailable
 
 __all__ = ("ApiError", "install_error_handlers")
 
@@ -42,6 +42,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(_body(exc.code, exc.message), exc.status, headers=exc.headers)
 
+    @app.exception_handler(EventTooLarge)
+    async def too_large(_: Request, exc: EventTooLarge) -> JSONResponse:
+        # The request (with the history a client sent) is larger than the log takes.
+        return JSONResponse(_body("payload_too_large", "the request is larger than the log "
+                                  "accepts; send less history"), 413)
+
     @app.exception_handler(StoreUnavailable)
     @app.exception_handler(LogUnavailable)
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -63,7 +69,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(_body(_CODES.get(exc.status_code, "error"), str(exc.detail)),
+        code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
+        return JSONResponse(_body(code, str(exc.detail)),
                             exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

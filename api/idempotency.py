@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from api.errors import ApiError
 from api.services import EdgeServices
+from kernel.errors import LogUnavailable
 
 __all__ = ("fingerprint", "once")
 
@@ -23,12 +25,13 @@ def fingerprint(*parts: Any) -> str:
 
 
 async def once(services: EdgeServices, tenant_id: str, key: str | None, fp: str,
-               result: M, act: Callable[[], Awaitable[None]]) -> tuple[M, bool]:
+               result: M, act: Callable[[], Awaitable[object]]) -> tuple[M, bool]:
     """Claim ``key`` with ``result`` and run ``act``; if the key was claimed before,
     return that first result instead (``True`` as second value: it is a repeat).
 
-    The claim comes first so two concurrent repeats cannot both act; a failed ``act``
-    releases it so the client's retry can go through."""
+    The claim comes first so two concurrent repeats cannot both act; an ``act`` that
+    failed before anything reached the log releases it so the client's retry can go
+    through."""
     if key is None:
         await act()
         return result, False
@@ -43,6 +46,15 @@ async def once(services: EdgeServices, tenant_id: str, key: str | None, fp: str,
         return type(result).model_validate_json(earlier.response), True
     try:
         await act()
+    except LogUnavailable as exc:
+        # Handed to the log without an acknowledgement: the record may be there, and a
+        # released key would let the client's retry publish the question a second time.
+        # Kept, the retry gets this first result and follows that request.
+        if not exc.maybe_written:
+            await services.idempotency.release(tenant_id, key)
+        raise
+    except asyncio.CancelledError:
+        raise  # cancelled anywhere up to the acknowledgement: kept, for the same reason
     except BaseException:
         await services.idempotency.release(tenant_id, key)
         raise

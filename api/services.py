@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from api.analytics import AnalyticsView
 from api.auth import Credentials
@@ -18,7 +19,17 @@ from stores.idempotency import IdempotencyStore
 from stores.vectors.base import VectorIndex
 from streams.runtime.base import Runtime
 
-__all__ = ("EdgeServices",)
+__all__ = ("EdgeServices", "TextEmbedder")
+
+
+class TextEmbedder(Protocol):
+    """Texts in, one vector per text out: what ``/v1/embeddings`` serves. The stages'
+    ``agents.embedders.base.Embedder`` satisfies it (the edge imports no stage code)."""
+
+    @property
+    def space(self) -> str: ...
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
 @dataclass(frozen=True)
@@ -42,3 +53,5 @@ class EdgeServices:
     batches: BatchView | None = None
     # The providers' circuit breakers, when inference runs in this process (`up`).
     breaker_states: Callable[[], Mapping[str, str]] | None = None
+    # The embedder documents are indexed with, served by /v1/embeddings.
+    embedder: TextEmbedder | None = None

@@ -32,6 +32,7 @@ from harness.cleanup import drop_topics
 from harness.process import ChatstreamProcess
 from harness.servers import KAFKA, require
 from schemas import events
+from schemas.stages import group_name, topic_name
 from schemas.topics import CONTEXTS, RESPONSES, SCORES, TopicSpec
 from streams.codec import encode
 from streams.runtime.kafka import create_topics
@@ -131,7 +132,7 @@ async def measure(stage: str, workers: int, messages: int, workdir: Path) -> Res
                  "CHATSTREAM_STORE": f"sqlite:///{data}/store.db"},
                 workdir / f"{stage}-{workers}-{i}.log", ready="workers running"))
         await asyncio.gather(*(asyncio.to_thread(p.start, 180) for p in procs))
-        group = f"{prefix}chatstream-{stage}"
+        group = group_name(stage, prefix)
         while True:  # polling the broker: there is no event to wait on
             if await _group_members(admin, group) == ("Stable", workers):
                 break
@@ -140,10 +141,10 @@ async def measure(stage: str, workers: int, messages: int, workdir: Path) -> Res
 
         for i in range(messages):
             key, event = _input(stage, i)
-            await producer.send(prefix + source.name, value=encode(event), key=key.encode())
+            await producer.send(topic_name(source, prefix), value=encode(event), key=key.encode())
         await producer.flush()
 
-        tps = [TopicPartition(prefix + sink.name, p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(topic_name(sink, prefix), p) for p in range(PARTITIONS)]
         deadline = time.monotonic() + 600
         while await _output_count(watcher, tps) < messages:
             if time.monotonic() > deadline:
@@ -151,7 +152,7 @@ async def measure(stage: str, workers: int, messages: int, workdir: Path) -> Res
                                      + procs[0].tail(20))
             await asyncio.sleep(0.2)
         async with asyncio.timeout(120):
-            count, first, last = await _output_span(KAFKA, prefix + sink.name)
+            count, first, last = await _output_span(KAFKA, topic_name(sink, prefix))
         return Result(stage, workers, count, (last - first) / 1000, group_ready)
     finally:
         await watcher.stop()

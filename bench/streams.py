@@ -29,6 +29,7 @@ from bench.rawhttp import sse_events
 from harness.cleanup import drop_topics
 from harness.servers import KAFKA, require
 from schemas.events import AnswerFinished, MessageReceived, TokensGenerated, Usage
+from schemas.stages import topic_name
 from schemas.topics import REQUESTS, TOKENS
 
 RATE = 20.0  # tokens per second per stream
@@ -48,7 +49,7 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
         for rid in rids:
             req = MessageReceived(tenant_id="dev", request_id=rid, message_id=rid,
                                   conversation_id=rid, user_id="dev", text="x", model="local")
-            await producer.send(prefix + REQUESTS.name, req.model_dump_json().encode(),
+            await producer.send(topic_name(REQUESTS, prefix), req.model_dump_json().encode(),
                                 key=f"dev:{rid}".encode())
         await producer.flush()
         await asyncio.sleep(1.0)  # clients connect
@@ -63,7 +64,7 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
                     # The text carries its production time: the client measures the relay.
                     ev = TokensGenerated(tenant_id="dev", request_id=rid, conversation_id=rid,
                                          attempt="a", seq=seq, text=f"{time.time():.6f} ")
-                    await producer.send(prefix + TOKENS.name, ev.model_dump_json().encode(),
+                    await producer.send(topic_name(TOKENS, prefix), ev.model_dump_json().encode(),
                                         key=f"dev:{rid}".encode())
                 # Keep the schedule: 20 ticks a second across all streams.
                 due = start + (seq - 1 + (slot + 1) / slots) / RATE
@@ -72,7 +73,7 @@ async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
             done = AnswerFinished(tenant_id="dev", request_id=rid, conversation_id=rid,
                                   attempt="a", seq=ticks + 1, message_id=rid, usage=Usage(),
                                   finish_reason="stop")
-            await producer.send(prefix + TOKENS.name, done.model_dump_json().encode(),
+            await producer.send(topic_name(TOKENS, prefix), done.model_dump_json().encode(),
                                 key=f"dev:{rid}".encode())
         await producer.flush()
     finally:

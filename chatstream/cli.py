@@ -30,6 +30,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _describe(exc: ValidationError) -> str:
+    """Which setting is wrong and why, never the value given: it may be a secret."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        env = f"CHATSTREAM_{where.split('.')[0].upper()}" if error["loc"] else where
+        lines.append(f"  {env}: {error['msg']}")
+    return "\n".join(lines)
+
+
 def _server_flags(p: argparse.ArgumentParser, *, edge: bool) -> None:
     if edge:
         p.add_argument("--host", help="bind address (CHATSTREAM_HOST)")
@@ -61,7 +71,7 @@ def _read_password() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from chatstream.compose import STAGES
+    from schemas.stages import STAGE_NAMES
 
     parser = argparse.ArgumentParser(
         prog="chatstream", description="An event-driven AI chat backend on Apache Kafka: "
@@ -75,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     edge = sub.add_parser("edge", help="the edge only (Kafka deployments)")
     _server_flags(edge, edge=True)
     worker = sub.add_parser("worker", help="one or more stages (Kafka deployments)")
-    worker.add_argument("stages", nargs="+", metavar="STAGE", help=f"any of {', '.join(STAGES)}")
+    worker.add_argument("stages", nargs="+", metavar="STAGE",
+                        help=f"any of {', '.join(STAGE_NAMES)}")
     _server_flags(worker, edge=False)
     topics = sub.add_parser("topics", help="topic administration")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -147,14 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = _settings(args)
     except ValidationError as exc:
-        print(f"chatstream: invalid settings:\n{exc}", file=sys.stderr)
+        print(f"chatstream: invalid settings:\n{_describe(exc)}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
-    from chatstream.compose import STAGES, run
+    from chatstream.compose import run
+    from schemas.stages import STAGE_NAMES
 
     try:
         if args.command == "up":
-            asyncio.run(run(settings, edge=True, stages=STAGES))
+            asyncio.run(run(settings, edge=True, stages=STAGE_NAMES))
         elif args.command == "edge":
             asyncio.run(run(settings, edge=True, stages=()))
         elif args.command == "worker":
@@ -181,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             from chatstream.status import collect, render
 
-            rows = asyncio.run(collect(settings, STAGES, args.metrics, args.interval))
+            rows = asyncio.run(collect(settings, STAGE_NAMES, args.metrics, args.interval))
             print(render(rows))
         elif args.command == "schemas":
             _export_schemas(args.dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -15,7 +16,6 @@ import uvicorn
 
 from agents import batches, persistence, scoring
 from agents.analytics import stage as analytics
-from agents.analytics.stage import group_name
 from agents.deps import NoPassages, StageDeps
 from agents.inference import stage as inference
 from agents.inference.breaker import BreakerBoard, BreakerConfig
@@ -38,6 +38,7 @@ from kernel.settings import Settings
 from kernel.telemetry import tracing
 from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
+from schemas.stages import KNOWLEDGE_STAGES, STAGE_NAMES, analytics_name
 from stores.accounts.base import AccountStore
 from stores.accounts.sqlite import SQLiteAccountStore
 from stores.conversations.base import ConversationStore
@@ -48,14 +49,10 @@ from streams.runtime.kafka import KafkaRuntime
 from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
 from streams.runtime.memory import MemoryRuntime
 
-__all__ = ("STAGES", "build_runtime", "build_store", "run")
+__all__ = ("build_runtime", "build_store", "run")
 
 log = logging.getLogger("chatstream")
 
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion", "analytics",
-          "batches", "batch-results")
-# What needs the documents, the embedder and the vector index.
-_KNOWLEDGE_STAGES = frozenset({"retrieval", "ingestion"})
 
 
 def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
@@ -150,14 +147,14 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
                  providers: dict[str, ChatProvider] | None = None,
                  accounts: AccountStore | None = None,
                  breakers: BreakerBoard | None = None) -> list[StageSpec]:
-    unknown = sorted(set(names) - set(STAGES))
+    unknown = sorted(set(names) - set(STAGE_NAMES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
-                                 f"choose from {', '.join(STAGES)}")
+                                 f"choose from {', '.join(STAGE_NAMES)}")
     deps = StageDeps(
         store=store, catalogue=catalogue or load_catalogue(settings.models_file),
         providers=providers if providers is not None else build_providers(settings),
-        history_turns=settings.history_turns,
+        history_turns=settings.history_turns, history_max_bytes=settings.history_max_bytes,
         chunk_max_ms=settings.chunk_max_ms, chunk_max_chars=settings.chunk_max_chars,
         inference_concurrency=settings.inference_concurrency,
         passages=knowledge.passages() if knowledge is not None else NoPassages(),
@@ -232,9 +229,30 @@ def _lag_source(settings: Settings, runtime: Runtime) -> LagSource | None:
     return KafkaLag(settings.kafka_bootstrap, settings.topic_prefix)
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name, "" or 0.0.0.0: reachable from elsewhere
+
+
+def check_exposure(settings: Settings) -> None:
+    """AUTH=dev serves anyone as any tenant: only on loopback, unless explicitly allowed."""
+    if (settings.auth == "dev" and not _loopback(settings.host)
+            and not settings.allow_insecure_dev_auth_on_network):
+        raise ConfigurationError(
+            f"AUTH=dev has no credentials and must not listen on {settings.host!r}: "
+            "bind 127.0.0.1, use CHATSTREAM_AUTH=jwt, or (on a network you trust) set "
+            "CHATSTREAM_ALLOW_INSECURE_DEV_AUTH_ON_NETWORK=true")
+
+
 async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     """Run the edge and/or stages until SIGINT or SIGTERM, then shut down in order:
     stop taking work, let in-flight work end, close clients."""
+    if edge:
+        check_exposure(settings)
     # A bad catalogue refuses to start before anything connects.
     catalogue = load_catalogue(settings.models_file)
     stop = asyncio.Event()
@@ -263,7 +281,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             # Limits at the edge; tokens counted by persistence, once per answer.
             accounts = build_accounts(store)
             await accounts.start()
-        if edge or _KNOWLEDGE_STAGES & set(stages):
+        if edge or KNOWLEDGE_STAGES & set(stages):
             knowledge = build_knowledge(settings, store)
             await knowledge.start()
         await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
@@ -272,7 +290,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if isinstance(lag, KafkaLag):
             await lag.start()
         if lag is not None:
-            lag_task = asyncio.create_task(lag_monitor(lag, STAGES, settings.lag_interval_s))
+            lag_task = asyncio.create_task(lag_monitor(lag, STAGE_NAMES, settings.lag_interval_s))
         breaker_states = breakers.states if providers else None
         kind = urlparse(settings.broker).scheme
         print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
@@ -282,7 +300,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
         if edge:
             relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
             await relay.start()
-            view = AnalyticsView(runtime, group_name(settings.analytics_group))
+            view = AnalyticsView(runtime, analytics_name(settings.analytics_group))
             await view.start()
             batch_view = BatchView(runtime)
             await batch_view.start()
@@ -293,6 +311,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     idempotency=idempotency,
                                     documents=knowledge.documents if knowledge else None,
                                     vectors=knowledge.index if knowledge else None,
+                                    embedder=knowledge.embedder if knowledge else None,
                                     accounts=accounts,
                                     credentials=Credentials(settings) if accounts else None,
                                     analytics=view, batches=batch_view,

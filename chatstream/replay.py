@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
+from schemas.stages import group_name
 from schemas.topics import ALL_TOPICS, DLQ
 
 __all__ = ("replay_dead_letters", "replay_range")
@@ -31,7 +32,7 @@ async def replay_dead_letters(settings: Settings, *, stage: str | None, dry_run:
     bootstrap = _kafka(settings)
     consumer = AIOKafkaConsumer(
         settings.topic(DLQ.name), bootstrap_servers=bootstrap,
-        group_id=f"{settings.topic_prefix}chatstream-replay", enable_auto_commit=False,
+        group_id=group_name("replay", settings.topic_prefix), enable_auto_commit=False,
         auto_offset_reset="earliest")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=True)

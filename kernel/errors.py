@@ -5,6 +5,7 @@ ChatstreamError
 ├── StoreUnavailable        the store cannot be reached (retry later)
 ├── LogUnavailable          the log (Kafka) cannot take a record now (retry later)
 ├── PoisonEvent             an event no retry will fix (goes to the dead-letter topic)
+│   └── EventTooLarge       an event larger than the log takes
 ├── ProviderError           a model provider failed (retryable or not)
 │   └── ProvidersExhausted  every model of a fallback chain failed or was skipped
 └── ApiError                an HTTP answer the edge gives on purpose (api/errors.py: it
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = (
     "ChatstreamError",
     "ConfigurationError",
+    "EventTooLarge",
     "LogUnavailable",
     "PoisonEvent",
     "ProviderError",
@@ -37,11 +39,21 @@ class StoreUnavailable(ChatstreamError):
 
 
 class LogUnavailable(ChatstreamError):
-    pass
+    """``maybe_written``: the record was handed to the log and its acknowledgement did
+    not come, so it may be in the log after all (a retry could write it twice)."""
+
+    def __init__(self, message: str, *, maybe_written: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_written = maybe_written
 
 
 class PoisonEvent(ChatstreamError):
     pass
+
+
+class EventTooLarge(PoisonEvent):
+    """The log refused an event for its size (Kafka's ``message.max.bytes``): no retry
+    will make it fit, so the event that produced it is dead-lettered."""
 
 
 class ProviderError(ChatstreamError):

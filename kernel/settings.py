@@ -5,6 +5,7 @@ Nothing reads the environment at import time; call :func:`get_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.plans import DEFAULT_PLANS, Plan
+from schemas.stages import topic_name
 from schemas.topics import ALL_TOPICS
 
 __all__ = ("Endpoint", "Settings", "TopicRetention", "get_settings")
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CHATSTREAM_", env_file=".env", extra="ignore", frozen=True,
         env_nested_delimiter="__",
+        # A bad value must not end up in a terminal or a log: it may be a secret.
+        hide_input_in_errors=True,
     )
 
     broker: str = Field("memory://", description="`memory://` or `kafka://host:port,...`")
@@ -75,7 +79,14 @@ class Settings(BaseSettings):
                                      "empty: the shipped catalogue")
     default_model: str = Field("local", description="model used when a request names none")
     max_message_chars: int = Field(16_000, ge=1, description="longer messages get 413")
+    max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest JSON request "
+                                "body, counted on the bytes received (chunked too): more "
+                                "is 413 before anything parses it")
     history_turns: int = Field(20, ge=0, description="recent turns retrieval loads")
+    history_max_bytes: int = Field(256 * 1024, ge=1024, description="UTF-8 bytes of "
+                                   "history a context carries at most (stored or sent by the "
+                                   "client): older turns are left out, so a context event "
+                                   "stays within the log's message size")
     local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the offline model, "
                                         "per word")
     chunk_max_ms: float = Field(40.0, ge=0, description="token chunks are flushed after this")
@@ -141,6 +152,10 @@ class Settings(BaseSettings):
                                             "which analytics counts a turn as a lead")
     batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
                                    "hold (more: 413)")
+    batch_max_active_per_tenant: int = Field(3, ge=1, description="batches one tenant "
+                                             "may have queued or running at once (more: "
+                                             "429), so no tenant's batches hold back "
+                                             "another's")
     batch_in_flight: int = Field(4, ge=1, description="prompts of one batch in the pipeline "
                                  "at once: what a batch adds to the interactive queues")
     # Models: keys and base URLs live here, never in the catalogue file.
@@ -179,6 +194,14 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = Field(SecretStr(""), description="HS256 key of access and "
                                   "refresh tokens, and of API key hashes; at least 32 "
                                   "characters, required with AUTH=jwt (never logged)")
+    allow_insecure_dev_auth_on_network: bool = Field(
+        False, description="let AUTH=dev (no credentials: anyone reaching the port is a "
+        "user of any tenant) bind to a non-loopback HOST; otherwise the edge refuses to "
+        "start")
+    dev_allowed_hosts: list[str] = Field(
+        ["localhost", "127.0.0.1", "::1"], description="with AUTH=dev, the `Host` names "
+        "served (JSON list; `*`: any), and the only sites whose pages may call the edge: "
+        "stops DNS rebinding and cross-site requests to a local edge")
     access_token_ttl_s: int = Field(900, ge=1, description="lifetime of an access token")
     refresh_token_ttl_s: int = Field(30 * 86400, ge=1, description="lifetime of a refresh "
                                      "token (each is good for one refresh)")
@@ -192,6 +215,20 @@ class Settings(BaseSettings):
     default_plan: str = Field("free", description="plan of tenants created without one")
     public_requests_per_minute: int = Field(30, ge=1, description="reads of public "
                                             "shared conversations per client IP per minute")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks of the reverse proxies in "
+        "front of the edge (JSON list, e.g. `[\"10.0.0.0/8\"]`): only their "
+        "`X-Forwarded-For` is believed when limits key on the client's address")
+    login_attempts_per_minute: int = Field(20, ge=1, description="logins per client "
+                                           "address per minute (more: 429)")
+    login_failures_per_email: int = Field(5, ge=1, description="failed logins of one "
+                                          "email per 15 minutes, after which its logins "
+                                          "are 429 until the window ends")
+    password_hash_workers: int = Field(2, ge=1, description="argon2 hashes computed at "
+                                       "once (each takes 64 MiB and a core)")
+    password_hash_queue: int = Field(64, ge=0, description="logins waiting for a hash "
+                                     "worker; more are 503 at once, so a flood costs "
+                                     "neither memory nor everyone's latency")
 
     @field_validator("broker")
     @classmethod
@@ -235,12 +272,23 @@ class Settings(BaseSettings):
             raise ValueError("AUTH=jwt needs CHATSTREAM_JWT_SECRET: 32 characters or more, "
                              "not a default (e.g. `openssl rand -hex 32`)")
         if self.default_plan not in self.plan_catalogue:
-            raise ValueError(f"default_plan {self.default_plan!r} is not a plan")
+            raise ValueError("default_plan is not a plan of the catalogue")
         return self
 
     @property
     def plan_catalogue(self) -> dict[str, Plan]:
         return {**DEFAULT_PLANS, **self.plans}
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError("trusted_proxies: each entry is an address or a "
+                                 "network such as 10.0.0.0/8") from None
+        return v
 
     @field_validator("endpoints")
     @classmethod
@@ -248,8 +296,8 @@ class Settings(BaseSettings):
         for name in v:
             if name in ("local", "openai", "groq") or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*",
                                                                      name):
-                raise ValueError(f"endpoint name {name!r}: use lower-case letters, digits, "
-                                 "- and _, and not local, openai or groq")
+                raise ValueError("endpoint names: use lower-case letters, digits, - and _, "
+                                 "and not local, openai or groq")
         return v
 
     @property
@@ -265,7 +313,7 @@ class Settings(BaseSettings):
         return self.vectors or f"embedded:///{(self.data_dir / 'vectors').resolve()}"
 
     def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        return topic_name(name, self.topic_prefix)
 
 
 @lru_cache

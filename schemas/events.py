@@ -250,6 +250,10 @@ class ResponseCompleted(Envelope, frozen=True):
     tool_calls: tuple[ToolCall, ...] = ()
     time_to_first_token_ms: float | None = None
     duration_ms: float
+    # When the request was accepted (its MessageReceived's occurred_at): the same for
+    # every attempt at the answer, so the stored answer row has one key per request and a
+    # regenerated answer overwrites it. None in events written before the field existed.
+    requested_at: datetime | None = None
 
 
 class Signal(BaseModel, frozen=True):

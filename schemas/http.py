@@ -102,6 +102,12 @@ class ModelOut(BaseModel):
     context_window: int
     tier: str
     offline: bool
+    tools: bool = False
+    """Calls tools (``tools`` in a chat completion)."""
+    vision: bool = False
+    """Reads images (``image_url`` content parts)."""
+    json_mode: bool = False
+    """Honours ``response_format``."""
 
 
 class ModelList(BaseModel):

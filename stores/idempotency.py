@@ -1,7 +1,8 @@
 """Idempotency keys: the first result of a POST, returned again for a repeated key.
 
 Shared by every edge replica through the store, claimed atomically (SQLite's primary
-key, Cassandra's lightweight transaction), and forgotten after a day.
+key, Cassandra's lightweight transaction), and forgotten after a day (Cassandra's TTL,
+a periodic delete on SQLite).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stores.purge import PeriodicPurge
 from stores.sqlite_thread import SQLiteThread
 
 if TYPE_CHECKING:  # the driver is only imported where Cassandra is configured
@@ -57,12 +59,21 @@ class SQLiteIdempotencyStore:
         self._db = SQLiteThread(path, _SQLITE_SCHEMA, name="sqlite idempotency store",
                                 thread_name="sqlite-idem",
                                 pragmas=("journal_mode=WAL", "busy_timeout=5000"))
+        self._purge = PeriodicPurge("idempotency keys", self.purge_expired)
 
     async def start(self) -> None:
         await self._db.start()
+        self._purge.start()
 
     async def close(self) -> None:
+        await self._purge.stop()
         await self._db.close()
+
+    async def purge_expired(self) -> int:
+        """Delete the keys past their day; the number deleted."""
+        cur = await self._db.run(lambda db: db.execute(
+            "DELETE FROM idempotency_keys WHERE expires<?", (time.time(),)))
+        return int(cur.rowcount)
 
     async def claim(self, tenant_id: str, key: str, fingerprint: str,
                     response: str) -> Claim | None:

@@ -13,19 +13,15 @@ from collections.abc import AsyncIterator
 
 from agents.analytics.core import apply, windows
 from schemas.events import AnalyticsSnapshot, MessageReceived, ResponseCompleted, ScoresComputed
-from schemas.topics import ANALYTICS, REQUESTS, RESPONSES, SCORES
+from schemas.stages import ANALYTICS_STAGE, analytics_name
+from schemas.topics import ANALYTICS
 from streams.runtime.base import CURRENT_RECORD, Emit, StageSpec, StageState
 
-__all__ = ("group_name", "stage")
-
-
-def group_name(suffix: str) -> str:
-    """The stage (and so consumer group) name of the analytics group ``suffix``."""
-    return f"analytics-{suffix}" if suffix else "analytics"
+__all__ = ("stage",)
 
 
 def stage(*, group: str = "", lead_threshold: float = 0.7) -> StageSpec:
-    name = group_name(group)
+    name = analytics_name(group)
     state = StageState("aggregates")
 
     async def handler(
@@ -42,5 +38,5 @@ def stage(*, group: str = "", lead_threshold: float = 0.7) -> StageSpec:
             hours=windows(updated, "hours")))
 
     # One event at a time: the state of a key is read, updated and written back whole.
-    return StageSpec(name, (REQUESTS, RESPONSES, SCORES), handler, concurrency=1,
+    return StageSpec(name, ANALYTICS_STAGE.inputs, handler, concurrency=1,
                      state=state)

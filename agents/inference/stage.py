@@ -36,7 +36,8 @@ from schemas.events import (
     conversation_key,
 )
 from schemas.options import GenerationOptions, parse_options
-from schemas.topics import CONTEXTS, CONTROL, RESPONSES, TOKENS
+from schemas.stages import INFERENCE
+from schemas.topics import CONTROL, RESPONSES, TOKENS
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("assistant_message_id", "handle", "stage")
@@ -169,7 +170,7 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         provider=served.provider if served else model.provider_key, usage=usage,
         finish_reason=finish, attempt=attempt, citations=citations if served else (),
         guard=ctx.guard, tool_calls=tool_calls, time_to_first_token_ms=first_token_ms,
-        duration_ms=(time.monotonic() - started) * 1000,
+        duration_ms=(time.monotonic() - started) * 1000, requested_at=req.occurred_at,
     ))
 
 
@@ -181,5 +182,5 @@ def stage(deps: StageDeps) -> StageSpec:
     # Cancels reach every inference worker (see agents.inference.control): the one generating the
     # request stops it, the others remember it in case the request comes to them later.
     control = Broadcast(CONTROL, deps.cancels.on_control, lookback_s=CANCEL_LOOKBACK_S)
-    return StageSpec("inference", (CONTEXTS,), handler, concurrency=deps.inference_concurrency,
-                     broadcasts=(control,))
+    return StageSpec(INFERENCE.name, INFERENCE.inputs, handler,
+                     concurrency=deps.inference_concurrency, broadcasts=(control,))

@@ -21,9 +21,12 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = ("ExtractionLimits", "read_passages")
+
+_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,9 @@ async def read_passages(data: bytes, media_type: str, *, limits: ExtractionLimit
         stderr=asyncio.subprocess.PIPE,
         # Its own process group: tesseract, a grandchild, is stopped with it.
         start_new_session=True,
-        env={**os.environ, "OMP_THREAD_LIMIT": "1"},  # one OCR thread per document
+        env={**os.environ, "OMP_THREAD_LIMIT": "1",  # one OCR thread per document
+             # The same code as this process, wherever the worker was started from.
+             "PYTHONPATH": os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH"))))},
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), limits.wall_s)

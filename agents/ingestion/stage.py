@@ -18,7 +18,7 @@ from agents.ingestion.extract import ExtractionError
 from agents.ingestion.sandbox import ExtractionLimits, read_passages
 from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DocumentSubmitted
-from schemas.topics import INGEST
+from schemas.stages import INGESTION
 from stores.documents.base import Document, DocumentStatus, DocumentStore
 from stores.vectors.base import IndexedChunk, VectorIndex
 from streams.runtime.base import Emit, StageSpec
@@ -109,4 +109,4 @@ def stage(deps: IngestionDeps) -> StageSpec:
     async def handler(event: DocumentSubmitted) -> AsyncIterator[Emit]:
         async for emit in handle(event, deps):
             yield emit
-    return StageSpec("ingestion", (INGEST,), handler, concurrency=2)
+    return StageSpec(INGESTION.name, INGESTION.inputs, handler, concurrency=2)

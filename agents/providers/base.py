@@ -6,18 +6,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from kernel.tokens import estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, ImagePart, Passage, Usage
 from schemas.options import GenerationOptions
 
 __all__ = ("ChatProvider", "Delta", "Prompt", "ToolCallDelta", "estimate_tokens")
-
-
-def estimate_tokens(text: str) -> int:
-    # About four characters a token for English; close enough for usage and budgets.
-    # (tiktoken would need its BPE files downloaded at run time, which an offline worker
-    # cannot do; providers report their own counts in usage when they stream.)
-    return max(1, (len(text) + 3) // 4) if text else 0
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,19 @@ def summarize(prompt: Prompt) -> str:
     return " ".join(out)
 
 
+def _limited(text: str, prompt: Prompt) -> tuple[str, str]:
+    """The answer cut at the first stop sequence, then at ``max_tokens``, with the finish
+    reason an upstream would give."""
+    for stop in prompt.options.stop or ():
+        at = text.find(stop)
+        if stop and at >= 0:
+            text = text[:at]
+    limit = prompt.max_tokens
+    if limit is not None and estimate_tokens(text) > limit:
+        return text[: limit * 4].rstrip(), "length"
+    return text, "stop"
+
+
 class LocalProvider:
     name = "local"
 
@@ -250,6 +263,9 @@ class LocalProvider:
     async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
         summarizing = prompt.task == "summarize"
         text = summarize(prompt) if summarizing else answer(prompt)
+        finish = "stop"
+        if not summarizing:
+            text, finish = _limited(text, prompt)
         words = re.findall(r"\S+\s*", text)
         for w in words:
             if self._delay and not summarizing:
@@ -262,5 +278,5 @@ class LocalProvider:
             usage=Usage(
                 prompt_tokens=estimate_tokens(context), completion_tokens=estimate_tokens(text)
             ),
-            finish_reason="stop",
+            finish_reason=finish,
         )

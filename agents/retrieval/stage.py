@@ -16,11 +16,12 @@ from schemas.events import (
     ToolCall,
     conversation_key,
 )
-from schemas.topics import CONTEXTS, REQUESTS
+from schemas.stages import RETRIEVAL
+from schemas.topics import CONTEXTS
 from stores.conversations.base import StoredMessage, StoredSummary
 from streams.runtime.base import Emit, StageSpec
 
-__all__ = ("handle", "stage")
+__all__ = ("cap_history", "handle", "stage")
 
 
 def _after(summary: StoredSummary, stored: list[StoredMessage]) -> list[StoredMessage]:
@@ -57,12 +58,43 @@ async def _given(history: tuple[HistoryTurn, ...]
     return history, None
 
 
+def cap_history(history: tuple[HistoryTurn, ...], max_bytes: int
+                ) -> tuple[HistoryTurn, ...]:
+    """The most recent turns whose text fits ``max_bytes`` (UTF-8); the newest turn alone
+    over the budget keeps its end. Bounds the context event, whatever the client sent."""
+    kept: list[HistoryTurn] = []
+    left = max_bytes
+    for turn in reversed(history):
+        size = len(turn.text.encode())
+        if size > left:
+            if not kept:  # the last turn before the question: its end is what matters
+                tail = turn.text.encode()[-left:].decode(errors="ignore")
+                kept.append(turn.model_copy(update={"text": tail}))
+            break
+        kept.append(turn)
+        left -= size
+    return tuple(reversed(kept))
+
+
 async def _no_passages() -> list[Passage]:
     return []
 
 
+_WITHHELD = "[withheld: the prompt guard flagged this message]"
+
+
+def _guarded(history: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
+    """Stored turns the guard flags stay out of the prompt: a refused injection would
+    otherwise reach the model with the next, innocent question."""
+    return tuple(t if guard.check(t.text).allowed
+                 else t.model_copy(update={"text": _WITHHELD}) for t in history)
+
+
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
     verdict = guard.check(request.text)
+    if verdict.allowed and request.history:
+        # Turns the client sends go to the model like its last message: guarded alike.
+        verdict = guard.check_history(request.history)
     if request.history is not None:
         reading = _given(request.history)  # the client sent the whole conversation
     elif deps.history_turns:
@@ -74,10 +106,19 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         reading,
         deps.passages.search(request, deps.passages_limit) if verdict.allowed
         else _no_passages())
+    if request.history is None:
+        history = _guarded(history)
+    # Passages the guard flags are left out: an upload must not instruct the model.
+    passages = [p for p in passages if guard.check(p.text).allowed]
+    # The turns travel once, in ``history``; the request keeps an empty tuple, which still
+    # says the client sent them (inference stores no summary of such turns).
+    if request.history:
+        request = request.model_copy(update={"history": ()})
     yield Emit(
         CONTEXTS,
         conversation_key(request.tenant_id, request.conversation_id),
-        ContextBuilt(tenant_id=request.tenant_id, request=request, history=history,
+        ContextBuilt(tenant_id=request.tenant_id, request=request,
+                     history=cap_history(history, deps.history_max_bytes),
                      passages=tuple(passages), guard=verdict, summary=summary),
     )
 
@@ -86,4 +127,4 @@ def stage(deps: StageDeps) -> StageSpec:
     async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
         async for emit in handle(event, deps):
             yield emit
-    return StageSpec("retrieval", (REQUESTS,), handler, concurrency=8)
+    return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, handler, concurrency=8)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api.analytics import AnalyticsView
-from api.deps import AdminDep, ServicesDep
+from api.deps import AdminDep, ServicesDep, get_admin, get_principal
 from api.errors import ApiError
+from kernel.telemetry.health import metrics_allowed
 from schemas.analytics import AnalyticsSummary
 
 __all__ = ("router",)
@@ -37,9 +38,19 @@ async def summary(
     return _view(services).summary(principal.tenant_id, granularity, since)
 
 
-@router.get("/metrics", response_class=Response)
-async def metrics(services: ServicesDep, principal: AdminDep) -> Response:
-    """The current hour as Prometheus gauges (every tenant: for the operator's scraper)."""
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+async def metrics(services: ServicesDep, request: Request,
+                  authorization: Annotated[str | None, Header()] = None) -> Response:
+    """The current hour as Prometheus gauges: the caller's tenant for its admins; every
+    tenant only with the operator's METRICS_TOKEN (for the operator's scraper)."""
+    view = _view(services)
+    operator = services.settings.metrics_token.get_secret_value()
+    if operator and metrics_allowed(authorization, operator):
+        collector = view.collector()
+    else:
+        principal = get_admin(await get_principal(services, request, authorization))
+        collector = view.collector(principal.tenant_id)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_view(services).collector())
+    registry.register(collector)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,8 +7,10 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.batches import BatchState, BatchView
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
+from api.limits import count
+from kernel.tokens import estimate_tokens
 from schemas.batches import BatchCreate, BatchOut, BatchResult
 from schemas.events import BatchCancelled, BatchSubmitted
 from schemas.topics import BATCH_REQUESTS, BATCH_STATUS
@@ -31,9 +33,12 @@ def _out(state: BatchState) -> BatchOut:
                     created_at=b.occurred_at, results_url=f"/v1/batches/{b.batch_id}/results")
 
 
-def _find(services: ServicesDep, tenant_id: str, batch_id: str) -> BatchState:
-    state = _view(services).get(tenant_id, batch_id)
-    if state is None:
+def _find(services: ServicesDep, principal: Principal, batch_id: str) -> BatchState:
+    """The batch, if the caller submitted it or is an admin of its tenant; 404 for
+    everyone else (another member's batch is as absent as another tenant's)."""
+    state = _view(services).get(principal.tenant_id, batch_id)
+    if state is None or (state.submitted.user_id != principal.user_id
+                         and not principal.is_admin):
         raise ApiError(404, "not_found", f"batch {batch_id} not found")
     return state
 
@@ -55,13 +60,24 @@ async def submit(body: BatchCreate, services: ServicesDep,
     model = body.model or settings.default_model
     if services.catalogue.get(model) is None:
         raise ApiError(422, "unknown_model", f"unknown model {model}")
+    view = _view(services)
+    # Fair between tenants: a tenant's queue ahead of the others' is a few batches long.
+    if view.active(principal.tenant_id) >= settings.batch_max_active_per_tenant:
+        raise ApiError(429, "too_many_batches", f"this tenant already has "
+                       f"{settings.batch_max_active_per_tenant} batches queued or running; "
+                       "retry when one finishes", headers={"Retry-After": "30"})
+    # Every prompt is a message of the plan, counted now; its answer's tokens are
+    # counted as it finishes, and the prompts alone must still fit in the month.
+    max_tokens = body.options.get("max_tokens")
+    expected = sum(estimate_tokens(p) for p in body.prompts) + len(body.prompts) * (
+        max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0)
+    await count(services, principal, messages=len(body.prompts), tokens=expected)
     batch_id = str(uuid.uuid4())
     event = BatchSubmitted(tenant_id=principal.tenant_id, batch_id=batch_id,
                            user_id=principal.user_id, model=model, options=body.options,
                            prompts=tuple(body.prompts))
     await services.runtime.publisher.publish(
         BATCH_REQUESTS, f"{principal.tenant_id}:{batch_id}", event)
-    view = _view(services)
     view.apply(event)  # readable at once on this replica; the others read the topic
     state = view.get(principal.tenant_id, batch_id)
     assert state is not None
@@ -70,13 +86,13 @@ async def submit(body: BatchCreate, services: ServicesDep,
 
 @router.get("/{batch_id}", response_model=BatchOut)
 async def progress(batch_id: str, services: ServicesDep, principal: PrincipalDep) -> BatchOut:
-    return _out(_find(services, principal.tenant_id, batch_id))
+    return _out(_find(services, principal, batch_id))
 
 
 @router.post("/{batch_id}/cancel", status_code=202, response_model=BatchOut)
 async def cancel(batch_id: str, services: ServicesDep, principal: PrincipalDep) -> BatchOut:
     """Prompts not yet fed are dropped; those being answered finish and are kept."""
-    state = _find(services, principal.tenant_id, batch_id)
+    state = _find(services, principal, batch_id)
     if state.status == "completed":
         raise ApiError(409, "already_finished", f"batch {batch_id} has already finished")
     event = BatchCancelled(tenant_id=principal.tenant_id, batch_id=batch_id,
@@ -91,7 +107,7 @@ async def cancel(batch_id: str, services: ServicesDep, principal: PrincipalDep) 
             responses={200: {"content": {"application/x-ndjson": {}}}})
 async def results(batch_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
     """The answers so far as JSON Lines, one `BatchResult` per line, in prompt order."""
-    state = _find(services, principal.tenant_id, batch_id)
+    state = _find(services, principal, batch_id)
     lines = [BatchResult(index=i, prompt=prompt, request_id=done.request_id, text=done.text,
                          model=done.model, finish_reason=done.finish_reason,
                          usage=done.usage.model_dump()).model_dump_json()

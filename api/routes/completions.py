@@ -10,19 +10,45 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.completions import Completion, collect, openai_error, stream_chunks
 from api.completions_input import BadField, Limits, parse_request, translate
-from api.deps import PrincipalDep, ServicesDep
-from api.limits import count
-from schemas.completions import ChatCompletion, OpenAIError
-from schemas.events import MessageReceived, conversation_key, new_id
-from schemas.topics import REQUESTS
+from api.deps import Principal, PrincipalDep, ServicesDep
+from api.relay import RequestStream
+from api.services import EdgeServices
+from api.submit import submit
+from schemas.completions import ChatCompletion, ChatCompletionRequest, OpenAIError
+from schemas.events import MessageReceived, new_id
 
-__all__ = ("router",)
+__all__ = ("router", "start")
 
 router = APIRouter(prefix="/v1/chat", tags=["openai"])
 
 # Image data URLs of one request together: the request is one event on the log, whose
 # events stay under Kafka's default limit of 1 MB.
 MAX_IMAGE_BYTES = 512 * 1024
+
+
+async def start(services: EdgeServices, principal: Principal, raw: object,
+                ) -> tuple[ChatCompletionRequest, MessageReceived, RequestStream] | JSONResponse:
+    """A chat-completions request checked, published as a conversation of its own, and
+    the stream its answer fills; or the OpenAI error that refuses it."""
+    settings = services.settings
+    try:
+        body = parse_request(raw)
+        spec = services.catalogue.get(body.model)
+        if spec is None:
+            return openai_error(404, f"The model `{body.model}` does not exist; see GET "
+                                "/v1/models", param="model", code="model_not_found")
+        asked = translate(body, spec, Limits(
+            max_message_chars=settings.max_message_chars,
+            max_image_bytes=MAX_IMAGE_BYTES))
+    except BadField as exc:
+        return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
+    event = MessageReceived(
+        tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
+        conversation_id=str(uuid.uuid4()), user_id=principal.user_id, text=asked.text,
+        model=spec.name, options=asked.options.model_dump(exclude_none=True),
+        history=asked.history, tool_rounds=asked.tool_rounds, images=asked.images,
+    )
+    return body, event, await submit(services, principal, event)
 
 
 @router.post("/completions", response_model=ChatCompletion,
@@ -44,30 +70,12 @@ async def chat_completions(request: Request, services: ServicesDep,
         raw = await request.json()
     except ValueError:
         return openai_error(400, "the body is not valid JSON", code="invalid_json")
-    settings = services.settings
-    try:
-        body = parse_request(raw)
-        spec = services.catalogue.get(body.model)
-        if spec is None:
-            return openai_error(404, f"The model `{body.model}` does not exist; see GET "
-                                "/v1/models", param="model", code="model_not_found")
-        asked = translate(body, spec, Limits(
-            max_message_chars=settings.max_message_chars,
-            max_image_bytes=MAX_IMAGE_BYTES))
-    except BadField as exc:
-        return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
-    await count(services, principal, messages=1)
-    cid = str(uuid.uuid4())
-    event = MessageReceived(
-        tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
-        conversation_id=cid, user_id=principal.user_id, text=asked.text, model=spec.name,
-        options=asked.options.model_dump(exclude_none=True), history=asked.history,
-        tool_rounds=asked.tool_rounds, images=asked.images,
-    )
-    stream = services.relay.register(event)
-    await services.runtime.publisher.publish(
-        REQUESTS, conversation_key(principal.tenant_id, cid), event)
-    completion = Completion(id=f"chatcmpl-{event.request_id}", model=spec.name)
+    started = await start(services, principal, raw)
+    if isinstance(started, JSONResponse):
+        return started
+    body, event, stream = started
+    cid = event.conversation_id
+    completion = Completion(id=f"chatcmpl-{event.request_id}", model=event.model)
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": cid}
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

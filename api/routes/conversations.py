@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Annotated, Any
 
@@ -10,14 +9,13 @@ from fastapi import APIRouter, Header, Response
 from sse_starlette import EventSourceResponse
 
 from api.completions_input import BadField, native_options
-from api.deps import Principal, PrincipalDep, ServicesDep
+from api.deps import OwnConversation, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.idempotency import fingerprint, once
-from api.limits import count
 from api.sse import open_stream, stream_response
-from kernel.errors import StoreUnavailable
+from api.submit import submit
 from schemas.accounts import ShareOut, ShareRequest
-from schemas.events import Citation, MessageReceived, ToolCall, conversation_key, new_id, utcnow
+from schemas.events import Citation, MessageReceived, ToolCall, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
     ConversationList,
@@ -28,13 +26,10 @@ from schemas.http import (
     MessageOut,
     StoredScores,
 )
-from schemas.topics import REQUESTS
 from stores.accounts.base import AccountStore, Share
 from stores.conversations.base import Conversation, StoredMessage
 
 __all__ = ("router",)
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -56,16 +51,6 @@ def _message_out(m: StoredMessage) -> MessageOut:
         scores=StoredScores.model_validate(m.scores) if m.scores else None,
         tool_calls=[ToolCall.model_validate(c) for c in m.tool_calls],
     )
-
-
-async def _conversation(services: ServicesDep, principal: Principal,
-                        cid: str) -> Conversation:
-    """The caller's own conversation, or 404: another tenant's or another user's is
-    indistinguishable from one that does not exist."""
-    found = await services.store.get_conversation(principal.tenant_id, cid)
-    if found is None or found.user_id != principal.user_id:
-        raise ApiError(404, "not_found", f"conversation {cid} not found")
-    return found
 
 
 @router.post("", status_code=201, response_model=ConversationOut)
@@ -97,9 +82,8 @@ async def list_conversations(services: ServicesDep, principal: PrincipalDep,
 
 
 @router.get("/{cid}/messages", response_model=MessageList)
-async def list_messages(cid: str, services: ServicesDep, principal: PrincipalDep,
-                        limit: int = 100) -> MessageList:
-    await _conversation(services, principal, cid)
+async def list_messages(cid: str, conversation: OwnConversation, services: ServicesDep,
+                        principal: PrincipalDep, limit: int = 100) -> MessageList:
     found = await services.store.list_messages(principal.tenant_id, cid,
                                                max(1, min(limit, 1000)))
     return MessageList(data=[_message_out(m) for m in found])
@@ -108,8 +92,8 @@ async def list_messages(cid: str, services: ServicesDep, principal: PrincipalDep
 @router.post("/{cid}/messages", status_code=202, response_model=MessageAccepted,
              responses={200: {"content": {"text/event-stream": {}}}})
 async def post_message(
-    cid: str, body: MessageCreate, services: ServicesDep, principal: PrincipalDep,
-    accept: Annotated[str | None, Header()] = None,
+    cid: str, body: MessageCreate, conversation: OwnConversation, services: ServicesDep,
+    principal: PrincipalDep, accept: Annotated[str | None, Header()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> MessageAccepted | EventSourceResponse:
     settings = services.settings
@@ -129,12 +113,6 @@ async def post_message(
         options = native_options(body.options, spec)
     except BadField as exc:
         raise ApiError(422, exc.code, exc.message) from None
-    try:
-        await _conversation(services, principal, cid)
-    except StoreUnavailable:
-        # Accepting needs only the log: persistence creates the conversation (scoped to
-        # this tenant) if it turns out to be new, and the answer waits for the store.
-        log.warning("store unavailable; accepting message for %s unchecked", cid)
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
@@ -144,15 +122,10 @@ async def post_message(
                                conversation_id=cid,
                                events_url=f"/v1/requests/{event.request_id}/events")
 
-    async def publish() -> None:
-        await count(services, principal, messages=1)
-        services.relay.register(event)
-        await services.runtime.publisher.publish(
-            REQUESTS, conversation_key(principal.tenant_id, cid), event)
-
     accepted, _ = await once(
         services, principal.tenant_id, idempotency_key,
-        fingerprint("message", cid, principal.user_id, body.model_dump()), accepted, publish)
+        fingerprint("message", cid, principal.user_id, body.model_dump()), accepted,
+        lambda: submit(services, principal, event))
     if accept and "text/event-stream" in accept:
         stream = await open_stream(services, principal, accepted.request_id)
         return stream_response(stream, 0)
@@ -160,14 +133,14 @@ async def post_message(
 
 
 @router.delete("/{cid}", status_code=204)
-async def delete_conversation(cid: str, services: ServicesDep,
-                              principal: PrincipalDep) -> Response:
+async def delete_conversation(cid: str, conversation: OwnConversation,
+                              services: ServicesDep, principal: PrincipalDep) -> Response:
     """Delete one of the caller's conversations with its messages; a public link to it
     goes too."""
-    await _conversation(services, principal, cid)
-    if services.accounts is not None and services.credentials is not None:
-        await services.accounts.delete_share(
-            services.credentials.share_token(principal.tenant_id, cid))
+    if services.accounts is not None:
+        shared = await services.accounts.share_of(principal.tenant_id, cid)
+        if shared is not None:
+            await services.accounts.delete_share(shared.token)
         await services.accounts.set_bookmark(principal.tenant_id, principal.user_id, cid,
                                              False)
     await services.store.delete_conversation(principal.tenant_id, cid)
@@ -175,15 +148,15 @@ async def delete_conversation(cid: str, services: ServicesDep,
 
 
 @router.put("/{cid}/bookmark", status_code=204)
-async def bookmark(cid: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    await _conversation(services, principal, cid)
+async def bookmark(cid: str, conversation: OwnConversation, services: ServicesDep,
+                   principal: PrincipalDep) -> Response:
     await _bookmarks(services).set_bookmark(principal.tenant_id, principal.user_id, cid, True)
     return Response(status_code=204)
 
 
 @router.delete("/{cid}/bookmark", status_code=204)
-async def unbookmark(cid: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    await _conversation(services, principal, cid)
+async def unbookmark(cid: str, conversation: OwnConversation, services: ServicesDep,
+                     principal: PrincipalDep) -> Response:
     await _bookmarks(services).set_bookmark(principal.tenant_id, principal.user_id, cid,
                                             False)
     return Response(status_code=204)
@@ -196,15 +169,17 @@ def _bookmarks(services: ServicesDep) -> AccountStore:
 
 
 @router.patch("/{cid}/share", response_model=ShareOut)
-async def share(cid: str, services: ServicesDep, principal: PrincipalDep,
-                body: ShareRequest | None = None) -> ShareOut:
+async def share(cid: str, conversation: OwnConversation, services: ServicesDep,
+                principal: PrincipalDep, body: ShareRequest | None = None) -> ShareOut:
     """``{"public": true}`` makes a read-only public link; ``false`` takes it down."""
-    await _conversation(services, principal, cid)
     if services.accounts is None or services.credentials is None:
         raise ApiError(404, "auth_disabled", "sharing needs CHATSTREAM_AUTH=jwt")
-    token = services.credentials.share_token(principal.tenant_id, cid)
+    shared = await services.accounts.share_of(principal.tenant_id, cid)
     if body is not None and not body.public:
-        await services.accounts.delete_share(token)
+        if shared is not None:
+            await services.accounts.delete_share(shared.token)
         return ShareOut(public=False)
-    await services.accounts.create_share(Share(token, principal.tenant_id, cid))
-    return ShareOut(public=True, url=f"/v1/public/conversations/{token}")
+    if shared is None:  # sharing twice keeps the one link
+        shared = await services.accounts.create_share(
+            Share(services.credentials.share_token(), principal.tenant_id, cid))
+    return ShareOut(public=True, url=f"/v1/public/conversations/{shared.token}")

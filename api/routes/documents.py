@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from starlette.datastructures import UploadFile as FilePart
 
-from api.deps import PrincipalDep, ServicesDep
+from api.deps import Principal, PrincipalDep, ServicesDep, own_conversation
 from api.errors import ApiError
 from api.limits import count
 from api.services import EdgeServices
@@ -46,20 +47,26 @@ def _parts(services: EdgeServices) -> tuple[DocumentStore, VectorIndex]:
     return services.documents, services.vectors
 
 
-def _unavailable(exc: StoreUnavailable) -> ApiError:
-    return ApiError(503, "unavailable", f"document storage unavailable: {exc}",
+def _unavailable() -> ApiError:
+    # No detail: the store's error names hosts and ports.
+    return ApiError(503, "unavailable", "document storage is unavailable; retry shortly",
                     headers={"Retry-After": "5"})
 
 
 @router.post("", status_code=202, response_model=DocumentOut)
 async def upload_document(
-    services: ServicesDep, principal: PrincipalDep,
+    services: ServicesDep, principal: PrincipalDep, request: Request,
     file: Annotated[UploadFile, File(description="PDF, text, Markdown, HTML, PNG or JPEG")],
     conversation_id: Annotated[str | None, Form(
         description="only this conversation retrieves it; empty: the whole tenant")] = None,
     title: Annotated[str | None, Form(max_length=200)] = None,
 ) -> DocumentOut:
     documents, _ = _parts(services)
+    # The form is parsed once (FastAPI's, cached); a second file would be stored and
+    # never indexed nor counted.
+    form = await request.form()
+    if sum(isinstance(v, FilePart) for _, v in form.multi_items()) != 1:
+        raise ApiError(400, "one_file_per_upload", "send exactly one file per upload")
     limit = services.settings.max_document_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -75,9 +82,7 @@ async def upload_document(
     if not data:
         raise ApiError(422, "empty_document", "the document is empty")
     if conversation_id:
-        found = await services.store.get_conversation(principal.tenant_id, conversation_id)
-        if found is None or found.user_id != principal.user_id:
-            raise ApiError(404, "not_found", f"conversation {conversation_id} not found")
+        await own_conversation(services, principal, conversation_id)
     await count(services, principal, documents=1)
     now = utcnow()
     document = Document(
@@ -88,7 +93,7 @@ async def upload_document(
     try:
         await documents.create(document, data)
     except StoreUnavailable as exc:
-        raise _unavailable(exc) from exc
+        raise _unavailable() from exc
     await services.runtime.publisher.publish(INGEST, document.id, DocumentSubmitted(
         tenant_id=document.tenant_id, document_id=document.id, filename=filename,
         media_type=media_type, blob_ref=f"store:documents/{document.id}",
@@ -96,19 +101,34 @@ async def upload_document(
     return _out(document)
 
 
+def _visible(d: Document, principal: Principal) -> bool:
+    """A tenant's documents are every member's; a conversation's are its owner's only
+    (uploading one needs owning the conversation, so its uploader is that owner)."""
+    return d.conversation_id is None or d.user_id == principal.user_id
+
+
+async def _find(documents: DocumentStore, principal: Principal, document_id: str,
+                ) -> Document | None:
+    try:
+        found = await documents.get(principal.tenant_id, document_id)
+    except StoreUnavailable as exc:
+        raise _unavailable() from exc
+    return found if found is not None and _visible(found, principal) else None
+
+
 @router.get("", response_model=DocumentList)
 async def list_documents(services: ServicesDep, principal: PrincipalDep,
                          limit: int = 100) -> DocumentList:
     documents, _ = _parts(services)
     found = await documents.list_documents(principal.tenant_id, max(1, min(limit, 500)))
-    return DocumentList(data=[_out(d) for d in found])
+    return DocumentList(data=[_out(d) for d in found if _visible(d, principal)])
 
 
 @router.get("/{document_id}", response_model=DocumentOut)
 async def get_document(document_id: str, services: ServicesDep,
                        principal: PrincipalDep) -> DocumentOut:
     documents, _ = _parts(services)
-    found = await documents.get(principal.tenant_id, document_id)
+    found = await _find(documents, principal, document_id)
     if found is None:
         raise ApiError(404, "not_found", f"document {document_id} not found")
     return _out(found)
@@ -117,15 +137,26 @@ async def get_document(document_id: str, services: ServicesDep,
 @router.delete("/{document_id}", status_code=204)
 async def delete_document(document_id: str, services: ServicesDep,
                           principal: PrincipalDep) -> Response:
-    """The record goes first, then the passages: ingestion checks the record after each
+    """Its uploader or a tenant admin deletes a document (404 for others, who may not
+    see it; 403 for members who see it but did not upload it). The ownership check
+    needs the store: an outage is 503, never an unchecked delete.
+
+    The record goes first, then the passages: ingestion checks the record after each
     batch it indexes, so whichever of the two finishes last removes them."""
     documents, vectors = _parts(services)
+    found = await _find(documents, principal, document_id)
+    if found is not None and found.user_id != principal.user_id and not principal.is_admin:
+        raise ApiError(403, "forbidden", "only its uploader or an admin deletes a document")
     try:
-        existed = await documents.delete(principal.tenant_id, document_id)
-        # Even when the record is gone already: a retry after a failed delete cleans up.
-        await vectors.delete_document(principal.tenant_id, document_id)
+        existed = found is not None and await documents.delete(principal.tenant_id,
+                                                               document_id)
+        # Even when the record is gone already: a retry after a failed delete cleans up
+        # (nothing of anyone's is left to protect once the record is gone).
+        if found is not None or await documents.get(principal.tenant_id,
+                                                     document_id) is None:
+            await vectors.delete_document(principal.tenant_id, document_id)
     except StoreUnavailable as exc:
-        raise _unavailable(exc) from exc
+        raise _unavailable() from exc
     if not existed:
         raise ApiError(404, "not_found", f"document {document_id} not found")
     return Response(status_code=204)

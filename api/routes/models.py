@@ -17,6 +17,8 @@ async def list_models(services: ServicesDep) -> ModelList:
     return ModelList(data=[
         ModelOut(id=m.name, owned_by=m.provider_key, provider=m.provider,
                  description=m.description,
-                 context_window=m.context_window, tier=m.tier, offline=m.offline)
+                 context_window=m.context_window, tier=m.tier, offline=m.offline,
+                 tools=m.supports("tools"), vision=m.vision,
+                 json_mode=m.supports("response_format"))
         for m in services.catalogue.models
     ])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import ServicesDep
 from api.errors import ApiError
-from api.limits import check_ip
+from api.limits import check_ip, peer
 from schemas.http import MessageList
 
 __all__ = ("router",)
@@ -19,7 +19,7 @@ async def shared_conversation(token: str, request: Request,
                               services: ServicesDep) -> dict[str, object]:
     from api.routes.conversations import _message_out  # one shape of a message
 
-    await check_ip(services, request.client.host if request.client else "unknown")
+    await check_ip(services, peer(services, request))
     share = await services.accounts.get_share(token) if services.accounts else None
     if share is None:
         raise ApiError(404, "not_found", "no conversation is shared at this link")

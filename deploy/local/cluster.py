@@ -27,10 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-# The same as chatstream.compose.STAGES (this script imports nothing of the package;
-# tests/deploy/test_proxy.py checks the two agree).
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion", "analytics",
-          "batches", "batch-results")
+# Run with the project's environment (make cluster): the stages come from the registry.
+from schemas.stages import STAGE_NAMES
+
 _URL = re.compile(r"listening on (http://\S+)")
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect"}
 _EXPECT_ABOVE = 64 * 1024  # request bodies larger than this are sent after a 100 Continue
@@ -277,7 +276,7 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="processes per stage")
     parser.add_argument("--port", type=int, default=8800, help="proxy port, 0 for any")
-    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--stages", default=",".join(STAGE_NAMES))
     parser.add_argument("--logs", type=Path, default=Path(".chatstream/cluster-logs"))
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds each process has to become ready")

@@ -36,6 +36,8 @@ _TABLES = (
     "used boolean)",
     "CREATE TABLE IF NOT EXISTS shares (share_token text PRIMARY KEY, tenant_id text, "
     "conversation_id text)",
+    "CREATE TABLE IF NOT EXISTS shares_by_conversation (tenant_id text, conversation_id "
+    "text, share_token text, PRIMARY KEY ((tenant_id), conversation_id))",
     "CREATE TABLE IF NOT EXISTS credentials (tenant_id text, provider text, ciphertext "
     "text, PRIMARY KEY ((tenant_id), provider))",
     "CREATE TABLE IF NOT EXISTS bookmarks (tenant_id text, user_id text, conversation_id "
@@ -90,12 +92,22 @@ class CassandraAccountStore:
             "key_revoke": ("UPDATE api_keys SET revoked=true WHERE prefix=?", True),
             "refresh_ins": ("INSERT INTO refresh_tokens (jti, user_id, used) VALUES (?,?,false)"
                             " USING TTL ?", True),
-            "refresh_use": ("UPDATE refresh_tokens SET used=true WHERE jti=? IF used=false",
-                            False),
+            "refresh_ttl": ("SELECT TTL(user_id) AS ttl FROM refresh_tokens WHERE jti=?",
+                            True),
+            # With the row's remaining TTL: a cell written without one outlives the row's
+            # other cells, and the table would keep every used token forever.
+            "refresh_use": ("UPDATE refresh_tokens USING TTL ? SET used=true WHERE jti=? "
+                            "IF used=false", False),
             "share_ins": ("INSERT INTO shares (share_token, tenant_id, conversation_id) "
                           "VALUES (?,?,?)", True),
             "share_get": ("SELECT * FROM shares WHERE share_token=?", True),
             "share_del": ("DELETE FROM shares WHERE share_token=?", True),
+            "share_of_ins": ("INSERT INTO shares_by_conversation (tenant_id, conversation_id, "
+                             "share_token) VALUES (?,?,?) IF NOT EXISTS", False),
+            "share_of": ("SELECT share_token FROM shares_by_conversation WHERE tenant_id=? "
+                         "AND conversation_id=?", True),
+            "share_of_del": ("DELETE FROM shares_by_conversation WHERE tenant_id=? AND "
+                             "conversation_id=?", True),
             "cred_set": ("INSERT INTO credentials (tenant_id, provider, ciphertext) "
                          "VALUES (?,?,?)", True),
             "cred_list": ("SELECT provider, ciphertext FROM credentials WHERE tenant_id=?",
@@ -196,13 +208,28 @@ class CassandraAccountStore:
         await self._x("refresh_ins", jti, user_id, ttl_s)
 
     async def use_refresh(self, jti: str) -> bool:
-        rows = await self._x("refresh_use", jti)
+        found = await self._x("refresh_ttl", jti)
+        if not found or not found[0]["ttl"]:
+            return False  # unknown or expired
+        rows = await self._x("refresh_use", int(found[0]["ttl"]), jti)
         return bool(rows and rows[0]["[applied]"])
 
     # -- shares ----------------------------------------------------------------------
 
-    async def create_share(self, share: Share) -> None:
+    async def create_share(self, share: Share) -> Share:
+        # The link first: a lookup that finds the pointer always finds what it points to.
+        # The pointer is claimed once, so two racing shares leave one live link.
         await self._x("share_ins", share.token, share.tenant_id, share.conversation_id)
+        rows = await self._x("share_of_ins", share.tenant_id, share.conversation_id,
+                             share.token)
+        if rows and not rows[0]["[applied]"]:
+            await self._x("share_del", share.token)
+            return await self.get_share(rows[0]["share_token"]) or share
+        return share
+
+    async def share_of(self, tenant_id: str, conversation_id: str) -> Share | None:
+        rows = await self._x("share_of", tenant_id, conversation_id)
+        return await self.get_share(rows[0]["share_token"]) if rows else None
 
     async def get_share(self, token: str) -> Share | None:
         rows = await self._x("share_get", token)
@@ -210,6 +237,9 @@ class CassandraAccountStore:
                      rows[0]["conversation_id"]) if rows else None
 
     async def delete_share(self, token: str) -> None:
+        share = await self.get_share(token)
+        if share is not None:
+            await self._x("share_of_del", share.tenant_id, share.conversation_id)
         await self._x("share_del", token)
 
     async def set_bookmark(self, tenant_id: str, user_id: str, conversation_id: str,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.accounts.base import ApiKey, Share, Tenant, User
+from stores.purge import PeriodicPurge
 from stores.sqlite_thread import SQLiteThread
 
 __all__ = ("SQLiteAccountStore",)
@@ -29,6 +30,8 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (jti TEXT PRIMARY KEY, user_id TEXT NO
     used INTEGER NOT NULL DEFAULT 0, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS shares (token TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS shares_by_conversation
+    ON shares (tenant_id, conversation_id);
 CREATE TABLE IF NOT EXISTS credentials (tenant_id TEXT NOT NULL, provider TEXT NOT NULL,
     ciphertext TEXT NOT NULL, PRIMARY KEY (tenant_id, provider));
 CREATE TABLE IF NOT EXISTS bookmarks (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
@@ -58,12 +61,24 @@ class SQLiteAccountStore:
         self._db = SQLiteThread(path, _SCHEMA, name="sqlite account store",
                                 thread_name="sqlite-accounts",
                                 pragmas=("journal_mode=WAL", "busy_timeout=5000"))
+        self._purge = PeriodicPurge("account rows", self.purge_expired)
 
     async def start(self) -> None:
         await self._db.start()
+        self._purge.start()
 
     async def close(self) -> None:
+        await self._purge.stop()
         await self._db.close()
+
+    async def purge_expired(self) -> int:
+        """Delete expired refresh tokens, usage markers and counters (their reads ignore
+        them already); the number of rows deleted."""
+        def run(db: sqlite3.Connection) -> int:
+            now = time.time()
+            return sum(db.execute(f"DELETE FROM {table} WHERE expires<?", (now,)).rowcount
+                       for table in ("refresh_tokens", "counted", "usage_counters"))
+        return await self._db.run(run)
 
     # -- tenants and users -----------------------------------------------------------
 
@@ -143,15 +158,22 @@ class SQLiteAccountStore:
 
     # -- shares ----------------------------------------------------------------------
 
-    async def create_share(self, share: Share) -> None:
+    async def create_share(self, share: Share) -> Share:
         await self._db.run(lambda db: db.execute(
-            "INSERT OR REPLACE INTO shares VALUES (?,?,?)",
+            "INSERT OR IGNORE INTO shares VALUES (?,?,?)",
             (share.token, share.tenant_id, share.conversation_id)))
+        return await self.share_of(share.tenant_id, share.conversation_id) or share
 
     async def get_share(self, token: str) -> Share | None:
         r = await self._db.run(lambda db: db.execute(
             "SELECT token, tenant_id, conversation_id FROM shares WHERE token=?",
             (token,)).fetchone())
+        return Share(r[0], r[1], r[2]) if r else None
+
+    async def share_of(self, tenant_id: str, conversation_id: str) -> Share | None:
+        r = await self._db.run(lambda db: db.execute(
+            "SELECT token, tenant_id, conversation_id FROM shares WHERE tenant_id=? AND "
+            "conversation_id=?", (tenant_id, conversation_id)).fetchone())
         return Share(r[0], r[1], r[2]) if r else None
 
     async def delete_share(self, token: str) -> None:

@@ -6,6 +6,7 @@ partition key. Connections are the shared :class:`stores.cassandra.CassandraSess
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Sequence
@@ -14,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra import InvalidRequest
-from cassandra.query import BatchStatement, BatchType
 
 from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
@@ -100,10 +100,11 @@ class _Statements:
     async def prepare(cls, session: CassandraSession) -> _Statements:
         prep = session.prepare
         return cls(
-            # The only conditional write: "an existing conversation is left as it is".
+            # No lightweight transaction (a Paxos round per message, #16.3): see
+            # create_conversation for why a read before the write is enough.
             insert_conversation=await prep(
                 "INSERT INTO conversations (tenant_id, conversation_id, user_id, title, "
-                "created_us) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS", idempotent=False),
+                "created_us) VALUES (?, ?, ?, ?, ?)"),
             insert_conversation_by_user=await prep(
                 "INSERT INTO conversations_by_user (tenant_id, user_id, created_us, "
                 "conversation_id, title) VALUES (?, ?, ?, ?, ?)"),
@@ -193,15 +194,21 @@ class CassandraConversationStore:
     # -- conversations ---------------------------------------------------------------
 
     async def create_conversation(self, conversation: Conversation) -> None:
+        """Insert if absent, without a lightweight transaction: every id is a fresh uuid
+        whose row is written by one creator (the edge for ``POST /v1/conversations``,
+        or persistence for the one message of a chat-completions or batch conversation,
+        whose redeliveries carry the same values), so no two writers race with
+        different values; the read only keeps an existing row (its title) as it is."""
         c, st = conversation, self._prepared()
-        rows = await self._execute(st.insert_conversation, (
-            c.tenant_id, c.id, c.user_id, c.title, _to_us(c.created_at)))
-        # A lost race returns the row that won; indexing that row (again) also repairs
-        # a previous attempt that failed between these two writes.
-        row = rows[0] if rows and not rows[0]["[applied]"] else {
-            "user_id": c.user_id, "title": c.title, "created_us": _to_us(c.created_at)}
+        key = (c.tenant_id, c.id)
+        if await self._execute(st.select_conversation, key):
+            return
+        created = _to_us(c.created_at)
+        # The user's index first: a failure between the two writes leaves no row, so the
+        # retry (the runner's, the client's) writes both again.
         await self._execute(st.insert_conversation_by_user, (
-            c.tenant_id, row["user_id"], row["created_us"], c.id, row["title"]))
+            c.tenant_id, c.user_id, created, c.id, c.title))
+        await self._execute(st.insert_conversation, (*key, c.user_id, c.title, created))
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         rows = await self._execute(
@@ -245,12 +252,11 @@ class CassandraConversationStore:
             m.user_id, m.text, m.model, m.provider, m.prompt_tokens, m.completion_tokens,
             m.finish_reason, json.dumps(list(m.citations)), json.dumps(list(m.tool_calls)),
         )
-        # Logged: the two denormalised copies land together or (after a retry) not at all.
-        batch = BatchStatement(batch_type=BatchType.LOGGED)
-        batch.add(st.insert_message, values)
-        batch.add(st.insert_message_by_request, values)
-        batch.is_idempotent = True
-        await self._execute(batch)
+        # Two single-partition writes side by side, not a logged batch (whose batch log
+        # costs Cassandra two more writes per message): each is idempotent (the whole key
+        # comes from the message), and the event is retried until both have landed.
+        await asyncio.gather(self._execute(st.insert_message, values),
+                             self._execute(st.insert_message_by_request, values))
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:

@@ -98,7 +98,9 @@ class SQLiteConversationStore:
     async def save_message(self, message: StoredMessage) -> None:
         m = message
         await self._db.run(lambda db: db.execute(
-            "INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            # Replace: a regenerated answer (a redelivery) overwrites the one row of its
+            # request, as on Cassandra; a user message is saved again with the same values.
+            "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.tenant_id, m.conversation_id, m.id, m.request_id, m.role, m.text,
              m.created_at.isoformat(), m.user_id, m.model, m.provider, m.prompt_tokens,
              m.completion_tokens, m.finish_reason, json.dumps(list(m.citations)),

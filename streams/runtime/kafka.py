@@ -16,12 +16,19 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from pydantic import BaseModel
 
-from kernel.errors import LogUnavailable
+from kernel.errors import EventTooLarge, LogUnavailable
 from kernel.settings import TopicRetention
 from kernel.telemetry.tracing import with_trace
+from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.codec import encode
 from streams.runtime import faust_offsets, kafka_backoff
@@ -47,11 +54,13 @@ class KafkaPublisher:
         headers = with_trace(headers, event)
         try:
             fut: Awaitable[Any] = await self._producer.send(
-                self._prefix + topic.name,
+                topic_name(topic, self._prefix),
                 value=encode(event),
                 key=key.encode() if key is not None else None,
                 headers=list(headers) or None,
             )
+        except _TOO_LARGE as exc:
+            raise _too_large(topic.name, exc) from exc
         except KafkaError as exc:
             raise LogUnavailable(f"kafka refused {topic.name}: {type(exc).__name__}") from exc
         return _acknowledged(fut, topic.name)
@@ -62,14 +71,25 @@ class KafkaPublisher:
         await (await self.send(topic, key, event, headers))
 
 
+# Too large for the producer (max_request_size) or for the broker (message.max.bytes):
+# retrying would refuse it forever and wedge the stage's partition behind it.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+
+
+def _too_large(topic: str, exc: Exception) -> EventTooLarge:
+    return EventTooLarge(f"the event is too large for {topic}: {type(exc).__name__}")
+
+
 async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
     # A broker outage while waiting for the acknowledgement is the log's, not the
     # event's: callers retry LogUnavailable instead of dead-lettering the event.
     try:
         return await fut
+    except _TOO_LARGE as exc:
+        raise _too_large(topic, exc) from exc
     except KafkaError as exc:
         raise LogUnavailable(f"kafka did not acknowledge {topic}: "
-                             f"{type(exc).__name__}") from exc
+                             f"{type(exc).__name__}", maybe_written=True) from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
@@ -84,7 +104,7 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
-                name=prefix + t.name,
+                name=topic_name(t, prefix),
                 num_partitions=t.partitions if t.partitions == 1 else partitions,
                 replication_factor=replication,
                 topic_configs=({"cleanup.policy": "compact"} if t.compacted
@@ -92,7 +112,7 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
                                      "retention.bytes": str(rules[t.name].bytes)}),
             )
             for t in ALL_TOPICS
-            if prefix + t.name not in existing
+            if topic_name(t, prefix) not in existing
         ]
         for topic in wanted:
             try:
@@ -156,7 +176,7 @@ class KafkaRuntime:
         datadir = self._data_dir / "faust" / spec.name
         datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
-            f"{self._prefix}chatstream-{spec.name}",
+            group_name(spec.name, self._prefix),
             broker=f"kafka://{self._bootstrap}",
             web_enabled=False,
             datadir=str(datadir),
@@ -184,7 +204,7 @@ class KafkaRuntime:
         runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
                              retries=self._retries)
         channel = app.topic(
-            *(self._prefix + t.name for t in spec.inputs),
+            *(topic_name(t, self._prefix) for t in spec.inputs),
             key_serializer="raw",
             value_serializer="raw",
         )
@@ -220,7 +240,7 @@ class KafkaRuntime:
 
     async def tail(self, topic: TopicSpec, since_ms: int,
                    positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
-        name = self._prefix + topic.name
+        name = topic_name(topic, self._prefix)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=f"{self._client_id}-relay",

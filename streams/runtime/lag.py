@@ -21,8 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from kernel.telemetry.metrics import CONSUMER_LAG
+from schemas.stages import group_name
 
-__all__ = ("KafkaLag", "LagSource", "Offsets", "group_of", "lag_monitor")
+__all__ = ("KafkaLag", "LagSource", "Offsets", "lag_monitor")
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,6 @@ class Offsets:
 
 class LagSource(Protocol):
     async def offsets(self, stages: Sequence[str]) -> list[Offsets]: ...
-
-
-def group_of(prefix: str, stage: str) -> str:
-    return f"{prefix}chatstream-{stage}"
 
 
 class KafkaLag:
@@ -77,7 +74,7 @@ class KafkaLag:
             raise RuntimeError("KafkaLag.start() was not called")
         committed: dict[str, dict[TopicPartition, int]] = {}
         for stage in stages:
-            found = await self._admin.list_consumer_group_offsets(group_of(self._prefix, stage))
+            found = await self._admin.list_consumer_group_offsets(group_name(stage, self._prefix))
             committed[stage] = {tp: meta.offset for tp, meta in found.items()
                                 if meta.offset >= 0}
         # Every partition of each topic a group has committed on: a partition it has not

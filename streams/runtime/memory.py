@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from kernel.settings import TopicRetention
 from kernel.telemetry.tracing import with_trace
+from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TOKENS, TopicSpec
 from streams.codec import encode
 from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
@@ -41,7 +42,7 @@ class MemoryPublisher:
                    headers: Headers = ()) -> Awaitable[Any]:
         headers = with_trace(headers, event)
         _, acked = self._log.append_nowait(
-            self._prefix + topic.name, key.encode() if key is not None else None,
+            topic_name(topic, self._prefix), key.encode() if key is not None else None,
             encode(event), headers,
         )
         return acked
@@ -126,7 +127,7 @@ class MemoryRuntime:
         self._owns_log = log_ is None
         self.log = log_ or MemoryLog(
             partitions, path=path, retention=topic_retention(topic_prefix, retention),
-            light=(topic_prefix + TOKENS.name,), cache_bytes=cache_bytes)
+            light=(topic_name(TOKENS, topic_prefix),), cache_bytes=cache_bytes)
         self._prefix = topic_prefix
         self._retries = retries
         self._retention_check_s = retention_check_s
@@ -142,11 +143,11 @@ class MemoryRuntime:
     async def start(self, stages: Sequence[StageSpec] = ()) -> None:
         await self.log.open()
         for t in ALL_TOPICS:
-            self.log.partitions(self._prefix + t.name)
+            self.log.partitions(topic_name(t, self._prefix))
         if self._owns_log and self._retention is None:
             self._retention = asyncio.create_task(self._enforce_retention())
         for spec in stages:
-            name = f"{self._prefix}chatstream-{spec.name}"
+            name = group_name(spec.name, self._prefix)
             if spec.state is not None:
                 # Kept with the group's offsets, so a restart resumes both together.
                 spec.state.store = await self.log.state_store(f"{name}-{spec.state.name}")
@@ -154,7 +155,7 @@ class MemoryRuntime:
                                  retries=self._retries)
             group = _GroupConsumer(
                 self.log, name,
-                [self._prefix + t.name for t in spec.inputs], runner, spec.concurrency,
+                [topic_name(t, self._prefix) for t in spec.inputs], runner, spec.concurrency,
             )
             group.start()
             self._groups.append(group)
@@ -186,7 +187,7 @@ class MemoryRuntime:
 
     async def tail(self, topic: TopicSpec, since_ms: int,
                    positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
-        name = self._prefix + topic.name
+        name = topic_name(topic, self._prefix)
         parts = self.log.partitions(name)
         positions = [await self.log.offset_for_time(name, p, since_ms)
                      for p in range(len(parts))]

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kernel.settings import TopicRetention
+from schemas.stages import topic_name
 from schemas.topics import ALL_TOPICS
 
 __all__ = ("Retention", "topic_retention")
@@ -28,7 +29,7 @@ def topic_retention(prefix: str = "", overrides: Mapping[str, TopicRetention] | 
     out = {}
     for t in ALL_TOPICS:
         o = (overrides or {}).get(t.name) or TopicRetention()
-        out[prefix + t.name] = Retention(t.retention_ms if o.ms is None else o.ms,
+        out[topic_name(t, prefix)] = Retention(t.retention_ms if o.ms is None else o.ms,
                                          t.retention_bytes if o.bytes is None else o.bytes,
                                          t.compacted)
     return out

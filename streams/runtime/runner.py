@@ -16,11 +16,12 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from kernel.errors import LogUnavailable, PoisonEvent, StoreUnavailable
+from kernel.errors import EventTooLarge, LogUnavailable, PoisonEvent, StoreUnavailable
 from kernel.telemetry import tracing
 from kernel.telemetry.logs import request_id_var
 from kernel.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
 from schemas.events import DeadLettered
+from schemas.stages import topic_name
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
 from streams.codec import decode
 from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
@@ -29,6 +30,9 @@ from streams.runtime.observe import observe_emit
 __all__ = ("StageRunner",)
 
 log = logging.getLogger(__name__)
+
+# How much of a record a dead letter keeps when the whole would not fit the log.
+_ORIGINAL_KEPT = 64 * 1024
 
 
 def _request_id(event: Any) -> str | None:
@@ -67,7 +71,7 @@ class StageRunner:
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
         self._by_name: dict[str, TopicSpec] = {
-            f"{topic_prefix}{t.name}": t for t in (*spec.inputs, *ALL_TOPICS)
+            topic_name(t, topic_prefix): t for t in (*spec.inputs, *ALL_TOPICS)
         }
 
     def _delay(self, attempt: int) -> float:
@@ -180,6 +184,15 @@ class StageRunner:
             try:
                 await self._publisher.publish(DLQ, None, letter)
                 return
+            except EventTooLarge:
+                if len(letter.original) <= _ORIGINAL_KEPT:
+                    raise
+                # The record fit its topic; with the letter's fields around it, it no
+                # longer fits: keep its beginning (the ids are there) and say so.
+                letter = letter.model_copy(update={
+                    "original": letter.original[:_ORIGINAL_KEPT],
+                    "error": f"{letter.error} (original cut to {_ORIGINAL_KEPT} of "
+                             f"{len(letter.original)} characters)"[:2000]})
             except LogUnavailable as down:
                 attempt += 1
                 await self._wait_out(down, attempt)

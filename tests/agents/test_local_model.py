@@ -6,6 +6,7 @@ from agents.providers.base import Prompt
 from agents.providers.local import LocalProvider, answer
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, Passage
+from schemas.options import GenerationOptions
 
 LOCAL = ModelSpec(name="local", provider="local", upstream="extractive-v1")
 
@@ -47,3 +48,15 @@ async def test_streams_word_by_word_with_usage_at_the_end() -> None:
 def test_echo_keeps_the_case_of_words_it_does_not_swap() -> None:
     assert answer(Prompt(question="My job raised TimeoutError in OpenAI's SDK.")) == (
         "Noted: your job raised TimeoutError in OpenAI's SDK.")
+
+
+async def test_honours_stop_sequences_and_max_tokens() -> None:
+    model = LocalProvider(delay_ms=0)
+    stopped = [d async for d in model.stream(LOCAL, Prompt(
+        question="I live in Porto.", options=GenerationOptions(stop=(" in",))))]
+    assert "".join(d.text for d in stopped) == "Noted: you live"
+    assert stopped[-1].finish_reason == "stop"
+    cut = [d async for d in model.stream(LOCAL, Prompt(question="I live in Porto.",
+                                                       max_tokens=2))]
+    assert "".join(d.text for d in cut) == "Noted: y"
+    assert cut[-1].finish_reason == "length"

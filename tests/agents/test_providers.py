@@ -55,8 +55,13 @@ async def test_openai_streams_text_then_finish_and_usage(
     # max_tokens); other OpenAI-style servers get max_tokens.
     assert seen.body["max_completion_tokens"] == 50 and seen.body["temperature"] == 0.2
     assert "max_tokens" not in seen.body
-    assert [m["role"] for m in seen.messages] == ["system", "user", "assistant", "user"]
-    assert "[Colours] Teal is a blue-green." in seen.messages[0]["content"]
+    assert [m["role"] for m in seen.messages] == ["system", "user", "assistant", "user",
+                                                  "user"]
+    # The passage is quoted data in a user message, never part of the system message.
+    assert "Teal is a blue-green." not in seen.messages[0]["content"]
+    assert seen.messages[-2]["content"].startswith("<untrusted_documents>")
+    assert '<passage title="Colours">\nTeal is a blue-green.\n</passage>' in \
+        seen.messages[-2]["content"]
     assert seen.messages[-1]["content"] == "What is teal?"
 
 

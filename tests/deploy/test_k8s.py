@@ -13,7 +13,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chatstream.compose import STAGES
+from schemas.stages import STAGE_NAMES as STAGES
+from schemas.stages import STAGES as REGISTERED
+from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,16 +65,7 @@ def _config(docs: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _stage_inputs() -> dict[str, set[str]]:
-    from chatstream.compose import build_stages
-    from kernel.settings import Settings
-    from stores.conversations.sqlite import SQLiteConversationStore
-
-    settings = Settings()
-    store = SQLiteConversationStore.from_url("sqlite:///:memory:")
-    specs = build_stages([s for s in STAGES if s != "ingestion"], settings, store)
-    inputs = {s.name: {t.name for t in s.inputs} for s in specs}
-    inputs["ingestion"] = {"docs.ingest.v1"}
-    return inputs
+    return {s.name: {t.name for t in s.inputs} for s in REGISTERED}
 
 
 def test_every_manifest_file_is_part_of_a_kustomization() -> None:
@@ -167,9 +160,9 @@ def test_each_stage_scales_on_its_own_consumer_group(kustomization: Path) -> Non
         triggers = so["spec"]["triggers"]
         # The consumer group the Kafka runtime names: {prefix}chatstream-{stage}.
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {
-            f"{prefix}chatstream-{stage}"}
+            group_name(stage, prefix)}
         assert {t["metadata"]["topic"] for t in triggers} == {
-            prefix + name for name in inputs[stage]} and inputs[stage] <= registered
+            topic_name(name, prefix) for name in inputs[stage]} and inputs[stage] <= registered
         assert {t["metadata"]["bootstrapServers"] for t in triggers} == {bootstrap}
         # A consumer beyond the partition count gets no partition: it would cost a pod
         # and a rebalance and add nothing.
@@ -219,3 +212,20 @@ def test_overlays_patch_what_they_mean_to() -> None:
     inference = _by_kind(prod, "ScaledObject")["chatstream-inference"]
     assert inference["spec"]["maxReplicaCount"] == 24
     assert len(inference["spec"]["triggers"]) == 1
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.name)
+def test_every_process_authenticates_with_keys_from_a_secret(kustomization: Path) -> None:
+    """AUTH=jwt (dev mode has no credentials); the JWT secret is in the Secret, not the
+    ConfigMap, and no container starts without that Secret."""
+    docs = _render(kustomization)
+    config = _config(docs)
+    assert config["CHATSTREAM_AUTH"] == "jwt"
+    assert "CHATSTREAM_JWT_SECRET" not in config
+    secret = _by_kind(docs, "Secret")["chatstream-secrets"]
+    assert "CHATSTREAM_JWT_SECRET" in secret["stringData"]
+    for name, deployment in _by_kind(docs, "Deployment").items():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            refs = [e["secretRef"] for e in container.get("envFrom", []) if "secretRef" in e]
+            assert any(r["name"] == "chatstream-secrets" and not r.get("optional")
+                       for r in refs), f"{name}: the Secret is missing or optional"

@@ -110,8 +110,3 @@ async def test_an_answer_before_the_body_is_read_is_relayed() -> None:
         server.close()
         edge.close()
 
-
-def test_the_cluster_runs_every_stage() -> None:
-    from chatstream.compose import STAGES
-
-    assert _cluster().STAGES == STAGES

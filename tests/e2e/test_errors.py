@@ -25,7 +25,7 @@ async def test_oversized_text_is_413(client: httpx.AsyncClient) -> None:
     _error(await client.post(f"/v1/conversations/{cid}/messages", json={"text": "x" * 16_001}),
            413, "text_too_long")
     _error(await client.post(f"/v1/conversations/{cid}/messages",
-                             json={"text": "x" * 200_000}), 413, "payload_too_large")
+                             json={"text": "x" * 2_000_000}), 413, "payload_too_large")
 
 
 async def test_unknown_conversation_is_404(client: httpx.AsyncClient) -> None:

@@ -210,3 +210,13 @@ async def test_the_native_route_refuses_options_it_cannot_honour(
                           json={"text": "hi", "model": model, "options": options})
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == code
+
+
+async def test_the_models_list_says_what_each_model_supports(oai: openai.AsyncOpenAI) -> None:
+    listed = {m.id: m.model_dump() for m in (await oai.models.list()).data}
+    assert {k: listed["local"][k] for k in ("tools", "vision", "json_mode")} == {
+        "tools": False, "vision": False, "json_mode": False}
+    assert (listed["fake"]["tools"], listed["fake"]["vision"]) == (True, False)
+    assert listed["fake-vision"]["vision"] is True
+    assert (listed["fake-no-tools"]["tools"], listed["fake-no-tools"]["json_mode"]) == (
+        False, False)

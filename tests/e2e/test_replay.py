@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from harness.servers import KAFKA
 from schemas.events import DeadLettered, MessageReceived, conversation_key, new_id
+from schemas.stages import topic_name
 from schemas.topics import DLQ, REQUESTS
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.support.stacks import Stack
@@ -34,13 +35,13 @@ async def test_dead_letter_replayed_once_is_answered(stack: Stack,
                               conversation_id=cid, user_id="dev",
                               text="The boiler code is 7781.", model="local")
     letter = DeadLettered(
-        tenant_id="dev", stage="replay-test", topic=prefix + REQUESTS.name, partition=0,
+        tenant_id="dev", stage="replay-test", topic=topic_name(REQUESTS, prefix), partition=0,
         offset=0, key=conversation_key("dev", cid), original=request.model_dump_json(),
         error="store timed out", error_type="StoreUnavailable", attempts=4)
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
     await producer.start()
     try:
-        await producer.send_and_wait(prefix + DLQ.name, letter.model_dump_json().encode())
+        await producer.send_and_wait(topic_name(DLQ, prefix), letter.model_dump_json().encode())
     finally:
         await producer.stop()
 

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from harness.servers import KAFKA
+from schemas.stages import topic_name
 from schemas.topics import CONTEXTS, DLQ, INGEST, REQUESTS, RESPONSES, SCORES
 from tests.e2e.chat import ask, new_conversation
 from tests.support.stacks import Stack
@@ -31,7 +32,7 @@ POISON = '{"tenant_id": "dev", "garbage": 1'
 async def _dead_letters(prefix: str, want: set[tuple[str, str]],
                         timeout: float = 90) -> list[dict[str, str]]:
     """The session's dead letters of this test's poison (other tests dead-letter too)."""
-    consumer = AIOKafkaConsumer(prefix + DLQ.name, bootstrap_servers=KAFKA,
+    consumer = AIOKafkaConsumer(topic_name(DLQ, prefix), bootstrap_servers=KAFKA,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     got: list[dict[str, str]] = []
@@ -58,11 +59,12 @@ async def test_malformed_events_go_to_the_dead_letter_topic(
     await producer.start()
     try:
         for topic in READERS:
-            await producer.send_and_wait(prefix + topic, POISON.encode(), key=b"dev:poison")
+            await producer.send_and_wait(topic_name(topic, prefix), POISON.encode(),
+                                         key=b"dev:poison")
     finally:
         await producer.stop()
 
-    expected = {(prefix + t, stage) for t, stages in READERS.items() for stage in stages}
+    expected = {(topic_name(t, prefix), stage) for t, stages in READERS.items() for stage in stages}
     letters = await _dead_letters(prefix, expected)
     assert {(d["topic"], d["stage"]) for d in letters} >= expected, letters
     assert all(d["error_type"] == "PoisonEvent" for d in letters)

@@ -15,11 +15,12 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from harness.servers import KAFKA
+from schemas.stages import stage_names, topic_name
 from schemas.topics import DLQ
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.faults.cluster import Cluster, launcher, start_cluster
 
-STAGES = ["retrieval", "inference", "scoring", "persistence"]
+STAGES = list(stage_names("chat"))
 
 
 async def _post_for(client: httpx.AsyncClient, cids: list[str], seconds: float,
@@ -90,7 +91,7 @@ def _check(accepted: dict[str, list[str]], stored: dict[str, list[dict[str, obje
 
 
 async def _dead_letters(prefix: str) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(prefix + DLQ.name, bootstrap_servers=KAFKA,
+    consumer = AIOKafkaConsumer(topic_name(DLQ, prefix), bootstrap_servers=KAFKA,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from schemas.stages import STAGE_NAMES
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.kafka.yml"
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+STAGES = STAGE_NAMES  # every registered stage needs its worker service
 SERVERS = {
     "kafka": "apache/kafka:3.9.1",
     "cassandra": "cassandra:5.0",
@@ -156,4 +158,23 @@ def test_dockerfile_installs_the_project() -> None:
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert text.count("FROM ") == 1
     assert "FROM python:3.11-slim" in text
-    assert "pip install ." in text
+    assert "pip install -c requirements.lock ." in text  # the locked versions
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_authenticate_with_a_secret_from_the_env_file(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    """No open-by-default stack: AUTH=jwt everywhere, and the JWT secret is a required
+    variable (from .env), never a value written in the file."""
+    env = env_of(services[name])
+    assert env["CHATSTREAM_AUTH"] == "jwt"
+    assert env["CHATSTREAM_JWT_SECRET"].startswith("${CHATSTREAM_JWT_SECRET:?")
+
+
+@pytest.mark.parametrize("name", [*SERVERS, "prometheus", "grafana"])
+def test_servers_without_authentication_listen_on_loopback_only(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    for port in services[name]["ports"]:
+        assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} to the network"

@@ -87,3 +87,28 @@ async def test_adding_once_ignores_a_repeated_marker(accounts: AccountStore) -> 
     assert not await accounts.add_once("r1", "tenant:t", "2026-11", "tokens", 40, 60)
     assert await accounts.add_once("r2", "tenant:t", "2026-11", "tokens", 2, 60)
     assert await accounts.counters("tenant:t", "2026-11") == {"tokens": 42}
+
+
+async def test_expired_refresh_tokens_and_markers_are_purged(
+        accounts: AccountStore, tmp_path: Path) -> None:
+    """The table of refresh tokens does not keep every token ever issued: expired rows
+    go (SQLite: a periodic delete; Cassandra: a TTL on every cell, the used mark too)."""
+    await accounts.add_refresh("old", "u1", 1)
+    await accounts.add_refresh("live", "u1", 3600)
+    await asyncio.sleep(1.5)  # "old" expires
+    assert await accounts.use_refresh("live")
+    assert not await accounts.use_refresh("old")
+    if isinstance(accounts, SQLiteAccountStore):
+        assert await accounts.purge_expired() >= 1
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "accounts.db") as db:
+            left = [r[0] for r in db.execute("SELECT jti FROM refresh_tokens")]
+        assert left == ["live"]
+    else:
+        assert isinstance(accounts, CassandraAccountStore)
+        rows = await accounts._db.execute(
+            "SELECT jti, TTL(used) AS used_ttl, TTL(user_id) AS ttl FROM refresh_tokens")
+        by_jti = {r["jti"]: r for r in rows}
+        assert "old" not in by_jti
+        assert 0 < by_jti["live"]["used_ttl"] <= 3600, "the used mark would live forever"

@@ -55,3 +55,67 @@ async def test_released_key_can_be_claimed_again(keys: IdempotencyStore) -> None
     assert await keys.claim("t", "k2", "fp", "a") is None
     await keys.release("t", "k2")
     assert await keys.claim("t", "k2", "fp", "b") is None
+
+
+async def test_expired_keys_are_purged_on_sqlite(tmp_path: Path) -> None:
+    store = SQLiteIdempotencyStore(tmp_path / "idem.db")
+    await store.start()
+    try:
+        assert await store.claim("t", "old", "fp", "a") is None
+        assert await store.claim("t", "new", "fp", "b") is None
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "idem.db") as db:  # "old" was claimed two days ago
+            db.execute("UPDATE idempotency_keys SET expires=expires-172800 WHERE key='old'")
+        assert await store.purge_expired() == 1
+        with sqlite3.connect(tmp_path / "idem.db") as db:
+            assert [r[0] for r in db.execute("SELECT key FROM idempotency_keys")] == ["new"]
+    finally:
+        await store.close()
+
+
+async def test_a_key_is_kept_when_the_log_may_hold_the_record(tmp_path: Path) -> None:
+    """The publish was handed to Kafka and its acknowledgement timed out: the record may
+    be in the log, so the client's retry must get the first result, not publish again."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from pydantic import BaseModel
+
+    from api.idempotency import once
+    from kernel.errors import LogUnavailable
+
+    class Accepted(BaseModel):
+        request_id: str
+
+    store = SQLiteIdempotencyStore(tmp_path / "idem.db")
+    await store.start()
+    services = cast(Any, SimpleNamespace(idempotency=store))
+    published: list[str] = []
+    try:
+        async def unacknowledged() -> None:
+            published.append("r1")
+            raise LogUnavailable("kafka did not acknowledge chat.requests.v1: "
+                                 "KafkaTimeoutError", maybe_written=True)
+
+        with pytest.raises(LogUnavailable):
+            await once(services, "t", "key-1", "fp", Accepted(request_id="r1"),
+                       unacknowledged)
+
+        async def publish_again() -> None:
+            published.append("r2")
+
+        result, repeat = await once(services, "t", "key-1", "fp",
+                                    Accepted(request_id="r2"), publish_again)
+        assert repeat and result.request_id == "r1" and published == ["r1"]
+
+        async def refused() -> None:  # refused before anything was sent: released
+            raise LogUnavailable("kafka refused chat.requests.v1: KafkaConnectionError")
+
+        with pytest.raises(LogUnavailable):
+            await once(services, "t", "key-2", "fp", Accepted(request_id="r3"), refused)
+        result, repeat = await once(services, "t", "key-2", "fp",
+                                    Accepted(request_id="r4"), publish_again)
+        assert not repeat and result.request_id == "r4"
+    finally:
+        await store.close()

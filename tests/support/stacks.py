@@ -21,8 +21,10 @@ from harness.cleanup import drop_keyspace, drop_topics
 from harness.fake_models import FakeModelServer
 from harness.process import ChatstreamProcess
 from harness.servers import CASSANDRA, KAFKA, WEAVIATE, require
+from schemas.stages import stage_names
 
-STAGES = ("retrieval", "inference", "scoring", "persistence", "ingestion")
+# The split stack runs each stage of the chat and document paths in its own process.
+STAGES = stage_names("chat", "documents")
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "e2e" / "models.yaml"
 CLUSTER = ROOT / "deploy" / "local" / "cluster.py"

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from cryptography.fernet import Fernet
 
+from kernel.settings import Settings
 from tests.e2e.chat import ask, new_conversation
 from tests.e2e.test_knowledge import cited, upload, wait_until_indexed
 from tests.support.stacks import Stack, start_stack
@@ -263,3 +264,19 @@ def test_logs_never_contain_secrets(jwt_stack: Stack, tmp_path: Path) -> None:
         assert secret not in logs
     assert not re.search(r"cs_[0-9a-f]{12}_", logs), "no API key in the logs"
     assert "eyJ" not in logs, "no JWT in the logs"
+
+
+async def test_embeddings_are_metered_against_the_tenants_tokens(jwt_stack: Stack) -> None:
+    async with _client(jwt_stack, await _token(jwt_stack, "owner@beta.io")) as beta:
+        before = (await beta.get("/v1/usage")).json()["used"].get("tokens", 0)
+        r = await beta.post("/v1/embeddings", json={
+            "model": Settings.model_fields["embedder"].default,
+            "input": ["forty characters of text to be embedded", "and some more"]})
+        assert r.status_code == 200, r.text
+        used = r.json()["usage"]["prompt_tokens"]
+        assert used > 0
+        after = (await beta.get("/v1/usage")).json()["used"].get("tokens", 0)
+        assert after - before >= used  # answers of earlier tests may still be counted
+    async with _client(jwt_stack) as anonymous:
+        r = await anonymous.post("/v1/embeddings", json={"model": "x", "input": "hi"})
+        assert r.status_code == 401

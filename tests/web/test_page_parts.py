@@ -68,6 +68,7 @@ ANSWER = """async (events) => {
   return {text: a.body.textContent, state: a.element.dataset.state,
           notes: a.notes.textContent, ending: a.ending.hidden ? null : a.ending.textContent,
           sources: a.sources.hidden ? null : a.sources.textContent,
+          tools: a.tools.hidden ? null : a.tools.textContent,
           busy: a.element.getAttribute("aria-busy")};
 }"""
 
@@ -101,6 +102,14 @@ GENERATING = ("status", {"state": "generating", "model": "local", "provider": "l
       "notes": "The answer failed: every model failed (provider_unavailable)"}),
     ([GENERATING, ("token", {"text": "Going", "seq": 1}, 2)],
      {"text": "Going", "state": "streaming", "busy": "true"}),
+    # A tool call is a small card: the function and its arguments, pretty printed.
+    ([GENERATING, ("tool_calls", {"index": 0, "id": "call_1", "name": "get_weather",
+                                  "arguments": '{"city":', "seq": 1}, 2),
+      ("tool_calls", {"index": 0, "id": None, "name": None, "arguments": ' "Paris"}',
+                      "seq": 2}, 3),
+      ("done", {"finish_reason": "tool_calls", "usage": {}}, 4)],
+     {"state": "done", "tools": 'Tool callget_weather{\n  "city": "Paris"\n}',
+      "ending": "The model asked to call a tool"}),
 ])
 async def test_answer_states(page: Page, web_stack: Stack, events: list[Any],
                              expected: dict[str, Any]) -> None:

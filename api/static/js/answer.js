@@ -16,6 +16,7 @@ const ENDINGS = {
   blocked: ["blocked", "Blocked by the prompt guard"],
   length: ["done", "Cut short: the length limit was reached"],
   content_filter: ["blocked", "Blocked by the provider's content filter"],
+  tool_calls: ["done", "The model asked to call a tool"],
 };
 
 function el(tag, className, text) {
@@ -34,6 +35,7 @@ export class Answer {
     this.requestId = requestId;
     this.text = "";
     this.citations = [];
+    this.calls = []; // tool calls: {id, name, arguments}, by index
     this.lastId = 0;
     this.state = "queued";
     this.element = el("article", "msg assistant");
@@ -44,9 +46,12 @@ export class Answer {
     this.notes = el("div", "notes");
     this.sources = el("section", "sources");
     this.sources.hidden = true;
+    this.tools = el("section", "tool-calls");
+    this.tools.hidden = true;
     this.ending = el("p", "ending");
     this.ending.hidden = true;
-    this.element.append(this.meta, this.body, this.sources, this.notes, this.ending);
+    this.element.append(this.meta, this.body, this.tools, this.sources, this.notes,
+                        this.ending);
     this.setState("queued");
     this.pending = false;
   }
@@ -95,9 +100,20 @@ export class Answer {
         this.text += data.text;
         this.scheduleRender();
         break;
+      case "tool_calls": {
+        if (this.state !== "streaming") this.setState("streaming");
+        const call = (this.calls[data.index] ??= { id: "", name: "", arguments: "" });
+        call.id ||= data.id ?? "";
+        call.name += data.name ?? "";
+        call.arguments += data.arguments ?? "";
+        this.renderTools();
+        break;
+      }
       case "restart":
         this.text = "";
         this.citations = [];
+        this.calls = [];
+        this.renderTools();
         this.renderSources();
         this.render();
         this.note("restart", "The answer restarted: another worker took over, so it begins again.");
@@ -137,7 +153,9 @@ export class Answer {
     const a = new Answer(message.request_id);
     a.text = message.text;
     a.citations = message.citations ?? [];
+    a.calls = (message.tool_calls ?? []).map((c) => ({ ...c }));
     a.meta.textContent = describe(message.model, message.provider);
+    a.renderTools();
     a.renderSources();
     a.finish(message.finish_reason ?? "stop", message.usage);
     return a;
@@ -155,6 +173,23 @@ export class Answer {
 
   render() {
     renderMarkdown(this.text, this.body);
+  }
+
+  /** Each tool call as a small card: the function's name and its arguments (pretty
+   *  printed once they are whole JSON), and the result when the client sent one. */
+  renderTools() {
+    const cards = this.calls.filter(Boolean).map((c) => {
+      const card = el("div", "tool-call");
+      card.dataset.callId = c.id;
+      card.append(el("span", "tool-label", "Tool call"), el("code", "tool-name", c.name));
+      let args = c.arguments;
+      try { args = JSON.stringify(JSON.parse(args), null, 2); } catch { /* still arriving */ }
+      card.append(el("pre", "tool-arguments", args));
+      if (c.result != null) card.append(el("pre", "tool-result", `→ ${c.result}`));
+      return card;
+    });
+    this.tools.replaceChildren(...cards);
+    this.tools.hidden = cards.length === 0;
   }
 
   renderSources() {

@@ -1,0 +1,193 @@
+"""What a request must pass before any route, authentication or parser sees it.
+
+A plain ASGI middleware (no BaseHTTPMiddleware: SSE streams untouched, no extra task):
+
+- dev mode only: ``Host`` must be one of DEV_ALLOWED_HOSTS (a page that rebinds its DNS
+  name to 127.0.0.1 sends its own name), and a browser's cross-site ``Origin`` is refused
+  (a dev edge has no credentials, so any page could otherwise drive it);
+- a body is JSON, or multipart on the upload route: anything else is 415, so a page's
+  "simple" cross-site POST (text/plain, forms) is never served;
+- bodies are counted on the bytes actually received, chunked or not, whatever
+  ``Content-Length`` says: 413 once over the limit, before anything parses them;
+- JSON nested deeper than :data:`MAX_JSON_DEPTH` is 400 (the parsers would recurse).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ("MAX_JSON_DEPTH", "Boundary", "BoundaryMiddleware", "host_allowed",
+           "json_too_deep")
+
+MAX_JSON_DEPTH = 64
+# Routes whose body is a multipart upload (method, path); every other body is JSON.
+MULTIPART_ROUTES = frozenset({("POST", "/v1/documents")})
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    max_json_bytes: int
+    max_upload_bytes: int
+    # Empty: any Host and Origin (AUTH=jwt: a bearer token is never sent by a browser
+    # on its own, so there is nothing for a foreign page to ride on).
+    allowed_hosts: frozenset[str] = frozenset()
+
+
+class DocumentTooLarge(HTTPException):
+    """Raised inside the form parser: FastAPI passes an HTTPException on (any other
+    error would become a 400), and the app's handler makes it JSON with this code."""
+
+    code = "document_too_large"
+
+
+def _host_of(value: str) -> str:
+    """``example.com:8000`` → ``example.com``; ``[::1]:8000`` → ``::1``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def host_allowed(value: str, allowed: frozenset[str]) -> bool:
+    return "*" in allowed or _host_of(value) in allowed
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``body`` nests arrays/objects deeper than ``limit``. Brackets inside
+    strings do not count; linear time, and free for bodies with few brackets."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub(b'""', body)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BoundaryMiddleware:
+    def __init__(self, app: ASGIApp, boundary: Boundary) -> None:
+        self.app = app
+        self.boundary = boundary
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        allowed = self.boundary.allowed_hosts
+        if allowed:
+            host = headers.get(b"host", b"").decode("latin-1")
+            if not host_allowed(host, allowed):
+                await _refuse(send, 400, "invalid_host", "this Host is not served; see "
+                              "CHATSTREAM_DEV_ALLOWED_HOSTS")
+                return
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            if origin and not host_allowed(urlsplit(origin).netloc, allowed):
+                await _refuse(send, 403, "cross_origin", "requests from other sites are "
+                              "refused by a dev-mode edge")
+                return
+        length = headers.get(b"content-length", b"")
+        has_body = b"chunked" in headers.get(b"transfer-encoding", b"").lower() or (
+            bool(length) and length != b"0")
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        multipart = (scope["method"], scope["path"].rstrip("/")) in MULTIPART_ROUTES
+        if multipart:
+            if kind != b"multipart/form-data":
+                await _refuse(send, 415, "unsupported_media_type",
+                              "uploads are multipart/form-data")
+                return
+            limit = self.boundary.max_upload_bytes
+            if length.isdigit() and int(length) > limit:
+                await _refuse(send, 413, DocumentTooLarge.code, f"upload over {limit} bytes")
+                return
+        else:
+            if kind != b"application/json" and not (
+                    kind.startswith(b"application/") and kind.endswith(b"+json")):
+                await _refuse(send, 415, "unsupported_media_type",
+                              "send the body as application/json")
+                return
+            limit = self.boundary.max_json_bytes
+        if length.isdigit() and int(length) > limit:
+            await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
+            return
+        if multipart:
+            # Streamed to the form parser (which spools to disk), counted as it comes.
+            await self.app(scope, _counting(receive, limit), send)
+            return
+        body = await _read(receive, limit)
+        if body is None:
+            await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
+            return
+        if json_too_deep(body):
+            await _refuse(send, 400, "too_deep",
+                          f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as more than ``limit`` bytes came."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(parts)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: the disconnect, when it comes
+
+    return replay
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    size = 0
+
+    async def counting() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise DocumentTooLarge(413, f"upload over {limit} bytes")
+        return message
+
+    return counting

@@ -1,0 +1,26 @@
+"""One way a message enters the pipeline, shared by the conversation and the
+OpenAI-compatible routes: counted against the plan, made known to the relay, published."""
+
+from __future__ import annotations
+
+from api.deps import Principal
+from api.limits import count
+from api.relay import RequestStream
+from api.services import EdgeServices
+from schemas.events import MessageReceived, conversation_key
+from schemas.topics import REQUESTS
+
+__all__ = ("submit",)
+
+
+async def submit(services: EdgeServices, principal: Principal,
+                 event: MessageReceived) -> RequestStream:
+    """Publish ``event`` for ``principal`` and return the stream its answer will fill.
+
+    Limits come first, so a refused message costs no log write; the stream is registered
+    before the publish so a fast answer finds it waiting."""
+    await count(services, principal, messages=1)
+    stream = services.relay.register(event)
+    await services.runtime.publisher.publish(
+        REQUESTS, conversation_key(event.tenant_id, event.conversation_id), event)
+    return stream

@@ -1,0 +1,94 @@
+"""OpenAI's Responses API through the official client: text and tool calls, streamed and
+not, in front of the fake model server (which logs what it receives)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from harness.fake_models import FakeModelServer, FakeToolCall, Reply, SeenRequest
+from tests.support.stacks import Stack
+
+WEATHER: Any = {"type": "function", "name": "get_weather", "description": "The weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+ARGS = '{"city": "Paris"}'
+
+
+@pytest.fixture
+async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
+                                timeout=60)
+    yield client
+    await client.close()
+
+
+def _asked(fake: FakeModelServer, marker: str) -> SeenRequest:
+    found = [r for r in fake.requests if any(marker in json.dumps(m) for m in r.messages)]
+    assert found, f"the model server never saw {marker!r}"
+    return found[-1]
+
+
+async def test_a_text_response_from_the_offline_model(oai: openai.AsyncOpenAI) -> None:
+    response = await oai.responses.create(
+        model="local", instructions="Be brief.",
+        input=[{"role": "user", "content": "My favourite colour is teal."},
+               {"role": "assistant", "content": "Noted."},
+               {"role": "user", "content": "What is my favourite colour?"}])
+    assert response.status == "completed" and response.id.startswith("resp_")
+    assert "teal" in response.output_text
+    assert response.usage is not None and response.usage.output_tokens > 0
+
+
+async def test_streamed_function_calls_then_their_outputs(
+        oai: openai.AsyncOpenAI, fake_model: FakeModelServer) -> None:
+    question = f"Weather in Paris? ({uuid.uuid4().hex[:8]})"
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS, id="call_r1")))
+    stream = await oai.responses.create(model="fake", input=question, tools=[WEATHER],
+                                        tool_choice="required", stream=True)
+    kinds, arguments = [], ""
+    final = None
+    async for event in stream:
+        kinds.append(event.type)
+        if event.type == "response.function_call_arguments.delta":
+            arguments += event.delta
+        if event.type == "response.completed":
+            final = event.response
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed" and arguments == ARGS
+    assert final is not None
+    [call] = final.output
+    assert call.type == "function_call"
+    assert (call.call_id, call.name, call.arguments) == ("call_r1", "get_weather", ARGS)
+    seen = _asked(fake_model, question)
+    assert seen.body["tools"] == [{"type": "function", "function": {
+        k: v for k, v in WEATHER.items() if k != "type"}}]
+    assert seen.body["tool_choice"] == "required"
+
+    fake_model.plan(Reply.stream("Sunny."))
+    answer = await oai.responses.create(model="fake", tools=[WEATHER], input=[
+        {"role": "user", "content": question},
+        {"type": "function_call", "call_id": "call_r1", "name": "get_weather",
+         "arguments": ARGS},
+        {"type": "function_call_output", "call_id": "call_r1", "output": "18C sunny"}])
+    assert answer.output_text == "Sunny."
+    seen = _asked(fake_model, "18C sunny")
+    assert [m["role"] for m in seen.messages] == ["user", "assistant", "tool"]
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"previous_response_id": "resp_1"}, "previous_response_id"),
+    ({"tools": [{"type": "web_search"}]}, "tools.0.type"),
+    ({"store": True}, "store"),
+    ({"frobnicate": 1}, "frobnicate"),
+])
+async def test_what_cannot_be_honoured_is_a_400(client: httpx.AsyncClient,
+                                                extra: dict[str, Any], param: str) -> None:
+    r = await client.post("/v1/responses", json={"model": "fake", "input": "hi", **extra})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
