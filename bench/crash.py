@@ -49,6 +49,7 @@ class Outcome:
     lost: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
+    answer_rows: int = 0  # assistant rows answering accepted messages (== answered when none twice)
     settle_s: float = 0.0
 
     def summary(self) -> dict[str, object]:
@@ -125,6 +126,7 @@ def _tally(histories: dict[str, list[dict[str, object]]], accepted: dict[str, st
     out.answered = sum(1 for m in accepted if users[m] and answers[request_of[m]])
     out.duplicated = [m for m in accepted
                       if users[m] > 1 or (users[m] and answers[request_of[m]] > 1)]
+    out.answer_rows = sum(answers[request_of[m]] for m in accepted if users[m])
 
 
 async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: int = 8,
@@ -133,7 +135,7 @@ async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: 
     rng = random.Random(seed)
     env = stack_env(stack, workdir)
     out = Outcome(stack)
-    first = ChatstreamProcess(["up", "--port", "0"], env, workdir / "first.log").start(180)
+    first = ChatstreamProcess(["up", "--port", "0"], env, workdir / "first.log").start(600)
     accepted: dict[str, str] = {}
     assert first.url is not None
     async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
@@ -152,7 +154,7 @@ async def crash_run(stack: str, workdir: Path, *, messages: int = 200, clients: 
         await posting
     first.stop()
     out.accepted = len(accepted)
-    second = ChatstreamProcess(["up", "--port", "0"], env, workdir / "second.log").start(180)
+    second = ChatstreamProcess(["up", "--port", "0"], env, workdir / "second.log").start(600)
     try:
         assert second.url is not None
         async with httpx.AsyncClient(base_url=second.url, timeout=30) as client:

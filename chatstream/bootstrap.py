@@ -17,7 +17,7 @@ __all__ = ("bootstrap",)
 async def bootstrap(settings: Settings, tenant: str, email: str, password: str,
                     plan: str | None = None, role: str = "owner") -> str:
     """Create ``tenant`` (if new) and a user in it; returns the user's id."""
-    from chatstream.compose import build_accounts, build_store
+    from chatstream.backends import Backend
 
     plan = plan or settings.default_plan
     if plan not in settings.plan_catalogue:
@@ -27,10 +27,8 @@ async def bootstrap(settings: Settings, tenant: str, email: str, password: str,
         raise ConfigurationError("role must be owner, admin or member")
     if len(password) < 8:
         raise ConfigurationError("the password needs 8 characters or more")
-    store = build_store(settings)
-    await store.start()
-    try:
-        accounts = build_accounts(store)
+    async with Backend(settings) as backend:
+        accounts = backend.stores.accounts()
         await accounts.start()
         await accounts.create_tenant(Tenant(tenant, tenant, plan, utcnow()))
         user = User(tenant, uuid.uuid4().hex, email.strip().lower(),
@@ -39,5 +37,3 @@ async def bootstrap(settings: Settings, tenant: str, email: str, password: str,
             raise ConfigurationError("a user with this email exists")
         await accounts.close()
         return user.id
-    finally:
-        await store.close()

@@ -8,8 +8,9 @@ import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import uvicorn
@@ -31,6 +32,7 @@ from api.auth import Credentials
 from api.batches import BatchView
 from api.relay import TokenRelay
 from api.services import EdgeServices
+from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
 from kernel.catalogue import load_catalogue
 from kernel.errors import ConfigurationError
@@ -40,60 +42,13 @@ from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
 from schemas.stages import KNOWLEDGE_STAGES, STAGE_NAMES, analytics_name
 from stores.accounts.base import AccountStore
-from stores.accounts.sqlite import SQLiteAccountStore
 from stores.conversations.base import ConversationStore
-from stores.conversations.sqlite import SQLiteConversationStore
-from stores.idempotency import IdempotencyStore, SQLiteIdempotencyStore
-from streams.runtime.base import Runtime, StageSpec
-from streams.runtime.kafka import KafkaRuntime
-from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
-from streams.runtime.memory import MemoryRuntime
+from streams.runtime.base import StageSpec
 
-__all__ = ("build_runtime", "build_store", "run")
+__all__ = ("Running", "build_stages", "deployment", "run")
 
 log = logging.getLogger("chatstream")
 
-
-
-def build_runtime(settings: Settings, client_id: str = "chatstream") -> Runtime:
-    if settings.broker.startswith("kafka://"):
-        return KafkaRuntime(
-            settings.kafka_bootstrap, topic_prefix=settings.topic_prefix,
-            partitions=settings.partitions, replication=settings.replication_factor,
-            retries=settings.stage_retries, data_dir=settings.data_dir, client_id=client_id,
-            session_timeout_s=settings.session_timeout_s, retention=settings.log_retention,
-        )
-    return MemoryRuntime(partitions=settings.partitions, topic_prefix=settings.topic_prefix,
-                         retries=settings.stage_retries,
-                         path=settings.data_dir / "log.db" if settings.log_durable else None,
-                         retention=settings.log_retention,
-                         cache_bytes=settings.log_cache_mb << 20)
-
-
-def build_store(settings: Settings) -> ConversationStore:
-    url = settings.store_url
-    if url.startswith("cassandra://"):
-        from stores.conversations.cassandra import CassandraConversationStore
-        return CassandraConversationStore.from_url(url)
-    return SQLiteConversationStore.from_url(url)
-
-
-def build_idempotency(settings: Settings, store: ConversationStore) -> IdempotencyStore:
-    if isinstance(store, SQLiteConversationStore):
-        return SQLiteIdempotencyStore(store.path)
-    from stores.conversations.cassandra import CassandraConversationStore
-    from stores.idempotency import CassandraIdempotencyStore
-    assert isinstance(store, CassandraConversationStore)
-    return CassandraIdempotencyStore(store.session)
-
-
-def build_accounts(store: ConversationStore) -> AccountStore:
-    if isinstance(store, SQLiteConversationStore):
-        return SQLiteAccountStore(store.path)
-    from stores.accounts.cassandra import CassandraAccountStore
-    from stores.conversations.cassandra import CassandraConversationStore
-    assert isinstance(store, CassandraConversationStore)
-    return CassandraAccountStore(store.session)
 
 
 def build_providers(settings: Settings) -> dict[str, ChatProvider]:
@@ -221,14 +176,6 @@ async def _serve(app: Any, settings: Settings, port: int, role: str,
     await task
 
 
-def _lag_source(settings: Settings, runtime: Runtime) -> LagSource | None:
-    if settings.lag_interval_s <= 0:
-        return None
-    if isinstance(runtime, MemoryRuntime):
-        return runtime
-    return KafkaLag(settings.kafka_bootstrap, settings.topic_prefix)
-
-
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -248,64 +195,58 @@ def check_exposure(settings: Settings) -> None:
             "CHATSTREAM_ALLOW_INSECURE_DEV_AUTH_ON_NETWORK=true")
 
 
-async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
-    """Run the edge and/or stages until SIGINT or SIGTERM, then shut down in order:
-    stop taking work, let in-flight work end, close clients."""
-    if edge:
-        check_exposure(settings)
-    # A bad catalogue refuses to start before anything connects.
-    catalogue = load_catalogue(settings.models_file)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+@dataclass(frozen=True)
+class Running:
+    """What :func:`deployment` started: the edge's services, or the worker's checks."""
+
+    backend: Backend
+    services: EdgeServices | None
+    checks: dict[str, Checkable]
+    breaker_states: Callable[[], Mapping[str, str]] | None
+
+
+@contextlib.asynccontextmanager
+async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
+                     catalogue: Catalogue | None = None) -> AsyncIterator[Running]:
+    """Start the parts of one process in order (stores, stages, the edge's views) and,
+    on the way out, stop them in reverse: stop taking work, let in-flight work end,
+    close clients."""
+    catalogue = catalogue or load_catalogue(settings.models_file)
     providers = build_providers(settings) if "inference" in stages else {}
     if providers:
         _warn_unreachable(catalogue, providers)
     breakers = build_breakers(settings, list(providers))
-    tracing.setup_tracing(settings.trace_exporter,
-                          "chatstream-edge" if edge else f"chatstream-{'-'.join(stages)}")
-    store = build_store(settings)
-    await store.start()
-    runtime = build_runtime(settings, client_id="chatstream-edge" if edge else "chatstream")
-    relay: TokenRelay | None = None
-    idempotency: IdempotencyStore | None = None
-    view: AnalyticsView | None = None
-    batch_view: BatchView | None = None
-    knowledge: Knowledge | None = None
-    accounts: AccountStore | None = None
-    lag: LagSource | None = None
-    lag_task: asyncio.Task[None] | None = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(close_providers, providers)
+        backend = await stack.enter_async_context(
+            Backend(settings, client_id="chatstream-edge" if edge else "chatstream"))
+        store, stores = backend.stores.conversations, backend.stores
+        accounts: AccountStore | None = None
         if settings.auth == "jwt" and (edge or "persistence" in stages):
             # Limits at the edge; tokens counted by persistence, once per answer.
-            accounts = build_accounts(store)
-            await accounts.start()
+            accounts = await _started(stack, stores.accounts())
+        knowledge: Knowledge | None = None
         if edge or KNOWLEDGE_STAGES & set(stages):
-            knowledge = build_knowledge(settings, store)
+            knowledge = build_knowledge(settings, stores.documents())
             await knowledge.start()
-        await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                         providers, accounts, breakers))
-        lag = _lag_source(settings, runtime)
-        if isinstance(lag, KafkaLag):
-            await lag.start()
-        if lag is not None:
-            lag_task = asyncio.create_task(lag_monitor(lag, STAGE_NAMES, settings.lag_interval_s))
+            stack.push_async_callback(knowledge.close)
+        await backend.runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
+                                                 providers, accounts, breakers))
+        await stack.enter_async_context(backend.lag_reported(STAGE_NAMES))
         breaker_states = breakers.states if providers else None
-        kind = urlparse(settings.broker).scheme
-        print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
-              f"stages={','.join(stages) or '-'}", flush=True)
-        if knowledge is not None:
-            print(f"chatstream: {knowledge.describe()}", flush=True)
+        services: EdgeServices | None = None
         if edge:
+            runtime = backend.runtime
             relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
             await relay.start()
+            stack.push_async_callback(relay.stop)
             view = AnalyticsView(runtime, analytics_name(settings.analytics_group))
             await view.start()
+            stack.push_async_callback(view.stop)
             batch_view = BatchView(runtime)
             await batch_view.start()
-            idempotency = build_idempotency(settings, store)
-            await idempotency.start()
+            stack.push_async_callback(batch_view.stop)
+            idempotency = await _started(stack, stores.idempotency())
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
                                     catalogue=catalogue, relay=relay,
                                     idempotency=idempotency,
@@ -316,14 +257,57 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
                                     credentials=Credentials(settings) if accounts else None,
                                     analytics=view, batches=batch_view,
                                     breaker_states=breaker_states)
-            await _serve(create_app(services), settings, settings.port, "edge", stop)
-        else:
-            parts: dict[str, Checkable] = {"log": runtime, "store": store}
-            if knowledge is not None:
-                parts["vectors"] = knowledge.index
+        checks: dict[str, Checkable] = {"log": backend.runtime, "store": store}
+        if knowledge is not None:
+            checks["vectors"] = knowledge.index
+        kind = urlparse(settings.broker).scheme
+        print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
+              f"stages={','.join(stages) or '-'}", flush=True)
+        if knowledge is not None:
+            print(f"chatstream: {knowledge.describe()}", flush=True)
+        # Runs first on the way out.
+        stack.callback(print, "chatstream: shutting down", file=sys.stderr, flush=True)
+        yield Running(backend, services, checks, breaker_states)
+
+
+class _Closable(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Closable)
+
+
+async def _started(stack: contextlib.AsyncExitStack, part: _C) -> _C:
+    await part.start()
+    stack.push_async_callback(part.close)
+    return part
+
+
+async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
+    """Run the edge and/or stages until SIGINT or SIGTERM, then shut down in order."""
+    if edge:
+        check_exposure(settings)
+    # A bad catalogue refuses to start before anything connects.
+    catalogue = load_catalogue(settings.models_file)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tracing.setup_tracing(settings.trace_exporter,
+                          "chatstream-edge" if edge else f"chatstream-{'-'.join(stages)}")
+    try:
+        async with deployment(settings, edge=edge, stages=stages,
+                              catalogue=catalogue) as running:
+            if running.services is not None:
+                await _serve(create_app(running.services), settings, settings.port, "edge",
+                             stop)
+                return
+            checks, breaker_states = running.checks, running.breaker_states
 
             async def ready() -> tuple[bool, dict[str, Any]]:
-                return await readiness(parts, breaker_states)
+                return await readiness(checks, breaker_states)
 
             # /healthz, /readyz and /metrics of the workers of this process.
             app = worker_app(ready, settings.metrics_token.get_secret_value())
@@ -333,28 +317,4 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
             server.should_exit = True
             await served
     finally:
-        print("chatstream: shutting down", file=sys.stderr, flush=True)
-        if view is not None:
-            await view.stop()
-        if batch_view is not None:
-            await batch_view.stop()
-        if lag_task is not None:
-            lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_task
-        if isinstance(lag, KafkaLag):
-            with contextlib.suppress(Exception):
-                await lag.stop()
-        if relay is not None:
-            await relay.stop()
-        if idempotency is not None:
-            await idempotency.close()
-        with contextlib.suppress(Exception):
-            await runtime.stop()
-        if knowledge is not None:
-            await knowledge.close()
-        await close_providers(providers)
-        if accounts is not None:
-            await accounts.close()
-        await store.close()
         tracing.shutdown_tracing()

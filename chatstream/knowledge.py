@@ -14,9 +14,7 @@ from agents.ingestion.sandbox import ExtractionLimits
 from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
-from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
-from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.runtime.base import StageSpec
@@ -45,15 +43,6 @@ def build_index(settings: Settings, space: str) -> VectorIndex:
         return WeaviateVectorIndex.from_url(url, grpc_port=settings.weaviate_grpc_port,
                                             space=space)
     return EmbeddedVectorIndex.from_url(url, space)
-
-
-def build_documents(settings: Settings, store: ConversationStore) -> DocumentStore:
-    from stores.conversations.cassandra import CassandraConversationStore
-
-    if isinstance(store, CassandraConversationStore):
-        from stores.documents.cassandra import CassandraDocumentStore
-        return CassandraDocumentStore(store.session)  # same keyspace, same session
-    return SQLiteDocumentStore.from_url(settings.store_url)
 
 
 @dataclass(frozen=True)
@@ -91,7 +80,7 @@ class Knowledge:
         return f"vectors={self.index.description} embedder={self.embedder.space} ocr={ocr}"
 
 
-def build_knowledge(settings: Settings, store: ConversationStore) -> Knowledge:
+def build_knowledge(settings: Settings, documents: DocumentStore) -> Knowledge:
     embedder = build_embedder(settings)
-    return Knowledge(settings, build_documents(settings, store), embedder,
+    return Knowledge(settings, documents, embedder,
                      build_index(settings, embedder.space))

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Response
 
 from api.batches import BatchState, BatchView
+from api.completions_input import BadField, native_options
 from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.limits import count
@@ -58,8 +59,13 @@ async def submit(body: BatchCreate, services: ServicesDep,
         raise ApiError(422, "invalid_prompt", f"prompt {too_long[0]} is empty or over "
                        f"{settings.max_message_chars} characters")
     model = body.model or settings.default_model
-    if services.catalogue.get(model) is None:
+    spec = services.catalogue.get(model)
+    if spec is None:
         raise ApiError(422, "unknown_model", f"unknown model {model}")
+    try:
+        options = native_options(body.options, spec)
+    except BadField as exc:
+        raise ApiError(422, exc.code, exc.message) from None
     view = _view(services)
     # Fair between tenants: a tenant's queue ahead of the others' is a few batches long.
     if view.active(principal.tenant_id) >= settings.batch_max_active_per_tenant:
@@ -68,13 +74,13 @@ async def submit(body: BatchCreate, services: ServicesDep,
                        "retry when one finishes", headers={"Retry-After": "30"})
     # Every prompt is a message of the plan, counted now; its answer's tokens are
     # counted as it finishes, and the prompts alone must still fit in the month.
-    max_tokens = body.options.get("max_tokens")
+    max_tokens = options.get("max_tokens")
     expected = sum(estimate_tokens(p) for p in body.prompts) + len(body.prompts) * (
         max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0)
     await count(services, principal, messages=len(body.prompts), tokens=expected)
     batch_id = str(uuid.uuid4())
     event = BatchSubmitted(tenant_id=principal.tenant_id, batch_id=batch_id,
-                           user_id=principal.user_id, model=model, options=body.options,
+                           user_id=principal.user_id, model=model, options=options,
                            prompts=tuple(body.prompts))
     await services.runtime.publisher.publish(
         BATCH_REQUESTS, f"{principal.tenant_id}:{batch_id}", event)

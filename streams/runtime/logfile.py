@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import sqlite3
@@ -28,7 +29,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from kernel.errors import ConfigurationError
 from streams.runtime.base import Headers, Record
 
 __all__ = ("LogFile", "Stored", "record_id")
@@ -114,6 +117,7 @@ class LogFile:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-reader")
         self._rconn: sqlite3.Connection | None = None
+        self._held: IO[str] | None = None
         self.topic_ids: dict[str, int] = {}
         self.topic_partitions: dict[str, int] = {}
 
@@ -132,11 +136,24 @@ class LogFile:
         writer thread."""
         self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file()
         stored, commits = await self._loop.run_in_executor(self._reader, self._load)
         self._thread = threading.Thread(target=self._write_loop, name="log-writer",
                                         daemon=True)
         self._thread.start()
         return stored, commits
+
+    def _lock_file(self) -> None:
+        # One process per log: a second one would number offsets on its own and overwrite
+        # the first one's records. The lock goes with the process, however it ends.
+        lock = (self.path.parent / f"{self.path.name}.lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ConfigurationError(f"another chatstream process is using {self.path}; "
+                                     "stop it, or give this one its own DATA_DIR") from None
+        self._held = lock
 
     def _load(self) -> tuple[dict[tuple[str, int], Stored], dict[tuple[str, str, int], int]]:
         conn = self._rconn = self._connect()
@@ -290,6 +307,9 @@ class LogFile:
             conn, self._rconn = self._rconn, None
             await asyncio.get_running_loop().run_in_executor(self._reader, conn.close)
         self._reader.shutdown(wait=True)
+        if self._held is not None:
+            self._held.close()  # releases the lock
+            self._held = None
 
     # -- reading -------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatstream.compose import STAGES as ALL_STAGES
 from harness.process import ChatstreamProcess
+from schemas.stages import STAGE_NAMES as ALL_STAGES
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import STAGES, Stack
 

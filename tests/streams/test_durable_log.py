@@ -283,3 +283,20 @@ async def test_a_stage_state_comes_back_with_its_offsets(tmp_path: Path) -> None
         await _until(lambda: second.state is not None and second.state.store.get("k") == 5)
     finally:
         await rt2.stop()
+
+
+async def test_a_second_process_cannot_open_a_log_in_use(tmp_path: Path) -> None:
+    import pytest
+
+    from kernel.errors import ConfigurationError
+
+    first = MemoryLog(1, path=tmp_path / "log.db")
+    await first.open()
+    try:
+        with pytest.raises(ConfigurationError, match="another chatstream process"):
+            await MemoryLog(1, path=tmp_path / "log.db").open()
+    finally:
+        await first.close()
+    again = MemoryLog(1, path=tmp_path / "log.db")  # free once the first one closed
+    await again.open()
+    await again.close()
