@@ -19,7 +19,7 @@ async def submit(services: EdgeServices, principal: Principal,
 
     Limits come first, so a refused message costs no log write; the stream is registered
     before the publish so a fast answer finds it waiting."""
-    await count(services, principal, messages=1)
+    await count(services, principal, messages=1, web_searches=int(event.web_search))
     stream = services.relay.register(event)
     await services.runtime.publisher.publish(
         REQUESTS, conversation_key(event.tenant_id, event.conversation_id), event)

@@ -121,6 +121,9 @@ class MessageReceived(Envelope, frozen=True):
     # model goes on from them (an agent loop's next step). Empty for a plain question.
     tool_rounds: tuple[HistoryTurn, ...] = ()
     images: tuple[ImagePart, ...] = ()
+    # Search the web too (when the deployment has a search provider): results are cited
+    # like document passages.
+    web_search: bool = False
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -137,6 +140,8 @@ class Passage(BaseModel, frozen=True):
     chunk: int
     text: str
     score: float = 0.0
+    # A web search result's address (its document_id is ``web:`` and the address).
+    url: str | None = None
 
 
 class GuardVerdict(BaseModel, frozen=True):
@@ -170,6 +175,7 @@ class Citation(BaseModel, frozen=True):
     document_id: str
     title: str
     chunk: int
+    url: str | None = None
 
 
 class _StreamBase(Envelope, frozen=True):

@@ -20,6 +20,7 @@ class MeOut(BaseModel):
     user_id: str
     role: str
     email: str | None = None
+    web_search: bool = False  # messages may ask for web search
 
 
 @router.get("", response_model=MeOut)
@@ -29,4 +30,5 @@ async def me(services: ServicesDep, principal: PrincipalDep) -> MeOut:
         user = await services.accounts.get_user(principal.tenant_id, principal.user_id)
         email = user.email if user else None
     return MeOut(auth=services.settings.auth, tenant_id=principal.tenant_id,
-                 user_id=principal.user_id, role=principal.role, email=email)
+                 user_id=principal.user_id, role=principal.role, email=email,
+                 web_search=bool(services.settings.web_search))

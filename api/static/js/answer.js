@@ -200,8 +200,17 @@ export class Answer {
       if (seen.has(key)) continue;
       seen.add(key);
       const li = el("li");
-      li.append(el("span", "source-title", c.title));
-      li.append(el("span", "source-passage", ` passage ${c.chunk + 1}`));
+      if (c.url && /^https?:\/\//.test(c.url)) {
+        // A web result: its page, opened apart from this one.
+        const a = el("a", "source-title", c.title);
+        a.href = c.url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        li.append(a, el("span", "source-passage", ` ${new URL(c.url).hostname}`));
+      } else {
+        li.append(el("span", "source-title", c.title));
+        li.append(el("span", "source-passage", ` passage ${c.chunk + 1}`));
+      }
       li.dataset.documentId = c.document_id;
       items.push(li);
     }

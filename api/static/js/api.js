@@ -65,9 +65,10 @@ export const listDocuments = () => call("GET", "/v1/documents").then((r) => r.da
 export const getDocument = (id) => call("GET", `/v1/documents/${encodeURIComponent(id)}`);
 export const deleteDocument = (id) => call("DELETE", `/v1/documents/${encodeURIComponent(id)}`);
 
-export function sendMessage(cid, text, model) {
+export function sendMessage(cid, text, model, webSearch = false) {
   const body = { text };
   if (model) body.model = model;
+  if (webSearch) body.web_search = true;
   // The same key on a retry makes the edge answer once.
   return call("POST", `/v1/conversations/${encodeURIComponent(cid)}/messages`, body,
               { "Idempotency-Key": crypto.randomUUID() });

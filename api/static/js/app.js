@@ -341,7 +341,8 @@ async function send(text) {
       history.pushState(null, "", `#/c/${encodeURIComponent(cid)}`);
       await loadConversations();
     }
-    const accepted = await api.sendMessage(cid, text, ui.model.value);
+    const accepted = await api.sendMessage(cid, text, ui.model.value,
+                                           !$("web-toggle").hidden && $("web-search").checked);
     stickToEnd = true; // your own message brings you to the end
     if (state.cid !== cid) return; // switched away meanwhile: the history will show it
     inflight.add(cid, { rid: accepted.request_id, text });
