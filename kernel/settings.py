@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
                                       "word with the message is cited only at this cosine "
                                       "similarity or more")
+    operator_tenant: str = Field("", description="the tenant whose owners and admins see "
+                                 "the deployment's pipeline status (`GET /v1/admin/status`, "
+                                 "the page's Status view); empty: nobody with AUTH=jwt")
     web_search: str = Field("", description="web search for messages that ask for it "
                             "(`web_search: true`): `searxng://host:port` (SearXNG's JSON "
                             "API; `searxng+https://` over TLS) or `brave://host` (Brave "

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, ServicesDep
+from api.routes.status import is_operator
 
 __all__ = ("router",)
 
@@ -21,6 +22,7 @@ class MeOut(BaseModel):
     role: str
     email: str | None = None
     web_search: bool = False  # messages may ask for web search
+    operator: bool = False  # sees the pipeline's status
 
 
 @router.get("", response_model=MeOut)
@@ -31,4 +33,5 @@ async def me(services: ServicesDep, principal: PrincipalDep) -> MeOut:
         email = user.email if user else None
     return MeOut(auth=services.settings.auth, tenant_id=principal.tenant_id,
                  user_id=principal.user_id, role=principal.role, email=email,
-                 web_search=bool(services.settings.web_search))
+                 web_search=bool(services.settings.web_search),
+                 operator=is_operator(services, principal))

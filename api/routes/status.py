@@ -4,7 +4,8 @@ Read from this process' own metrics: every process measures every stage's consum
 (``lag_monitor``), so lag is complete on any edge; events and errors are counted by the
 process that runs the stage, so on an edge without stages they are absent (``null``) and
 ``chatstream status`` with each worker's ``--metrics`` is the full view. Only aggregate
-counts leave here: nothing of any tenant's content.
+counts leave here: nothing of any tenant's content. Still, the traffic of a deployment is
+every tenant's together, so only the operator's tenant (``OPERATOR_TENANT``) sees it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from fastapi import APIRouter
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
-from api.deps import AdminDep, ServicesDep
+from api.deps import AdminDep, Principal, ServicesDep
+from api.errors import ApiError
 
 __all__ = ("router",)
 
@@ -49,8 +51,17 @@ def _samples() -> tuple[dict[str, float], dict[tuple[str, str], float]]:
     return lag, events
 
 
+def is_operator(services: ServicesDep, principal: Principal) -> bool:
+    settings = services.settings
+    return principal.is_admin and (settings.auth == "dev"
+                                   or principal.tenant_id == settings.operator_tenant != "")
+
+
 @router.get("/status", response_model=StatusOut)
-async def status(services: ServicesDep, _: AdminDep) -> StatusOut:
+async def status(services: ServicesDep, principal: AdminDep) -> StatusOut:
+    if not is_operator(services, principal):
+        raise ApiError(403, "forbidden", "the pipeline's status is for the operator's "
+                       "tenant (OPERATOR_TENANT)")
     lag, events = _samples()
     ran = {stage for stage, _ in events}
     stages = []

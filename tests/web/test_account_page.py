@@ -24,18 +24,23 @@ from tests.web.conftest import DESKTOP, _page
 PASSWORD = "correct horse battery"
 
 
+# The tenant that operates the deployment: its admins see the pipeline's status.
+OPERATOR = f"ops{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture(scope="module")
 def jwt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack("embedded", tmp_path_factory.mktemp("web-jwt"),
-                    {**JWT_ENV, "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "5"})
+                    {**JWT_ENV, "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "5",
+                     "CHATSTREAM_OPERATOR_TENANT": OPERATOR})
     yield s
     s.stop()
 
 
 @pytest.fixture(scope="module")
 def user(jwt_stack: Stack) -> tuple[str, str]:
-    """A tenant of its own with its owner, shared by this module's tests: (tenant, email)."""
-    tenant = f"t{uuid.uuid4().hex[:8]}"
+    """The operator tenant's owner, shared by this module's tests: (tenant, email)."""
+    tenant = OPERATOR
     email = f"owner@{tenant}.example"
     bootstrap(jwt_stack.env_for_cli(), tenant, email, PASSWORD)
     return tenant, email
@@ -179,6 +184,13 @@ async def test_a_batch_runs_to_completion_with_progress_and_its_results_download
 async def test_usage_counts_messages_and_a_429_says_which_limit_and_when(
         jpage: Page, jwt_stack: Stack, tiny_user: str) -> None:
     await signed_in(jpage, jwt_stack.url, tiny_user)
+    # Another tenant's owner: the deployment's status is not theirs to see.
+    await expect(jpage.get_by_role("button", name="Status")).to_be_hidden()
+    tokens = await login(jwt_stack.url, tiny_user, PASSWORD)
+    async with httpx.AsyncClient(base_url=jwt_stack.url, timeout=30) as c:
+        r = await c.get("/v1/admin/status",
+                        headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert r.status_code == 403, r.text
     for text in ("One message.", "Two messages."):
         await wait_finished(await send(jpage, text))
     await jpage.get_by_label("Message", exact=True).fill("Three is over the plan.")

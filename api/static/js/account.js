@@ -94,7 +94,7 @@ export class Account {
     }
     $("sign-out").hidden = !jwt;
     $("keys-section").hidden = !jwt;
-    $("open-status").hidden = !["owner", "admin"].includes(this.me.role);
+    $("open-status").hidden = !this.me.operator;
     $("web-toggle").hidden = !this.me.web_search;
     return this.me;
   }
