@@ -9,7 +9,11 @@ PYTEST_ARGS ?=
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
+<<<<<<< HEAD
+.PHONY: install run cluster test unit lint ocr browser screenshots services services-stop services-status bench clean
+=======
 .PHONY: install lock run cluster test unit lint ocr browser screenshots services services-stop services-status clean
+>>>>>>> main
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
@@ -68,6 +72,12 @@ screenshots: install browser
 
 services:
 	$(SERVICES) start
+
+## The side-by-side benchmark suite: rewrites its section of docs/benchmarks.md and saves the
+## raw results in bench/results/. BENCH_ARGS="--profile short" for a shorter run. LiteLLM is
+## installed on first use from bench/requirements-litellm.txt into a virtualenv of its own.
+bench: install services
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 services-stop:
 	$(SERVICES) stop

@@ -28,6 +28,7 @@ from api.routes import (
     web,
 )
 from api.services import EdgeServices
+from api.slots import StreamSlots
 from api.telemetry import TelemetryMiddleware
 
 __all__ = ("create_app",)
@@ -37,6 +38,7 @@ def create_app(services: EdgeServices) -> FastAPI:
     app = FastAPI(title="chatstream", version="0.1.0",
                   description="Event-driven AI chat on Kafka: messages in, tokens out over SSE.")
     app.state.services = services
+    app.state.stream_slots = StreamSlots(services.settings.max_streams_per_user)
     install_error_handlers(app)
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
@@ -50,7 +52,10 @@ def create_app(services: EdgeServices) -> FastAPI:
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_document_bytes + 65_536,  # the file and the form
         allowed_hosts=frozenset(h.lower() for h in settings.dev_allowed_hosts)
-        if settings.auth == "dev" else frozenset()))
+        if settings.auth == "dev" else frozenset(),
+        max_in_flight=settings.max_concurrent_requests,
+        send_timeout_s=settings.sse_send_timeout_s,
+        slots=app.state.stream_slots))
     # Outermost: it times and counts every request, the refused ones included.
     app.add_middleware(TelemetryMiddleware)
     return app

@@ -9,11 +9,15 @@ A plain ASGI middleware (no BaseHTTPMiddleware: SSE streams untouched, no extra 
   "simple" cross-site POST (text/plain, forms) is never served;
 - bodies are counted on the bytes actually received, chunked or not, whatever
   ``Content-Length`` says: 413 once over the limit, before anything parses them;
-- JSON nested deeper than :data:`MAX_JSON_DEPTH` is 400 (the parsers would recurse).
+- JSON nested deeper than :data:`MAX_JSON_DEPTH` is 400 (the parsers would recurse);
+- at most ``max_in_flight`` requests at once (503 beyond, probes excepted), a user's
+  streams capped (:mod:`api.slots`, 429), and a stream whose reader stops reading for
+  ``send_timeout_s`` is dropped, so a slow reader holds nothing for long.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
@@ -21,6 +25,9 @@ from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import ApiError
+from api.slots import StreamSlots, user_of
 
 __all__ = ("MAX_JSON_DEPTH", "Boundary", "BoundaryMiddleware", "host_allowed",
            "json_too_deep")
@@ -39,6 +46,17 @@ class Boundary:
     # Empty: any Host and Origin (AUTH=jwt: a bearer token is never sent by a browser
     # on its own, so there is nothing for a foreign page to ride on).
     allowed_hosts: frozenset[str] = frozenset()
+    max_in_flight: int = 1000
+    send_timeout_s: float = 30.0
+    slots: StreamSlots | None = None
+
+
+# Always answered, even at the in-flight cap: orchestrators must see the edge is alive.
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class _StopStream(Exception):
+    """The stream was refused or its reader is gone: stop the app that sends it."""
 
 
 class DocumentTooLarge(HTTPException):
@@ -76,11 +94,14 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+async def _refuse(send: Send, status: int, code: str, message: str,
+                  retry_after: str | None = None) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    if retry_after:
+        headers.append((b"retry-after", retry_after.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -88,11 +109,23 @@ class BoundaryMiddleware:
     def __init__(self, app: ASGIApp, boundary: Boundary) -> None:
         self.app = app
         self.boundary = boundary
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"] not in _PROBES and self.in_flight >= self.boundary.max_in_flight:
+            await _refuse(send, 503, "busy", "this edge is at its request limit; retry "
+                          "shortly (or on another replica)", retry_after="1")
+            return
+        self.in_flight += 1
+        try:
+            await self._checked(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: dict[bytes, bytes] = dict(scope["headers"])
         allowed = self.boundary.allowed_hosts
         if allowed:
@@ -110,7 +143,7 @@ class BoundaryMiddleware:
         has_body = b"chunked" in headers.get(b"transfer-encoding", b"").lower() or (
             bool(length) and length != b"0")
         if not has_body:
-            await self.app(scope, receive, send)
+            await self._serve(scope, receive, send)
             return
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         multipart = (scope["method"], scope["path"].rstrip("/")) in MULTIPART_ROUTES
@@ -135,7 +168,7 @@ class BoundaryMiddleware:
             return
         if multipart:
             # Streamed to the form parser (which spools to disk), counted as it comes.
-            await self.app(scope, _counting(receive, limit), send)
+            await self._serve(scope, _counting(receive, limit), send)
             return
         body = await _read(receive, limit)
         if body is None:
@@ -145,7 +178,42 @@ class BoundaryMiddleware:
             await _refuse(send, 400, "too_deep",
                           f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self._serve(scope, _replay(body, receive), send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, with its streamed responses counted against the user's slots and
+        each of their sends bounded in time."""
+        give_back = None
+        streaming = False
+
+        async def send_(message: Message) -> None:
+            nonlocal give_back, streaming
+            if message["type"] == "http.response.start":
+                kind = dict(message.get("headers", ())).get(b"content-type", b"")
+                streaming = kind.startswith(b"text/event-stream")
+                user = user_of(scope)
+                if streaming and user is not None and self.boundary.slots is not None:
+                    try:
+                        give_back = self.boundary.slots.take(*user)
+                    except ApiError as exc:
+                        await _refuse(send, exc.status, exc.code, exc.message,
+                                      (exc.headers or {}).get("Retry-After"))
+                        raise _StopStream from None
+            if not streaming:
+                await send(message)
+                return
+            try:
+                await asyncio.wait_for(send(message), self.boundary.send_timeout_s)
+            except TimeoutError:
+                raise _StopStream from None  # the reader stopped reading
+
+        try:
+            await self.app(scope, receive, send_)
+        except* _StopStream:
+            pass  # refused with 429 (sent), or the connection is dropped unfinished
+        finally:
+            if give_back is not None:
+                give_back()
 
 
 async def _read(receive: Receive, limit: int) -> bytes | None:

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from api.auth import Credentials, unauthorized
 from api.errors import ApiError
 from api.services import EdgeServices
+from api.slots import USER_KEY
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation
 
@@ -39,6 +40,14 @@ async def get_principal(services: Annotated[EdgeServices, Depends(get_services)]
                         request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The tenant and user come from the credential only, never from the request body."""
+    principal = await _principal(services, request, authorization)
+    # For the boundary middleware: whose stream a streamed response is (api/slots.py).
+    request.scope[USER_KEY] = (principal.tenant_id, principal.user_id)
+    return principal
+
+
+async def _principal(services: EdgeServices, request: Request,
+                     authorization: str | None) -> Principal:
     if services.settings.auth == "dev":
         # AUTH=dev: one local user, for `chatstream up` on a laptop. The tenant is "dev"
         # unless X-Dev-Tenant names another, to try several tenants locally (and in

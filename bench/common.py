@@ -11,9 +11,12 @@ from pathlib import Path
 from harness.process import ChatstreamProcess
 from harness.servers import CASSANDRA, KAFKA, require
 
-__all__ = ("ROOT", "pct", "start_stack", "summary", "table")
+__all__ = ("ROOT", "UNCAPPED", "pct", "start_stack", "summary", "table")
 
 ROOT = Path(__file__).resolve().parents[1]
+# How long a chatstream process may take to be ready: slow on a busy 2-core machine
+# (imports, consumer groups joining).
+START_S = 300.0
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -40,6 +43,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+# The load comes from one dev user: the per-user and per-edge caps would measure
+# refusals instead of work.
+UNCAPPED = {"CHATSTREAM_MAX_STREAMS_PER_USER": "1000000",
+            "CHATSTREAM_MAX_CONCURRENT_REQUESTS": "1000000"}
+
+
 def start_stack(kind: str, workdir: Path, **env: str) -> list[ChatstreamProcess]:
     """``embedded`` or ``kafka`` (Kafka + Cassandra), as ``chatstream up`` subprocesses."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -48,6 +57,7 @@ def start_stack(kind: str, workdir: Path, **env: str) -> list[ChatstreamProcess]
         "CHATSTREAM_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
         "CHATSTREAM_LOG_LEVEL": "WARNING",
         "CHATSTREAM_WORKER_PORT": "0",
+        **UNCAPPED,
         **env,
     }
     if kind == "kafka":
@@ -74,7 +84,7 @@ class Proc:
     """``python -m MODULE ARGS`` in the background, ready once it prints ``ready``."""
 
     def __init__(self, module: str, args: Sequence[str], log: Path, ready: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, timeout: float = 120.0) -> None:
         import re
         import subprocess
         import sys
@@ -100,8 +110,12 @@ class Proc:
             seen.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not seen.wait(120) or self.proc.poll() is not None:
-            raise RuntimeError(f"{module} did not start; see {log}")
+        if not seen.wait(timeout) or self.proc.poll() is not None:
+            self.proc.kill()
+            tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:]) \
+                if log.exists() else ""
+            raise RuntimeError(f"{module} {' '.join(args)} did not start in {timeout:g} s; "
+                               f"see {log}:\n{tail}")
         if self.url:
             self._wait_listening(self.url)
 

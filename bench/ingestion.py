@@ -14,25 +14,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import resource
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from bench.common import ROOT, Proc, bars, machine, table
+from bench.common import ROOT, START_S, UNCAPPED, Proc, bars, machine, table
+from bench.cost import Meter, service_pids
 from bench.rawhttp import post_for
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
 
 
-async def _post(url: str, cids: list[str], seconds: float, clients: int) -> tuple[int, int]:
+async def _post(url: str, cids: list[str], seconds: float,
+                clients: int) -> tuple[int, int, float]:
     statuses = await post_for(
         url, seconds, clients,
         target=lambda n: f"/v1/conversations/{cids[n % len(cids)]}/messages",
         body=lambda n: {"text": f"load {n}"})
-    return statuses[202], sum(statuses.values()) - statuses[202]
+    # The client's own CPU, reported by itself: it has exited before the meter could
+    # read it from /proc.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return statuses[202], sum(statuses.values()) - statuses[202], usage.ru_utime + usage.ru_stime
 
 
 def _client_process(url: str, cids: list[str], seconds: float, clients: int,
@@ -53,8 +60,11 @@ async def _stored(url: str, cids: list[str]) -> int:
         return total
 
 
-def measure(edges: int, seconds: float, clients: int,
-            tmp: Path) -> tuple[int, float, int, int]:
+def measure(edges: int, seconds: float, clients: int, tmp: Path,
+            idle_s: float = 3.0) -> dict[str, Any]:
+    """Accepted POSTs, their rate, how many were stored, and the CPU of every process:
+    edges and load generators over the posting window; the persistence worker and the
+    JVMs until every accepted message is stored (or the drain gives up)."""
     require(KAFKA, "Kafka")
     require(CASSANDRA, "Cassandra")
     env = {
@@ -65,12 +75,13 @@ def measure(edges: int, seconds: float, clients: int,
         "CHATSTREAM_STORE": f"cassandra://{CASSANDRA}/bench_{uuid.uuid4().hex[:8]}",
         "CHATSTREAM_PARTITIONS": "12",
         "CHATSTREAM_WORKER_PORT": "0",
+        **UNCAPPED,
     }
     procs = [Proc("chatstream.cli", ["worker", "persistence"], tmp / f"p{edges}.log",
-                  "workers running", env)]
+                  "workers running", env, START_S)]
     try:
         procs += [Proc("chatstream.cli", ["edge", "--port", "0"], tmp / f"edge{edges}-{i}.log",
-                       "listening on", env) for i in range(edges)]
+                       "listening on", env, START_S) for i in range(edges)]
         urls = [p.url for p in procs[1:] if p.url]
 
         async def conversations() -> list[str]:
@@ -78,23 +89,33 @@ def measure(edges: int, seconds: float, clients: int,
                 return [(await c.post("/v1/conversations")).json()["id"] for _ in range(64)]
 
         cids = asyncio.run(conversations())
-        queue: multiprocessing.Queue[tuple[int, int] | BaseException] = multiprocessing.Queue()
+        jvms = service_pids()
+        meter = Meter({"persistence": procs[0].proc.pid, **jvms,
+                       **{f"edge {i + 1}": p.proc.pid for i, p in enumerate(procs[1:])}},
+                      tree=["persistence", *[f"edge {i + 1}" for i in range(edges)]],
+                      shared=jvms)
+        meter.idle(idle_s)
+        queue: multiprocessing.Queue[tuple[int, int, float] | BaseException] = \
+            multiprocessing.Queue()
         # One client process per edge: a single Python client could not load two edges.
         workers = [multiprocessing.Process(target=_client_process,
                                            args=(u, cids, seconds, clients, queue))
                    for u in urls]
+        meter.start()
         start = time.monotonic()
         for w in workers:
             w.start()
         results = [queue.get(timeout=seconds + 120) for _ in workers]
         elapsed = time.monotonic() - start
-        counts: list[tuple[int, int]] = []
+        posting = meter.lap()
+        counts: list[tuple[int, int, float]] = []
         for r in results:
             if isinstance(r, BaseException):
                 raise RuntimeError("a client process failed") from r
             counts.append(r)
-        accepted = sum(a for a, _ in counts)
-        refused = sum(b for _, b in counts)
+        accepted = sum(c[0] for c in counts)
+        refused = sum(c[1] for c in counts)
+        load_cpu = sum(c[2] for c in counts)
         for w in workers:
             w.join()
         # Persistence is its own consumer group: wait for it to catch up.
@@ -105,7 +126,19 @@ def measure(edges: int, seconds: float, clients: int,
             if stored >= accepted:
                 break
             time.sleep(2)
-        return accepted, accepted / elapsed, stored, refused
+        drained = meter.stop()
+        edge_cpu = sum(posting.procs[f"edge {i + 1}"].cpu_s for i in range(edges))
+        per = (lambda cpu: cpu * 1000 / accepted) if accepted else (lambda cpu: float("nan"))
+        return {
+            "edges": edges, "accepted": accepted, "rate": accepted / elapsed,
+            "stored": stored, "refused": refused, "seconds": elapsed,
+            "edge_ms_per_post": per(edge_cpu),
+            "load_ms_per_post": per(load_cpu),
+            "persistence_ms_per_post": per(drained.procs["persistence"].cpu_s),
+            "jvm_ms_per_post": {n: per(drained.procs[n].net_cpu_s) for n in jvms
+                                if n in drained.procs},
+            "posting_window": posting.as_dict(), "drain_window": drained.as_dict(),
+        }
     finally:
         for p in procs:
             p.stop()
@@ -124,14 +157,19 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for edges in ([1] if args.quick else [1, 2]):
-            accepted, rate, stored, refused = measure(edges, seconds, args.clients,
-                                                      Path(tmp))
-            rows.append([edges, accepted, refused, rate, rate / edges, stored,
-                         "yes" if stored == accepted else "NO"])
+            r = measure(edges, seconds, args.clients, Path(tmp), 1.0 if args.quick else 3.0)
+            jvm = sum(r["jvm_ms_per_post"].values())
+            rows.append([edges, r["accepted"], r["refused"], r["rate"], r["rate"] / edges,
+                         r["stored"], "yes" if r["stored"] == r["accepted"] else "NO",
+                         f"{r['edge_ms_per_post'] / edges:.3f}",
+                         f"{r['persistence_ms_per_post']:.3f}", f"{jvm:.3f}",
+                         f"{r['load_ms_per_post']:.3f}"])
     print(f"machine: {machine()}; {seconds:.0f} s of posting, {args.clients} concurrent "
           "posts per edge, acks=all")
+    print("CPU ms per accepted POST, from /proc; JVMs net of their idle rate")
     print(table(["edges", "accepted", "not 202", "accepted/s", "per edge/s", "stored",
-                 "every accepted stored"], rows))
+                 "every accepted stored", "edge CPU ms/POST (each)", "persistence",
+                 "Kafka+Cassandra", "load generator"], rows))
     if not args.quick:
         names = [f"{r[0]} edge{'s' if r[0] != 1 else ''}" for r in rows]
         bars(args.plot, "messages accepted (202, acks=all)",

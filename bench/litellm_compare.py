@@ -1,8 +1,11 @@
 """LiteLLM's proxy and chatstream's /v1/chat/completions side by side, in front of the
 same fake model server, driven by the same load generator and the official openai client.
 
-LiteLLM is installed from PyPI into its own virtual environment (under the cache
-directory) by this script, so it never mixes with chatstream's dependencies.
+LiteLLM is installed from the pinned bench/requirements-litellm.txt into its own virtual
+environment (under the cache directory) on first use, so it never mixes with chatstream's
+dependencies. Both servers send the client the same chunking: chatstream relays each
+upstream chunk as its own frame (``CHATSTREAM_CHUNK_MAX_CHARS=1``), as LiteLLM does.
+`python -m bench.suite` runs this comparison with every process's CPU beside it.
 
     python -m bench.litellm_compare [--concurrency 16] [--requests 10] [--quick]
 """
@@ -14,7 +17,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -22,22 +24,10 @@ from pathlib import Path
 
 import openai
 
-from bench.common import ROOT, Proc, bars, free_port, machine, pct, table
+from bench.common import ROOT, UNCAPPED, Proc, bars, free_port, machine, pct, table
+from bench.stacks import ensure_litellm
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
-
-CACHE = Path(os.environ.get("CHATSTREAM_CACHE_DIR", Path.home() / ".cache/chatstream"))
-LITELLM_VENV = CACHE / "litellm-venv"
-
-
-def ensure_litellm() -> Path:
-    exe = LITELLM_VENV / "bin/litellm"
-    if not exe.exists():
-        print("installing litellm[proxy] into", LITELLM_VENV, flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        subprocess.run([str(LITELLM_VENV / "bin/pip"), "install", "-q", "litellm[proxy]"],
-                       check=True)
-    return exe
 
 
 class _LiteLLM:
@@ -142,7 +132,9 @@ async def main() -> None:
             for kind in (["embedded"] if args.quick else args.stacks.split(",")):
                 env = {"CHATSTREAM_DATA_DIR": str(tmp / kind),
                        "CHATSTREAM_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
-                       "CHATSTREAM_LOG_LEVEL": "WARNING",
+                       "CHATSTREAM_LOG_LEVEL": "WARNING", **UNCAPPED,
+                       # One frame per upstream chunk, as LiteLLM relays them.
+                       "CHATSTREAM_CHUNK_MAX_CHARS": "1",
                        "CHATSTREAM_MODELS_FILE": str(ROOT / "tests/e2e/models.yaml"),
                        "CHATSTREAM_ENDPOINTS": json.dumps(
                            {"fake": {"base_url": model_url, "api_key": "bench"}})}

@@ -19,7 +19,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, Proc, free_port, machine, pct, table
+from bench.common import ROOT, UNCAPPED, Proc, free_port, machine, pct, table
 from bench.load import Result, run_load
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
@@ -31,7 +31,7 @@ def _chatstream(kind: str, tmp: Path, model_url: str) -> tuple[Proc, dict[str, s
     env = {
         "CHATSTREAM_DATA_DIR": str(tmp / kind),
         "CHATSTREAM_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
-        "CHATSTREAM_LOG_LEVEL": "WARNING",
+        "CHATSTREAM_LOG_LEVEL": "WARNING", **UNCAPPED,
         "CHATSTREAM_MODELS_FILE": str(MODELS),
         "CHATSTREAM_ENDPOINTS": json.dumps({"fake": {"base_url": model_url,
                                                      "api_key": "bench"}}),

@@ -21,10 +21,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from bench.common import ROOT, Proc, bars, machine, pct, table
+from bench.common import ROOT, START_S, UNCAPPED, Proc, bars, machine, pct, table
+from bench.cost import Meter, rss_mb, service_pids
 from bench.rawhttp import sse_events
 from harness.cleanup import drop_topics
 from harness.servers import KAFKA, require
@@ -33,13 +35,6 @@ from schemas.stages import topic_name
 from schemas.topics import REQUESTS, TOKENS
 
 RATE = 20.0  # tokens per second per stream
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def _produce(prefix: str, rids: list[str], seconds: float) -> None:
@@ -99,29 +94,78 @@ def _producer_process(prefix: str, rids: list[str], seconds: float) -> None:
     asyncio.run(_produce(prefix, rids, seconds))
 
 
-async def level(url: str, prefix: str, n: int, seconds: float, edge_pid: int
-                ) -> tuple[float, float, float, int, float]:
+async def level(url: str, prefix: str, n: int, seconds: float, edge_pid: int,
+                kafka_idle: dict[str, float] | None = None) -> dict[str, Any]:
+    """One level of ``n`` streams: relay latency, failures, memory, and the edge's CPU per
+    SSE token frame delivered (Kafka's too, net of its idle rate)."""
     rids = [str(uuid.uuid4()) for _ in range(n)]
     arrivals: dict[str, list[float]] = {rid: [] for rid in rids}
     failures: list[str] = []
-    rss_before = _rss_mb(edge_pid)
+    rss_before = rss_mb(edge_pid)
     # The producer runs in its own process: its event loop does not delay the clients'.
+    kafka = service_pids(["kafka"])
+    meter = Meter({"edge": edge_pid, **kafka}, tree=["edge"], shared=kafka)
+    meter.idle_rate = dict(kafka_idle or {})
+    meter.start()
     producing = multiprocessing.Process(target=_producer_process, args=(prefix, rids, seconds))
     producing.start()
     await asyncio.sleep(0.5)
     clients = [asyncio.create_task(_client(url, rid, arrivals[rid], failures)) for rid in rids]
     await asyncio.sleep(1.0 + seconds / 2)
-    rss_mid = _rss_mb(edge_pid)
+    rss_mid = rss_mb(edge_pid)
     await asyncio.to_thread(producing.join)
     await asyncio.wait(clients, timeout=30)
+    window = meter.stop()
     for task in clients:
         task.cancel()
     lat_ms = [x for values in arrivals.values() for x in values]
     expected = n * int(seconds * RATE)
     if len(lat_ms) < expected:
         failures.append(f"{expected - len(lat_ms)} tokens missing")
-    per_stream_kb = (rss_mid - rss_before) * 1024 / n if n else 0.0
-    return pct(lat_ms, 0.5), pct(lat_ms, 0.99), rss_mid, len(failures), per_stream_kb
+    frames = len(lat_ms)
+    return {"streams": n, "p50": pct(lat_ms, 0.5), "p99": pct(lat_ms, 0.99),
+            "failed": len(failures), "failures": failures[:5], "rss_mb": rss_mid,
+            "kb_per_stream": (rss_mid - rss_before) * 1024 / n if n else 0.0,
+            "frames": frames,
+            "edge_us_per_frame": window.per_unit_ms("edge", frames) * 1000,
+            "kafka_us_per_frame": window.per_unit_ms("kafka", frames) * 1000,
+            "edge_cores": window.procs["edge"].cpu_s / window.seconds,
+            "window": window.as_dict()}
+
+
+async def relay_levels(url: str, prefix: str, levels: list[int], seconds: float,
+                       edge_pid: int, idle_s: float = 2.0) -> list[dict[str, Any]]:
+    """Each level in turn, up to the first whose p99 passes 50 ms or that fails."""
+    kafka = service_pids(["kafka"])
+    idle = Meter(kafka, shared=kafka)
+    idle.idle(idle_s)
+    out = []
+    for n in levels:
+        r = await level(url, prefix, n, seconds, edge_pid, idle.idle_rate)
+        out.append(r)
+        print(f"  {n} streams: relay p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+              f"{r['failed']} failed, edge {r['edge_us_per_frame']:.0f} µs/frame", flush=True)
+        if r["p99"] > 50 or r["failed"]:
+            break
+    return out
+
+
+async def run_relay(levels: list[int], seconds: float, tmp: Path,
+                    idle_s: float = 2.0) -> list[dict[str, Any]]:
+    """One `chatstream edge` on fresh topics, through ``levels`` (see relay_levels)."""
+    require(KAFKA, "Kafka")
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    env = {"CHATSTREAM_DATA_DIR": str(tmp / "relay"), "CHATSTREAM_TOPIC_PREFIX": prefix,
+           "CHATSTREAM_LOG_LEVEL": "WARNING", "CHATSTREAM_BROKER": f"kafka://{KAFKA}",
+           "CHATSTREAM_PARTITIONS": "12", **UNCAPPED}
+    edge = Proc("chatstream.cli", ["edge", "--port", "0"], tmp / "relay-edge.log",
+                "listening on", env, START_S)
+    try:
+        assert edge.url
+        return await relay_levels(edge.url, prefix, levels, seconds, edge.proc.pid, idle_s)
+    finally:
+        edge.stop()
+        drop_topics(prefix)
 
 
 async def main() -> None:
@@ -133,31 +177,16 @@ async def main() -> None:
     args = parser.parse_args()
     levels = [20] if args.quick else [int(x) for x in args.levels.split(",")]
     seconds = 2 if args.quick else args.seconds
-    require(KAFKA, "Kafka")
-    prefix = f"bench-{uuid.uuid4().hex[:8]}."
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"CHATSTREAM_DATA_DIR": tmp, "CHATSTREAM_TOPIC_PREFIX": prefix,
-               "CHATSTREAM_LOG_LEVEL": "WARNING", "CHATSTREAM_BROKER": f"kafka://{KAFKA}",
-               "CHATSTREAM_PARTITIONS": "12"}
-        edge = Proc("chatstream.cli", ["edge", "--port", "0"], Path(tmp) / "edge.log",
-                    "listening on", env)
-        try:
-            assert edge.url
-            for n in levels:
-                p50, p99, rss, failed, kb = await level(edge.url, prefix, n, seconds,
-                                                       edge.proc.pid)
-                rows.append([n, p50, p99, failed, rss, kb])
-                print(f"  {n} streams: relay p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                      f"{failed} failed", flush=True)
-                if p99 > 50 or failed:
-                    break
-        finally:
-            edge.stop()
-            drop_topics(prefix)
+        for r in await run_relay(levels, seconds, Path(tmp), 1.0 if args.quick else 2.0):
+            rows.append([r["streams"], r["p50"], r["p99"], r["failed"], r["rss_mb"],
+                         r["kb_per_stream"], r["edge_us_per_frame"], r["kafka_us_per_frame"],
+                         r["edge_cores"]])
     print(f"machine: {machine()}; {RATE:.0f} tokens/s per stream, {seconds:.0f} s per level")
     print(table(["streams", "relay p50 ms", "p99 ms", "failed", "edge RSS MB",
-                 "KB per stream"], rows))
+                 "KB per stream", "edge CPU µs/frame", "Kafka µs/frame (net)",
+                 "edge cores"], rows))
     if not args.quick and rows:
         names = [str(r[0]) for r in rows]
         bars(args.plot, f"one edge, {RATE:.0f} tokens/s per stream",

@@ -162,8 +162,11 @@ class _QuietServer(uvicorn.Server):
 async def _listen(app: Any, settings: Settings, port: int,
                   role: str) -> tuple[_QuietServer, asyncio.Task[None]]:
     """Serve ``app`` on HOST:``port`` and print its URL once it listens."""
+    # uvicorn's own cap (connections, idle keep-alive ones included) is the backstop
+    # behind the edge's JSON 503 at MAX_CONCURRENT_REQUESTS (api/boundary.py).
     config = uvicorn.Config(app, host=settings.host, port=port,
-                            log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
+                            log_level="warning", lifespan="off", timeout_graceful_shutdown=5,
+                            limit_concurrency=settings.max_concurrent_requests + 100)
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -207,6 +207,15 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = Field(SecretStr(""), description="HS256 key of access and "
                                   "refresh tokens, and of API key hashes; at least 32 "
                                   "characters, required with AUTH=jwt (never logged)")
+    max_concurrent_requests: int = Field(1000, ge=1, description="requests one edge "
+                                         "serves at once, open streams included; more "
+                                         "get 503 with Retry-After (probes excepted)")
+    max_streams_per_user: int = Field(10, ge=1, description="answers one user may "
+                                      "stream at once from one edge; more get 429")
+    sse_send_timeout_s: float = Field(30.0, gt=0, description="a stream whose reader "
+                                      "takes longer than this to accept the next "
+                                      "event is dropped (the answer is kept; resume "
+                                      "with Last-Event-ID)")
     allow_insecure_dev_auth_on_network: bool = Field(
         False, description="let AUTH=dev (no credentials: anyone reaching the port is a "
         "user of any tenant) bind to a non-loopback HOST; otherwise the edge refuses to "

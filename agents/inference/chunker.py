@@ -51,10 +51,9 @@ class _Pending:
             yield Chunk("", tool_call=self.call)
         self.text, self.call, self.size = [], None, 0
 
-    def add_text(self, text: str) -> Iterator[Chunk]:
-        if self.call is not None:
-            yield from self.flush()
-        if not self:
+    def add_text(self, text: str) -> None:
+        """Text after a pending tool call: flush the call first (see ``coalesce``)."""
+        if not self.text:
             self.started = time.monotonic()
         self.text.append(text)
         self.size += len(text)
@@ -138,10 +137,14 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
                 final = item
             if not item.text and item.tool_call is None:
                 continue
-            flushed = list(pending.add_call(item.tool_call) if item.tool_call is not None
-                           else pending.add_text(item.text))
-            for c in flushed:
-                yield c
+            if item.tool_call is not None:
+                for c in pending.add_call(item.tool_call):
+                    yield c
+            else:
+                if pending.call is not None:
+                    for c in pending.flush():
+                        yield c
+                pending.add_text(item.text)
             # The first piece goes out at once: time to first token is what a user
             # feels; coalescing only pays off once the stream is flowing.
             if pending.size >= max_chars or not sent_any:

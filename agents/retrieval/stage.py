@@ -110,11 +110,21 @@ def _guarded(history: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
                  else t.model_copy(update={"text": _WITHHELD}) for t in history)
 
 
+def _tool_results(turns: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
+    return tuple(HistoryTurn(role="user", text=c.result) for t in turns for c in t.tool_calls
+                 if c.result)
+
+
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
     verdict = guard.check(request.text)
     if verdict.allowed and request.history:
         # Turns the client sends go to the model like its last message: guarded alike.
         verdict = guard.check_history(request.history)
+    if verdict.allowed:
+        # Tool results come from outside (a web page, a file, an API): the classic way
+        # in for an injection, so guarded like the history they extend.
+        verdict = guard.check_history(_tool_results((*(request.history or ()),
+                                                     *request.tool_rounds)))
     if request.history is not None:
         reading = _given(request.history)  # the client sent the whole conversation
     elif deps.history_turns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from sse_starlette import EventSourceResponse
 
 from api.completions_input import BadField, native_options
@@ -93,10 +93,13 @@ async def list_messages(cid: str, conversation: OwnConversation, services: Servi
              responses={200: {"content": {"text/event-stream": {}}}})
 async def post_message(
     cid: str, body: MessageCreate, conversation: OwnConversation, services: ServicesDep,
-    principal: PrincipalDep, accept: Annotated[str | None, Header()] = None,
-    idempotency_key: IdempotencyKey = None,
+    principal: PrincipalDep, request: Request,
+    accept: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
 ) -> MessageAccepted | EventSourceResponse:
     settings = services.settings
+    streamed = bool(accept and "text/event-stream" in accept)
+    if streamed:  # refused before the message is published, not after
+        request.app.state.stream_slots.check(principal.tenant_id, principal.user_id)
     text = body.text.strip()
     if not text:
         raise ApiError(422, "empty_text", "text must not be empty")
@@ -129,7 +132,7 @@ async def post_message(
         services, principal.tenant_id, idempotency_key,
         fingerprint("message", cid, principal.user_id, body.model_dump()), accepted,
         lambda: submit(services, principal, event))
-    if accept and "text/event-stream" in accept:
+    if streamed:
         stream = await open_stream(services, principal, accepted.request_id)
         return stream_response(stream, 0)
     return accepted

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
-from kernel.telemetry.health import Checkable, metrics_response, readiness
+from kernel.telemetry.health import Checkable, metrics_response, readiness, readiness_body
 
 __all__ = ("router",)
 
@@ -21,15 +21,17 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(services: ServicesDep) -> JSONResponse:
-    """The log, the store, the vector index (each with a detail) and the providers'
-    circuit breakers (reported; an open circuit is routed around by failover)."""
+async def readyz(services: ServicesDep,
+                 authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """The log, the store, the vector index and the providers' circuit breakers
+    (reported; an open circuit is routed around by failover). Details, which name
+    backend addresses, only with the metrics token."""
     parts: dict[str, Checkable] = {"log": services.runtime, "store": services.store}
     if services.vectors is not None:
         parts["vectors"] = services.vectors
     ok, checks = await readiness(parts, services.breaker_states)
-    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
-                        200 if ok else 503)
+    return readiness_body(ok, checks, authorization,
+                          services.settings.metrics_token.get_secret_value())
 
 
 @router.get("/metrics", response_class=Response,

@@ -16,7 +16,8 @@ from starlette.routing import Route
 
 from kernel.telemetry.metrics import exposition
 
-__all__ = ("Checkable", "metrics_allowed", "metrics_response", "readiness", "worker_app")
+__all__ = ("Checkable", "metrics_allowed", "metrics_response", "readiness", "readiness_body",
+           "worker_app")
 
 
 class Checkable(Protocol):
@@ -75,6 +76,16 @@ def metrics_response(authorization: str | None, token: str) -> Response:
     return Response(body, media_type=content_type)
 
 
+def readiness_body(ok: bool, checks: dict[str, Any], authorization: str | None,
+                   token: str) -> JSONResponse:
+    """/readyz: each part's verdict for anyone (probes need no credential); the details
+    (hosts, ports, keyspaces, breaker states) only with the operator's metrics token."""
+    if not (token and metrics_allowed(authorization, token)):
+        checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
+    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
+                        200 if ok else 503)
+
+
 def worker_app(ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
                metrics_token: str) -> Starlette:
     async def healthz(request: Request) -> Response:
@@ -82,8 +93,8 @@ def worker_app(ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
 
     async def readyz(request: Request) -> Response:
         ok, checks = await ready()
-        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
-                            200 if ok else 503)
+        return readiness_body(ok, checks, request.headers.get("authorization"),
+                              metrics_token)
 
     async def metrics(request: Request) -> Response:
         return metrics_response(request.headers.get("authorization"), metrics_token)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents.inference.chunker import coalesce
-from agents.providers.base import Delta
+from agents.providers.base import Delta, ToolCallDelta
 from schemas.events import Usage
 
 
@@ -54,3 +54,22 @@ async def test_provider_error_flushes_then_raises() -> None:
     with pytest.raises(RuntimeError, match="upstream cut"):
         await drain()
     assert seen == ["partial "]
+
+
+async def test_tool_call_pieces_are_coalesced_per_call_in_order() -> None:
+    async def source() -> AsyncIterator[Delta]:
+        yield Delta(text="Let me check. ")
+        yield Delta(tool_call=ToolCallDelta(0, id="a", name="get_weather", arguments='{"ci'))
+        yield Delta(tool_call=ToolCallDelta(0, arguments='ty": '))
+        yield Delta(tool_call=ToolCallDelta(0, arguments='"Oslo"}'))
+        yield Delta(tool_call=ToolCallDelta(1, id="b", name="get_time", arguments="{}"))
+        yield Delta(finish_reason="tool_calls")
+
+    chunks = [c async for c in coalesce(source(), max_ms=1000, max_chars=1000)]
+    calls = [c.tool_call for c in chunks if c.tool_call is not None]
+    assert chunks[0].text == "Let me check. "
+    # The text went out at once (the first piece); call 0's pieces were merged into one,
+    # which call 1 flushed.
+    assert [(c.index, c.id, c.name, c.arguments) for c in calls] == [
+        (0, "a", "get_weather", '{"city": "Oslo"}'), (1, "b", "get_time", "{}")]
+    assert chunks[-1].final is not None and chunks[-1].final.finish_reason == "tool_calls"

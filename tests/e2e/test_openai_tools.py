@@ -220,3 +220,14 @@ async def test_the_models_list_says_what_each_model_supports(oai: openai.AsyncOp
     assert listed["fake-vision"]["vision"] is True
     assert (listed["fake-no-tools"]["tools"], listed["fake-no-tools"]["json_mode"]) == (
         False, False)
+
+
+async def test_images_over_the_request_budget_are_413_in_openais_shape(
+        client: httpx.AsyncClient) -> None:
+    url = "data:image/png;base64," + "A" * (600 * 1024)
+    r = await client.post("/v1/chat/completions", json={"model": "fake-vision", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "what is this?"},
+                                     {"type": "image_url", "image_url": {"url": url}}]}]})
+    assert r.status_code == 413, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("image_too_large", "messages.0.content")

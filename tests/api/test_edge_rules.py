@@ -1,0 +1,142 @@
+"""The edge's rules, checked in-process in seconds: the real app and services the
+composition root builds (embedded log, SQLite), driven through httpx's ASGI transport.
+
+The subprocess stacks (tests/e2e, tests/security, tests/tenancy) check the same rules
+end to end; these keep the rules fast to check while the edge changes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from chatstream.bootstrap import bootstrap
+from chatstream.compose import deployment
+from kernel.settings import Settings
+
+PASSWORD = "correct-horse-battery-41"
+JWT = {
+    "auth": "jwt",
+    "jwt_secret": "asgi-jwt-secret-" + "x" * 40,
+    "credentials_key": "POso4t2yz8O87juIbY7Adnns9odMm3i93Ye0mCL7xPQ=",
+    "plans": {"tiny": {"messages_per_month": 2}, "burst": {"requests_per_minute": 3}},
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings() -> Iterator[None]:
+    """Only what a test passes: CHATSTREAM_* of the calling shell must not leak in."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CHATSTREAM_")}
+    yield
+    os.environ.update(saved)
+
+
+@asynccontextmanager
+async def edge(tmp: Path, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    s = Settings(data_dir=tmp, lag_interval_s=0, log_durable=False, **settings)
+    async with deployment(s, edge=True, stages=()) as running:
+        assert running.services is not None
+        transport = httpx.ASGITransport(app=create_app(running.services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+            yield c
+
+
+async def _conversation(c: httpx.AsyncClient, headers: dict[str, str] | None = None) -> str:
+    r = await c.post("/v1/conversations", json={}, headers=headers or {})
+    assert r.status_code == 201, r.text
+    cid: str = r.json()["id"]
+    return cid
+
+
+def _error(r: httpx.Response, status: int, code: str | None = None) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()["error"]
+    assert set(body) == {"code", "message"}
+    if code is not None:
+        assert body["code"] == code
+
+
+async def test_a_message_is_accepted_and_a_repeated_key_returns_the_first_answer(
+        tmp_path: Path) -> None:
+    async with edge(tmp_path) as c:
+        cid = await _conversation(c)
+        url = f"/v1/conversations/{cid}/messages"
+        first = await c.post(url, json={"text": "hello"}, headers={"Idempotency-Key": "k1"})
+        assert first.status_code == 202, first.text
+        assert {"request_id", "message_id", "events_url"} <= set(first.json())
+        again = await c.post(url, json={"text": "hello"}, headers={"Idempotency-Key": "k1"})
+        assert again.status_code == 202
+        assert again.json()["request_id"] == first.json()["request_id"]
+        other = await c.post(url, json={"text": "another"}, headers={"Idempotency-Key": "k1"})
+        _error(other, 409, "idempotency_key_reused")
+        fresh = await c.post(url, json={"text": "hello"})
+        assert fresh.json()["request_id"] != first.json()["request_id"]
+
+
+async def test_bodies_are_bounded_and_must_be_json(tmp_path: Path) -> None:
+    async with edge(tmp_path, max_json_bytes=1024) as c:
+        cid = await _conversation(c)
+        url = f"/v1/conversations/{cid}/messages"
+        _error(await c.post(url, json={"text": "x" * 4096}), 413)
+        _error(await c.post(url, content=b"text=hi",
+                            headers={"content-type": "application/x-www-form-urlencoded"}), 415)
+        _error(await c.post(url, content=b"{not json",
+                            headers={"content-type": "application/json"}), 422, "invalid_json")
+        _error(await c.post(url, json={"text": ""}), 422)
+
+
+async def test_unknown_things_are_json_404s(tmp_path: Path) -> None:
+    async with edge(tmp_path) as c:
+        _error(await c.get("/v1/nothing-here"), 404)
+        _error(await c.get("/v1/conversations/does-not-exist/messages"), 404)
+        _error(await c.get("/v1/requests/does-not-exist/events"), 404)
+
+
+async def test_jwt_needs_a_credential_and_keeps_tenants_apart(tmp_path: Path) -> None:
+    base = Settings(data_dir=tmp_path, **JWT)  # type: ignore[arg-type]
+    await bootstrap(base, "acme", "ann@acme.test", PASSWORD)
+    await bootstrap(base, "globex", "gil@globex.test", PASSWORD)
+    async with edge(tmp_path, **JWT) as c:
+        _error(await c.get("/v1/conversations"), 401)
+        _error(await c.get("/v1/conversations",
+                           headers={"Authorization": "Bearer not-a-token"}), 401)
+        _error(await c.post("/v1/auth/token",
+                            json={"email": "ann@acme.test", "password": "wrong-password"}), 401)
+        ann = await _login(c, "ann@acme.test")
+        gil = await _login(c, "gil@globex.test")
+        cid = await _conversation(c, ann)
+        assert (await c.get(f"/v1/conversations/{cid}/messages", headers=ann)).status_code == 200
+        # Another tenant's conversation does not exist for this caller.
+        _error(await c.get(f"/v1/conversations/{cid}/messages", headers=gil), 404)
+        _error(await c.post(f"/v1/conversations/{cid}/messages", json={"text": "hi"},
+                            headers=gil), 404)
+        theirs = (await c.get("/v1/conversations", headers=gil)).json()["data"]
+        assert cid not in {x["id"] for x in theirs}
+        assert cid in {x["id"] for x in (await c.get("/v1/conversations",
+                                                      headers=ann)).json()["data"]}
+
+
+async def test_plan_limits_refuse_with_429_and_retry_after(tmp_path: Path) -> None:
+    base = Settings(data_dir=tmp_path, **JWT)  # type: ignore[arg-type]
+    await bootstrap(base, "small", "sam@small.test", PASSWORD, plan="tiny")
+    async with edge(tmp_path, **JWT) as c:
+        sam = await _login(c, "sam@small.test")
+        cid = await _conversation(c, sam)
+        url = f"/v1/conversations/{cid}/messages"
+        for n in range(2):
+            assert (await c.post(url, json={"text": f"m{n}"}, headers=sam)).status_code == 202
+        refused = await c.post(url, json={"text": "one too many"}, headers=sam)
+        _error(refused, 429, "quota_exceeded")
+        assert int(refused.headers["Retry-After"]) > 0
+
+
+async def _login(c: httpx.AsyncClient, email: str) -> dict[str, str]:
+    r = await c.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
