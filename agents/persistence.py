@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
 from schemas.plans import MONTH_TTL_S, month_window
 from schemas.stages import PERSISTENCE
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation, ConversationStore, StoredMessage
-from streams.runtime.base import Emit, StageSpec
+from streams.runtime.base import StageSpec
 
-__all__ = ("KnownConversations", "count_tokens", "handle", "stage", "title_for")
+__all__ = ("KnownConversations", "PersistenceDeps", "count_tokens", "handle", "stage",
+           "title_for")
 
 
 def title_for(text: str) -> str:
@@ -51,10 +53,18 @@ class KnownConversations:
             self._seen.popitem(last=False)
 
 
-async def handle(
-    event: MessageReceived | ResponseCompleted | ScoresComputed, store: ConversationStore,
-    accounts: AccountStore | None = None, known: KnownConversations | None = None,
-) -> AsyncIterator[Emit]:
+@dataclass(frozen=True)
+class PersistenceDeps:
+    store: ConversationStore
+    # Tokens are counted against plans here, once per answer (AUTH=jwt).
+    accounts: AccountStore | None = None
+    known: KnownConversations | None = field(default_factory=lambda: KnownConversations())
+
+
+async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
+                 deps: PersistenceDeps) -> None:
+    """A sink: writes, publishes nothing."""
+    store, accounts, known = deps.store, deps.accounts, deps.known
     if isinstance(event, MessageReceived):
         # Conversations opened by the chat-completions route exist only as events.
         key = (event.tenant_id, event.conversation_id)
@@ -88,16 +98,8 @@ async def handle(
         await store.save_scores(event.tenant_id, event.conversation_id, event.message_id, {
             "sentiment": event.sentiment, "sentiment_score": event.sentiment_score,
             "intent": event.intent, "quality": event.quality, "lead_score": event.lead_score})
-    return
-    yield  # an async generator that emits nothing
 
 
-def stage(store: ConversationStore, accounts: AccountStore | None = None) -> StageSpec:
-    known = KnownConversations()
-
-    async def handler(
-        event: MessageReceived | ResponseCompleted | ScoresComputed,
-    ) -> AsyncIterator[Emit]:
-        async for emit in handle(event, store, accounts, known):
-            yield emit
-    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs, handler, concurrency=4)
+def stage(deps: PersistenceDeps) -> StageSpec:
+    return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs,
+                     functools.partial(handle, deps=deps), concurrency=4)

@@ -8,8 +8,6 @@ view from the topic alone.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Iterable
@@ -18,12 +16,13 @@ from datetime import UTC, datetime
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from api.topicview import TopicView
 from kernel.errors import PoisonEvent
 from schemas.analytics import AnalyticsSummary, WindowSummary
 from schemas.events import AnalyticsSnapshot, WindowAggregate
 from schemas.topics import ANALYTICS
 from streams.codec import decode
-from streams.runtime.base import Runtime
+from streams.runtime.base import Record, Runtime
 
 __all__ = ("AnalyticsView", "percentile")
 
@@ -64,27 +63,24 @@ class AnalyticsView:
         self._runtime = runtime
         self.group = group
         self._latest: dict[tuple[str, int], AnalyticsSnapshot] = {}
-        self._task: asyncio.Task[None] | None = None
+        # The topic is compacted: from its start, the newest snapshot of each key.
+        self._view = TopicView(runtime, ANALYTICS, self.apply, since_ms=0,
+                               name="analytics-view")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="analytics-view")
+        await self._view.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._view.stop()
 
-    async def _follow(self) -> None:
-        async for record in self._runtime.tail(ANALYTICS, 0):
-            try:
-                snap = decode(ANALYTICS, record.value)
-            except PoisonEvent:
-                log.warning("analytics: undecodable snapshot at offset %d", record.offset)
-                continue
-            if isinstance(snap, AnalyticsSnapshot) and snap.group == self.group:
-                self._latest[(snap.tenant_id, snap.partition)] = snap
+    def apply(self, record: Record) -> None:
+        try:
+            snap = decode(ANALYTICS, record.value)
+        except PoisonEvent:
+            log.warning("analytics: undecodable snapshot at offset %d", record.offset)
+            return
+        if isinstance(snap, AnalyticsSnapshot) and snap.group == self.group:
+            self._latest[(snap.tenant_id, snap.partition)] = snap
 
     def tenants(self) -> set[str]:
         return {tenant for tenant, _ in self._latest}

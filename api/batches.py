@@ -4,19 +4,18 @@ replica shows the same progress."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from api.topicview import TopicView
 from kernel.errors import PoisonEvent
 from schemas.events import BatchCancelled, BatchItemCompleted, BatchSubmitted
 from schemas.topics import BATCH_REQUESTS, BATCH_STATUS, TopicSpec
 from streams.codec import decode
-from streams.runtime.base import Runtime
+from streams.runtime.base import Record, Runtime
 
 __all__ = ("BatchState", "BatchView")
 
@@ -50,27 +49,28 @@ class BatchView:
         self._batches: dict[tuple[str, str], BatchState] = {}
         # Answers or cancels read before their batch (the topics are read independently).
         self._early: dict[tuple[str, str], list[BatchItemCompleted | BatchCancelled]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._views: list[TopicView] = []
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._follow(t)) for t in (BATCH_REQUESTS,
-                                                                       BATCH_STATUS)]
+        since = int((time.time() - self._lookback_s) * 1000)
+        self._views = [TopicView(self._runtime, t, self._reader(t), since_ms=since,
+                                 name=f"batches-{t.name}")
+                       for t in (BATCH_REQUESTS, BATCH_STATUS)]
+        for view in self._views:
+            await view.start()
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        self._tasks = []
+        for view in self._views:
+            await view.stop()
+        self._views = []
 
-    async def _follow(self, topic: TopicSpec) -> None:
-        since = int((time.time() - self._lookback_s) * 1000)
-        async for record in self._runtime.tail(topic, since):
+    def _reader(self, topic: TopicSpec) -> Callable[[Record], None]:
+        def read(record: Record) -> None:
             try:
                 self.apply(decode(topic, record.value))
             except PoisonEvent:
                 log.warning("batches: undecodable event on %s", record.topic)
+        return read
 
     def apply(self, event: object) -> None:
         if isinstance(event, BatchSubmitted):

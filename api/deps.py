@@ -97,7 +97,11 @@ async def own_conversation(services: EdgeServices, principal: Principal,
     indistinguishable from one that does not exist. A store outage is 503 (the error
     handler), never an unchecked accept: that would let a member write into (and, through
     the answer's history, read) a colleague's conversation."""
-    found = await services.store.get_conversation(principal.tenant_id, cid)
+    found = services.owners.get(principal.tenant_id, cid)
+    if found is None:
+        found = await services.store.get_conversation(principal.tenant_id, cid)
+        if found is not None:
+            services.owners.put(found)  # an edge-local memory of a few seconds
     if found is None or found.user_id != principal.user_id:
         raise ApiError(404, "not_found", f"conversation {cid} not found")
     return found

@@ -1,207 +1,256 @@
-"""The token relay: one tail of the request and token topics per edge process,
-dispatching each answer's events to the streams waiting for it.
+"""The token relay: an edge reads only the token events of the answers it serves.
 
-Every replica reads every request's events in log order from a look-back point, so
-any replica can serve (and resume) any stream: the edge holds no state a client
-depends on. SSE ids are the position of an event in its request's stream, which
-every replica computes the same way because the log's order is the same for all.
+Each edge owns a reply partition of chat.tokens.v1 (``home``). A request it accepts names
+that partition (``MessageReceived.reply_partition``) and inference produces the answer's
+token events there, so the edge tails one partition and the records of answers nobody
+here watches (another edge sharing the partition) are skipped by their request id header,
+unparsed. An answer this edge did not start (a resume after a reconnect to another
+replica, a cancel) is found on demand: its request is looked up in chat.requests.v1 from
+the time in its id, then its events are read from its reply partition, from the request's
+time on, by a reader that stops when the answer ends. No consumer group per request.
+
+Memory is bounded: unfinished answers by age (a stream older than ``max_age_s`` ends
+with an ``error``), finished ones for ``keep_s`` (a later resume reads the log again),
+both by count and by the bytes of their frames.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
+import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from pydantic import TypeAdapter, ValidationError
+import orjson
 
-from schemas.events import (
-    AnswerFailed,
-    AnswerFinished,
-    AnswerStarted,
-    CitationsAttached,
-    MessageReceived,
-    StreamEvent,
-    TokensGenerated,
-    ToolCallGenerated,
-)
+from api.frames import RequestStream, SseEvent
+from api.topicview import TopicView
+from schemas.events import MessageReceived, time_of_id
 from schemas.topics import REQUESTS, TOKENS
-from streams.runtime.base import Runtime
+from streams.runtime.base import Record, Runtime, request_of
 
-__all__ = ("RequestStream", "SseEvent", "TokenRelay")
+__all__ = ("RelayLimits", "RequestStream", "SseEvent", "TokenRelay")
 
 log = logging.getLogger(__name__)
 
-_stream_events: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
+# Clocks of edges and brokers differ a little: look this much before a request's id time.
+_SKEW_MS = 5_000
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    id: int
-    event: str
-    data: str
-
-
-@dataclass
-class RequestStream:
-    request_id: str
-    tenant_id: str | None = None
-    user_id: str | None = None
-    conversation_id: str | None = None
-    events: list[SseEvent] = field(default_factory=list)
-    attempts: list[str] = field(default_factory=list)
-    finished: bool = False
-    finished_at: float = 0.0
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def _append(self, name: str, payload: dict[str, object]) -> None:
-        self.events.append(SseEvent(len(self.events) + 1, name, json.dumps(payload)))
-
-    def _notify(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    def add(self, event: StreamEvent) -> None:
-        if self.finished:
-            return
-        if not self.attempts or self.attempts[-1] != event.attempt:
-            if event.attempt in self.attempts:
-                return  # a late event of an attempt already superseded
-            if self.attempts:
-                # A new attempt after a crash: clients drop the partial text they have.
-                self._append("restart", {"attempt": len(self.attempts) + 1})
-            self.attempts.append(event.attempt)
-        if isinstance(event, AnswerStarted):
-            self._append("status", {"state": "generating", "model": event.model,
-                                    "provider": event.provider})
-        elif isinstance(event, CitationsAttached):
-            self._append("citations", {"citations": [c.model_dump() for c in event.citations]})
-        elif isinstance(event, TokensGenerated):
-            self._append("token", {"text": event.text, "seq": event.seq})
-        elif isinstance(event, ToolCallGenerated):
-            self._append("tool_calls", {"index": event.index, "id": event.call_id,
-                                        "name": event.name, "arguments": event.arguments,
-                                        "seq": event.seq})
-        elif isinstance(event, AnswerFinished):
-            self._append("done", {"message_id": event.message_id,
-                                  "usage": event.usage.model_dump(),
-                                  "finish_reason": event.finish_reason})
-            self._finish()
-        elif isinstance(event, AnswerFailed):
-            self._append("error", {"code": event.code, "message": event.message})
-            self._finish()
-        self._notify()
-
-    def _finish(self) -> None:
-        self.finished = True
-        self.finished_at = time.monotonic()
-
-    async def follow(self, after: int, keepalive_s: float) -> AsyncIterator[SseEvent | None]:
-        """Events after id ``after`` as they come; ``None`` when nothing came for a while."""
-        pos = after
-        while True:
-            while pos < len(self.events):
-                pos += 1
-                yield self.events[pos - 1]
-            if self.finished:
-                return
-            changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), keepalive_s)
-            except TimeoutError:
-                yield None
+@dataclass(frozen=True)
+class RelayLimits:
+    keep_s: float = 60.0  # how long a finished answer stays for a resume without the log
+    max_age_s: float = 900.0  # an answer unfinished after this ends with an error
+    max_streams: int = 20_000
+    max_bytes: int = 64 * 1024 * 1024
+    lookback_s: float = 600.0  # how far back an answer can be found in the log
+    max_seeks: int = 32  # answers read on demand at once
 
 
 class TokenRelay:
-    """Keeps recent requests' streams in memory, bounded by count and age."""
-
-    def __init__(self, runtime: Runtime, *, lookback_s: float, keep_s: float = 600.0,
-                 max_streams: int = 100_000) -> None:
+    def __init__(self, runtime: Runtime, *, edge_id: str, partition: int | None = None,
+                 limits: RelayLimits | None = None) -> None:
         self._runtime = runtime
-        self._lookback_s = lookback_s
-        self._keep_s = keep_s
-        self._max = max_streams
-        self._streams: OrderedDict[str, RequestStream] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []
-        self.caught_up = asyncio.Event()
+        self._edge_id = edge_id
+        self._partition = partition
+        self.limits = limits or RelayLimits()
+        self.home = 0
+        # Unfinished answers by arrival, finished ones by finishing time.
+        self._live: OrderedDict[str, RequestStream] = OrderedDict()
+        self._done: OrderedDict[str, RequestStream] = OrderedDict()
+        # Request ids whose publish has not been acknowledged yet: read, not served.
+        self._pending: set[str] = set()
+        self._bytes = 0
+        self._seeks: dict[str, asyncio.Task[None]] = {}
+        self._seek_slots = asyncio.Semaphore(self.limits.max_seeks)
+        self._view: TopicView | None = None
 
     async def start(self, timeout_s: float = 60.0) -> None:
-        """Start tailing; returns once both tails are positioned, so a request the edge
-        accepts afterwards cannot slip past the relay."""
-        since = int((time.time() - self._lookback_s) * 1000)
-        ready = [asyncio.Event(), asyncio.Event()]
-        self._tasks = [
-            asyncio.create_task(self._consume_requests(since, ready[0].set),
-                                name="relay-requests"),
-            asyncio.create_task(self._consume_tokens(since, ready[1].set),
-                                name="relay-tokens"),
-        ]
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while not all(e.is_set() for e in ready):
-            for t in self._tasks:
-                if t.done():
-                    t.result()  # a tail that died says why
-                    raise RuntimeError(f"{t.get_name()} ended before it was positioned")
-            if asyncio.get_running_loop().time() > deadline:
-                await self.stop()
-                raise TimeoutError(f"the token relay could not reach the log in {timeout_s}s")
-            await asyncio.sleep(0.02)
+        """Start tailing the home partition; returns once it is positioned, so a request
+        the edge accepts afterwards cannot slip past the relay."""
+        count = await self._runtime.partition_count(TOKENS)
+        wanted = self._partition if self._partition is not None \
+            else zlib.crc32(self._edge_id.encode())
+        self.home = wanted % count
+        self._view = TopicView(self._runtime, TOKENS, self._apply,
+                               since_ms=int(time.time() * 1000), partitions=[self.home],
+                               evict=self.evict, name="relay-tokens")
+        await self._view.start(timeout_s)
+        log.info("relay: edge %s reads partition %d of %s", self._edge_id, self.home,
+                 TOKENS.name)
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        if self._view is not None:
+            await self._view.stop()
+        for task in list(self._seeks.values()):
+            task.cancel()
+        await asyncio.gather(*self._seeks.values(), return_exceptions=True)
+        self._seeks.clear()
+
+    # -- the answers this edge accepted ------------------------------------------------
+
+    @contextlib.contextmanager
+    def accepting(self, request: MessageReceived) -> Iterator[RequestStream]:
+        """Watch ``request``'s answer while its publish is under way. The stream is served
+        only once the publish succeeded; a failed publish leaves nothing behind."""
+        rid = request.request_id
+        stream = RequestStream(rid, request.tenant_id, request.user_id,
+                               request.conversation_id)
+        self._live[rid] = stream
+        self._pending.add(rid)
+        try:
+            yield stream
+        except BaseException:
+            self._pending.discard(rid)
+            self._drop(rid)
+            raise
+        self._pending.discard(rid)
+        self.evict()
 
     def get(self, request_id: str) -> RequestStream | None:
-        return self._streams.get(request_id)
+        if request_id in self._pending:
+            return None
+        return self._live.get(request_id) or self._done.get(request_id)
 
-    def _stream(self, request_id: str) -> RequestStream:
-        s = self._streams.get(request_id)
-        if s is None:
-            s = self._streams[request_id] = RequestStream(request_id)
-            self._evict()
-        return s
+    def _apply(self, record: Record) -> None:
+        rid = request_of(record)
+        if rid is None:
+            return
+        stream = self._live.get(rid.decode(errors="replace"))
+        if stream is None:
+            return  # an answer another edge (or nobody) serves: never parsed here
+        self._add(stream, record)
 
-    def _evict(self) -> None:
+    def _add(self, stream: RequestStream, record: Record) -> None:
+        try:
+            raw = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            log.warning("relay: skipping malformed token event at %s@%d:%d",
+                        record.topic, record.partition, record.offset)
+            return
+        if not isinstance(raw, dict) or raw.get("request_id") != stream.request_id:
+            return
+        before = stream.nbytes
+        stream.add(raw)
+        self._bytes += stream.nbytes - before
+        if stream.finished:
+            self._finished(stream)
+
+    def _finished(self, stream: RequestStream) -> None:
+        rid = stream.request_id
+        if self._live.pop(rid, None) is not None:
+            self._done[rid] = stream
+        self.evict()
+
+    def _drop(self, rid: str) -> None:
+        stream = self._live.pop(rid, None) or self._done.pop(rid, None)
+        if stream is not None:
+            self._bytes -= stream.nbytes
+        seek = self._seeks.pop(rid, None)
+        if seek is not None:
+            seek.cancel()
+
+    def evict(self) -> None:
+        """Let go of what a resume no longer needs from memory (it can read the log)."""
         now = time.monotonic()
-        while self._streams:
-            oldest = next(iter(self._streams.values()))
-            expired = oldest.finished and now - oldest.finished_at > self._keep_s
-            if len(self._streams) <= self._max and not expired:
+        lim = self.limits
+        while self._done:
+            rid, oldest = next(iter(self._done.items()))
+            over = len(self._live) + len(self._done) > lim.max_streams \
+                or self._bytes > lim.max_bytes
+            if not over and now - oldest.finished_at <= lim.keep_s:
                 break
-            self._streams.popitem(last=False)
+            self._drop(rid)
+        while self._live:
+            rid, oldest = next(iter(self._live.items()))
+            over = len(self._live) > lim.max_streams or self._bytes > lim.max_bytes
+            if not over and now - oldest.created_at <= lim.max_age_s:
+                break
+            if rid in self._pending:
+                break  # its publish is being awaited right now
+            # Readers still following it get an end instead of waiting forever.
+            oldest.fail("relay_timeout" if not over else "relay_overloaded",
+                        "the edge stopped following this answer; fetch it again later")
+            self._drop(rid)
 
-    def register(self, request: MessageReceived) -> RequestStream:
-        """Note a request this edge just published, before the log echoes it back."""
-        s = self._stream(request.request_id)
-        s.tenant_id, s.user_id = request.tenant_id, request.user_id
-        s.conversation_id = request.conversation_id
-        return s
+    # -- answers started elsewhere, found on demand --------------------------------------
 
-    async def _consume_requests(self, since: int, positioned: Callable[[], None]) -> None:
-        async for record in self._runtime.tail(REQUESTS, since, positioned):
+    async def find(self, request_id: str) -> RequestStream | None:
+        """The answer of ``request_id``: held here, or read from the log on demand (its
+        events so far, then live until it ends). None when the log has no such request
+        within the look-back."""
+        found = self.get(request_id)
+        if found is not None:
+            return found
+        since = time_of_id(request_id)
+        now_ms = int(time.time() * 1000)
+        if since is None or since < now_ms - self.limits.lookback_s * 1000 \
+                or since > now_ms + _SKEW_MS:
+            return None  # not an id this system minted lately: only the store can tell
+        async with self._seek_slots:
+            found = self.get(request_id)  # another reader may have found it meanwhile
+            if found is not None:
+                return found
+            request = await self._find_request(request_id, since - _SKEW_MS)
+            if request is None:
+                return None
+            found = self.get(request_id)
+            if found is not None:
+                return found
+            stream = RequestStream(request_id, request.tenant_id, request.user_id,
+                                   request.conversation_id)
+            self._live[request_id] = stream
+            partitions = None if request.reply_partition is None \
+                else [request.reply_partition]
+            ready = asyncio.Event()
+            task = asyncio.create_task(self._seek(stream, since - _SKEW_MS, partitions,
+                                                  ready), name=f"relay-seek-{request_id}")
+            self._seeks[request_id] = task
+            # Serve once what the log held at the start was read: the ids are then
+            # those of every other reader, and a resume finds its place.
+            waiter = asyncio.create_task(ready.wait())
             try:
-                request = MessageReceived.model_validate_json(record.value)
-            except ValidationError:
-                continue  # retrieval dead-letters it; the relay has nothing to serve
-            self.register(request)
+                await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            return stream
 
-    async def _consume_tokens(self, since: int, positioned: Callable[[], None]) -> None:
-        async for record in self._runtime.tail(TOKENS, since, positioned):
-            try:
-                event = _stream_events.validate_json(record.value)
-            except ValidationError:
-                log.warning("relay: skipping malformed token event at %s@%d:%d",
-                            record.topic, record.partition, record.offset)
+    async def _find_request(self, request_id: str, since_ms: int) -> MessageReceived | None:
+        wanted = request_id.encode()
+        async for record in self._runtime.scan(REQUESTS, since_ms):
+            if request_of(record) != wanted:
                 continue
-            s = self._stream(event.request_id)
-            if s.tenant_id is None:
-                s.tenant_id, s.conversation_id = event.tenant_id, event.conversation_id
-            s.add(event)
+            try:
+                return MessageReceived.model_validate_json(record.value)
+            except ValueError:
+                return None
+        return None
+
+    async def _seek(self, stream: RequestStream, since_ms: int, partitions: list[int] | None,
+                    ready: asyncio.Event) -> None:
+        wanted = stream.request_id.encode()
+        read: dict[int, int] = {}  # partition -> the last offset of this answer read
+        try:
+            async for record in self._runtime.scan(TOKENS, since_ms, partitions):
+                if request_of(record) == wanted:
+                    read[record.partition] = record.offset
+                    self._add(stream, record)
+            ready.set()
+            if stream.finished:
+                return
+            # The live tail starts a little before the scan ended, so nothing written in
+            # between is missed; what the scan read already is skipped.
+            async for record in self._runtime.tail(TOKENS, int(time.time() * 1000) - _SKEW_MS,
+                                                   None, partitions):
+                if request_of(record) == wanted \
+                        and record.offset > read.get(record.partition, -1):
+                    self._add(stream, record)
+                    if stream.finished:
+                        return
+        finally:
+            ready.set()
+            self._seeks.pop(stream.request_id, None)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from api.analytics import AnalyticsView
 from api.auth import Credentials
 from api.batches import BatchView
+from api.ownership import OwnershipCache
 from api.relay import TokenRelay
 from kernel.settings import Settings
 from schemas.catalogue import Catalogue
@@ -55,3 +56,5 @@ class EdgeServices:
     breaker_states: Callable[[], Mapping[str, str]] | None = None
     # The embedder documents are indexed with, served by /v1/embeddings.
     embedder: TextEmbedder | None = None
+    # Conversation owners, remembered briefly so a message POST rarely asks the store.
+    owners: OwnershipCache = field(default_factory=OwnershipCache)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
 
 from api.deps import Principal
 from api.errors import ApiError
-from api.relay import RequestStream, SseEvent
+from api.frames import RequestStream, SseEvent, sse_frame
 from api.services import EdgeServices
 from kernel.telemetry.metrics import SSE_OPEN
 from stores.conversations.base import StoredMessage
@@ -19,6 +17,8 @@ from stores.conversations.base import StoredMessage
 __all__ = ("last_event_id", "open_stream", "stream_response")
 
 KEEPALIVE_S = 15.0
+_KEEPALIVE = b": keep-alive\n\n"
+_QUEUED = sse_frame(None, "status", '{"state":"queued"}')
 
 
 def last_event_id(header: str | None, query: str | None) -> int:
@@ -33,13 +33,18 @@ def last_event_id(header: str | None, query: str | None) -> int:
     return max(0, value)
 
 
-def _from_store(message: StoredMessage) -> RequestStream:
-    """A finished answer the relay no longer holds, rebuilt from the store."""
+def from_store(message: StoredMessage, after: int) -> RequestStream:
+    """A finished answer the log no longer holds, rebuilt from the store. Its frames are
+    not the original ones (the text comes as one token), so a client that had part of
+    it (``after`` > 0) gets ``restart`` first, numbered after what it had: no id repeats
+    and the client drops its partial text."""
     s = RequestStream(message.request_id, message.tenant_id, message.user_id,
                       message.conversation_id)
-    events: list[tuple[str, dict[str, Any]]] = [
-        ("status", {"state": "generating", "model": message.model,
-                    "provider": message.provider})]
+    events: list[tuple[str, dict[str, Any]]] = []
+    if after > 0:
+        events.append(("restart", {"attempt": 0}))
+    events.append(("status", {"state": "generating", "model": message.model,
+                              "provider": message.provider}))
     if message.citations:
         events.append(("citations", {"citations": list(message.citations)}))
     events.append(("token", {"text": message.text, "seq": 1}))
@@ -50,52 +55,43 @@ def _from_store(message: StoredMessage) -> RequestStream:
         "prompt_tokens": message.prompt_tokens,
         "completion_tokens": message.completion_tokens},
         "finish_reason": message.finish_reason}))
-    s.events = [SseEvent(i + 1, name, json.dumps(data)) for i, (name, data) in enumerate(events)]
+    s.events = [SseEvent.of(after + i + 1, name, data) for i, (name, data) in enumerate(events)]
     s.finished = True
     return s
 
 
 async def open_stream(services: EdgeServices, principal: Principal, request_id: str,
-                      wait_s: float = 5.0) -> RequestStream:
-    """The stream of ``request_id`` if the caller (tenant and user) asked it, or 404. A
-    request another replica accepted a moment ago may not have reached this one's tail
-    yet: wait a little."""
+                      after: int = 0) -> RequestStream:
+    """The stream of ``request_id`` if the caller (tenant and user) asked it, or 404:
+    held by this edge's relay, read from the log on demand, or rebuilt from the store."""
     tenant_id, user_id = principal.tenant_id, principal.user_id
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while True:
-        s = services.relay.get(request_id)
-        if s is not None and s.tenant_id is not None:
-            if s.tenant_id != tenant_id or s.user_id != user_id:
-                break  # not the caller's: indistinguishable from absent
+    s = await services.relay.find(request_id)
+    if s is not None:
+        if s.tenant_id == tenant_id and s.user_id == user_id:
             return s
+    else:
         stored = await services.store.get_reply(tenant_id, request_id)
-        if stored is not None:
-            if stored.user_id != user_id:
-                break
-            return _from_store(stored)
-        if asyncio.get_running_loop().time() >= deadline:
-            break
-        await asyncio.sleep(0.05)
+        if stored is not None and stored.user_id == user_id:
+            return from_store(stored, after)
+    # Not the caller's is indistinguishable from absent.
     raise ApiError(404, "not_found", f"request {request_id} not found")
 
 
-async def _events(stream: RequestStream, after: int) -> AsyncIterator[ServerSentEvent]:
+async def _frames(stream: RequestStream, after: int) -> AsyncIterator[bytes]:
     SSE_OPEN.inc()
     try:
         if after == 0 and not stream.events:
-            yield ServerSentEvent(event="status", data=json.dumps({"state": "queued"}))
+            yield _QUEUED
         async for e in stream.follow(after, KEEPALIVE_S):
-            if e is None:
-                yield ServerSentEvent(comment="keep-alive")
-            else:
-                yield ServerSentEvent(id=str(e.id), event=e.event, data=e.data)
+            yield _KEEPALIVE if e is None else e.wire
     finally:
         SSE_OPEN.dec()
 
 
-def stream_response(stream: RequestStream, after: int) -> EventSourceResponse:
+def stream_response(stream: RequestStream, after: int) -> StreamingResponse:
     # Disconnecting only ends this relay: the answer goes on being generated and stored.
-    return EventSourceResponse(
-        _events(stream, after), ping=int(KEEPALIVE_S),
+    return StreamingResponse(
+        _frames(stream, after), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+

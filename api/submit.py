@@ -17,10 +17,13 @@ async def submit(services: EdgeServices, principal: Principal,
                  event: MessageReceived) -> RequestStream:
     """Publish ``event`` for ``principal`` and return the stream its answer will fill.
 
-    Limits come first, so a refused message costs no log write; the stream is registered
-    before the publish so a fast answer finds it waiting."""
+    Limits come first, so a refused message costs no log write. The request names this
+    edge's reply partition, so its answer comes back to this edge's relay; the relay
+    watches for it while the publish is under way and serves it once that succeeded
+    (a failed publish leaves nothing behind)."""
     await count(services, principal, messages=1, web_searches=int(event.web_search))
-    stream = services.relay.register(event)
-    await services.runtime.publisher.publish(
-        REQUESTS, conversation_key(event.tenant_id, event.conversation_id), event)
+    event = event.model_copy(update={"reply_partition": services.relay.home})
+    with services.relay.accepting(event) as stream:
+        await services.runtime.publisher.publish(
+            REQUESTS, conversation_key(event.tenant_id, event.conversation_id), event)
     return stream

@@ -7,11 +7,13 @@ import asyncio
 import getpass
 import json
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from pydantic import ValidationError
 
 from kernel.errors import ChatstreamError, ConfigurationError
@@ -153,6 +155,12 @@ async def _create_topics(settings: Settings) -> None:
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
 
 
+def serve(main: Coroutine[Any, Any, None]) -> None:
+    """Run a long-lived process on uvloop (less CPU per socket event and per task
+    switch than asyncio's own loop; Faust, aiokafka and the Cassandra driver run on it)."""
+    uvloop.run(main)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -166,11 +174,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "up":
-            asyncio.run(run(settings, edge=True, stages=STAGE_NAMES))
+            serve(run(settings, edge=True, stages=STAGE_NAMES))
         elif args.command == "edge":
-            asyncio.run(run(settings, edge=True, stages=()))
+            serve(run(settings, edge=True, stages=()))
         elif args.command == "worker":
-            asyncio.run(run(settings, edge=False, stages=args.stages))
+            serve(run(settings, edge=False, stages=args.stages))
         elif args.command == "topics":
             asyncio.run(_create_topics(settings))
         elif args.command == "replay":

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from api.analytics import AnalyticsView
 from api.app import create_app
 from api.auth import Credentials
 from api.batches import BatchView
-from api.relay import TokenRelay
+from api.relay import RelayLimits, TokenRelay
 from api.services import EdgeServices
 from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
@@ -134,7 +136,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "retrieval": lambda: retrieval.stage(deps),
         "inference": lambda: inference.stage(deps),
         "scoring": scoring.stage,
-        "persistence": lambda: persistence.stage(store, accounts),
+        "persistence": lambda: persistence.stage(persistence.PersistenceDeps(store, accounts)),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
         "batches": lambda: batches.feeder_stage(in_flight=settings.batch_in_flight),
         "batch-results": batches.results_stage,
@@ -186,6 +188,11 @@ async def _serve(app: Any, settings: Settings, port: int, role: str,
     await stop.wait()
     server.should_exit = True
     await task
+
+
+def _edge_id(port: int) -> str:
+    # Edges on one host differ by port (by process when the port is picked at random).
+    return f"{socket.gethostname()}:{port or os.getpid()}"
 
 
 def _loopback(host: str) -> bool:
@@ -252,7 +259,14 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
         services: EdgeServices | None = None
         if edge:
             runtime = backend.runtime
-            relay = TokenRelay(runtime, lookback_s=settings.relay_lookback_s)
+            relay = TokenRelay(
+                runtime, edge_id=settings.edge_id or _edge_id(settings.port),
+                partition=settings.relay_partition,
+                limits=RelayLimits(keep_s=settings.relay_keep_s,
+                                   max_age_s=settings.relay_max_age_s,
+                                   max_streams=settings.relay_max_streams,
+                                   max_bytes=settings.relay_max_bytes,
+                                   lookback_s=settings.relay_lookback_s))
             await relay.start()
             stack.push_async_callback(relay.stop)
             view = AnalyticsView(runtime, analytics_name(settings.analytics_group))

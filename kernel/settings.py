@@ -91,9 +91,24 @@ class Settings(BaseSettings):
                                         "per word")
     chunk_max_ms: float = Field(40.0, ge=0, description="token chunks are flushed after this")
     chunk_max_chars: int = Field(64, ge=1, description="... or at this many characters")
-    relay_lookback_s: float = Field(600.0, ge=0, description="how far back a starting edge "
-                                    "reads the token topic, so any replica can serve "
-                                    "streams already under way")
+    relay_lookback_s: float = Field(600.0, ge=0, description="how far back an edge looks "
+                                    "in the log for an answer it did not start (a resume "
+                                    "on another replica); older ones come from the store")
+    edge_id: str = Field("", description="a stable name of this edge process; its reply "
+                         "partition of chat.tokens.v1 is derived from it (empty: the "
+                         "host name)")
+    relay_partition: int | None = Field(None, ge=0, description="the reply partition of "
+                                        "chat.tokens.v1 this edge reads (modulo the "
+                                        "partitions); empty: derived from EDGE_ID. Give each "
+                                        "edge its own, see docs/scaling.md")
+    relay_keep_s: float = Field(60.0, ge=0, description="how long the edge keeps a finished "
+                                "answer in memory for a resume (later ones read the log)")
+    relay_max_age_s: float = Field(900.0, gt=0, description="an answer unfinished after this "
+                                   "ends with an `error` event and leaves the edge's memory")
+    relay_max_streams: int = Field(20_000, ge=1, description="answers the edge keeps in "
+                                   "memory at most")
+    relay_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes of SSE frames the "
+                                 "edge keeps in memory at most; the oldest answers go first")
     stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")

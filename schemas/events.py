@@ -7,6 +7,8 @@ retyping one needs a new ``.vN`` topic.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -48,6 +50,7 @@ __all__ = (
     "batch_conversation",
     "conversation_key",
     "new_id",
+    "time_of_id",
     "utcnow",
 )
 
@@ -55,7 +58,24 @@ SCHEMA_VERSION = 1
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A time-ordered UUID (version 7, RFC 9562): 48 bits of Unix milliseconds, then 74
+    random bits. The time lets a reader find a request's events in the log by time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 \
+        | (0b10 << 62) | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    return str(uuid.UUID(int=value))
+
+
+def time_of_id(value: str) -> int | None:
+    """The Unix milliseconds of a :func:`new_id`; None for an id of another kind."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    if parsed.version != 7:
+        return None
+    return parsed.int >> 80
 
 
 def utcnow() -> datetime:
@@ -121,6 +141,10 @@ class MessageReceived(Envelope, frozen=True):
     # model goes on from them (an agent loop's next step). Empty for a plain question.
     tool_rounds: tuple[HistoryTurn, ...] = ()
     images: tuple[ImagePart, ...] = ()
+    # The partition of chat.tokens.v1 the accepting edge reads: inference produces this
+    # answer's token events there, so an edge reads only the answers it serves. None
+    # (batches, older producers): the conversation key's partition.
+    reply_partition: int | None = Field(default=None, ge=0)
     # Search the web too (when the deployment has a search provider): results are cited
     # like document passages.
     web_search: bool = False

@@ -19,6 +19,7 @@ __all__ = (
     "DLQ",
     "INGEST",
     "REQUESTS",
+    "REQUEST_HEADER",
     "RESPONSES",
     "SCORES",
     "TOKENS",
@@ -53,6 +54,10 @@ def _adapter(tp: Any) -> TypeAdapter[Any]:
         found = _adapters[id(tp)] = TypeAdapter(tp)
     return found
 
+
+REQUEST_HEADER = "chatstream-request-id"
+"""The Kafka header naming the request an event belongs to (on every event that has a
+``request_id``): a reader skips the records of answers it does not serve unparsed."""
 
 REQUESTS = TopicSpec(
     "chat.requests.v1", events.MessageReceived, key="conversation",

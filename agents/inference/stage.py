@@ -8,9 +8,12 @@ fallback chain that answers; the history is fitted to that model's window
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator
+
+from pydantic import BaseModel
 
 from agents import guard
 from agents.deps import StageDeps
@@ -19,6 +22,7 @@ from agents.inference.control import CANCEL_LOOKBACK_S
 from agents.inference.failover import ModelRouter, Served
 from agents.inference.history import PromptBuilder
 from agents.providers.base import Delta, ToolCallDelta, estimate_tokens
+from agents.unanswered import answer_failed
 from kernel.errors import ProviderError, ProvidersExhausted
 from schemas.catalogue import ModelSpec
 from schemas.events import (
@@ -86,6 +90,11 @@ class _Calls:
 async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
     req = ctx.request
     key = conversation_key(req.tenant_id, req.conversation_id)
+
+    def token(event: BaseModel) -> Emit:
+        # To the accepting edge's partition: only that edge reads the answer live.
+        return Emit(TOKENS, key, event, req.reply_partition)
+
     attempt = _attempt()
     seq = 0
     started = time.monotonic()
@@ -96,8 +105,8 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
 
     model = deps.catalogue.get(req.model)
     if model is None:
-        yield Emit(TOKENS, key, AnswerFailed(**common(), seq=1, code="unknown_model",
-                                             message=f"model {req.model!r} is not configured"))
+        yield token(AnswerFailed(**common(), seq=1, code="unknown_model",
+                                 message=f"model {req.model!r} is not configured"))
         return
     citations = tuple(Citation(document_id=p.document_id, title=p.title, chunk=p.chunk,
                                url=p.url)
@@ -127,12 +136,12 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                     if served is not None:  # a restart on the next model: a new attempt
                         attempt, seq, parts, calls = _attempt(), 0, [], _Calls()
                     served = chunk.marker
-                    yield Emit(TOKENS, key, AnswerStarted(
+                    yield token(AnswerStarted(
                         **common(), seq=seq, model=served.model.name, provider=served.provider))
                     if citations:
                         seq += 1
-                        yield Emit(TOKENS, key, CitationsAttached(**common(), seq=seq,
-                                                                  citations=citations))
+                        yield token(CitationsAttached(**common(), seq=seq,
+                                                      citations=citations))
                     continue
                 if chunk.final is not None:
                     final = chunk.final
@@ -143,17 +152,17 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
                 piece = chunk.tool_call
                 if piece is not None:
                     calls.add(piece)
-                    yield Emit(TOKENS, key, ToolCallGenerated(
+                    yield token(ToolCallGenerated(
                         **common(), seq=seq, index=piece.index, call_id=piece.id,
                         name=piece.name, arguments=piece.arguments))
                     continue
                 parts.append(chunk.text)
-                yield Emit(TOKENS, key, TokensGenerated(**common(), seq=seq, text=chunk.text))
+                yield token(TokensGenerated(**common(), seq=seq, text=chunk.text))
         except ProviderError as exc:
             code = "provider_unavailable" if isinstance(exc, ProvidersExhausted) \
                 else "provider_error"
-            yield Emit(TOKENS, key, AnswerFailed(**common(), seq=seq + 1, code=code,
-                                                 message=str(exc)))
+            yield token(AnswerFailed(**common(), seq=seq + 1, code=code,
+                                     message=str(exc)))
             return
     text = "".join(parts)
     tool_calls = calls.done()
@@ -162,8 +171,8 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
     finish = final.finish_reason or "stop"
     message_id = assistant_message_id(req.request_id)
     seq += 1
-    yield Emit(TOKENS, key, AnswerFinished(**common(), seq=seq, message_id=message_id,
-                                           usage=usage, finish_reason=finish))
+    yield token(AnswerFinished(**common(), seq=seq, message_id=message_id,
+                               usage=usage, finish_reason=finish))
     yield Emit(RESPONSES, key, ResponseCompleted(
         tenant_id=req.tenant_id, request_id=req.request_id, message_id=message_id,
         conversation_id=req.conversation_id, user_id=req.user_id, reply_to=req.message_id,
@@ -176,12 +185,10 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
 
 
 def stage(deps: StageDeps) -> StageSpec:
-    async def handler(event: ContextBuilt) -> AsyncIterator[Emit]:
-        async for emit in handle(event, deps):
-            yield emit
-
-    # Cancels reach every inference worker (see agents.inference.control): the one generating the
-    # request stops it, the others remember it in case the request comes to them later.
+    # Cancels reach every inference worker (see agents.inference.control): the one
+    # generating the request stops it, the others remember it in case the request comes
+    # to them later.
     control = Broadcast(CONTROL, deps.cancels.on_control, lookback_s=CANCEL_LOOKBACK_S)
-    return StageSpec(INFERENCE.name, INFERENCE.inputs, handler,
-                     concurrency=deps.inference_concurrency, broadcasts=(control,))
+    return StageSpec(INFERENCE.name, INFERENCE.inputs, functools.partial(handle, deps=deps),
+                     concurrency=deps.inference_concurrency, broadcasts=(control,),
+                     on_dead_letter=answer_failed)

@@ -9,6 +9,7 @@ this run wrote, because the status update that follows each batch finds it gone.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -106,7 +107,5 @@ async def _fail(doc: Document, deps: IngestionDeps, reason: str) -> None:
 
 
 def stage(deps: IngestionDeps) -> StageSpec:
-    async def handler(event: DocumentSubmitted) -> AsyncIterator[Emit]:
-        async for emit in handle(event, deps):
-            yield emit
-    return StageSpec(INGESTION.name, INGESTION.inputs, handler, concurrency=2)
+    return StageSpec(INGESTION.name, INGESTION.inputs, functools.partial(handle, deps=deps),
+                     concurrency=2)

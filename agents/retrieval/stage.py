@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
 from agents.retrieval.web import passages_of, web_query
+from agents.unanswered import answer_failed
 from schemas.events import (
     ContextBuilt,
     HistorySummary,
@@ -156,7 +158,5 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
 
 
 def stage(deps: StageDeps) -> StageSpec:
-    async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
-        async for emit in handle(event, deps):
-            yield emit
-    return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, handler, concurrency=8)
+    return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, functools.partial(handle, deps=deps),
+                     concurrency=8, on_dead_letter=answer_failed)

@@ -53,7 +53,8 @@ async def start(services: EdgeServices, principal: Principal, raw: object,
 
 @router.post("/completions", response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}}},
-                        400: {"model": OpenAIError}, 404: {"model": OpenAIError}},
+                        400: {"model": OpenAIError}, 404: {"model": OpenAIError},
+                        413: {"model": OpenAIError}},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"type": "object", "description": (
                      "OpenAI's chat completion request; docs/models.md lists every "

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from sse_starlette import EventSourceResponse
+from fastapi.responses import StreamingResponse
 
 from api.completions_input import BadField, native_options
 from api.deps import OwnConversation, PrincipalDep, ServicesDep
@@ -95,7 +95,7 @@ async def post_message(
     cid: str, body: MessageCreate, conversation: OwnConversation, services: ServicesDep,
     principal: PrincipalDep, request: Request,
     accept: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
-) -> MessageAccepted | EventSourceResponse:
+) -> MessageAccepted | StreamingResponse:
     settings = services.settings
     streamed = bool(accept and "text/event-stream" in accept)
     if streamed:  # refused before the message is published, not after
@@ -149,7 +149,9 @@ async def delete_conversation(cid: str, conversation: OwnConversation,
             await services.accounts.delete_share(shared.token)
         await services.accounts.set_bookmark(principal.tenant_id, principal.user_id, cid,
                                              False)
+    services.owners.forget(principal.tenant_id, cid)
     await services.store.delete_conversation(principal.tenant_id, cid)
+    services.owners.forget(principal.tenant_id, cid)  # a check that raced the delete
     return Response(status_code=204)
 
 

@@ -50,7 +50,10 @@ async def _meter(services: EdgeServices, principal: Principal, tokens: int) -> N
 
 
 @router.post("/embeddings", response_model=EmbeddingList,
-             responses={400: {"model": OpenAIError}, 404: {"model": OpenAIError}})
+             responses={400: {"model": OpenAIError}, 404: {"model": OpenAIError},
+                        502: {"model": OpenAIError}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": EmbeddingsRequest.model_json_schema()}}}})
 async def embeddings(request: Request, services: ServicesDep,
                      principal: PrincipalDep) -> JSONResponse:
     """Vectors of ``input`` (a text or a list of texts) in the configured embedder's

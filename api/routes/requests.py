@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from sse_starlette import EventSourceResponse
+from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
@@ -19,17 +19,17 @@ __all__ = ("router",)
 router = APIRouter(prefix="/v1/requests", tags=["streams"])
 
 
-@router.get("/{rid}/events", response_class=EventSourceResponse,
+@router.get("/{rid}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def events(
     rid: str, services: ServicesDep, principal: PrincipalDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id_param: Annotated[str | None, Query(alias="last_event_id")] = None,
-) -> EventSourceResponse:
+) -> StreamingResponse:
     """``Last-Event-ID`` (or ``?last_event_id=`` for clients that cannot set headers)
     resumes after that event, with no gap and no repeat."""
     after = last_event_id(last_event_id_header, last_event_id_param)
-    stream = await open_stream(services, principal, rid)
+    stream = await open_stream(services, principal, rid, after)
     return stream_response(stream, after)
 
 

@@ -20,7 +20,8 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 @router.post("/responses", response_model=None,
              responses={200: {"content": {"text/event-stream": {}}},
-                        400: {"model": OpenAIError}, 404: {"model": OpenAIError}},
+                        400: {"model": OpenAIError}, 404: {"model": OpenAIError},
+                        413: {"model": OpenAIError}},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"type": "object", "description": (
                      "OpenAI's Responses request; docs/models.md says what chatstream "

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from schemas.topics import TopicSpec
+from schemas.topics import REQUEST_HEADER, TopicSpec
 from streams.codec import decode
 
 __all__ = (
@@ -26,6 +26,8 @@ __all__ = (
     "StageSpec",
     "StageState",
     "follow_broadcast",
+    "request_of",
+    "with_request_id",
 )
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,29 @@ class Emit:
     topic: TopicSpec
     key: str | None
     event: BaseModel
+    # An explicit partition (a request's reply partition); None: the key's partition.
+    partition: int | None = None
 
 
-Handler = Callable[[Any], AsyncIterator[Emit]]
+def with_request_id(headers: Headers, event: BaseModel) -> Headers:
+    """``headers`` plus the request id header, for an event that belongs to a request."""
+    rid = getattr(event, "request_id", None)
+    if not isinstance(rid, str):
+        return headers
+    return (*headers, (REQUEST_HEADER, rid.encode()))
+
+
+def request_of(record: Record) -> bytes | None:
+    """The request id header of ``record``, without parsing its value."""
+    for name, value in record.headers:
+        if name == REQUEST_HEADER:
+            return value
+    return None
+
+
+# A stage handles one event: an async generator of what to publish, or (a sink that
+# publishes nothing, such as persistence) a coroutine.
+Handler = Callable[[Any], AsyncIterator[Emit] | Awaitable[None]]
 
 CURRENT_RECORD: ContextVar[Record | None] = ContextVar("CURRENT_RECORD", default=None)
 """The record a handler is processing (its partition, offset...), set by the runner."""
@@ -94,17 +116,23 @@ class StageSpec:
     lifecycle: tuple[Callable[[], Awaitable[None]], ...] = field(default=())
     broadcasts: tuple[Broadcast, ...] = ()
     state: StageState | None = None
+    # What to publish besides the dead letter when the stage gives up on a record (the
+    # record, and its event when it could be decoded): e.g. the end of an answer.
+    on_dead_letter: Callable[[Record, Any | None], Sequence[Emit]] | None = None
 
 
 class Publisher(Protocol):
     async def send(
-        self, topic: TopicSpec, key: str | None, event: BaseModel, headers: Headers = ()
+        self, topic: TopicSpec, key: str | None, event: BaseModel, headers: Headers = (),
+        partition: int | None = None,
     ) -> Awaitable[Any]:
-        """Enqueue; the returned awaitable resolves when the log has acknowledged it."""
+        """Enqueue; the returned awaitable resolves when the log has acknowledged it.
+        ``partition`` overrides the key's partition when the topic has it."""
         ...
 
     async def publish(
-        self, topic: TopicSpec, key: str | None, event: BaseModel, headers: Headers = ()
+        self, topic: TopicSpec, key: str | None, event: BaseModel, headers: Headers = (),
+        partition: int | None = None,
     ) -> None:
         """Enqueue and wait for the acknowledgement."""
         ...
@@ -122,10 +150,20 @@ class Runtime(Protocol):
     async def stop(self) -> None: ...
 
     def tail(self, topic: TopicSpec, since_ms: int,
-             positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
-        """Every record of ``topic`` from ``since_ms`` on, then live, across all partitions.
-        ``positioned`` is called once the start offsets are fixed: from then on nothing
-        written to the topic can be missed."""
+             positioned: Callable[[], None] | None = None,
+             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        """Every record of ``topic`` from ``since_ms`` on, then live, across ``partitions``
+        (all when None). ``positioned`` is called once the start offsets are fixed: from
+        then on nothing written to those partitions can be missed."""
+        ...
+
+    def scan(self, topic: TopicSpec, since_ms: int,
+             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        """The records of ``topic`` from ``since_ms`` up to its end when called, then stop."""
+        ...
+
+    async def partition_count(self, topic: TopicSpec) -> int:
+        """How many partitions ``topic`` has."""
         ...
 
     async def ready(self) -> tuple[bool, str]:

@@ -29,10 +29,25 @@ from kernel.errors import EventTooLarge, LogUnavailable
 from kernel.settings import TopicRetention
 from kernel.telemetry.tracing import with_trace
 from schemas.stages import group_name, topic_name
-from schemas.topics import ALL_TOPICS, TopicSpec
+from schemas.topics import (
+    ALL_TOPICS,
+    ANALYTICS,
+    BATCH_REQUESTS,
+    BATCH_STATUS,
+    DLQ,
+    INGEST,
+    SCORES,
+    TopicSpec,
+)
 from streams.codec import encode
 from streams.runtime import faust_offsets, kafka_backoff
-from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.base import (
+    Headers,
+    Record,
+    StageSpec,
+    follow_broadcast,
+    with_request_id,
+)
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
 
@@ -44,20 +59,35 @@ kafka_backoff.install()
 faust_offsets.install()
 
 
+# Topics nobody waits on interactively: their records may wait a few ms to travel in
+# batches. Requests, tokens, responses and control go at once (linger 0).
+_BULK = frozenset(t.name for t in (ANALYTICS, BATCH_REQUESTS, BATCH_STATUS, DLQ, INGEST,
+                                   SCORES))
+_BULK_LINGER_MS = 20
+
+
 class KafkaPublisher:
-    def __init__(self, producer: AIOKafkaProducer, prefix: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, prefix: str,
+                 bulk: AIOKafkaProducer | None = None) -> None:
         self._producer = producer
+        self._bulk = bulk or producer
         self._prefix = prefix
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                   headers: Headers = ()) -> Awaitable[Any]:
-        headers = with_trace(headers, event)
+                   headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
+        headers = with_request_id(with_trace(headers, event), event)
+        name = topic_name(topic, self._prefix)
+        producer = self._bulk if topic.name in _BULK else self._producer
+        if partition is not None and partition not in (
+                producer.client.cluster.partitions_for_topic(name) or {partition}):
+            partition = None  # a reply partition the topic no longer has: the key's
         try:
-            fut: Awaitable[Any] = await self._producer.send(
-                topic_name(topic, self._prefix),
+            fut: Awaitable[Any] = await producer.send(
+                name,
                 value=encode(event),
                 key=key.encode() if key is not None else None,
                 headers=list(headers) or None,
+                partition=partition,
             )
         except _TOO_LARGE as exc:
             raise _too_large(topic.name, exc) from exc
@@ -66,9 +96,9 @@ class KafkaPublisher:
         return _acknowledged(fut, topic.name)
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                      headers: Headers = ()) -> None:
+                      headers: Headers = (), partition: int | None = None) -> None:
         # send() turns Kafka's errors into LogUnavailable, after the producer's retries.
-        await (await self.send(topic, key, event, headers))
+        await (await self.send(topic, key, event, headers, partition))
 
 
 # Too large for the producer (max_request_size) or for the broker (message.max.bytes):
@@ -142,6 +172,7 @@ class KafkaRuntime:
         self._client_id = client_id
         self._session_timeout_s = session_timeout_s
         self._producer: AIOKafkaProducer | None = None
+        self._bulk: AIOKafkaProducer | None = None
         self._publisher: KafkaPublisher | None = None
         self._apps: list[faust.App] = []
         self._broadcasts: list[asyncio.Task[None]] = []
@@ -156,15 +187,16 @@ class KafkaRuntime:
         await create_topics(self._bootstrap, prefix=self._prefix,
                             partitions=self._partitions, replication=self._replication,
                             retention=self._retention)
-        self._producer = AIOKafkaProducer(
+        self._producer, self._bulk = (AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
-            linger_ms=1,
-        )
+            linger_ms=linger,
+        ) for linger in (0, _BULK_LINGER_MS))
         await self._producer.start()
-        self._publisher = KafkaPublisher(self._producer, self._prefix)
+        await self._bulk.start()
+        self._publisher = KafkaPublisher(self._producer, self._prefix, self._bulk)
         for spec in stages:
             app = self._faust_app(spec)
             await app.start()
@@ -237,10 +269,36 @@ class KafkaRuntime:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._bulk is not None:
+            await self._bulk.stop()
+            self._bulk = None
 
-    async def tail(self, topic: TopicSpec, since_ms: int,
-                   positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
+    async def partition_count(self, topic: TopicSpec) -> int:
+        if self._producer is None:
+            raise RuntimeError("KafkaRuntime.start() was not called")
         name = topic_name(topic, self._prefix)
+        found = self._producer.client.cluster.partitions_for_topic(name)
+        if not found:
+            await self._producer.client.force_metadata_update()
+            found = self._producer.client.cluster.partitions_for_topic(name)
+        if not found:
+            raise LogUnavailable(f"kafka has no topic {name}")
+        return len(found)
+
+    def tail(self, topic: TopicSpec, since_ms: int,
+             positioned: Callable[[], None] | None = None,
+             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        return self._read(topic, since_ms, positioned, partitions, until_end=False)
+
+    def scan(self, topic: TopicSpec, since_ms: int,
+             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        return self._read(topic, since_ms, None, partitions, until_end=True)
+
+    async def _read(self, topic: TopicSpec, since_ms: int,
+                    positioned: Callable[[], None] | None, partitions: Sequence[int] | None,
+                    *, until_end: bool) -> AsyncIterator[Record]:
+        name = topic_name(topic, self._prefix)
+        only = None if partitions is None else set(partitions)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=f"{self._client_id}-relay",
@@ -254,29 +312,40 @@ class KafkaRuntime:
         await consumer.start()
         try:
             # A consumer without a subscription keeps no metadata of its own: ask for it.
-            partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
-            while not partitions:
+            found = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
+            while not found:
                 await asyncio.sleep(0.5)
                 metadata = await consumer._client.fetch_all_metadata()
-                partitions = metadata.partitions_for_topic(name)
-            tps = [TopicPartition(name, p) for p in sorted(partitions)]
+                found = metadata.partitions_for_topic(name)
+            tps = [TopicPartition(name, p) for p in sorted(found) if only is None or p in only]
             consumer.assign(tps)
             # Ends first, then the time lookup: a record written in between is either
             # found by the lookup or lies past the end, so none falls in a gap. (A lazy
             # seek_to_end would resolve later and skip what was written meanwhile.)
             ends = await consumer.end_offsets(tps)
-            found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            at_time = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+            left = set()
             for tp in tps:
-                at = found.get(tp)
-                consumer.seek(tp, ends[tp] if at is None else at.offset)
+                at = at_time.get(tp)
+                start = ends[tp] if at is None else at.offset
+                consumer.seek(tp, start)
+                if start < ends[tp]:
+                    left.add(tp)
             if positioned is not None:
                 positioned()
-            while True:
+            if until_end:
+                consumer.pause(*(tp for tp in tps if tp not in left))
+            while not until_end or left:
                 batch = await consumer.getmany(timeout_ms=1000)
-                for msgs in batch.values():
+                for tp, msgs in batch.items():
                     for m in msgs:
+                        if until_end and m.offset >= ends[tp]:
+                            break
                         yield Record(m.topic, m.partition, m.offset, m.key, m.value,
                                      m.timestamp, tuple(m.headers or ()))
+                    if until_end and tp in left and await consumer.position(tp) >= ends[tp]:
+                        left.discard(tp)
+                        consumer.pause(tp)
         finally:
             await consumer.stop()
 

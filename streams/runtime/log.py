@@ -107,12 +107,16 @@ class MemoryLog:
     # -- writing -------------------------------------------------------------------
 
     def append_nowait(self, topic: str, key: bytes | None, value: bytes,
-                      headers: Headers = ()) -> tuple[Record, Awaitable[None]]:
+                      headers: Headers = (), partition: int | None = None,
+                      ) -> tuple[Record, Awaitable[None]]:
         """Append now (readers see it at once); the awaitable resolves once it is
-        acknowledged: on disk for a durable log (fsynced unless the topic is light)."""
+        acknowledged: on disk for a durable log (fsynced unless the topic is light).
+        ``partition``, when the topic has it, overrides the key's."""
         parts = self.partitions(topic)
         self._counter += 1
-        part = parts[partition_for(key, len(parts), self._counter)]
+        if partition is None or not 0 <= partition < len(parts):
+            partition = partition_for(key, len(parts), self._counter)
+        part = parts[partition]
         record = Record(topic, part.index, part.end, key, value,
                         part.timestamp(int(time.time() * 1000)), headers)
         part.add(record)
@@ -129,8 +133,8 @@ class MemoryLog:
         return record, self._acked(seq)
 
     async def append(self, topic: str, key: bytes | None, value: bytes,
-                     headers: Headers = ()) -> Record:
-        record, acked = self.append_nowait(topic, key, value, headers)
+                     headers: Headers = (), partition: int | None = None) -> Record:
+        record, acked = self.append_nowait(topic, key, value, headers, partition)
         await acked
         return record
 

@@ -21,7 +21,13 @@ from kernel.telemetry.tracing import with_trace
 from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TOKENS, TopicSpec
 from streams.codec import encode
-from streams.runtime.base import Headers, Record, StageSpec, follow_broadcast
+from streams.runtime.base import (
+    Headers,
+    Record,
+    StageSpec,
+    follow_broadcast,
+    with_request_id,
+)
 from streams.runtime.lag import Offsets
 from streams.runtime.log import MemoryLog
 from streams.runtime.offsets import OffsetTracker
@@ -39,17 +45,17 @@ class MemoryPublisher:
         self._prefix = prefix
 
     async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                   headers: Headers = ()) -> Awaitable[Any]:
-        headers = with_trace(headers, event)
+                   headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
+        headers = with_request_id(with_trace(headers, event), event)
         _, acked = self._log.append_nowait(
             topic_name(topic, self._prefix), key.encode() if key is not None else None,
-            encode(event), headers,
+            encode(event), headers, partition,
         )
         return acked
 
     async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                      headers: Headers = ()) -> None:
-        await (await self.send(topic, key, event, headers))
+                      headers: Headers = (), partition: int | None = None) -> None:
+        await (await self.send(topic, key, event, headers, partition))
 
 
 class _GroupConsumer:
@@ -185,24 +191,47 @@ class MemoryRuntime:
         if self._owns_log:
             await self.log.close()
 
+    async def partition_count(self, topic: TopicSpec) -> int:
+        return len(self.log.partitions(topic_name(topic, self._prefix)))
+
     async def tail(self, topic: TopicSpec, since_ms: int,
-                   positioned: Callable[[], None] | None = None) -> AsyncIterator[Record]:
+                   positioned: Callable[[], None] | None = None,
+                   partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
         name = topic_name(topic, self._prefix)
         parts = self.log.partitions(name)
-        positions = [await self.log.offset_for_time(name, p, since_ms)
-                     for p in range(len(parts))]
+        read = [p for p in range(len(parts)) if partitions is None or p in partitions]
+        positions = {p: await self.log.offset_for_time(name, p, since_ms) for p in read}
         if positioned is not None:
             positioned()
         while True:
             seen = self.log.appended(name)
             progressed = False
-            for p in range(len(parts)):
+            for p in read:
                 for record in await self.log.read(name, p, positions[p]):
                     positions[p] = record.offset + 1
                     progressed = True
                     yield record
             if not progressed:
                 await self.log.wait(name, 1.0, seen)
+
+    async def scan(self, topic: TopicSpec, since_ms: int,
+                   partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+        name = topic_name(topic, self._prefix)
+        parts = self.log.partitions(name)
+        ends = [part.end for part in parts]
+        for p in range(len(parts)):
+            if partitions is not None and p not in partitions:
+                continue
+            offset = await self.log.offset_for_time(name, p, since_ms)
+            while offset < ends[p]:
+                batch = await self.log.read(name, p, offset)
+                if not batch:
+                    break
+                for record in batch:
+                    if record.offset >= ends[p]:
+                        break
+                    yield record
+                offset = max(offset, batch[-1].offset + 1)
 
     async def ready(self) -> tuple[bool, str]:
         return True, "embedded log (on disk)" if self.log.durable else "embedded log"

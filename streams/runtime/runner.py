@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -138,7 +139,7 @@ class StageRunner:
                 if isinstance(exc, PoisonEvent) or attempt > self._retries:
                     log.exception("%s: giving up on %s@%d:%d", self.spec.name,
                                   record.topic, record.partition, record.offset)
-                    await self._dead_letter(record, exc, attempt)
+                    await self._dead_letter(record, exc, attempt, event)
                     return
                 delay = self._delay(attempt)
                 log.warning("%s: attempt %d failed (%s: %s); retrying in %.2fs",
@@ -148,15 +149,21 @@ class StageRunner:
     async def _handle(self, event: Any) -> None:
         pending = []
         emitted: list[Emit] = []
-        async for emit in self.spec.handler(event):
-            pending.append(await self._publisher.send(emit.topic, emit.key, emit.event))
+        out = self.spec.handler(event)
+        if not isinstance(out, AsyncIterator):
+            await out  # a sink
+            return
+        async for emit in out:
+            pending.append(await self._publisher.send(emit.topic, emit.key, emit.event,
+                                                      partition=emit.partition))
             emitted.append(emit)
         for ack in pending:
             await ack
         for emit in emitted:
             observe_emit(self.spec.name, emit)
 
-    async def _dead_letter(self, record: Record, exc: BaseException, attempts: int) -> None:
+    async def _dead_letter(self, record: Record, exc: BaseException, attempts: int,
+                           event: Any | None = None) -> None:
         known = self._by_name.get(record.topic)
         STAGE_EVENTS.labels(self.spec.name, known.name if known else record.topic,
                             "dead_letter").inc()
@@ -177,13 +184,14 @@ class StageRunner:
             error_type=type(exc).__name__,
             attempts=attempts,
         )
+        hook = self.spec.on_dead_letter
         attempt = 0
         while True:
             # The record is only acknowledged once its dead letter is in the log: during
             # an outage, wait for the log rather than lose the record.
             try:
                 await self._publisher.publish(DLQ, None, letter)
-                return
+                break
             except EventTooLarge:
                 if len(letter.original) <= _ORIGINAL_KEPT:
                     raise
@@ -196,3 +204,12 @@ class StageRunner:
             except LogUnavailable as down:
                 attempt += 1
                 await self._wait_out(down, attempt)
+        for emit in hook(record, event) if hook else ():
+            while True:
+                try:
+                    await self._publisher.publish(emit.topic, emit.key, emit.event,
+                                                  partition=emit.partition)
+                    break
+                except LogUnavailable as down:
+                    attempt += 1
+                    await self._wait_out(down, attempt)

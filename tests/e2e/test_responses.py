@@ -92,3 +92,18 @@ async def test_what_cannot_be_honoured_is_a_400(client: httpx.AsyncClient,
     r = await client.post("/v1/responses", json={"model": "fake", "input": "hi", **extra})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param
+
+
+async def test_streamed_text(oai: openai.AsyncOpenAI) -> None:
+    stream = await oai.responses.create(model="local", input="I live in Porto.", stream=True)
+    deltas, done, final = [], None, None
+    async for event in stream:
+        if event.type == "response.output_text.delta":
+            deltas.append(event.delta)
+        elif event.type == "response.output_text.done":
+            done = event.text
+        elif event.type == "response.completed":
+            final = event.response
+    assert "".join(deltas) == done == "Noted: you live in Porto."
+    assert final is not None and final.output_text == done
+    assert [e.type for e in final.output] == ["message"]

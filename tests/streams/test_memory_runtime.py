@@ -155,10 +155,12 @@ async def test_a_dead_letter_waits_for_the_log_instead_of_being_dropped() -> Non
     refusals = 2
 
     class Flaky:
-        async def send(self, topic: Any, key: Any, event: Any, headers: Any = ()) -> Any:
+        async def send(self, topic: Any, key: Any, event: Any, headers: Any = (),
+                       partition: Any = None) -> Any:
             return await rt.publisher.send(topic, key, event, headers)
 
-        async def publish(self, topic: Any, key: Any, event: Any, headers: Any = ()) -> None:
+        async def publish(self, topic: Any, key: Any, event: Any, headers: Any = (),
+                          partition: Any = None) -> None:
             nonlocal refusals
             if topic is DLQ and refusals:
                 refusals -= 1
