@@ -9,11 +9,7 @@ PYTEST_ARGS ?=
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-<<<<<<< HEAD
-.PHONY: install run cluster test unit lint ocr browser screenshots services services-stop services-status bench clean
-=======
-.PHONY: install lock run cluster test unit lint ocr browser screenshots services services-stop services-status clean
->>>>>>> main
+.PHONY: install lock run cluster test unit lint ocr browser screenshots services services-stop services-status bench clean
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
