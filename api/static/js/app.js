@@ -406,7 +406,7 @@ async function signedIn() {
       return await account.load();
     } catch (exc) {
       if (exc.status !== 401) throw exc;
-      if (!(await auth.restore())) await account.askSignIn();
+      if (!(await auth.restore())) await account.askSignIn(auth.takeReason());
     }
   }
 }
@@ -420,12 +420,13 @@ async function load() {
 
 // A session that ends (a refresh token refused or reused, or sign out) clears the page
 // and asks again; whoever signs in next sees only their own conversations.
-auth.events.addEventListener("signedout", async (e) => {
+auth.events.addEventListener("signedout", async () => {
+  if (!started) return; // start() asks for the first session itself
   detach();
   state.conversations = [];
   ui.conversations.replaceChildren();
   clearMessages();
-  await account.askSignIn(e.reason);
+  await account.askSignIn(auth.takeReason());
   await account.load();
   await load();
 });

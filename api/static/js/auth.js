@@ -16,6 +16,7 @@ const session = {
 };
 let timer = 0;
 let refreshing = null;
+let endedBecause = ""; // why the last session ended, for the sign-in form
 
 function claimsOf(token) {
   try {
@@ -100,13 +101,19 @@ export function renew() {
   return refreshing;
 }
 
+/** Why the last session ended ("" if it did not), once. */
+export function takeReason() {
+  const reason = endedBecause;
+  endedBecause = "";
+  return reason;
+}
+
 export function signOut(reason = "") {
   clearTimeout(timer);
+  endedBecause = reason;
   session.access = session.refresh = session.claims = null;
   store();
-  const event = new Event("signedout");
-  event.reason = reason;
-  events.dispatchEvent(event);
+  events.dispatchEvent(new Event("signedout"));
   events.dispatchEvent(new Event("change"));
 }
 
