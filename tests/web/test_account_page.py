@@ -219,7 +219,8 @@ async def test_api_keys_are_shown_once_listed_and_revoked(jpage: Page, jwt_stack
         row = jpage.locator(f"li.key[data-prefix='{prefix}']")
         await expect(row).to_contain_text("laptop")
         await row.get_by_role("button", name=re.compile("Revoke")).click()
-        await expect(row).to_have_count(0)
+        await expect(row).to_have_attribute("data-revoked", "true")
+        await expect(row.get_by_role("button", name=re.compile("Revoke"))).to_have_count(0)
         r = await c.get("/v1/conversations", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 401
 

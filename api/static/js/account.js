@@ -157,6 +157,11 @@ export class Account {
       li.dataset.prefix = k.prefix;
       li.append(el("code", "", `cs_${k.prefix}_…`), el("span", "", k.name || "(no name)"),
                 el("span", "muted small", new Date(k.created_at).toLocaleDateString()));
+      if (k.revoked) {
+        li.dataset.revoked = "true";
+        li.append(el("span", "muted small", "revoked"));
+        return li;
+      }
       const revoke = el("button", "danger", "Revoke");
       revoke.type = "button";
       revoke.setAttribute("aria-label", `Revoke key ${k.name || k.prefix}`);
