@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed
@@ -39,6 +41,25 @@ class KnownConversations:
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # Creations under way: a conversation's first messages handled side by side wait
+        # for one creation instead of each checking and writing the same row.
+        self._creating: dict[tuple[str, str], asyncio.Future[None]] = {}
+
+    async def ensure(self, key: tuple[str, str], create: Callable[[], Awaitable[None]]) -> None:
+        """Run ``create`` unless ``key`` is known or being created; then remember it."""
+        if key in self:
+            return
+        pending = self._creating.get(key)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        pending = asyncio.ensure_future(create())
+        self._creating[key] = pending
+        try:
+            await asyncio.shield(pending)
+            self.add(key)
+        finally:
+            del self._creating[key]
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         if key in self._seen:
@@ -67,13 +88,13 @@ async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
     store, accounts, known = deps.store, deps.accounts, deps.known
     if isinstance(event, MessageReceived):
         # Conversations opened by the chat-completions route exist only as events.
-        key = (event.tenant_id, event.conversation_id)
-        if known is None or key not in known:
-            await store.create_conversation(Conversation(
-                event.tenant_id, event.conversation_id, event.user_id, title_for(event.text),
-                event.occurred_at))
-            if known is not None:
-                known.add(key)
+        conversation = Conversation(event.tenant_id, event.conversation_id, event.user_id,
+                                    title_for(event.text), event.occurred_at)
+        if known is None:
+            await store.create_conversation(conversation)
+        else:
+            await known.ensure((event.tenant_id, event.conversation_id),
+                               lambda: store.create_conversation(conversation))
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
             id=event.message_id, request_id=event.request_id, role="user", text=event.text,
@@ -101,5 +122,7 @@ async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
 
 
 def stage(deps: PersistenceDeps) -> StageSpec:
+    # Writes wait on the store, not the CPU; writes in flight to one conversation are
+    # batched by the Cassandra store, so more at a time means fewer round trips.
     return StageSpec(PERSISTENCE.name, PERSISTENCE.inputs,
-                     functools.partial(handle, deps=deps), concurrency=4)
+                     functools.partial(handle, deps=deps), concurrency=16)

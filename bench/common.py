@@ -111,11 +111,13 @@ class Proc:
 
         threading.Thread(target=pump, daemon=True).start()
         if not seen.wait(timeout) or self.proc.poll() is not None:
+            how = f"exited ({self.proc.returncode})" if self.proc.poll() is not None \
+                else f"was not ready in {timeout:g} s"
             self.proc.kill()
+            self.proc.wait()
             tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:]) \
                 if log.exists() else ""
-            raise RuntimeError(f"{module} {' '.join(args)} did not start in {timeout:g} s; "
-                               f"see {log}:\n{tail}")
+            raise RuntimeError(f"{module} {' '.join(args)} {how}; see {log}:\n{tail}")
         if self.url:
             self._wait_listening(self.url)
 

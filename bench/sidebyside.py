@@ -23,11 +23,16 @@ class LoadGen:
     """``python -m bench.loadgen`` driven line by line (see that module)."""
 
     def __init__(self, stack: Stack, log: Path) -> None:
+        self._log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen", "--base-url", stack.base_url,
              "--model", stack.model, "--api-key", stack.api_key],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
-        self._read()
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        try:
+            self._read()
+        except BaseException:
+            self.stop()
+            raise
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -50,6 +55,10 @@ class LoadGen:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
 
 
 def requests_for(streams: int, answers: int) -> int:
@@ -98,7 +107,13 @@ def measure_stack(kind: str, tmp: Path, model_url: str, upstream_pid: int,
                   idle_s: float = 3.0) -> list[dict[str, Any]]:
     """One stack at each level (closed loop), then at each open-loop rate: a row each with
     latencies, answers and the window's costs."""
-    stack = start_stack(kind, tmp, model_url)
+    try:
+        stack = start_stack(kind, tmp, model_url)
+    except RuntimeError as exc:
+        # A busy machine sometimes times a process out while it connects (Cassandra's
+        # control connection): one more try, said so, before the stack counts as failed.
+        print(f"  {kind} did not start ({str(exc)[:200]}); trying once more", flush=True)
+        stack = start_stack(kind, tmp, model_url)
     rows: list[dict[str, Any]] = []
     try:
         load = LoadGen(stack, tmp / f"loadgen-{kind}.log")

@@ -70,6 +70,7 @@ class Stack:
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+                    p.wait()
         if "prefix" in self._cleanup:
             drop_topics(self._cleanup["prefix"])
         if "store" in self._cleanup:
@@ -103,12 +104,15 @@ def _litellm(model_url: str, tmp: Path) -> Stack:
                            "api_key": "bench"}}]}))
     # LiteLLM refuses to start without a master key (1.80+); the client presents it.
     key = f"sk-bench-{uuid.uuid4().hex}"
-    proc = subprocess.Popen(
-        [str(exe), "--config", str(config), "--port", str(port), "--host", "127.0.0.1",
-         "--num_workers", "1"],
-        stdout=(tmp / "litellm.log").open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true",
-             "LITELLM_MASTER_KEY": key, "LITELLM_TELEMETRY": "False"})
+    with (tmp / "litellm.log").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [str(exe), "--config", str(config), "--port", str(port), "--host", "127.0.0.1",
+             "--num_workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true",
+                 "LITELLM_MASTER_KEY": key, "LITELLM_TELEMETRY": "False",
+                 # Its bundled price map, not a download: loopback only.
+                 "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_S
     while True:
@@ -118,8 +122,11 @@ def _litellm(model_url: str, tmp: Path) -> Stack:
         except httpx.HTTPError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
+            how = f"exited ({proc.returncode})" if proc.poll() is not None \
+                else f"not ready in {START_S:g} s"
             proc.kill()
-            raise RuntimeError(f"litellm did not start; see {tmp / 'litellm.log'}")
+            proc.wait()
+            raise RuntimeError(f"litellm {how}; see {tmp / 'litellm.log'}")
         time.sleep(0.5)
     return Stack("litellm", f"{url}/v1", "fake", key, {"litellm": proc.pid}, {"litellm"},
                  ours=("litellm",), _stop=[proc])

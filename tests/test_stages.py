@@ -3,12 +3,17 @@ topics it lists, so a deployment written from the registry runs what the code ru
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
+import httpx
 import pytest
 
-from chatstream.compose import build_stages
+from api.app import create_app
+from chatstream.compose import build_stages, deployment
 from kernel.settings import Settings
+from kernel.telemetry.metrics import STAGE_EVENTS
 from schemas.stages import (
     STAGE_NAMES,
     STAGES,
@@ -47,3 +52,36 @@ def test_paths_partition_the_stages() -> None:
     assert stage_names("chat") == ("retrieval", "inference", "scoring", "persistence")
     assert set(stage_names("chat", "documents", "analytics", "batches")) == set(STAGE_NAMES)
     assert len(set(STAGE_NAMES)) == len(STAGE_NAMES)
+
+
+async def test_what_the_stages_emit_is_what_the_registry_says(tmp_path: Path) -> None:
+    """One answer through every chat stage in-process: each (stage, topic) a stage
+    published to is among the registered outputs of that stage."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CHATSTREAM_")}
+    try:
+        settings = Settings(data_dir=tmp_path, log_durable=False, lag_interval_s=0,
+                            local_model_delay_ms=0)
+        async with deployment(settings, edge=True, stages=stage_names("chat")) as running:
+            assert running.services is not None
+            transport = httpx.ASGITransport(app=create_app(running.services))
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                         timeout=60) as c:
+                cid = (await c.post("/v1/conversations", json={})).json()["id"]
+                posted = await c.post(f"/v1/conversations/{cid}/messages",
+                                      json={"text": "My favourite colour is teal."})
+                assert posted.status_code == 202
+                for _ in range(600):
+                    messages = (await c.get(f"/v1/conversations/{cid}/messages")).json()
+                    if any(m.get("scores") for m in messages["data"]):
+                        break
+                    await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("the answer was not scored and stored in time")
+    finally:
+        os.environ.update(saved)
+    emitted = {(s.labels["stage"], s.labels["topic"])
+               for metric in STAGE_EVENTS.collect() for s in metric.samples
+               if s.name.endswith("_total") and s.labels["outcome"] == "out" and s.value > 0}
+    assert {stage for stage, _ in emitted} >= {"retrieval", "inference", "scoring"}
+    for stage, topic in emitted:
+        assert topic in {t.name for t in stage_info(stage).outputs}, (stage, topic)

@@ -11,19 +11,19 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra import InvalidRequest
+from cassandra.query import BatchStatement, BatchType
 
 from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
 from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+from stores.conversations.batching import PartitionBatcher
+from stores.timestamps import from_us, to_us
 
 __all__ = ("CassandraConversationStore",)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # Times are bigint microseconds since the epoch, not `timestamp`: CQL timestamps keep
 # milliseconds only, which would change created_at on the way back and could misorder
@@ -152,10 +152,11 @@ class CassandraConversationStore:
     session: the sibling stores of the keyspace share it (:attr:`session`) and close
     before it does."""
 
-    def __init__(self, session: CassandraSession) -> None:
+    def __init__(self, session: CassandraSession, *, batch_writes: bool = True) -> None:
         self._session = session
         self._statements: _Statements | None = None
         self._deletes: dict[str, Any] = {}
+        self._batcher = PartitionBatcher(self._execute, enabled=batch_writes)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> CassandraConversationStore:
@@ -203,12 +204,15 @@ class CassandraConversationStore:
         key = (c.tenant_id, c.id)
         if await self._execute(st.select_conversation, key):
             return
-        created = _to_us(c.created_at)
-        # The user's index first: a failure between the two writes leaves no row, so the
-        # retry (the runner's, the client's) writes both again.
-        await self._execute(st.insert_conversation_by_user, (
-            c.tenant_id, c.user_id, created, c.id, c.title))
-        await self._execute(st.insert_conversation, (*key, c.user_id, c.title, created))
+        created = to_us(c.created_at)
+        # Both rows in one request: an UNLOGGED batch (no batch log); should it land only
+        # in part, the row is absent still and the retry writes both again.
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.add(st.insert_conversation_by_user, (c.tenant_id, c.user_id, created, c.id,
+                                                   c.title))
+        batch.add(st.insert_conversation, (*key, c.user_id, c.title, created))
+        batch.is_idempotent = True
+        await self._execute(batch)
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         rows = await self._execute(
@@ -248,20 +252,24 @@ class CassandraConversationStore:
     async def save_message(self, message: StoredMessage) -> None:
         m, st = message, self._prepared()
         values = (
-            m.tenant_id, m.conversation_id, _to_us(m.created_at), m.role, m.id, m.request_id,
+            m.tenant_id, m.conversation_id, to_us(m.created_at), m.role, m.id, m.request_id,
             m.user_id, m.text, m.model, m.provider, m.prompt_tokens, m.completion_tokens,
             m.finish_reason, json.dumps(list(m.citations)), json.dumps(list(m.tool_calls)),
         )
         # Two single-partition writes side by side, not a logged batch (whose batch log
         # costs Cassandra two more writes per message): each is idempotent (the whole key
-        # comes from the message), and the event is retried until both have landed.
-        await asyncio.gather(self._execute(st.insert_message, values),
-                             self._execute(st.insert_message_by_request, values))
+        # comes from the message), and the event is retried until both have landed. The
+        # conversation's row joins other writes to that partition in flight (one batch).
+        await asyncio.gather(
+            self._batcher.write(("messages", m.tenant_id, m.conversation_id),
+                                st.insert_message, values),
+            self._execute(st.insert_message_by_request, values))
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:
-        await self._execute(self._prepared().upsert_scores, (
-            tenant_id, conversation_id, message_id, json.dumps(scores)))
+        await self._batcher.write(("scores", tenant_id, conversation_id),
+                                  self._prepared().upsert_scores,
+                                  (tenant_id, conversation_id, message_id, json.dumps(scores)))
 
     async def list_messages(self, tenant_id: str, conversation_id: str,
                             limit: int = 100) -> list[StoredMessage]:
@@ -298,13 +306,13 @@ class CassandraConversationStore:
             return None
         r = rows[0]
         return StoredSummary(tenant_id, conversation_id, r["text"], r["through_message_id"],
-                             _from_us(r["through_us"]), _from_us(r["updated_us"]))
+                             from_us(r["through_us"]), from_us(r["updated_us"]))
 
     async def save_summary(self, summary: StoredSummary) -> None:
-        s, through = summary, _to_us(summary.through_at)
+        s, through = summary, to_us(summary.through_at)
         await self._execute(self._prepared().upsert_summary, (
             s.tenant_id, s.conversation_id, s.text, s.through_message_id, through,
-            _to_us(s.updated_at), through))
+            to_us(s.updated_at), through))
 
     # -- statements ----------------------------------------------------------------
 
@@ -318,20 +326,10 @@ class CassandraConversationStore:
         return await self._session.execute(statement, params)
 
 
-def _to_us(moment: datetime) -> int:
-    if moment.tzinfo is None:  # naive times are taken to be UTC
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _from_us(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 def _conversation(row: dict[str, Any]) -> Conversation:
     return Conversation(
         tenant_id=row["tenant_id"], id=row["conversation_id"], user_id=row["user_id"],
-        title=row["title"], created_at=_from_us(row["created_us"]),
+        title=row["title"], created_at=from_us(row["created_us"]),
     )
 
 
@@ -339,7 +337,7 @@ def _message(row: dict[str, Any], scores: str | None) -> StoredMessage:
     return StoredMessage(
         tenant_id=row["tenant_id"], conversation_id=row["conversation_id"],
         id=row["message_id"], request_id=row["request_id"], role=row["role"],
-        text=row["text"], created_at=_from_us(row["created_us"]), user_id=row["user_id"],
+        text=row["text"], created_at=from_us(row["created_us"]), user_id=row["user_id"],
         model=row["model"], provider=row["provider"],
         prompt_tokens=row["prompt_tokens"] or 0,
         completion_tokens=row["completion_tokens"] or 0,

@@ -13,10 +13,11 @@ from bench.crash import crash_run
 
 
 @pytest.mark.cassandra
+@pytest.mark.timeout(900)  # two starts of `up` on Kafka and the settling in between
 @pytest.mark.parametrize("seed", [5])
 async def test_kafka_kill_9_leaves_one_answer_row_per_accepted_message(
         tmp_path: Path, seed: int) -> None:
-    out = await crash_run("kafka", tmp_path, messages=60, clients=8, conversations=6,
+    out = await crash_run("kafka", tmp_path, messages=50, clients=8, conversations=5,
                           seed=seed)
     assert out.accepted > 0
     assert out.lost == [], f"accepted, not stored: {out.summary()}"

@@ -11,16 +11,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer
 
-from harness.cleanup import drop_topics
+from bench.crash import stack_env
+from harness.cleanup import drop_keyspace, drop_topics
+from harness.process import ChatstreamProcess
 from harness.servers import KAFKA, require
 from schemas.events import ContextBuilt, MessageReceived, Passage, conversation_key
 from schemas.topics import CONTEXTS, DLQ, REQUESTS
 from streams.runtime.base import Emit, StageSpec
 from streams.runtime.kafka import KafkaRuntime
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.stacks import start_stack
 
 
 def _request(text: str) -> MessageReceived:
@@ -69,23 +71,30 @@ async def test_an_event_too_large_for_kafka_is_dead_lettered_and_the_stage_goes_
         drop_topics(prefix)
 
 
+@pytest.mark.timeout(900)
 async def test_a_long_conversation_is_answered_with_its_history_capped(
         tmp_path: Path) -> None:
-    """Eleven messages of 16,000 four-byte characters (64 KB each, within every limit):
-    their history alone passes Kafka's 1 MB, and the context of the next question used
-    to be refused forever, wedging retrieval. History is capped at HISTORY_MAX_BYTES
-    (the newest turns kept), so every question is answered."""
-    stack = start_stack("kafka", tmp_path, {"CHATSTREAM_LOCAL_MODEL_DELAY_MS": "0"})
+    """Messages of 16,000 four-byte characters (64 KB each, within every limit), in a
+    deployment that keeps 40 turns of history: from the 17th on, the history alone
+    passes Kafka's 1 MB, and the context used to be refused forever, wedging retrieval.
+    History is capped at HISTORY_MAX_BYTES (the newest turns kept): all are answered."""
+    # Kafka and Cassandra; the vector index embedded (no documents here).
+    env = {**stack_env("kafka", tmp_path), "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "0",
+           "CHATSTREAM_HISTORY_TURNS": "40"}
+    up = ChatstreamProcess(["up", "--port", "0"], env, tmp_path / "up.log").start(180)
     try:
-        async with httpx.AsyncClient(base_url=stack.url, timeout=120) as client:
+        assert up.url is not None
+        async with httpx.AsyncClient(base_url=up.url, timeout=120) as client:
             cid = await new_conversation(client)
-            for n in range(12):
-                answer = await ask(client, cid, f"Note {n}: " + "🦊" * 15_990)
-                assert answer.last.event == "done", (n, answer.last, stack.logs())
+            for n in range(18):
+                answer = await ask(client, cid, f"Note {n}: " + "\U0001f98a" * 15_990)
+                assert answer.last.event == "done", (n, answer.last, up.tail())
             other = await new_conversation(client)
             answer = await ask(client, other, "Is anyone still answering?")
-            assert answer.last.event == "done", stack.logs()
-            stored = await wait_for_messages(client, cid, 24, timeout=60)
-            assert [m["role"] for m in stored] == ["user", "assistant"] * 12
+            assert answer.last.event == "done", up.tail()
+            stored = await wait_for_messages(client, cid, 36, timeout=60)
+            assert [m["role"] for m in stored] == ["user", "assistant"] * 18
     finally:
-        stack.stop()
+        up.stop()
+        drop_topics(env["CHATSTREAM_TOPIC_PREFIX"])
+        drop_keyspace(env["CHATSTREAM_STORE"])

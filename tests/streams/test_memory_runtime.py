@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -99,16 +100,21 @@ async def test_tail_reads_from_a_point_in_time_then_live() -> None:
     rt = MemoryRuntime(partitions=2)
     await rt.start()
     await rt.publisher.publish(REQUESTS, "a", _msg("a", 0))
+    await asyncio.sleep(0.01)
+    point = int(time.time() * 1000)  # after "0" was written, before "1" and "2"
+    await asyncio.sleep(0.01)
+    await rt.publisher.publish(REQUESTS, "a", _msg("a", 1))
     got: list[str] = []
 
     async def read() -> None:
-        async for record in rt.tail(REQUESTS, since_ms=0):
+        async for record in rt.tail(REQUESTS, since_ms=point):
             got.append(decode(REQUESTS, record.value).text)
 
     task = asyncio.create_task(read())
     try:
-        await rt.publisher.publish(REQUESTS, "b", _msg("b", 1))
-        await _until(lambda: sorted(got) == ["0", "1"])
+        await rt.publisher.publish(REQUESTS, "b", _msg("b", 2))
+        # "0" is older than the point: not read; "1" from the log, "2" live.
+        await _until(lambda: sorted(got) == ["1", "2"])
     finally:
         task.cancel()
         await rt.stop()

@@ -22,10 +22,12 @@ JWT_ENV = {
 
 def bootstrap(env: dict[str, str], tenant: str, email: str, password: str,
               plan: str = "free", role: str = "owner") -> None:
-    subprocess.run([sys.executable, "-m", "chatstream.cli", "bootstrap", "--tenant", tenant,
-                    "--email", email, "--plan", plan, "--role", role],
-                   input=password + "\n", env=env, check=True, capture_output=True, text=True,
-                   timeout=120)
+    done = subprocess.run([sys.executable, "-m", "chatstream.cli", "bootstrap", "--tenant",
+                           tenant, "--email", email, "--plan", plan, "--role", role],
+                          input=password + "\n", env=env, capture_output=True, text=True,
+                          timeout=120)
+    # Say why: a bare CalledProcessError hides the command's own message.
+    assert done.returncode == 0, f"bootstrap {email} failed: {done.stderr or done.stdout}"
 
 
 async def login(base: str, email: str, password: str) -> dict[str, str]:
