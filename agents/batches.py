@@ -34,7 +34,7 @@ from schemas.stages import BATCH_RESULTS, BATCHES
 from schemas.topics import BATCH_STATUS, REQUESTS, RESPONSES
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
-__all__ = ("feeder_stage", "request_id", "results_stage")
+__all__ = ("FeederDeps", "feeder_stage", "request_id", "results_stage")
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,18 @@ class _Progress:
             await asyncio.wait_for(self.changed.wait(), seconds)
 
 
-def feeder_stage(*, in_flight: int = 4, starve_s: float = 5.0,
-                 lookback_s: float = 7 * 24 * 3600.0) -> StageSpec:
+@dataclass(frozen=True)
+class FeederDeps:
+    # Batch prompts unanswered at once on a quiet system (1 while chat is busy).
+    in_flight: int = 4
+    # A busy system still feeds one prompt this often, so batches finish.
+    starve_s: float = 5.0
+    # How far back a new feeder reads the batches' status to learn what is done.
+    lookback_s: float = 7 * 24 * 3600.0
+
+
+def feeder_stage(deps: FeederDeps) -> StageSpec:
+    in_flight, starve_s, lookback_s = deps.in_flight, deps.starve_s, deps.lookback_s
     progress = _Progress()
     last_fed = [0.0]
 

@@ -184,8 +184,8 @@ class TokenRelay:
         events so far, then live until it ends). None when the log has no such request
         within the look-back."""
         found = self.get(request_id)
-        if found is not None:
-            return found
+        if found is not None or request_id in self._pending:
+            return found  # a pending one is this edge's own, not yet acknowledged
         since = time_of_id(request_id)
         now_ms = int(time.time() * 1000)
         if since is None or since < now_ms - self.limits.lookback_s * 1000 \

@@ -129,10 +129,11 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "scoring": scoring.stage,
         "persistence": lambda: persistence.stage(persistence.PersistenceDeps(store, accounts)),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
-        "batches": lambda: batches.feeder_stage(in_flight=settings.batch_in_flight),
+        "batches": lambda: batches.feeder_stage(
+            batches.FeederDeps(in_flight=settings.batch_in_flight)),
         "batch-results": batches.results_stage,
-        "analytics": lambda: analytics.stage(
-            group=settings.analytics_group, lead_threshold=settings.analytics_lead_threshold),
+        "analytics": lambda: analytics.stage(analytics.AnalyticsDeps(
+            group=settings.analytics_group, lead_threshold=settings.analytics_lead_threshold)),
     }
     return [factories[n]() for n in names]
 

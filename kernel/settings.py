@@ -61,7 +61,7 @@ class Settings(BaseSettings):
                               "every record and consumer offset in DATA_DIR/log.db, so "
                               "what the edge accepted survives a crash; false: in memory "
                               "only, lost when the process ends")
-    log_cache_mb: int = Field(64, ge=1, description="memory the durable embedded log keeps "
+    log_cache_mb: int = Field(16, ge=1, description="memory the durable embedded log keeps "
                               "of its newest records; older ones are read from disk")
     log_retention: dict[str, TopicRetention] = Field(
         default_factory=dict, description="retention by topic name, overriding "
@@ -95,8 +95,8 @@ class Settings(BaseSettings):
                                     "in the log for an answer it did not start (a resume "
                                     "on another replica); older ones come from the store")
     edge_id: str = Field("", description="a stable name of this edge process; its reply "
-                         "partition of chat.tokens.v1 is derived from it (empty: the "
-                         "host name)")
+                         "partition of chat.tokens.v1 is derived from it (empty: "
+                         "host name and port)")
     relay_partition: int | None = Field(None, ge=0, description="the reply partition of "
                                         "chat.tokens.v1 this edge reads (modulo the "
                                         "partitions); empty: derived from EDGE_ID. Give each "

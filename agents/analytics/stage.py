@@ -10,6 +10,7 @@ each event the updated state is published as a snapshot on the compacted
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from agents.analytics.core import apply, windows
 from schemas.events import AnalyticsSnapshot, MessageReceived, ResponseCompleted, ScoresComputed
@@ -17,11 +18,19 @@ from schemas.stages import ANALYTICS_STAGE, analytics_name
 from schemas.topics import ANALYTICS
 from streams.runtime.base import CURRENT_RECORD, Emit, StageSpec, StageState
 
-__all__ = ("stage",)
+__all__ = ("AnalyticsDeps", "stage")
 
 
-def stage(*, group: str = "", lead_threshold: float = 0.7) -> StageSpec:
-    name = analytics_name(group)
+@dataclass(frozen=True)
+class AnalyticsDeps:
+    # Names this analytics group (its own stage and consumer group): several can run.
+    group: str = ""
+    # A turn whose lead score reaches this counts as a lead.
+    lead_threshold: float = 0.7
+
+
+def stage(deps: AnalyticsDeps) -> StageSpec:
+    name, lead_threshold = analytics_name(deps.group), deps.lead_threshold
     state = StageState("aggregates")
 
     async def handler(

@@ -278,11 +278,16 @@ class KafkaRuntime:
             raise RuntimeError("KafkaRuntime.start() was not called")
         name = topic_name(topic, self._prefix)
         found = self._producer.client.cluster.partitions_for_topic(name)
-        if not found:
+        # A topic created a moment ago (start() creates missing ones) takes a little
+        # while to show in the metadata.
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while not found:
+            if asyncio.get_running_loop().time() > deadline:
+                raise LogUnavailable(f"kafka has no topic {name}")
             await self._producer.client.force_metadata_update()
             found = self._producer.client.cluster.partitions_for_topic(name)
-        if not found:
-            raise LogUnavailable(f"kafka has no topic {name}")
+            if not found:
+                await asyncio.sleep(0.5)
         return len(found)
 
     def tail(self, topic: TopicSpec, since_ms: int,

@@ -74,14 +74,14 @@ def start_dev_edge(tmp: Path, **extra: str) -> Edge:
     return Edge(up.url, env, up)
 
 
-def start_jwt_edge(tmp: Path) -> Edge:
+def start_jwt_edge(tmp: Path, **extra: str) -> Edge:
     """Tenants ``acme`` (an owner and, created by tests, members) and ``beta``."""
     env = {**edge_env(tmp), **JWT_ENV, "CHATSTREAM_TRUSTED_PROXIES": '["127.0.0.1"]',
            "CHATSTREAM_METRICS_TOKEN": METRICS_TOKEN,
            # Small limits, so the attacks reach them in a few requests.
            "CHATSTREAM_LOGIN_ATTEMPTS_PER_MINUTE": "8",
            "CHATSTREAM_PUBLIC_REQUESTS_PER_MINUTE": "5",
-           "CHATSTREAM_PASSWORD_HASH_QUEUE": "4"}
+           "CHATSTREAM_PASSWORD_HASH_QUEUE": "4", **extra}
     up = ChatstreamProcess(["up", "--port", "0"], env, tmp / "up.log").start()
     assert up.url
     edge = Edge(up.url, env, up)
