@@ -3,8 +3,8 @@ and chatstream on Kafka + Cassandra (production shape, and `up --broker kafka` b
 at 1, 16 and 64 streams; ingestion of one edge; relay cost of one edge. It saves the raw
 results (bench/results/) and rewrites its section of docs/benchmarks.md and the plot.
 
-    python -m bench.suite                   (make bench; about 12 minutes on 2 cores)
-    python -m bench.suite --profile short   (16 and 64 streams, no kafka-up; ~7 minutes)
+    python -m bench.suite                   (make bench; ~10 minutes on a quiet 2-core machine)
+    python -m bench.suite --profile short   (fewer answers per level, no kafka-up; ~6 minutes)
     python -m bench.suite --quick           (seconds of each part; what the test runs)
     python -m bench.suite --render bench/results/X.json [--before bench/results/Y.json]
 
