@@ -190,7 +190,8 @@ def side_by_side(res: Results) -> str:
     for r in _closed(res):
         lite = _row(res, "litellm", r["streams"])
         rows.append([r["stack"], r["streams"], *[
-                     _f(r[key] / lite[key], 2) if lite and lite[key] and r["stack"] != "litellm"
+                     _f(r[key] / lite[key], 2)
+                     if lite and lite[key] and r[key] and r["stack"] != "litellm"
                      else DASH for key in ("ttft_p50", "rps", "server_ms_per_answer")],
                      _f(r["ttft_p50"]), _f(r["ttft_p95"]),
                      _f(r["rps"]), _f(r["server_ms_per_answer"], 2),

@@ -92,9 +92,9 @@ def run(res: dict[str, Any], cfg: dict[str, Any], tokens: int, pace_ms: float) -
                 idle = jvm_idle_rate(cfg["idle_s"]) if kind.startswith("kafka") else {}
                 return measure_stack(kind, tmp, f"{fake.url}/v1", fake.proc.pid,
                                      cfg["levels"], cfg["answers"], idle, cfg["open"],
-                                     cfg["open_s"], cfg["idle_s"])
+                                     cfg["open_s"], cfg["idle_s"], res["side_by_side"])
 
-            res["side_by_side"] += _part(res, kind, one) or []
+            _part(res, kind, one)
     finally:
         fake.stop()
     if cfg["ingest_s"]:
