@@ -71,7 +71,7 @@ def _part(res: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
         raise
     except Exception as exc:
         res["failures"].append(f"{name}: {type(exc).__name__}: {exc}"[:2000])
-        print(f"  FAILED: {name}: {exc}", flush=True)
+        print(f"  FAILED: {name}: {type(exc).__name__}: {exc}", flush=True)
         return None
 
 
