@@ -29,6 +29,7 @@ from agents.providers.groq_sdk import GroqProvider
 from agents.providers.llama_cpp import LlamaCppProvider, llama_cpp_installed
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retrieval import stage as retrieval
+from agents.retrieval.web import WebSearch, build_web_search
 from api.analytics import AnalyticsView
 from api.app import create_app
 from api.auth import Credentials
@@ -79,6 +80,12 @@ def build_providers(settings: Settings) -> dict[str, ChatProvider]:
     return providers
 
 
+def web_search(settings: Settings) -> WebSearch | None:
+    key = settings.web_search_api_key
+    return build_web_search(settings.web_search, key.get_secret_value() if key else None,
+                            settings.web_search_timeout_s)
+
+
 async def close_providers(providers: dict[str, ChatProvider]) -> None:
     for provider in providers.values():
         aclose = getattr(provider, "aclose", None)
@@ -108,7 +115,8 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
                  knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
                  providers: dict[str, ChatProvider] | None = None,
                  accounts: AccountStore | None = None,
-                 breakers: BreakerBoard | None = None) -> list[StageSpec]:
+                 breakers: BreakerBoard | None = None,
+                 web: WebSearch | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGE_NAMES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -121,6 +129,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         inference_concurrency=settings.inference_concurrency,
         passages=knowledge.passages() if knowledge is not None else NoPassages(),
         passages_limit=settings.rag_passages,
+        web=web, web_results=settings.web_search_results,
         breakers=breakers or build_breakers(settings),
         retry=RetryPolicy(
             retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
@@ -247,8 +256,11 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
             knowledge = build_knowledge(settings, stores.documents())
             await knowledge.start()
             stack.push_async_callback(knowledge.close)
+        web = web_search(settings) if "retrieval" in stages else None
+        if web is not None:
+            stack.push_async_callback(web.aclose)
         await backend.runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                                 providers, accounts, breakers))
+                                                 providers, accounts, breakers, web))
         await stack.enter_async_context(backend.lag_reported(STAGE_NAMES))
         breaker_states = breakers.states if providers else None
         services: EdgeServices | None = None

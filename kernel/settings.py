@@ -61,7 +61,7 @@ class Settings(BaseSettings):
                               "every record and consumer offset in DATA_DIR/log.db, so "
                               "what the edge accepted survives a crash; false: in memory "
                               "only, lost when the process ends")
-    log_cache_mb: int = Field(64, ge=1, description="memory the durable embedded log keeps "
+    log_cache_mb: int = Field(16, ge=1, description="memory the durable embedded log keeps "
                               "of its newest records; older ones are read from disk")
     log_retention: dict[str, TopicRetention] = Field(
         default_factory=dict, description="retention by topic name, overriding "
@@ -103,8 +103,8 @@ class Settings(BaseSettings):
                                     "in the log for an answer it did not start (a resume "
                                     "on another replica); older ones come from the store")
     edge_id: str = Field("", description="a stable name of this edge process; its reply "
-                         "partition of chat.tokens.v1 is derived from it (empty: the "
-                         "host name)")
+                         "partition of chat.tokens.v1 is derived from it (empty: "
+                         "host name and port)")
     relay_partition: int | None = Field(None, ge=0, description="the reply partition of "
                                         "chat.tokens.v1 this edge reads (modulo the "
                                         "partitions); empty: derived from EDGE_ID. Give each "
@@ -172,6 +172,19 @@ class Settings(BaseSettings):
     rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
                                       "word with the message is cited only at this cosine "
                                       "similarity or more")
+    operator_tenant: str = Field("", description="the tenant whose owners and admins see "
+                                 "the deployment's pipeline status (`GET /v1/admin/status`, "
+                                 "the page's Status view); empty: nobody with AUTH=jwt")
+    web_search: str = Field("", description="web search for messages that ask for it "
+                            "(`web_search: true`): `searxng://host:port` (SearXNG's JSON "
+                            "API; `searxng+https://` over TLS) or `brave://host` (Brave "
+                            "Search API); empty: off")
+    web_search_api_key: SecretStr | None = Field(None, description="key of the web search "
+                                                 "API (Brave's subscription token)")
+    web_search_results: int = Field(3, ge=1, le=10, description="web results retrieval "
+                                    "attaches to a message, cited like passages")
+    web_search_timeout_s: float = Field(3.0, gt=0, description="a web search slower than "
+                                        "this is dropped: the answer comes without it")
     analytics_group: str = Field("", description="suffix of the analytics consumer group "
                                  "(`chatstream-analytics-SUFFIX`): a new one rebuilds the "
                                  "aggregates from the beginning of the topics; the edge "

@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import openai
 import pytest
 
 from harness.fake_models import FakeModelServer
@@ -72,3 +73,12 @@ def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official OpenAI client pointed at the stack (no retries: a test sees each reply)."""
+    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
+                                timeout=60)
+    yield client
+    await client.close()

@@ -11,7 +11,6 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra import InvalidRequest
@@ -21,11 +20,10 @@ from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
 from stores.conversations.base import Conversation, StoredMessage, StoredSummary
 from stores.conversations.batching import PartitionBatcher
+from stores.timestamps import from_us, to_us
 
 __all__ = ("CassandraConversationStore",)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # Times are bigint microseconds since the epoch, not `timestamp`: CQL timestamps keep
 # milliseconds only, which would change created_at on the way back and could misorder
@@ -206,7 +204,7 @@ class CassandraConversationStore:
         key = (c.tenant_id, c.id)
         if await self._execute(st.select_conversation, key):
             return
-        created = _to_us(c.created_at)
+        created = to_us(c.created_at)
         # Both rows in one request: an UNLOGGED batch (no batch log); should it land only
         # in part, the row is absent still and the retry writes both again.
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
@@ -254,7 +252,7 @@ class CassandraConversationStore:
     async def save_message(self, message: StoredMessage) -> None:
         m, st = message, self._prepared()
         values = (
-            m.tenant_id, m.conversation_id, _to_us(m.created_at), m.role, m.id, m.request_id,
+            m.tenant_id, m.conversation_id, to_us(m.created_at), m.role, m.id, m.request_id,
             m.user_id, m.text, m.model, m.provider, m.prompt_tokens, m.completion_tokens,
             m.finish_reason, json.dumps(list(m.citations)), json.dumps(list(m.tool_calls)),
         )
@@ -308,13 +306,13 @@ class CassandraConversationStore:
             return None
         r = rows[0]
         return StoredSummary(tenant_id, conversation_id, r["text"], r["through_message_id"],
-                             _from_us(r["through_us"]), _from_us(r["updated_us"]))
+                             from_us(r["through_us"]), from_us(r["updated_us"]))
 
     async def save_summary(self, summary: StoredSummary) -> None:
-        s, through = summary, _to_us(summary.through_at)
+        s, through = summary, to_us(summary.through_at)
         await self._execute(self._prepared().upsert_summary, (
             s.tenant_id, s.conversation_id, s.text, s.through_message_id, through,
-            _to_us(s.updated_at), through))
+            to_us(s.updated_at), through))
 
     # -- statements ----------------------------------------------------------------
 
@@ -328,20 +326,10 @@ class CassandraConversationStore:
         return await self._session.execute(statement, params)
 
 
-def _to_us(moment: datetime) -> int:
-    if moment.tzinfo is None:  # naive times are taken to be UTC
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _from_us(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 def _conversation(row: dict[str, Any]) -> Conversation:
     return Conversation(
         tenant_id=row["tenant_id"], id=row["conversation_id"], user_id=row["user_id"],
-        title=row["title"], created_at=_from_us(row["created_us"]),
+        title=row["title"], created_at=from_us(row["created_us"]),
     )
 
 
@@ -349,7 +337,7 @@ def _message(row: dict[str, Any], scores: str | None) -> StoredMessage:
     return StoredMessage(
         tenant_id=row["tenant_id"], conversation_id=row["conversation_id"],
         id=row["message_id"], request_id=row["request_id"], role=row["role"],
-        text=row["text"], created_at=_from_us(row["created_us"]), user_id=row["user_id"],
+        text=row["text"], created_at=from_us(row["created_us"]), user_id=row["user_id"],
         model=row["model"], provider=row["provider"],
         prompt_tokens=row["prompt_tokens"] or 0,
         completion_tokens=row["completion_tokens"] or 0,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from stores.conversations.base import Conversation, StoredMessage, StoredSummary
 from stores.sqlite_thread import SQLiteThread
+from stores.timestamps import from_us, to_us
 
 __all__ = ("SQLiteConversationStore",)
 
@@ -39,8 +40,6 @@ CREATE TABLE IF NOT EXISTS summaries (
     through_message_id TEXT NOT NULL, through_us INTEGER NOT NULL,
     updated_us INTEGER NOT NULL, PRIMARY KEY (tenant_id, conversation_id));
 """
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class SQLiteConversationStore:
@@ -136,8 +135,8 @@ class SQLiteConversationStore:
             "WHERE tenant_id=? AND conversation_id=?", (tenant_id, conversation_id)).fetchone())
         if row is None:
             return None
-        return StoredSummary(tenant_id, conversation_id, row[0], row[1], _from_us(row[2]),
-                             _from_us(row[3]))
+        return StoredSummary(tenant_id, conversation_id, row[0], row[1], from_us(row[2]),
+                             from_us(row[3]))
 
     async def save_summary(self, summary: StoredSummary) -> None:
         s = summary
@@ -148,7 +147,7 @@ class SQLiteConversationStore:
             "through_us=excluded.through_us, updated_us=excluded.updated_us "
             "WHERE excluded.through_us >= summaries.through_us",
             (s.tenant_id, s.conversation_id, s.text, s.through_message_id,
-             _to_us(s.through_at), _to_us(s.updated_at))))
+             to_us(s.through_at), to_us(s.updated_at))))
 
 
 def _add_tool_calls(db: sqlite3.Connection) -> None:
@@ -157,16 +156,6 @@ def _add_tool_calls(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
     if "tool_calls" not in columns:
         db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
-
-
-def _to_us(moment: datetime) -> int:
-    if moment.tzinfo is None:  # naive times are taken to be UTC
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _from_us(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _conversation(row: Any) -> Conversation:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kernel.errors import StoreUnavailable
 from schemas.events import utcnow
 from stores.cassandra import CassandraSession
 from stores.documents.base import Document, DocumentStatus
+from stores.timestamps import from_us, to_us
 
 __all__ = ("BLOB_PART_BYTES", "CassandraDocumentStore")
 
 BLOB_PART_BYTES = 256 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS documents (
@@ -117,11 +116,11 @@ class CassandraDocumentStore:
         parts = [blob[i:i + BLOB_PART_BYTES] for i in range(0, len(blob), BLOB_PART_BYTES)]
         await asyncio.gather(*(self._db.execute(st.insert_part, (d.tenant_id, d.id, n, part))
                                for n, part in enumerate(parts)))
-        created = _to_us(d.created_at)
+        created = to_us(d.created_at)
         await self._db.execute(st.insert, (
             d.tenant_id, d.id, d.user_id, d.conversation_id, d.title, d.filename, d.media_type,
             d.size, d.status, d.chunks_done, d.chunks_total, d.error, created,
-            _to_us(d.updated_at or d.created_at)))
+            to_us(d.updated_at or d.created_at)))
         await self._db.execute(st.insert_by_tenant, (d.tenant_id, created, d.id))
 
     async def get(self, tenant_id: str, document_id: str) -> Document | None:
@@ -149,7 +148,7 @@ class CassandraDocumentStore:
     async def update_status(self, tenant_id: str, document_id: str, status: DocumentStatus, *,
                             done: int = 0, total: int = 0, error: str | None = None) -> bool:
         rows = await self._db.execute(self._prepared().update_status, (
-            status, done, total, error, _to_us(utcnow()), tenant_id, document_id))
+            status, done, total, error, to_us(utcnow()), tenant_id, document_id))
         return bool(rows and rows[0]["[applied]"])
 
     async def delete(self, tenant_id: str, document_id: str) -> bool:
@@ -159,18 +158,8 @@ class CassandraDocumentStore:
         await self._db.execute(st.delete_parts, (tenant_id, document_id))
         if existing is not None:
             await self._db.execute(st.delete_by_tenant, (
-                tenant_id, _to_us(existing.created_at), document_id))
+                tenant_id, to_us(existing.created_at), document_id))
         return bool(rows and rows[0]["[applied]"])
-
-
-def _to_us(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _from_us(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _document(row: dict[str, Any]) -> Document:
@@ -179,6 +168,6 @@ def _document(row: dict[str, Any]) -> Document:
         conversation_id=row["conversation_id"], title=row["title"], filename=row["filename"],
         media_type=row["media_type"], size=row["size"], status=row["status"],
         chunks_done=row["chunks_done"] or 0, chunks_total=row["chunks_total"] or 0,
-        error=row["error"], created_at=_from_us(row["created_us"]),
-        updated_at=_from_us(row["updated_us"]),
+        error=row["error"], created_at=from_us(row["created_us"]),
+        updated_at=from_us(row["updated_us"]),
     )

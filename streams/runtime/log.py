@@ -51,7 +51,7 @@ class MemoryLog:
 
     def __init__(self, partitions: int, *, path: Path | None = None,
                  retention: Mapping[str, Retention] | None = None,
-                 light: Collection[str] = (), cache_bytes: int = 64 << 20) -> None:
+                 light: Collection[str] = (), cache_bytes: int = 16 << 20) -> None:
         self._partitions = partitions
         self._parts: dict[str, list[Partition]] = {}
         self._appended: dict[str, int] = {}

@@ -129,7 +129,7 @@ class MemoryRuntime:
     def __init__(self, *, partitions: int = 6, topic_prefix: str = "", retries: int = 3,
                  log_: MemoryLog | None = None, path: Path | None = None,
                  retention: Mapping[str, TopicRetention] | None = None,
-                 cache_bytes: int = 64 << 20, retention_check_s: float = 30.0) -> None:
+                 cache_bytes: int = 16 << 20, retention_check_s: float = 30.0) -> None:
         self._owns_log = log_ is None
         self.log = log_ or MemoryLog(
             partitions, path=path, retention=topic_retention(topic_prefix, retention),

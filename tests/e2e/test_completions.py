@@ -3,8 +3,6 @@ streamed and non-streamed answers served through the pipeline."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import openai
 import pytest
@@ -19,14 +17,6 @@ MESSAGES = [
     {"role": "assistant", "content": "Noted."},
     {"role": "user", "content": "What is my favourite colour?"},
 ]
-
-
-@pytest.fixture
-async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
-                                timeout=60)
-    yield client
-    await client.close()
 
 
 async def test_a_streamed_answer_with_usage_in_the_final_chunk(

@@ -4,25 +4,15 @@ indexes documents with (the offline one by default), metered like chat."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 
 import httpx
 import openai
 import pytest
 
 from kernel.settings import Settings
-from tests.support.stacks import Stack
 
 # The stacks run with the default embedder: the name of its setting is one of its names.
 MODEL = Settings.model_fields["embedder"].default
-
-
-@pytest.fixture
-async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
-                                timeout=60)
-    yield client
-    await client.close()
 
 
 async def test_vectors_for_a_list_of_texts(oai: openai.AsyncOpenAI) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,21 +15,12 @@ import pytest
 
 from harness.fake_models import FakeModelServer, FakeToolCall, Reply, SeenRequest
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.stacks import Stack
 
 WEATHER: Any = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                    "required": ["city"]}}}
 ARGS = '{"city": "Paris", "unit": "celsius"}'
-
-
-@pytest.fixture
-async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
-                                timeout=60)
-    yield client
-    await client.close()
 
 
 def _asked(fake: FakeModelServer, marker: str) -> SeenRequest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,19 +12,10 @@ import openai
 import pytest
 
 from harness.fake_models import FakeModelServer, FakeToolCall, Reply, SeenRequest
-from tests.support.stacks import Stack
 
 WEATHER: Any = {"type": "function", "name": "get_weather", "description": "The weather",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
 ARGS = '{"city": "Paris"}'
-
-
-@pytest.fixture
-async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
-                                timeout=60)
-    yield client
-    await client.close()
 
 
 def _asked(fake: FakeModelServer, marker: str) -> SeenRequest:

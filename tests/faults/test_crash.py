@@ -10,7 +10,10 @@ import pytest
 from bench.crash import crash_run
 
 
-@pytest.mark.parametrize("kind", ["embedded"])
+# Starting `chatstream up` on Kafka twice (one Faust app per stage joining its group) takes
+# minutes on a busy two-core machine.
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("kind", ["embedded", "kafka"])
 @pytest.mark.parametrize("seed", [3])
 async def test_every_accepted_message_is_stored_and_answered_once_after_kill_9(
         tmp_path: Path, kind: str, seed: int) -> None:
