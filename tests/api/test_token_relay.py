@@ -143,7 +143,9 @@ async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_i
         await _until(lambda: len(stream.events) == 2)
         found = await b.find(request.request_id)
         assert found is not None
-        await _produce(rt, request, answer[2:])
+        for event in answer[2:]:  # one at a time: both of b's readers get to run
+            await _produce(rt, request, [event])
+            await asyncio.sleep(0.05)
         whole = await asyncio.wait_for(_read(stream), 5)
         seen = await asyncio.wait_for(_read(found), 5)
         assert [(e.id, e.data) for e in seen] == [(e.id, e.data) for e in whole]
