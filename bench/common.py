@@ -92,6 +92,7 @@ class Proc:
 
         self.log = log
         self.url: str | None = None
+        self.ready = False
         seen = threading.Event()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], stdout=subprocess.PIPE,
@@ -106,13 +107,14 @@ class Proc:
                     m = re.search(r"(http://[\d.:]+)", line)
                     if ready in line:
                         self.url = m.group(1) if m else None
+                        self.ready = True
                         seen.set()
             seen.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not seen.wait(timeout) or self.proc.poll() is not None:
-            how = f"exited ({self.proc.returncode})" if self.proc.poll() is not None \
-                else f"was not ready in {timeout:g} s"
+        # Output ended without the ready line: it exited (maybe not reaped yet).
+        if not seen.wait(timeout) or not self.ready or self.proc.poll() is not None:
+            how = f"was not ready in {timeout:g} s" if not seen.is_set() else "exited"
             self.proc.kill()
             self.proc.wait()
             tail = "".join(log.read_text(errors="replace").splitlines(True)[-15:]) \

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from agents.providers.base import Prompt
-from agents.providers.local import LocalProvider
+from agents.providers.extractive import ExtractiveProvider
 from bench.common import ROOT, machine, start_stack, summary, table
 from harness.sse import events
 from schemas.catalogue import ModelSpec
@@ -56,7 +56,7 @@ async def measure_stack(url: str, runs: int) -> tuple[list[float], list[float]]:
 
 
 async def measure_direct(runs: int) -> tuple[list[float], list[float]]:
-    provider = LocalProvider(delay_ms=0)
+    provider = ExtractiveProvider(delay_ms=0)
     model = ModelSpec(name="local", provider="local", upstream="extractive-v1")
     ttft, total = [], []
     for _ in range(runs):

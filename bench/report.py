@@ -190,7 +190,8 @@ def side_by_side(res: Results) -> str:
     for r in _closed(res):
         lite = _row(res, "litellm", r["streams"])
         rows.append([r["stack"], r["streams"], *[
-                     _f(r[key] / lite[key], 2) if lite and lite[key] and r["stack"] != "litellm"
+                     _f(r[key] / lite[key], 2)
+                     if lite and lite[key] and r[key] and r["stack"] != "litellm"
                      else DASH for key in ("ttft_p50", "rps", "server_ms_per_answer")],
                      _f(r["ttft_p50"]), _f(r["ttft_p95"]),
                      _f(r["rps"]), _f(r["server_ms_per_answer"], 2),
@@ -294,10 +295,14 @@ def render(res: Results, img: str, raw: str, before: Results | None = None,
         "## Side by side: what each answer costs (`make bench`)",
         "",
         f"Run {m['started']} on commit `{m['commit']}`; {m['machine']}; load average "
-        f"{m['load_start']['load1']:.1f} at the start, {m['load_end']['load1']:.1f} at the end "
-        f"(the machine is shared: CPU seconds per unit below move far less with that load "
-        f"than latencies do). Profile `{m['profile']}`, {m['minutes']:.1f} minutes. "
-        f"Raw results: `{raw}`" + (f"; \"before\" is `{before_name}`." if before else "."),
+        f"{m['load_start']['load1']:.1f} at the start, "
+        f"{m.get('load_end', {}).get('load1', float('nan')):.1f} at the end "
+        f"(the machine is shared: CPU seconds per unit below move less with that load "
+        f"than latencies do, though contention inflates them too). Profile "
+        f"`{m['profile']}`, {m.get('minutes', float('nan')):.1f} minutes. "
+        f"Raw results: `{raw}`" + (f"; \"before\" is `{before_name}`." if before else ".")
+        + ("" if not res.get("failures") else
+           " **Parts that failed:** " + "; ".join(f[:200] for f in res["failures"]) + "."),
         "",
         f"**Method.** Every stack sits in front of the same fake OpenAI-compatible upstream "
         f"({m['tokens']} chunks {m['pace_ms']:g} ms apart) and is driven by the same load "

@@ -1,4 +1,5 @@
-"""Retrieval evaluation: recall@5 and MRR of each embedder and vector index.
+"""Retrieval evaluation: recall@5 and MRR of each embedder and vector index, and what
+embedding costs (CPU seconds of this process per passage and per question).
 
 The labelled set is bench/data/questions.jsonl: questions about the documents in
 bench/data/docs/, each labelled with its document and the exact words of its answer. A
@@ -10,7 +11,7 @@ The documents go through the product's own path: text extraction, passages of th
 budget (200 tokens, 40 of overlap), the embedder, the index; every question is one hybrid
 search of the tenant's documents, like the retrieval stage's.
 
-    .venv/bin/python bench/retrieval_eval.py                  # every index, offline embedder
+    .venv/bin/python bench/retrieval_eval.py                  # every index, offline embedders
     .venv/bin/python bench/retrieval_eval.py --quick          # seconds: embedded, a third
     .venv/bin/python bench/retrieval_eval.py --openai-base-url http://127.0.0.1:11434/v1 \\
         --openai-model nomic-embed-text                       # and an OpenAI-compatible one
@@ -38,8 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from agents.embedders.base import Embedder  # noqa: E402
 from agents.embedders.hashing import HashingEmbedder  # noqa: E402
+from agents.embedders.onnx import OnnxEmbedder, minilm_files  # noqa: E402
 from agents.ingestion.extract import extract_text  # noqa: E402
 from agents.ingestion.split import split_passages  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from stores.vectors.base import Hit, IndexedChunk, VectorIndex  # noqa: E402
 from stores.vectors.embedded import EmbeddedVectorIndex  # noqa: E402
 
@@ -70,6 +73,8 @@ class Result:
     recall_lexical: float
     recall_paraphrase: float
     query_ms: float
+    embed_cpu_ms_passage: float
+    embed_cpu_ms_question: float
     misses: list[int]
 
 
@@ -102,21 +107,30 @@ def rank_of(hits: Sequence[Hit], q: Question) -> int | None:
 
 
 async def index_passages(index: VectorIndex, embedder: Embedder,
-                         passages: list[tuple[str, int, str]]) -> None:
+                         passages: list[tuple[str, int, str]]) -> float:
+    """Embeds and indexes the passages, in batches as ingestion does; returns the CPU
+    seconds of this process spent embedding (every thread: onnxruntime's included)."""
+    cpu = 0.0
     for start in range(0, len(passages), 32):
         batch = passages[start:start + 32]
+        began = time.process_time()
         vectors = await embedder.embed([text for _, _, text in batch])
+        cpu += time.process_time() - began
         await index.upsert([
             IndexedChunk(tenant_id=TENANT, document_id=doc, chunk=n, title=doc, text=text,
                          vector=vector)
             for (doc, n, text), vector in zip(batch, vectors, strict=True)])
+    return cpu
 
 
 async def evaluate(index_name: str, index: VectorIndex, embedder: Embedder,
                    questions: list[Question], passages: list[tuple[str, int, str]],
                    alphas: Sequence[float]) -> list[Result]:
-    await index_passages(index, embedder, passages)
-    vectors = await embedder.embed([q.question for q in questions])
+    passage_cpu = await index_passages(index, embedder, passages)
+    # One question at a time, as the retrieval stage embeds them.
+    began = time.process_time()
+    vectors = [(await embedder.embed([q.question]))[0] for q in questions]
+    question_cpu = time.process_time() - began
     results = []
     for alpha in alphas:
         ranks: dict[int, int | None] = {}
@@ -139,12 +153,14 @@ async def evaluate(index_name: str, index: VectorIndex, embedder: Embedder,
             questions=len(questions), passages=len(passages), recall_at_5=recall(None),
             mrr=round(mrr, 3), recall_lexical=recall("lexical"),
             recall_paraphrase=recall("paraphrase"), query_ms=round(elapsed_ms, 2),
+            embed_cpu_ms_passage=round(passage_cpu * 1000 / len(passages), 2),
+            embed_cpu_ms_question=round(question_cpu * 1000 / len(questions), 2),
             misses=sorted(i for i, r in ranks.items() if r is None)))
     return results
 
 
 def embedders(args: argparse.Namespace) -> list[Embedder]:
-    chosen: list[Embedder] = [HashingEmbedder()]
+    chosen: list[Embedder] = [HashingEmbedder(), OnnxEmbedder(minilm_files())]
     if args.openai_base_url or args.openai_api_key:
         from agents.embedders.openai import OpenAIEmbedder
 
@@ -156,7 +172,7 @@ def embedders(args: argparse.Namespace) -> list[Embedder]:
 async def run(args: argparse.Namespace) -> list[Result]:
     questions = load_questions(args.quick)
     passages = load_passages(args.passage_tokens, args.overlap_tokens)
-    alphas = [0.5] if args.quick else [0.0, 0.5, 1.0]
+    alphas = [args.alpha] if args.quick else sorted({0.0, 0.25, 0.5, 0.75, 1.0, args.alpha})
     results: list[Result] = []
     for n, embedder in enumerate(embedders(args)):
         # BM25 alone does not depend on the embedder: measured with the first one only.
@@ -195,11 +211,13 @@ async def run_weaviate(args: argparse.Namespace, embedder: Embedder,
 
 def table(results: list[Result]) -> str:
     rows = ["| index | embedder | search | recall@5 | MRR | recall@5 lexical | "
-            "recall@5 paraphrase | ms/query |", "|---|---|---|---|---|---|---|---|"]
+            "recall@5 paraphrase | search ms/query | embed CPU ms/passage | "
+            "embed CPU ms/question |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rows.append(f"| {r.index} | {r.embedder} | {r.search} | {r.recall_at_5:.3f} | "
                     f"{r.mrr:.3f} | {r.recall_lexical:.3f} | {r.recall_paraphrase:.3f} | "
-                    f"{r.query_ms:.1f} |")
+                    f"{r.query_ms:.1f} | {r.embed_cpu_ms_passage:.2f} | "
+                    f"{r.embed_cpu_ms_question:.2f} |")
     return "\n".join(rows)
 
 
@@ -245,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--openai-model", default="text-embedding-3-small")
     parser.add_argument("--openai-api-key",
                         default=os.environ.get("CHATSTREAM_EMBEDDINGS_API_KEY", ""))
+    parser.add_argument("--alpha", type=float,
+                        default=Settings.model_fields["rag_alpha"].default,
+                        help="the hybrid weight of --quick, also measured in full runs "
+                        "(default: the product's, %(default)s)")
     parser.add_argument("--passage-tokens", type=int, default=200)
     parser.add_argument("--overlap-tokens", type=int, default=40)
     parser.add_argument("--plot", type=Path, help="write a PNG chart here")

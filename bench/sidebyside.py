@@ -104,9 +104,11 @@ def _row(stack: Stack, window: Window, run: dict[str, Any], **extra: Any) -> dic
 def measure_stack(kind: str, tmp: Path, model_url: str, upstream_pid: int,
                   levels: list[int], answers: int, idle: dict[str, float],
                   open_rates: Sequence[float] = (), open_s: float = 6.0,
-                  idle_s: float = 3.0) -> list[dict[str, Any]]:
+                  idle_s: float = 3.0, rows: list[dict[str, Any]] | None = None
+                  ) -> list[dict[str, Any]]:
     """One stack at each level (closed loop), then at each open-loop rate: a row each with
-    latencies, answers and the window's costs."""
+    latencies, answers and the window's costs, appended to ``rows`` as they are measured
+    (so a stack failing at 64 streams keeps its rows at 1 and 16)."""
     try:
         stack = start_stack(kind, tmp, model_url)
     except RuntimeError as exc:
@@ -114,7 +116,7 @@ def measure_stack(kind: str, tmp: Path, model_url: str, upstream_pid: int,
         # control connection): one more try, said so, before the stack counts as failed.
         print(f"  {kind} did not start ({str(exc)[:200]}); trying once more", flush=True)
         stack = start_stack(kind, tmp, model_url)
-    rows: list[dict[str, Any]] = []
+    rows = [] if rows is None else rows
     try:
         load = LoadGen(stack, tmp / f"loadgen-{kind}.log")
         try:

@@ -3,8 +3,8 @@ and chatstream on Kafka + Cassandra (production shape, and `up --broker kafka` b
 at 1, 16 and 64 streams; ingestion of one edge; relay cost of one edge. It saves the raw
 results (bench/results/) and rewrites its section of docs/benchmarks.md and the plot.
 
-    python -m bench.suite                   (make bench; about 12 minutes on 2 cores)
-    python -m bench.suite --profile short   (16 and 64 streams, no kafka-up; ~7 minutes)
+    python -m bench.suite                   (make bench; ~10 minutes on a quiet 2-core machine)
+    python -m bench.suite --profile short   (fewer answers per level, no kafka-up; ~6 minutes)
     python -m bench.suite --quick           (seconds of each part; what the test runs)
     python -m bench.suite --render bench/results/X.json [--before bench/results/Y.json]
 
@@ -71,7 +71,7 @@ def _part(res: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
         raise
     except Exception as exc:
         res["failures"].append(f"{name}: {type(exc).__name__}: {exc}"[:2000])
-        print(f"  FAILED: {name}: {exc}", flush=True)
+        print(f"  FAILED: {name}: {type(exc).__name__}: {exc}", flush=True)
         return None
 
 
@@ -92,9 +92,9 @@ def run(res: dict[str, Any], cfg: dict[str, Any], tokens: int, pace_ms: float) -
                 idle = jvm_idle_rate(cfg["idle_s"]) if kind.startswith("kafka") else {}
                 return measure_stack(kind, tmp, f"{fake.url}/v1", fake.proc.pid,
                                      cfg["levels"], cfg["answers"], idle, cfg["open"],
-                                     cfg["open_s"], cfg["idle_s"])
+                                     cfg["open_s"], cfg["idle_s"], res["side_by_side"])
 
-            res["side_by_side"] += _part(res, kind, one) or []
+            _part(res, kind, one)
     finally:
         fake.stop()
     if cfg["ingest_s"]:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Coroutine
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import uvloop
 from pydantic import ValidationError
 
-from kernel.errors import ChatstreamError
+from kernel.errors import ChatstreamError, ConfigurationError
 from kernel.settings import Settings
 from kernel.telemetry.logs import setup_logging
 
@@ -49,10 +51,36 @@ def _server_flags(p: argparse.ArgumentParser, *, edge: bool) -> None:
     p.add_argument("--vectors", help="embedded:///path or weaviate://host:port")
 
 
+_BROKER_HELP = "memory:// or kafka://host:port (CHATSTREAM_BROKER)"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("chatstream")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _read_password() -> str:
+    """From the terminal without echo (twice, to catch a typo), or one line of stdin when
+    piped: never from the command line, where every user of the machine can read it."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password (8 characters or more): ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigurationError("the two passwords differ")
+    return first
+
+
 def _parser() -> argparse.ArgumentParser:
     from schemas.stages import STAGE_NAMES
 
-    parser = argparse.ArgumentParser(prog="chatstream", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="chatstream", description="An event-driven AI chat backend on Apache Kafka: "
+        "the edge, the pipeline's stages, and their administration. Every flag mirrors a "
+        "CHATSTREAM_* setting (README, Settings).")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="the edge and every stage in one process")
     _server_flags(up, edge=True)
@@ -65,29 +93,30 @@ def _parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="topic administration")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
     create = topics_sub.add_parser("create", help="create every topic (idempotent)")
-    create.add_argument("--broker")
+    create.add_argument("--broker", help=_BROKER_HELP)
     replay = sub.add_parser("replay", help="re-publish dead letters or a range of a topic")
     replay_sub = replay.add_subparsers(dest="replay_command", required=True)
     dlq = replay_sub.add_parser("dlq", help="dead letters back to their topics, each once")
     dlq.add_argument("--stage", help="only the dead letters of this stage")
-    dlq.add_argument("--dry-run", action="store_true")
-    dlq.add_argument("--broker")
+    dlq.add_argument("--dry-run", action="store_true", help="count, publish nothing")
+    dlq.add_argument("--broker", help=_BROKER_HELP)
     rng = replay_sub.add_parser("topic", help="re-publish a time range of a topic")
     rng.add_argument("topic", help="e.g. chat.requests.v1")
     rng.add_argument("--since", required=True, type=datetime.fromisoformat,
                      help="ISO time, e.g. 2026-11-21T16:00:00+00:00")
-    rng.add_argument("--until", type=datetime.fromisoformat)
-    rng.add_argument("--dry-run", action="store_true")
-    rng.add_argument("--broker")
+    rng.add_argument("--until", type=datetime.fromisoformat,
+                     help="ISO time the range ends at (default: now)")
+    rng.add_argument("--dry-run", action="store_true", help="count, publish nothing")
+    rng.add_argument("--broker", help=_BROKER_HELP)
     boot = sub.add_parser("bootstrap", help="create a tenant and its first owner (AUTH=jwt)")
     boot.add_argument("--tenant", required=True, help="the tenant's id, e.g. acme")
-    boot.add_argument("--email", required=True)
-    boot.add_argument("--password", help="8 characters or more; omitted: read from stdin")
+    boot.add_argument("--email", required=True, help="the user's email, their sign-in name")
     boot.add_argument("--plan", help="a plan of the catalogue (default: DEFAULT_PLAN)")
-    boot.add_argument("--role", default="owner", choices=("owner", "admin", "member"))
-    boot.add_argument("--store")
+    boot.add_argument("--role", default="owner", choices=("owner", "admin", "member"),
+                      help="the user's role in the tenant (default: owner)")
+    boot.add_argument("--store", help="sqlite:///path or cassandra://host:port/keyspace")
     status = sub.add_parser("status", help="each stage's lag, throughput and error rate")
-    status.add_argument("--broker")
+    status.add_argument("--broker", help=_BROKER_HELP)
     status.add_argument("--metrics", action="append", default=[], metavar="URL",
                         help="a process' base or /metrics URL, for error rates "
                         "(repeatable; the only source with the embedded log)")
@@ -97,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True)
     export = schemas_sub.add_parser(
         "export", help="write the JSON Schema of each topic and of each event type")
-    export.add_argument("dir", type=Path)
+    export.add_argument("dir", type=Path, help="the folder to write the schemas into")
     return parser
 
 
@@ -165,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bootstrap":
             from chatstream.bootstrap import bootstrap
 
-            password = args.password or sys.stdin.readline().rstrip("\n")
+            password = _read_password()
             user_id = asyncio.run(bootstrap(settings, args.tenant, args.email, password,
                                             args.plan, args.role))
             print(f"tenant {args.tenant}: {args.role} {user_id}")

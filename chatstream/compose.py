@@ -24,10 +24,12 @@ from agents.inference import stage as inference
 from agents.inference.breaker import BreakerBoard, BreakerConfig
 from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
+from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
-from agents.providers.local import LocalProvider
+from agents.providers.llama_cpp import LlamaCppProvider, llama_cpp_installed
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retrieval import stage as retrieval
+from agents.retrieval.web import WebSearch, build_web_search
 from api.analytics import AnalyticsView
 from api.app import create_app
 from api.auth import Credentials
@@ -36,6 +38,7 @@ from api.relay import RelayLimits, TokenRelay
 from api.services import EdgeServices
 from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
+from chatstream.local_models import default_model_line, resolve_default_model
 from kernel.catalogue import load_catalogue
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
@@ -58,7 +61,10 @@ def build_providers(settings: Settings) -> dict[str, ChatProvider]:
     provider key; a model whose provider is missing here is skipped by failover."""
     timeout = settings.provider_timeout_s
     providers: dict[str, ChatProvider] = {
-        "local": LocalProvider(delay_ms=settings.local_model_delay_ms)}
+        "extractive": ExtractiveProvider(delay_ms=settings.local_model_delay_ms)}
+    if llama_cpp_installed():
+        providers["llama-cpp"] = LlamaCppProvider(concurrency=settings.llm_concurrency,
+                                                  threads=settings.llm_threads or None)
     if settings.openai_api_key is not None:
         providers["openai"] = OpenAIProvider(
             "openai", base_url=settings.openai_base_url,
@@ -72,6 +78,12 @@ def build_providers(settings: Settings) -> dict[str, ChatProvider]:
         providers[name] = OpenAIProvider(name, base_url=endpoint.base_url, api_key=key,
                                          timeout_s=timeout)
     return providers
+
+
+def web_search(settings: Settings) -> WebSearch | None:
+    key = settings.web_search_api_key
+    return build_web_search(settings.web_search, key.get_secret_value() if key else None,
+                            settings.web_search_timeout_s)
 
 
 async def close_providers(providers: dict[str, ChatProvider]) -> None:
@@ -103,7 +115,8 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
                  knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
                  providers: dict[str, ChatProvider] | None = None,
                  accounts: AccountStore | None = None,
-                 breakers: BreakerBoard | None = None) -> list[StageSpec]:
+                 breakers: BreakerBoard | None = None,
+                 web: WebSearch | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGE_NAMES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -116,6 +129,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         inference_concurrency=settings.inference_concurrency,
         passages=knowledge.passages() if knowledge is not None else NoPassages(),
         passages_limit=settings.rag_passages,
+        web=web, web_results=settings.web_search_results,
         breakers=breakers or build_breakers(settings),
         retry=RetryPolicy(
             retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
@@ -223,6 +237,7 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
     on the way out, stop them in reverse: stop taking work, let in-flight work end,
     close clients."""
     catalogue = catalogue or load_catalogue(settings.models_file)
+    settings = resolve_default_model(settings, catalogue)
     providers = build_providers(settings) if "inference" in stages else {}
     if providers:
         _warn_unreachable(catalogue, providers)
@@ -241,8 +256,11 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
             knowledge = build_knowledge(settings, stores.documents())
             await knowledge.start()
             stack.push_async_callback(knowledge.close)
+        web = web_search(settings) if "retrieval" in stages else None
+        if web is not None:
+            stack.push_async_callback(web.aclose)
         await backend.runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                                 providers, accounts, breakers))
+                                                 providers, accounts, breakers, web))
         await stack.enter_async_context(backend.lag_reported(STAGE_NAMES))
         breaker_states = breakers.states if providers else None
         services: EdgeServices | None = None
@@ -283,6 +301,8 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
               f"stages={','.join(stages) or '-'}", flush=True)
         if knowledge is not None:
             print(f"chatstream: {knowledge.describe()}", flush=True)
+        if edge:
+            print(f"chatstream: {default_model_line(settings, catalogue)}", flush=True)
         # Runs first on the way out.
         stack.callback(print, "chatstream: shutting down", file=sys.stderr, flush=True)
         yield Running(backend, services, checks, breaker_states)

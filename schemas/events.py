@@ -145,6 +145,9 @@ class MessageReceived(Envelope, frozen=True):
     # answer's token events there, so an edge reads only the answers it serves. None
     # (batches, older producers): the conversation key's partition.
     reply_partition: int | None = Field(default=None, ge=0)
+    # Search the web too (when the deployment has a search provider): results are cited
+    # like document passages.
+    web_search: bool = False
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -161,6 +164,8 @@ class Passage(BaseModel, frozen=True):
     chunk: int
     text: str
     score: float = 0.0
+    # A web search result's address (its document_id is ``web:`` and the address).
+    url: str | None = None
 
 
 class GuardVerdict(BaseModel, frozen=True):
@@ -194,6 +199,7 @@ class Citation(BaseModel, frozen=True):
     document_id: str
     title: str
     chunk: int
+    url: str | None = None
 
 
 class _StreamBase(Envelope, frozen=True):

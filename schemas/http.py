@@ -51,6 +51,9 @@ class MessageCreate(_In):
     text: str
     model: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    web_search: bool = Field(False, description="search the web too and cite the results "
+                             "(when the deployment has WEB_SEARCH; counted against the "
+                             "plan's web_searches_per_month)")
 
 
 class MessageAccepted(BaseModel):

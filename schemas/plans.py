@@ -23,13 +23,15 @@ class Plan(BaseModel):
     documents_per_month: int | None = Field(None, ge=0)
     files_per_request: int | None = Field(None, ge=0)
     requests_per_minute: int | None = Field(None, ge=0)
+    web_searches_per_month: int | None = Field(None, ge=0)
 
 
 DEFAULT_PLANS: dict[str, Plan] = {
     "free": Plan(messages_per_month=1_000, tokens_per_month=500_000, documents_per_month=20,
-                 files_per_request=1, requests_per_minute=20),
+                 files_per_request=1, requests_per_minute=20, web_searches_per_month=100),
     "pro": Plan(messages_per_month=50_000, tokens_per_month=25_000_000,
-                documents_per_month=2_000, files_per_request=10, requests_per_minute=120),
+                documents_per_month=2_000, files_per_request=10, requests_per_minute=120,
+                web_searches_per_month=5_000),
 }
 
 

@@ -6,9 +6,11 @@ model itself. The summary is stored per conversation, through the last turn it c
 so the next turns start from it and it is only rewritten when the history overflows
 again, not every turn.
 
-Token counts are estimates (about four characters a token, plus a few tokens a message):
-tiktoken would need its BPE files downloaded at run time, which an offline worker cannot
-do. A tenth of the window is left as a margin for the estimate's error.
+Token counts are the model's own where its provider runs the model in process and so has
+its tokenizer (llama.cpp); for hosted models they are estimates (about four characters a
+token, plus a few tokens a message): tiktoken would need its BPE files downloaded at run
+time, which an offline worker cannot do. A tenth of the window is left as a margin for
+the estimate's error.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 
-from agents.providers.base import ChatProvider, Prompt, estimate_tokens
+from agents.providers.base import (
+    ChatProvider,
+    CountsTokens,
+    MessageCounter,
+    Prompt,
+    estimate_tokens,
+)
 from agents.providers.messages import message_tokens, to_messages, turn_messages
 from kernel.errors import ChatstreamError, ProviderError
 from schemas.catalogue import ModelSpec
@@ -74,6 +82,17 @@ def _batches(turns: tuple[HistoryTurn, ...], room: int) -> list[tuple[HistoryTur
     return out[-MAX_SUMMARY_CALLS:]
 
 
+async def _counter(spec: ModelSpec, provider: ChatProvider) -> MessageCounter:
+    """The model's own token count where the provider has its tokenizer, else the estimate
+    (whose error the margin covers)."""
+    if isinstance(provider, CountsTokens):
+        try:
+            return await provider.token_counter(spec)
+        except ProviderError as exc:  # its model is missing: the estimate will do
+            log.debug("no tokenizer for %s: %s", spec.name, exc)
+    return message_tokens
+
+
 @dataclass
 class PromptBuilder:
     """Builds, for each model a request may be sent to, a prompt within its window; a
@@ -93,24 +112,25 @@ class PromptBuilder:
         if options.tools:
             # The tools' descriptions are part of the prompt the model reads.
             budget -= estimate_tokens(json.dumps([t.model_dump() for t in options.tools]))
+        count = await _counter(spec, provider)
         old = self.ctx.summary.text if self.ctx.summary else None
         base = Prompt(question=req.text, passages=self.ctx.passages, max_tokens=max_tokens,
                       temperature=options.temperature, options=options,
                       tool_rounds=req.tool_rounds, images=req.images)
         # Passages give way first, the least relevant first; the question never does.
         passages = sorted(base.passages, key=lambda p: p.score)
-        while passages and message_tokens(to_messages(base)) > budget:
+        while passages and count(to_messages(base)) > budget:
             passages.pop(0)
             base = replace(base, passages=tuple(p for p in base.passages if p in passages))
-        fixed = message_tokens(to_messages(base))
+        fixed = count(to_messages(base))
         if fixed > budget:
             raise ProviderError(spec.provider_key, f"the message does not fit the context "
                                 f"window of {spec.name} ({spec.context_window} tokens)")
         history = self.ctx.history
         room = budget - fixed
         full = replace(base, history=history, summary=old)
-        if message_tokens(to_messages(full)) <= budget:
-            self.prompt_tokens = message_tokens(to_messages(full))
+        if count(to_messages(full)) <= budget:
+            self.prompt_tokens = count(to_messages(full))
             return full
         # Too long: keep the newest turns that fit beside a summary of the rest.
         summary_room = summary_budget_of(spec)
@@ -129,7 +149,7 @@ class PromptBuilder:
         if summary is not None:
             summary = _clip(summary, summary_room)
         prompt = replace(base, history=tuple(kept), summary=summary)
-        self.prompt_tokens = message_tokens(to_messages(prompt))
+        self.prompt_tokens = count(to_messages(prompt))
         return prompt
 
     async def _summarize(self, spec: ModelSpec, provider: ChatProvider, old: str | None,

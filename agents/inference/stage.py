@@ -108,7 +108,8 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         yield token(AnswerFailed(**common(), seq=1, code="unknown_model",
                                  message=f"model {req.model!r} is not configured"))
         return
-    citations = tuple(Citation(document_id=p.document_id, title=p.title, chunk=p.chunk)
+    citations = tuple(Citation(document_id=p.document_id, title=p.title, chunk=p.chunk,
+                               url=p.url)
                       for p in ctx.passages)
     prompt = PromptBuilder(ctx, deps.store,
                            summary_timeout_s=deps.retry.first_token_timeout_s * 2)

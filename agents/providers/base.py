@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from kernel.tokens import estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, ImagePart, Passage, Usage
 from schemas.options import GenerationOptions
 
-__all__ = ("ChatProvider", "Delta", "Prompt", "ToolCallDelta", "estimate_tokens")
+__all__ = ("ChatProvider", "CountsTokens", "Delta", "MessageCounter", "Prompt", "ToolCallDelta",
+           "estimate_tokens")
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,15 @@ class ChatProvider(Protocol):
         Failures raise :class:`kernel.errors.ProviderError`; closing the iterator early
         closes the upstream request."""
         ...
+
+
+MessageCounter = Callable[[list[dict[str, str]]], int]
+"""Tokens of chat messages, framing included."""
+
+
+@runtime_checkable
+class CountsTokens(Protocol):
+    """A provider that knows its models' tokenizers (a model run in process): history is
+    fitted to the window with its counts instead of the four-characters estimate."""
+
+    async def token_counter(self, spec: ModelSpec) -> MessageCounter: ...

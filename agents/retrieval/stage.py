@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
+from agents.retrieval.web import passages_of, web_query
 from agents.unanswered import answer_failed
 from schemas.events import (
     ContextBuilt,
@@ -82,6 +84,24 @@ async def _no_passages() -> list[Passage]:
     return []
 
 
+log = logging.getLogger(__name__)
+
+
+async def _web(request: MessageReceived, history: tuple[HistoryTurn, ...],
+               deps: StageDeps) -> list[Passage]:
+    """The web results a message asked for, as passages; none when the search fails:
+    the answer then comes from what else there is, never not at all."""
+    if not request.web_search or deps.web is None:
+        return []
+    try:
+        results = await deps.web.search(web_query(request.text, history), deps.web_results)
+    except Exception as exc:  # any provider failure: the answer goes on without it
+        log.warning("web search (%s) failed for %s: %s", deps.web.name, request.request_id,
+                    type(exc).__name__)
+        return []
+    return passages_of(results)
+
+
 _WITHHELD = "[withheld: the prompt guard flagged this message]"
 
 
@@ -120,6 +140,8 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         else _no_passages())
     if request.history is None:
         history = _guarded(history)
+    if verdict.allowed:
+        passages = [*passages, *await _web(request, history, deps)]
     # Passages the guard flags are left out: an upload must not instruct the model.
     passages = [p for p in passages if guard.check(p.text).allowed]
     # The turns travel once, in ``history``; the request keeps an empty tuple, which still

@@ -116,10 +116,13 @@ async def post_message(
         options = native_options(body.options, spec)
     except BadField as exc:
         raise ApiError(422, exc.code, exc.message) from None
+    if body.web_search and not settings.web_search:
+        raise ApiError(422, "web_search_unavailable",
+                       "web_search: this deployment has no web search (WEB_SEARCH)")
     event = MessageReceived(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
-        options=options,
+        options=options, web_search=body.web_search,
     )
     accepted = MessageAccepted(request_id=event.request_id, message_id=event.message_id,
                                conversation_id=cid,

@@ -22,7 +22,8 @@ from prometheus_client.registry import REGISTRY
 
 __all__ = (
     "ANSWER_SECONDS", "BREAKER_STATE", "CONSUMER_LAG", "DEAD_LETTERS", "FAILOVERS",
-    "HTTP_REQUESTS", "HTTP_SECONDS", "PROVIDER_RETRIES", "QUOTA_REFUSALS", "SSE_OPEN",
+    "GEN_AI_DURATION", "GEN_AI_TOKENS", "HTTP_REQUESTS", "HTTP_SECONDS", "PROVIDER_RETRIES",
+    "QUOTA_REFUSALS", "SSE_OPEN",
     "STAGE_EVENTS", "STAGE_SECONDS", "TOKENS_OUT", "TTFT_SECONDS", "exposition",
 )
 
@@ -57,6 +58,18 @@ BREAKER_STATE = Gauge("chatstream_breaker_state", "circuit breaker of a provider
 CONSUMER_LAG = Gauge("chatstream_consumer_lag", "records of a stage's input partition not "
                      "yet committed by its consumer group", ["stage", "topic", "partition"],
                      multiprocess_mode="max")
+# OpenTelemetry's GenAI semantic conventions, under the names an OTel-to-Prometheus
+# exporter gives `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`, so
+# the community's GenAI dashboards work unchanged beside chatstream's own metrics.
+_GEN_AI_LABELS = ["gen_ai_operation_name", "gen_ai_system", "gen_ai_request_model",
+                  "gen_ai_response_model"]
+GEN_AI_TOKENS = Histogram(
+    "gen_ai_client_token_usage", "tokens used per model call, by gen_ai_token_type "
+    "(input or output)", [*_GEN_AI_LABELS, "gen_ai_token_type"],
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304))
+GEN_AI_DURATION = Histogram(
+    "gen_ai_client_operation_duration_seconds", "duration of a model call (the whole "
+    "streamed answer)", _GEN_AI_LABELS, buckets=_LATENCY)
 QUOTA_REFUSALS = Counter("chatstream_quota_refusals", "requests refused by a tenant quota "
                          "(429)", ["limit"])
 

@@ -135,6 +135,18 @@ def annotate(target: Span, event: Any) -> None:
     if usage is not None:
         attrs["chatstream.prompt_tokens"] = usage.prompt_tokens
         attrs["chatstream.completion_tokens"] = usage.completion_tokens
+        # OpenTelemetry's GenAI semantic conventions, for standard GenAI trace views.
+        attrs["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+        attrs["gen_ai.usage.output_tokens"] = usage.completion_tokens
+    model, provider = fields.get("model"), fields.get("provider")
+    if isinstance(model, str) and isinstance(provider, str) and model:
+        attrs["gen_ai.operation.name"] = "chat"
+        attrs["gen_ai.system"] = provider
+        attrs["gen_ai.request.model"] = model
+        attrs["gen_ai.response.model"] = model
+        reason = fields.get("finish_reason")
+        if isinstance(reason, str):
+            attrs["gen_ai.response.finish_reasons"] = (reason,)
     target.set_attributes(attrs)
 
 

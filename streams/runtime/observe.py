@@ -4,7 +4,14 @@ stay free of telemetry."""
 from __future__ import annotations
 
 from kernel.telemetry import tracing
-from kernel.telemetry.metrics import ANSWER_SECONDS, STAGE_EVENTS, TOKENS_OUT, TTFT_SECONDS
+from kernel.telemetry.metrics import (
+    ANSWER_SECONDS,
+    GEN_AI_DURATION,
+    GEN_AI_TOKENS,
+    STAGE_EVENTS,
+    TOKENS_OUT,
+    TTFT_SECONDS,
+)
 from streams.runtime.base import Emit
 
 __all__ = ("observe_emit",)
@@ -25,5 +32,10 @@ def observe_emit(stage: str, emit: Emit) -> None:
     if ttft_ms is not None:
         TTFT_SECONDS.labels(model, provider).observe(ttft_ms / 1000)
     ANSWER_SECONDS.labels(model, provider).observe(duration_ms / 1000)
+    # The answer event names the catalogue model that answered: request and response alike.
+    labels = ("chat", provider, model, model)
+    GEN_AI_DURATION.labels(*labels).observe(duration_ms / 1000)
     if usage is not None:
         TOKENS_OUT.labels(model, provider).inc(usage.completion_tokens)
+        GEN_AI_TOKENS.labels(*labels, "input").observe(usage.prompt_tokens)
+        GEN_AI_TOKENS.labels(*labels, "output").observe(usage.completion_tokens)

@@ -12,7 +12,7 @@ import pytest
 from agents.deps import StageDeps
 from agents.inference.history import PromptBuilder
 from agents.providers.base import Delta, Prompt
-from agents.providers.local import LocalProvider
+from agents.providers.extractive import ExtractiveProvider
 from agents.retrieval.stage import handle as retrieve
 from kernel.errors import ProviderError
 from schemas.catalogue import Catalogue, ModelSpec
@@ -27,7 +27,7 @@ FILLER = ("The quarterly report covers logistics, staffing and the new warehouse
           "some detail, with tables. ")
 
 
-class CountingProvider(LocalProvider):
+class CountingProvider(ExtractiveProvider):
     """The local model, counting the summaries it is asked for."""
 
     def __init__(self, fail: bool = False) -> None:

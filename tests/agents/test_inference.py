@@ -17,8 +17,8 @@ from agents.inference.chunker import CANCELLED
 from agents.inference.retry import RetryPolicy
 from agents.inference.stage import handle
 from agents.providers.base import ChatProvider
+from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
-from agents.providers.local import LocalProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from api.relay import RequestStream
 from harness.fake_models import FakeModelServer, Reply
@@ -72,7 +72,7 @@ def make_deps(store: SQLiteConversationStore, openai_provider: OpenAIProvider,
             store=store, catalogue=CATALOGUE,
             providers=providers if providers is not None else {
                 "openai": openai_provider, "groq": groq_provider,
-                "local": LocalProvider(delay_ms=0)},
+                "extractive": ExtractiveProvider(delay_ms=0)},
             chunk_max_ms=5, chunk_max_chars=8,
             breakers=breakers or BreakerBoard(),
             retry=RetryPolicy(retries=retries, backoff_s=0.01, max_backoff_s=0.05,

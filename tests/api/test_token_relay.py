@@ -133,6 +133,24 @@ async def test_another_edge_finds_the_answer_on_demand_with_the_same_ids() -> No
         assert resumed[-1].event == "done"
 
 
+async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_it() -> None:
+    rt = MemoryRuntime(partitions=2)
+    await rt.start()
+    async with _edge(rt, 1) as a, _edge(rt, 1) as b:
+        request, stream = await _accept(rt, a)
+        answer = _answer(request.request_id, ["a", "b", "c"])
+        await _produce(rt, request, answer[:2])
+        await _until(lambda: len(stream.events) == 2)
+        found = await b.find(request.request_id)
+        assert found is not None
+        for event in answer[2:]:  # one at a time: both of b's readers get to run
+            await _produce(rt, request, [event])
+            await asyncio.sleep(0.05)
+        whole = await asyncio.wait_for(_read(stream), 5)
+        seen = await asyncio.wait_for(_read(found), 5)
+        assert [(e.id, e.data) for e in seen] == [(e.id, e.data) for e in whole]
+
+
 async def test_an_evicted_answer_is_read_again_from_the_log_with_the_same_ids() -> None:
     rt = MemoryRuntime(partitions=2)
     await rt.start()

@@ -1,4 +1,4 @@
-"""The retrieval evaluation runs (quick mode: seconds) and the offline embedder keeps the
+"""The retrieval evaluation runs (quick mode: seconds) and the offline embedders keep the
 quality docs/benchmarks.md reports; the labelled set stays consistent with its documents."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench" / "data"
@@ -23,18 +25,23 @@ def test_labelled_set_is_large_enough_and_every_answer_is_in_its_document() -> N
         assert " ".join(q["answer"].split()).lower() in text, q
 
 
+@pytest.mark.timeout(900)  # embeds 55 passages with the model: seconds, unless CPU is scarce
 def test_quick_evaluation_reports_recall_and_mrr(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "retrieval_eval.py"),
                            "--quick", "--json", str(out)],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, timeout=880, check=False)
     assert done.returncode == 0, done.stderr
     assert "| recall@5 | MRR |" in done.stdout
-    [result] = json.loads(out.read_text())
-    assert result["index"] == "embedded"
-    assert result["embedder"] == "hashing-v1-1024"
-    assert result["questions"] == 22
-    # Deterministic: the figures move only when retrieval changes. Measured 0.818 / 0.765.
-    assert result["recall_at_5"] >= 0.8
-    assert result["mrr"] >= 0.7
-    assert result["recall_lexical"] == 1.0
+    results = {r["embedder"]: r for r in json.loads(out.read_text())}
+    assert set(results) == {"hashing-v1-1024", "minilm-l6-v2-int8-384"}
+    for r in results.values():
+        assert r["index"] == "embedded" and r["questions"] == 22 and r["alpha"] == 0.75
+        assert r["recall_lexical"] == 1.0
+        assert r["embed_cpu_ms_passage"] > 0 and r["embed_cpu_ms_question"] > 0
+    # Deterministic: the figures move only when retrieval changes.
+    hashing, minilm = results["hashing-v1-1024"], results["minilm-l6-v2-int8-384"]
+    assert hashing["recall_at_5"] >= 0.75 and hashing["mrr"] >= 0.65
+    # The semantic embedder finds what the lexical one misses, asked in other words.
+    assert minilm["recall_paraphrase"] >= 0.9
+    assert minilm["recall_paraphrase"] > hashing["recall_paraphrase"]

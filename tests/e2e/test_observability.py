@@ -90,9 +90,13 @@ async def test_one_trace_links_the_edge_and_every_stage_across_processes(
         assert s["attributes"]["chatstream.request"] == answer.request_id
         assert s["attributes"]["chatstream.conversation"] == cid
         assert s["attributes"]["chatstream.tenant"]
-    assert inference["attributes"]["chatstream.provider"] == "local"
-    assert inference["attributes"]["chatstream.model"] == "local"
+    assert inference["attributes"]["chatstream.provider"] == "extractive"
+    assert inference["attributes"]["chatstream.model"] == "extractive"
     assert inference["attributes"]["chatstream.completion_tokens"] > 0
+    assert inference["attributes"]["gen_ai.operation.name"] == "chat"
+    assert inference["attributes"]["gen_ai.system"] == "extractive"
+    assert inference["attributes"]["gen_ai.request.model"] == "extractive"
+    assert inference["attributes"]["gen_ai.usage.output_tokens"] > 0
     assert edge["attributes"]["http.response.status_code"] == 202
 
 
@@ -149,18 +153,27 @@ async def test_every_process_serves_its_metrics_after_an_answer(split_stack: Sta
     assert _value(worker, "chatstream_stage_events_total", stage="inference",
                   topic="chat.tokens.v1", outcome="out") >= 2
     assert _value(worker, "chatstream_stage_handle_seconds_count", stage="inference") >= 1
-    assert _value(worker, "chatstream_ttft_seconds_count", model="local",
-                  provider="local") >= 1
-    assert _value(worker, "chatstream_answer_seconds_count", model="local",
-                  provider="local") >= 1
-    assert _value(worker, "chatstream_tokens_out_total", model="local", provider="local") > 0
+    assert _value(worker, "chatstream_ttft_seconds_count", model="extractive",
+                  provider="extractive") >= 1
+    assert _value(worker, "chatstream_answer_seconds_count", model="extractive",
+                  provider="extractive") >= 1
+    assert _value(worker, "chatstream_tokens_out_total", model="extractive",
+                  provider="extractive") > 0
+    # The same answer under OpenTelemetry's GenAI names, for standard GenAI dashboards.
+    gen_ai = {"gen_ai_operation_name": "chat", "gen_ai_system": "extractive",
+              "gen_ai_request_model": "extractive"}
+    assert _value(worker, "gen_ai_client_token_usage_count", gen_ai_token_type="output",
+                  **gen_ai) >= 1
+    assert _value(worker, "gen_ai_client_token_usage_sum", gen_ai_token_type="output",
+                  **gen_ai) > 0
+    assert _value(worker, "gen_ai_client_operation_duration_seconds_count", **gen_ai) >= 1
     assert ("chatstream_breaker_state" in worker
-            and _value(worker, "chatstream_breaker_state", provider="local") == 0)
+            and _value(worker, "chatstream_breaker_state", provider="extractive") == 0)
     assert health.json() == {"status": "ok"}
     checks = ready.json()["checks"]
     assert ready.status_code == 200, checks
     assert checks["log"]["ok"] and checks["store"]["ok"]
-    assert checks["providers"]["breakers"]["local"] == "closed"
+    assert checks["providers"]["breakers"]["extractive"] == "closed"
 
 
 async def _lag(client: httpx.AsyncClient, stage: str) -> float:

@@ -41,9 +41,12 @@ def _error(text: str) -> str:
     return str(caught.value)
 
 
-def test_the_shipped_catalogue_loads_with_local_first() -> None:
+def test_the_shipped_catalogue_loads_with_the_offline_models_first() -> None:
     catalogue = load_catalogue(None)
-    assert catalogue.models[0].name == "local" and catalogue.models[0].offline
+    first, second = catalogue.models[:2]
+    assert (first.name, first.provider, first.offline) == ("smollm2", "llama-cpp", True)
+    assert first.fallbacks == ("extractive",)
+    assert (second.name, second.provider, second.offline) == ("extractive", "extractive", True)
     for m in catalogue.models:
         assert catalogue.chain(m.name)[0] == m
 

@@ -24,7 +24,9 @@ _ips = (f"198.51.100.{i}" for i in itertools.count(1))
 
 def edge_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The settings of an embedded `chatstream up` of its own under ``tmp``."""
+    # The extractive model answers, whether or not `make llm` installed the language model.
     return {"CHATSTREAM_DATA_DIR": str(tmp / "data"), "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "3",
+            "CHATSTREAM_DEFAULT_MODEL": "extractive",
             "CHATSTREAM_WORKER_PORT": "0", "CHATSTREAM_LAG_INTERVAL_S": "0", **extra}
 
 

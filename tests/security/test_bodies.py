@@ -105,7 +105,7 @@ async def test_deeply_nested_json_is_400_never_500(dev_edge: Edge) -> None:
         cid = (await c.post("/v1/conversations", json={})).json()["id"]
         for path, body in [
             ("/v1/chat/completions", deep),
-            ("/v1/chat/completions", '{"model": "local", "messages": [{"role": "user", '
+            ("/v1/chat/completions", '{"model": "extractive", "messages": [{"role": "user", '
              '"content": "hi"}], "metadata": ' + deep + "}"),
             (f"/v1/conversations/{cid}/messages", '{"text": "hi", "options": {"a": '
              + "[" * 5000 + "]" * 5000 + "}}"),

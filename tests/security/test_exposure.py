@@ -16,7 +16,7 @@ import pytest
 
 from tests.security.support import Edge, edge_env, start_dev_edge
 
-COMPLETION = '{"model": "local", "messages": [{"role": "user", "content": "hello"}]}'
+COMPLETION = '{"model": "extractive", "messages": [{"role": "user", "content": "hello"}]}'
 
 
 def test_dev_auth_refuses_to_listen_on_the_network(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@
 // says so; the ids of the events are positions in the answer's stream, so an event
 // at or before the last one seen is a repeat and is ignored.
 
-import { eventsUrl } from "./api.js";
+import { authorizedFetch, eventsUrl } from "./api.js";
+import { readEvents } from "./sse.js";
 import { renderMarkdown } from "./markdown.js";
 
 const ENDINGS = {
@@ -199,8 +200,17 @@ export class Answer {
       if (seen.has(key)) continue;
       seen.add(key);
       const li = el("li");
-      li.append(el("span", "source-title", c.title));
-      li.append(el("span", "source-passage", ` passage ${c.chunk + 1}`));
+      if (c.url && /^https?:\/\//.test(c.url)) {
+        // A web result: its page, opened apart from this one.
+        const a = el("a", "source-title", c.title);
+        a.href = c.url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        li.append(a, el("span", "source-passage", ` ${new URL(c.url).hostname}`));
+      } else {
+        li.append(el("span", "source-title", c.title));
+        li.append(el("span", "source-passage", ` passage ${c.chunk + 1}`));
+      }
       li.dataset.documentId = c.document_id;
       items.push(li);
     }
@@ -222,90 +232,73 @@ const RETRY_MS = [500, 1000, 2000, 5000];
 
 /**
  * Follow `answer`'s stream from its start (a reload rebuilds the text from event 1) and
- * apply each event. EventSource reconnects by itself with Last-Event-ID after a network
- * error; when it gives up (an HTTP error), the stream is reopened after the last event
- * applied, unless the edge says the answer is gone (404). The hooks hear about the
- * connection (`onConnection(lost)`), the end (`onEnd(answer)`) and a gone answer.
+ * apply each event. A stream that ends or breaks before the answer's last event is
+ * reopened after the last event applied (Last-Event-ID), with a growing pause, unless the
+ * edge says the answer is gone (404). The hooks hear about the connection
+ * (`onConnection(lost)`), the end (`onEnd(answer)`) and a gone answer (`onGone`).
  */
 export function follow(answer, { onEnd, onConnection, onGone }) {
-  let source = null;
   let ended = false;
   let retries = 0;
   let timer = 0;
+  let control = null;
   const end = () => {
     if (ended) return;
     ended = true;
-    source.close();
+    control?.abort();
     onEnd?.(answer);
   };
   const lost = () => {
     if (answer.state !== "reconnecting") answer.setState("reconnecting");
     onConnection?.(true);
   };
-  const open = () => {
-    const after = answer.lastId ? `?last_event_id=${answer.lastId}` : "";
-    source = new EventSource(eventsUrl(answer.requestId) + after);
-    for (const name of ["status", "citations", "token", "tool_calls", "restart", "done",
-                        "error"]) {
-      source.addEventListener(name, (event) => {
-        // The stream's own `error` event shares its name with EventSource's connection
-        // errors; only message events carry data.
-        if (!(event instanceof MessageEvent)) return;
-        const id = event.lastEventId === "" ? null : Number(event.lastEventId);
-        let data;
-        try {
-          data = JSON.parse(event.data);
-        } catch {
-          return;
-        }
-        retries = 0;
-        answer.apply(name, data, id);
-        if (answer.finished) end();
-      });
-    }
-    source.addEventListener("open", () => {
-      if (answer.state === "reconnecting") answer.setState(answer.text ? "streaming" : "queued");
-      onConnection?.(false);
-    });
-    source.addEventListener("error", (event) => {
-      if (event instanceof MessageEvent || ended || leaving) return;
-      if (source.readyState !== EventSource.CLOSED) {
-        lost(); // EventSource reconnects by itself, with Last-Event-ID
+  const open = async () => {
+    if (ended || leaving) return;
+    control = new AbortController();
+    const headers = { Accept: "text/event-stream" };
+    if (answer.lastId) headers["Last-Event-ID"] = String(answer.lastId);
+    let response = null;
+    try {
+      response = await authorizedFetch("GET", eventsUrl(answer.requestId),
+                                       { headers, signal: control.signal });
+      if (response.status === 404) {
+        ended = true;
+        onGone?.(answer);
         return;
       }
-      lost();
-      timer = setTimeout(check, RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)]);
-    });
-  };
-  const check = async () => {
-    if (ended || leaving) return;
-    // Ask once with fetch, which sees the status EventSource hides.
-    const control = new AbortController();
-    let status = 0;
-    try {
-      const response = await fetch(eventsUrl(answer.requestId) + `?last_event_id=${answer.lastId}`,
-                                   { headers: { Accept: "text/event-stream" },
-                                     signal: control.signal });
-      status = response.status;
+      if (response.ok) {
+        if (answer.state === "reconnecting") {
+          answer.setState(answer.text ? "streaming" : "queued");
+        }
+        onConnection?.(false);
+        await readEvents(response, (name, raw, id) => {
+          let data;
+          try {
+            data = JSON.parse(raw);
+          } catch {
+            return;
+          }
+          retries = 0;
+          answer.apply(name, data, id);
+          if (answer.finished) end();
+        });
+      }
     } catch {
-      status = 0;
-    } finally {
-      control.abort();
+      // a network error or an aborted read: reopened below unless the answer ended
     }
     if (ended || leaving) return;
-    if (status === 404) {
-      ended = true;
-      onGone?.(answer);
-    } else {
-      open();
-    }
+    lost();
+    const pause = response?.status === 429
+      ? (Number(response.headers.get("Retry-After")) || 5) * 1000
+      : RETRY_MS[Math.min(retries++, RETRY_MS.length - 1)];
+    timer = setTimeout(open, pause);
   };
   open();
   return {
     close: () => {
       ended = true;
       clearTimeout(timer);
-      source.close();
+      control?.abort();
     },
   };
 }

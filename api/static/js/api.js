@@ -1,37 +1,63 @@
 // The edge's HTTP API, as the page uses it. Errors arrive as {"error": {code, message}}.
+// Every call carries the signed-in user's access token (auth.js); an expired one is
+// renewed once and the call repeated; a 401 otherwise asks the page to sign in.
+
+import * as auth from "./auth.js";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
 }
 
+export const events = new EventTarget();
+
+async function send(method, path, init) {
+  init.headers = { ...init.headers, ...auth.authHeader() };
+  try {
+    return await fetch(path, init);
+  } catch (exc) {
+    throw new ApiError(0, "network", `the server cannot be reached (${exc.message})`);
+  }
+}
+
+/** fetch with the caller's credentials; a 401 renews the access token once. */
+export async function authorizedFetch(method, path, init = {}) {
+  init = { method, ...init };
+  let response = await send(method, path, init);
+  if (response.status === 401 && auth.signedIn() && await auth.renew()) {
+    response = await send(method, path, init);
+  }
+  if (response.status === 401) events.dispatchEvent(new Event("unauthorized"));
+  return response;
+}
+
+export async function errorOf(response, method, path) {
+  const data = await response.json().catch(() => null);
+  const error = data?.error ?? {};
+  return new ApiError(response.status, error.code ?? "error",
+                      error.message ?? `${method} ${path}: HTTP ${response.status}`,
+                      Number(response.headers.get("Retry-After")) || null);
+}
+
 async function call(method, path, body, headers = {}) {
-  const init = { method, headers: { Accept: "application/json", ...headers } };
+  const init = { headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch (exc) {
-    throw new ApiError(0, "network", `the server cannot be reached (${exc.message})`);
-  }
+  const response = await authorizedFetch(method, path, init);
   if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = data?.error ?? {};
-    throw new ApiError(response.status, error.code ?? "error",
-                       error.message ?? `${method} ${path}: HTTP ${response.status}`);
-  }
-  return data;
+  if (!response.ok) throw await errorOf(response, method, path);
+  return response.json().catch(() => null);
 }
 
 export const listModels = () => call("GET", "/v1/models").then((r) => r.data);
-export const listConversations = () => call("GET", "/v1/conversations").then((r) => r.data);
+export const listConversations = (bookmarked = false) =>
+  call("GET", `/v1/conversations${bookmarked ? "?bookmarked=true" : ""}`).then((r) => r.data);
 export const createConversation = (title) => call("POST", "/v1/conversations", { title });
 export const listMessages = (cid) =>
   call("GET", `/v1/conversations/${encodeURIComponent(cid)}/messages`).then((r) => r.data);
@@ -39,9 +65,10 @@ export const listDocuments = () => call("GET", "/v1/documents").then((r) => r.da
 export const getDocument = (id) => call("GET", `/v1/documents/${encodeURIComponent(id)}`);
 export const deleteDocument = (id) => call("DELETE", `/v1/documents/${encodeURIComponent(id)}`);
 
-export function sendMessage(cid, text, model) {
+export function sendMessage(cid, text, model, webSearch = false) {
   const body = { text };
   if (model) body.model = model;
+  if (webSearch) body.web_search = true;
   // The same key on a retry makes the edge answer once.
   return call("POST", `/v1/conversations/${encodeURIComponent(cid)}/messages`, body,
               { "Idempotency-Key": crypto.randomUUID() });
@@ -50,6 +77,29 @@ export function sendMessage(cid, text, model) {
 export const cancelRequest = (rid) =>
   call("POST", `/v1/requests/${encodeURIComponent(rid)}/cancel`);
 
+export const me = () => call("GET", "/v1/me");
+export const usage = () => call("GET", "/v1/usage");
+export const bookmark = (cid, on) =>
+  call(on ? "PUT" : "DELETE", `/v1/conversations/${encodeURIComponent(cid)}/bookmark`);
+export const share = (cid, on) =>
+  call("PATCH", `/v1/conversations/${encodeURIComponent(cid)}/share`, { public: on });
+export const sharedConversation = (token) =>
+  call("GET", `/v1/public/conversations/${encodeURIComponent(token)}`);
+export const listKeys = () => call("GET", "/v1/keys").then((r) => r.data);
+export const createKey = (name) => call("POST", "/v1/keys", { name });
+export const revokeKey = (prefix) => call("DELETE", `/v1/keys/${encodeURIComponent(prefix)}`);
+export const submitBatch = (prompts, model) =>
+  call("POST", "/v1/batches", model ? { prompts, model } : { prompts });
+export const getBatch = (id) => call("GET", `/v1/batches/${encodeURIComponent(id)}`);
+export const cancelBatch = (id) => call("POST", `/v1/batches/${encodeURIComponent(id)}/cancel`);
+export async function batchResults(id) {
+  const path = `/v1/batches/${encodeURIComponent(id)}/results`;
+  const response = await authorizedFetch("GET", path);
+  if (!response.ok) throw await errorOf(response, "GET", path);
+  return response.blob();
+}
+export const adminStatus = () => call("GET", "/v1/admin/status");
+
 export const eventsUrl = (rid) => `/v1/requests/${encodeURIComponent(rid)}/events`;
 
 /** Upload with progress (fetch cannot report upload progress; XHR can). */
@@ -57,6 +107,9 @@ export function uploadDocument(file, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/documents");
+    for (const [name, value] of Object.entries(auth.authHeader())) {
+      xhr.setRequestHeader(name, value);
+    }
     xhr.responseType = "json";
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);

@@ -1,10 +1,16 @@
-// The chat page: conversations, the model picker, sending and streaming, stop, resume
-// after a reload, documents, theme. One answer streams at a time per tab.
+// The chat page: sign-in, conversations, the model picker, sending and streaming, stop,
+// resume after a reload, documents, bookmarks and sharing, batches, usage and keys, the
+// admins' status view, theme. One answer streams at a time per tab.
 
 import * as api from "./api.js";
+import * as auth from "./auth.js";
+import { Account, describeLimit } from "./account.js";
 import { Answer, follow } from "./answer.js";
+import { Batches } from "./batches.js";
 import { Documents } from "./documents.js";
 import { Inflight } from "./inflight.js";
+import { Sharing, showShared, tokenFromHash } from "./share.js";
+import { StatusView } from "./status.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,6 +32,7 @@ const ui = {
   input: $("message"),
   send: $("send"),
   stop: $("stop"),
+  bookmarkedOnly: $("bookmarked-only"),
 };
 
 const state = {
@@ -120,7 +127,7 @@ ui.model.addEventListener("change", () => localStorage.setItem("chatstream.model
 
 async function loadConversations() {
   try {
-    state.conversations = await api.listConversations();
+    state.conversations = await api.listConversations(ui.bookmarkedOnly.checked);
   } catch (exc) {
     notify(`Conversations could not be loaded: ${exc.message}`, "error");
     return;
@@ -131,6 +138,13 @@ async function loadConversations() {
     a.href = `#/c/${encodeURIComponent(c.id)}`;
     a.textContent = c.title;
     a.dataset.id = c.id;
+    if (sharing.isBookmarked(c.id)) {
+      const star = document.createElement("span");
+      star.className = "star";
+      star.textContent = " \u2605";
+      star.setAttribute("aria-label", "bookmarked");
+      a.append(star);
+    }
     if (c.id === state.cid) a.setAttribute("aria-current", "page");
     li.append(a);
     return li;
@@ -144,6 +158,7 @@ function showTitle() {
   const c = state.conversations.find((x) => x.id === state.cid);
   ui.title.textContent = c ? c.title : "New conversation";
   document.title = c ? `${c.title} · chatstream` : "chatstream";
+  sharing.refresh(); // bookmark and share act on the conversation shown
 }
 
 function markCurrent() {
@@ -243,7 +258,11 @@ function cidFromHash() {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
-window.addEventListener("popstate", () => openConversation(cidFromHash()));
+window.addEventListener("popstate", () => {
+  // Into or out of a shared conversation's read-only view: start the page afresh.
+  if (tokenFromHash() || document.body.classList.contains("readonly")) location.reload();
+  else openConversation(cidFromHash());
+});
 ui.conversations.addEventListener("click", (e) => {
   const a = e.target.closest("a[data-id]");
   if (!a) return;
@@ -322,7 +341,8 @@ async function send(text) {
       history.pushState(null, "", `#/c/${encodeURIComponent(cid)}`);
       await loadConversations();
     }
-    const accepted = await api.sendMessage(cid, text, ui.model.value);
+    const accepted = await api.sendMessage(cid, text, ui.model.value,
+                                           !$("web-toggle").hidden && $("web-search").checked);
     stickToEnd = true; // your own message brings you to the end
     if (state.cid !== cid) return; // switched away meanwhile: the history will show it
     inflight.add(cid, { rid: accepted.request_id, text });
@@ -332,7 +352,7 @@ async function send(text) {
     stream(new Answer(accepted.request_id));
   } catch (exc) {
     setBusy(false);
-    notify(`Not sent: ${exc.message}`, "error", true);
+    notify(`Not sent: ${describeLimit(exc)}`, "error", true);
   }
 }
 
@@ -372,11 +392,75 @@ ui.input.addEventListener("input", resize);
 // --- start ------------------------------------------------------------------------------
 
 const documents = new Documents($("documents-section"), notify);
+const account = new Account(notify);
+const sharing = new Sharing(notify, () => state.cid);
+new Batches(notify, () => ui.model.value);
+new StatusView(notify);
+ui.bookmarkedOnly.addEventListener("change", loadConversations);
+document.addEventListener("bookmarks-changed", loadConversations);
 
-async function start() {
-  state.cid = cidFromHash();
+/** Who the caller is; with AUTH=jwt and no session, the sign-in form first. */
+async function signedIn() {
+  for (;;) {
+    try {
+      return await account.load();
+    } catch (exc) {
+      if (exc.status !== 401) throw exc;
+      if (!(await auth.restore())) await account.askSignIn(auth.takeReason());
+    }
+  }
+}
+
+let started = false;
+async function load() {
+  await sharing.enable(account.jwt); // the bookmarks, before the list shows their stars
   await Promise.all([loadModels(), loadConversations(), documents.load()]);
   await openConversation(state.cid);
+}
+
+// A session that ends (a refresh token refused or reused, or sign out) clears the page
+// and asks again; whoever signs in next sees only their own conversations.
+auth.events.addEventListener("signedout", async () => {
+  if (!started) return; // start() asks for the first session itself
+  detach();
+  state.conversations = [];
+  ui.conversations.replaceChildren();
+  clearMessages();
+  await account.askSignIn(auth.takeReason());
+  await account.load();
+  await load();
+});
+api.events.addEventListener("unauthorized", () => {
+  if (started && account.jwt && !auth.signedIn()) auth.signOut("Sign in to go on.");
+});
+
+async function showReadOnly(token) {
+  await showShared(token, {
+    notify,
+    render: (messages) => {
+      for (const m of messages) {
+        append(m.role === "user" ? userMessage(m.text) : Answer.fromStored(m).element);
+      }
+    },
+  });
+}
+
+async function start() {
+  const token = tokenFromHash();
+  if (token) {
+    await showReadOnly(token);
+    ui.app.dataset.ready = "true";
+    return;
+  }
+  state.cid = cidFromHash();
+  try {
+    await signedIn();
+  } catch (exc) {
+    notify(`The server cannot be reached: ${exc.message}`, "error", true);
+    return;
+  }
+  started = true;
+  await load();
   ui.app.dataset.ready = "true";
 }
 start();

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import IO, Any
 
 from launcher.common import HERE, StartError, say, tail
 from launcher.procs import cmdline
@@ -60,14 +61,8 @@ def fetch_jars(svc: Service, property_name: str) -> bool:
         f"(log {fetch_log})"
     )
     with _mvn_lock, open(fetch_log, "w") as log:
-        rc = subprocess.run(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=svc.home,
-            check=False,
-        ).returncode
+        rc = _run_showing_progress(cmd, log, f"{svc.name:<10} still fetching jars",
+                                   fetch_log, cwd=svc.home)
     if rc != 0 or not any(staging.glob("*.jar")):
         raise StartError(
             f"maven copy-dependencies failed (exit {rc}); see {fetch_log}:\n{tail(fetch_log)}"
@@ -111,6 +106,27 @@ def _binary_version(binary: Path) -> str | None:
     return None
 
 
+PROGRESS_EVERY_S = 30
+
+
+def _run_showing_progress(cmd: list[str], log: IO[str], doing: str, log_path: Path,
+                          **popen: Any) -> int:
+    """Run ``cmd`` with its output in ``log``, saying every PROGRESS_EVERY_S seconds that it
+    is still going and what its log last said: a first build is minutes long, and silence
+    that long looks like a hang."""
+    started = time.monotonic()
+    with subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, **popen) as proc:
+        while True:
+            try:
+                return proc.wait(timeout=PROGRESS_EVERY_S)
+            except subprocess.TimeoutExpired:
+                elapsed = int(time.monotonic() - started)
+                last = tail(log_path, 1).strip()[-100:]
+                say(f"{doing}: {elapsed // 60}m{elapsed % 60:02d}s"
+                    + (f" ({last})" if last else ""))
+
+
 def ensure_weaviate_binary(svc: Service) -> bool:
     """<cache>/bin/weaviate-server at the wanted version; builds it with `go install` if needed.
 
@@ -137,6 +153,10 @@ def ensure_weaviate_binary(svc: Service) -> bool:
                 "gave up after 1 h waiting for the running `go install` of weaviate-server"
             )
         time.sleep(5)
+        waited_s = int(3600 - (deadline - time.monotonic()))
+        if waited_s % PROGRESS_EVERY_S < 5:
+            say(f"{svc.name:<10} still waiting for the running `go install`: "
+                f"{waited_s // 60}m{waited_s % 60:02d}s")
     if binary.exists():
         if _stamp_ok(stamp, svc.version):
             return waited
@@ -164,14 +184,8 @@ def ensure_weaviate_binary(svc: Service) -> bool:
         f"(several minutes on the first run; log {build_log})"
     )
     with open(build_log, "w") as log:
-        rc = subprocess.run(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            check=False,
-        ).returncode
+        rc = _run_showing_progress(cmd, log, f"{svc.name:<10} still building weaviate-server",
+                                   build_log, env=env)
     if rc != 0 or not binary.exists():
         raise StartError(
             f"go install failed (exit {rc}); if sum.golang.org is unreachable, retry with "

@@ -1,6 +1,7 @@
-"""The offline local model: extractive answers from the passages and the conversation.
+"""The extractive model: answers quoted from the passages and the conversation.
 
-No network, no weights, deterministic. It finds the sentences of the retrieved
+No network, no weights, deterministic: the fallback of the offline language model and
+the model of deterministic tests. It finds the sentences of the retrieved
 passages and earlier turns that share the most words with the question and quotes
 them, so chatstream works end to end with no keys. It does not reason or generate.
 """
@@ -16,7 +17,7 @@ from agents.providers.base import Delta, Prompt, estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.events import Usage
 
-__all__ = ("LocalProvider", "answer", "summarize")
+__all__ = ("ExtractiveProvider", "answer", "summarize")
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -216,7 +217,7 @@ def answer(prompt: Prompt) -> str:
         return f"Noted: {_inline(_second_person(question).rstrip('.!'))}."
     return (
         "I can't answer that from your documents or this conversation. I am "
-        "chatstream's offline local model: I only quote what you have shared. "
+        "chatstream's extractive model: I only quote what you have shared. "
         "Configure a hosted model for open questions."
     )
 
@@ -254,8 +255,8 @@ def _limited(text: str, prompt: Prompt) -> tuple[str, str]:
     return text, "stop"
 
 
-class LocalProvider:
-    name = "local"
+class ExtractiveProvider:
+    name = "extractive"
 
     def __init__(self, delay_ms: float = 15.0) -> None:
         self._delay = delay_ms / 1000

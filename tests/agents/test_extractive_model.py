@@ -1,14 +1,14 @@
-"""The offline model answers from what the user shared, and says so when it cannot."""
+"""The extractive model answers from what the user shared, and says so when it cannot."""
 
 from __future__ import annotations
 
 from agents.providers.base import Prompt
-from agents.providers.local import LocalProvider, answer
+from agents.providers.extractive import ExtractiveProvider, answer
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, Passage
 from schemas.options import GenerationOptions
 
-LOCAL = ModelSpec(name="local", provider="local", upstream="extractive-v1")
+LOCAL = ModelSpec(name="extractive", provider="extractive", upstream="extractive-v1")
 
 
 def test_quotes_the_passage_that_answers_the_question() -> None:
@@ -33,11 +33,11 @@ def test_remembers_what_the_user_said_earlier_in_second_person() -> None:
 def test_says_plainly_when_it_cannot_answer() -> None:
     text = answer(Prompt(question="What is the capital of Mongolia?"))
     assert "can't answer" in text
-    assert "offline local model" in text
+    assert "extractive model" in text
 
 
 async def test_streams_word_by_word_with_usage_at_the_end() -> None:
-    deltas = [d async for d in LocalProvider(delay_ms=0).stream(
+    deltas = [d async for d in ExtractiveProvider(delay_ms=0).stream(
         LOCAL, Prompt(question="I live in Porto."))]
     assert "".join(d.text for d in deltas) == "Noted: you live in Porto."
     assert len([d for d in deltas if d.text]) == 5
@@ -51,7 +51,7 @@ def test_echo_keeps_the_case_of_words_it_does_not_swap() -> None:
 
 
 async def test_honours_stop_sequences_and_max_tokens() -> None:
-    model = LocalProvider(delay_ms=0)
+    model = ExtractiveProvider(delay_ms=0)
     stopped = [d async for d in model.stream(LOCAL, Prompt(
         question="I live in Porto.", options=GenerationOptions(stop=(" in",))))]
     assert "".join(d.text for d in stopped) == "Noted: you live"
@@ -60,3 +60,9 @@ async def test_honours_stop_sequences_and_max_tokens() -> None:
                                                        max_tokens=2))]
     assert "".join(d.text for d in cut) == "Noted: y"
     assert cut[-1].finish_reason == "length"
+
+
+def test_catalogues_naming_the_old_local_provider_still_load() -> None:
+    old = ModelSpec.model_validate({"name": "local", "provider": "local",
+                                    "upstream": "extractive-v1"})
+    assert old.provider == "extractive" and old.provider_key == "extractive" and old.offline

@@ -1,0 +1,111 @@
+"""The OpenAPI document at ``/openapi.json`` (and ``/docs``), made to say what the edge does:
+
+- an HTTP Bearer scheme (an access token or an API key), so ``/docs``' Authorize works,
+  required on every route but the public ones;
+- every error a route can answer, with the one error shape ``{"error": {code, message}}``,
+  instead of FastAPI's default 422 body, which the edge never sends;
+- the stream of ``GET /v1/requests/{rid}/events`` described event by event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+__all__ = ("PUBLIC_PATHS", "install_openapi")
+
+# Answered without a credential.
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/v1/auth/token", "/v1/auth/refresh",
+                "/v1/public/")
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string", "examples": ["not_found"]},
+                       "message": {"type": "string"}}}},
+}
+
+_WHY = {
+    "401": "no credential, or an expired or unknown one",
+    "403": "the caller's role may not do this",
+    "404": "not found, or not the caller's (the two are not told apart)",
+    "413": "the body or a field is over its limit",
+    "415": "the body is not of a type this route reads",
+    "422": "the request does not match the schema; the message names the field",
+    "429": "a rate limit or a plan's quota; Retry-After says when to try again",
+    "503": "the log or the store is unavailable; Retry-After says when to try again",
+}
+
+_SSE = """Server-Sent Events of one answer. Each event's `id` is its position in the answer's
+stream; reconnect with `Last-Event-ID` (or `?last_event_id=`) to resume after it, on any edge.
+
+| event | data |
+|---|---|
+| `status` | `{"state": "generating", "model", "provider"}` |
+| `citations` | `{"citations": [{"document_id", "title", "chunk", ...}]}` |
+| `token` | `{"text", "seq"}` |
+| `restart` | `{"attempt"}`: a worker took over; drop the partial text |
+| `done` | `{"message_id", "usage", "finish_reason"}`: the last event |
+| `error` | `{"code", "message"}`: the last event |
+"""
+
+
+def _public(path: str) -> bool:
+    return any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC_PATHS)
+
+
+def _errors_of(path: str, method: str, op: dict[str, Any], admin: bool) -> list[str]:
+    codes = ["503"]
+    if not _public(path):
+        codes += ["401", "429"]
+    if admin:
+        codes.append("403")
+    if "{" in path:
+        codes.append("404")
+    if op.get("parameters") or op.get("requestBody"):
+        codes.append("422")
+    if method in ("post", "put", "patch") and op.get("requestBody"):
+        codes += ["413", "415"]
+    return sorted(set(codes))
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for fastapi_shape in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(fastapi_shape, None)
+    schemas["Error"] = _ERROR
+    components["securitySchemes"] = {"bearer": {
+        "type": "http", "scheme": "bearer",
+        "description": "An access token from POST /v1/auth/token, or an API key (cs_...). "
+                       "With CHATSTREAM_AUTH=dev (a laptop) no credential is needed."}}
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            if not _public(path):
+                op["security"] = [{"bearer": []}]
+            admin = "admin" in op.get("tags", ())
+            responses = op["responses"]
+            for code in _errors_of(path, method, op, admin):
+                responses[code] = {"description": _WHY[code], "content": ref}
+            if path.endswith("/events") and method == "get":
+                responses["200"] = {"description": _SSE, "content": {
+                    "text/event-stream": {"schema": {"type": "string"}}}}
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,56 @@
+"""The OpenAPI document a client generator or /docs reads says what the edge does: a
+Bearer scheme, the one error shape on every error response, and the SSE events."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+ERROR_REF = "#/components/schemas/Error"
+
+
+async def _document(client: httpx.AsyncClient) -> dict[str, object]:
+    r = await client.get("/openapi.json")
+    assert r.status_code == 200, r.text
+    doc: dict[str, object] = r.json()
+    return doc
+
+
+async def test_every_error_response_has_the_edge_error_shape(client: httpx.AsyncClient) -> None:
+    doc = await _document(client)
+    text = json.dumps(doc)
+    assert "HTTPValidationError" not in text  # FastAPI's 422 body, which the edge never sends
+    paths = doc["paths"]
+    assert isinstance(paths, dict)
+    for path, item in paths.items():
+        for method, op in item.items():
+            for code, response in op["responses"].items():
+                if code.startswith(("4", "5")):
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": ERROR_REF}, (method, path, code)
+    send = paths["/v1/conversations/{cid}/messages"]["post"]["responses"]
+    assert {"401", "404", "413", "422", "429", "503"} <= set(send)
+
+
+async def test_a_bearer_scheme_guards_all_but_the_public_routes(client: httpx.AsyncClient) -> None:
+    doc = await _document(client)
+    components = doc["components"]
+    assert isinstance(components, dict)
+    assert components["securitySchemes"]["bearer"] == {
+        **components["securitySchemes"]["bearer"], "type": "http", "scheme": "bearer"}
+    paths = doc["paths"]
+    assert isinstance(paths, dict)
+    assert paths["/v1/conversations"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in paths["/v1/auth/token"]["post"]
+    assert "security" not in paths["/healthz"]["get"]
+
+
+async def test_the_answer_stream_is_described_event_by_event(client: httpx.AsyncClient) -> None:
+    doc = await _document(client)
+    paths = doc["paths"]
+    assert isinstance(paths, dict)
+    ok = paths["/v1/requests/{rid}/events"]["get"]["responses"]["200"]
+    assert "text/event-stream" in ok["content"]
+    for event in ("status", "citations", "token", "restart", "done", "error"):
+        assert f"`{event}`" in ok["description"]
