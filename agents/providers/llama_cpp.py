@@ -38,8 +38,7 @@ __all__ = ("LlamaCppProvider", "gguf_path", "llama_cpp_installed")
 log = logging.getLogger(__name__)
 
 NAME = "llama-cpp"
-SYSTEM = ("You are chatstream's assistant, a small language model running offline. Answer "
-          "the user's last message briefly and plainly, in the user's language.")
+SYSTEM = "You are a helpful assistant. Answer the user's last message briefly and plainly."
 """Said first, before any passages or summary: a small model otherwise drifts."""
 _DEFAULT_MAX_TOKENS = 256
 _REPEAT_PENALTY = 1.1  # a 135M model repeats itself without it
@@ -70,10 +69,11 @@ def _messages(prompt: Prompt) -> list[dict[str, str]]:
 
 
 def _with_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    # Without context the model's own template adds the system prompt it was tuned with.
     if messages and messages[0]["role"] == "system":
         return [{"role": "system", "content": f"{SYSTEM}\n\n{messages[0]['content']}"},
                 *messages[1:]]
-    return [{"role": "system", "content": SYSTEM}, *messages]
+    return messages
 
 
 class _Model:
