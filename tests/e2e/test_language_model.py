@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
+from harness.sse import Event, events
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.sse import Event, events
 from tests.support.stacks import Stack
 
 pytest.importorskip("llama_cpp", reason="the language model comes with `make llm`")
