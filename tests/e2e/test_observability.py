@@ -172,8 +172,10 @@ async def test_every_process_serves_its_metrics_after_an_answer(split_stack: Sta
     assert health.json() == {"status": "ok"}
     checks = ready.json()["checks"]
     assert ready.status_code == 200, checks
-    assert checks["log"]["ok"] and checks["store"]["ok"]
-    assert checks["providers"]["breakers"]["extractive"] == "closed"
+    assert checks["log"]["ok"] and checks["store"]["ok"] and checks["providers"]["ok"]
+    # The details (hosts, breaker states) are the operator's, with METRICS_TOKEN: an
+    # anonymous probe gets each part's verdict only. The breaker is on /metrics above.
+    assert checks["providers"] == {"ok": True}
 
 
 async def _lag(client: httpx.AsyncClient, stage: str) -> float:
