@@ -154,6 +154,7 @@ class BoundaryMiddleware:
                 return
             limit = self.boundary.max_upload_bytes
             if length.isdigit() and int(length) > limit:
+                await _drain(receive, limit)
                 await _refuse(send, 413, DocumentTooLarge.code, f"upload over {limit} bytes")
                 return
         else:
@@ -164,6 +165,7 @@ class BoundaryMiddleware:
                 return
             limit = self.boundary.max_json_bytes
         if length.isdigit() and int(length) > limit:
+            await _drain(receive, limit)
             await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
             return
         if multipart:
@@ -172,6 +174,7 @@ class BoundaryMiddleware:
             return
         body = await _read(receive, limit)
         if body is None:
+            await _drain(receive, limit)
             await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
             return
         if json_too_deep(body):
@@ -214,6 +217,21 @@ class BoundaryMiddleware:
         finally:
             if give_back is not None:
                 give_back()
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read and drop what the client is still sending, up to a few times ``limit``, before
+    refusing it: a server that answers mid-upload and closes makes the client's write fail
+    with a reset, and it never reads the 413 (the lingering close of nginx and others).
+    Nothing is kept or parsed; past the bound the connection is simply closed."""
+    left = min(4 * limit, 64 * 1024 * 1024)
+    while left > 0:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        left -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _read(receive: Receive, limit: int) -> bytes | None:
