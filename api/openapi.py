@@ -73,6 +73,26 @@ def _errors_of(path: str, method: str, op: dict[str, Any], admin: bool) -> list[
     return sorted(set(codes))
 
 
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+def _schema_ref(response: dict[str, Any] | None) -> str | None:
+    if not response:
+        return None
+    ref: str | None = (response.get("content", {}).get("application/json", {})
+                       .get("schema", {}).get("$ref"))
+    return ref
+
+
+def _own_error_shape(responses: dict[str, Any]) -> dict[str, Any] | None:
+    for code, response in responses.items():
+        ref = _schema_ref(response)
+        if code[:1] in ("4", "5") and ref not in (None, _FASTAPI_422):
+            content: dict[str, Any] = response["content"]
+            return content
+    return None
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
@@ -94,8 +114,15 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 op["security"] = [{"bearer": []}]
             admin = "admin" in op.get("tags", ())
             responses = op["responses"]
+            # A route with an error shape of its own (the OpenAI-compatible ones answer in
+            # OpenAI's) keeps it for every error; the others get the edge's.
+            shape = _own_error_shape(responses) or ref
             for code in _errors_of(path, method, op, admin):
-                responses[code] = {"description": _WHY[code], "content": ref}
+                if _schema_ref(responses.get(code)) in (None, _FASTAPI_422):
+                    responses[code] = {"description": _WHY[code], "content": shape}
+            for code, response in responses.items():  # declared by the route, without a body
+                if code[:1] in ("4", "5") and "content" not in response:
+                    response["content"] = shape
             if path.endswith("/events") and method == "get":
                 responses["200"] = {"description": _SSE, "content": {
                     "text/event-stream": {"schema": {"type": "string"}}}}
