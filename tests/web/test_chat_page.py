@@ -50,7 +50,7 @@ async def test_a_message_streams_its_answer_to_the_end(page: Page, web_stack: St
                                                        api: httpx.AsyncClient) -> None:
     await open_page(page, web_stack.url)
     model = page.get_by_role("combobox", name="Model")
-    await expect(model.locator("option[value=local]")).to_be_attached()
+    await expect(model.locator("option[value=extractive]")).to_be_attached()
     await page.evaluate(WATCH_LENGTHS)
     message = ("My favourite colour is teal, my cat is called Miso, and the spare key "
                "hangs behind the blue door in the hallway.")
