@@ -121,6 +121,8 @@ async def test_share_opens_read_only_for_anyone_and_can_be_taken_down(
     answer = await send(jpage, "The harbour opens at seven.")
     await wait_finished(answer)
     await jpage.get_by_role("button", name="Share").click()
+    # The dialog opens once the edge has made the link.
+    await expect(jpage.get_by_label("Public link")).to_have_value(re.compile(r"/#/s/"))
     link = await jpage.get_by_label("Public link").input_value()
     assert re.search(r"/#/s/[A-Za-z0-9_-]+$", link), link
 
