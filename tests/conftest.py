@@ -62,9 +62,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("split")
     # Every process writes its spans to a file of its own (tests/e2e/test_observability).
-    # The shipped catalogue, answered by its extractive model whether or not `make llm` ran.
-    s = start_stack("split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}",
-                                   "CHATSTREAM_DEFAULT_MODEL": "extractive"})
+    s = start_stack("split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}"})
     yield s
     s.stop()
 

@@ -9,45 +9,22 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (
-    KafkaError,
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-    TopicAlreadyExistsError,
-)
-from pydantic import BaseModel
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from kernel.errors import EventTooLarge, LogUnavailable
+from kernel.errors import LogUnavailable
 from kernel.settings import TopicRetention
-from kernel.telemetry.tracing import with_trace
 from schemas.stages import group_name, topic_name
-from schemas.topics import (
-    ALL_TOPICS,
-    ANALYTICS,
-    BATCH_REQUESTS,
-    BATCH_STATUS,
-    DLQ,
-    INGEST,
-    SCORES,
-    TopicSpec,
-)
-from streams.codec import encode
+from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.runtime import faust_offsets, kafka_backoff
-from streams.runtime.base import (
-    Headers,
-    Record,
-    StageSpec,
-    follow_broadcast,
-    with_request_id,
-)
+from streams.runtime.base import Record, StageSpec, follow_broadcast
+from streams.runtime.kafka_publish import BULK_LINGER_MS, KafkaPublisher, RenewingProducer
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
 
@@ -57,69 +34,6 @@ log = logging.getLogger(__name__)
 
 kafka_backoff.install()
 faust_offsets.install()
-
-
-# Topics nobody waits on interactively: their records may wait a few ms to travel in
-# batches. Requests, tokens, responses and control go at once (linger 0).
-_BULK = frozenset(t.name for t in (ANALYTICS, BATCH_REQUESTS, BATCH_STATUS, DLQ, INGEST,
-                                   SCORES))
-_BULK_LINGER_MS = 20
-
-
-class KafkaPublisher:
-    def __init__(self, producer: AIOKafkaProducer, prefix: str,
-                 bulk: AIOKafkaProducer | None = None) -> None:
-        self._producer = producer
-        self._bulk = bulk or producer
-        self._prefix = prefix
-
-    async def send(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                   headers: Headers = (), partition: int | None = None) -> Awaitable[Any]:
-        headers = with_request_id(with_trace(headers, event), event)
-        name = topic_name(topic, self._prefix)
-        producer = self._bulk if topic.name in _BULK else self._producer
-        if partition is not None and partition not in (
-                producer.client.cluster.partitions_for_topic(name) or {partition}):
-            partition = None  # a reply partition the topic no longer has: the key's
-        try:
-            fut: Awaitable[Any] = await producer.send(
-                name,
-                value=encode(event),
-                key=key.encode() if key is not None else None,
-                headers=list(headers) or None,
-                partition=partition,
-            )
-        except _TOO_LARGE as exc:
-            raise _too_large(topic.name, exc) from exc
-        except KafkaError as exc:
-            raise LogUnavailable(f"kafka refused {topic.name}: {type(exc).__name__}") from exc
-        return _acknowledged(fut, topic.name)
-
-    async def publish(self, topic: TopicSpec, key: str | None, event: BaseModel,
-                      headers: Headers = (), partition: int | None = None) -> None:
-        # send() turns Kafka's errors into LogUnavailable, after the producer's retries.
-        await (await self.send(topic, key, event, headers, partition))
-
-
-# Too large for the producer (max_request_size) or for the broker (message.max.bytes):
-# retrying would refuse it forever and wedge the stage's partition behind it.
-_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
-
-
-def _too_large(topic: str, exc: Exception) -> EventTooLarge:
-    return EventTooLarge(f"the event is too large for {topic}: {type(exc).__name__}")
-
-
-async def _acknowledged(fut: Awaitable[Any], topic: str) -> Any:
-    # A broker outage while waiting for the acknowledgement is the log's, not the
-    # event's: callers retry LogUnavailable instead of dead-lettering the event.
-    try:
-        return await fut
-    except _TOO_LARGE as exc:
-        raise _too_large(topic, exc) from exc
-    except KafkaError as exc:
-        raise LogUnavailable(f"kafka did not acknowledge {topic}: "
-                             f"{type(exc).__name__}", maybe_written=True) from exc
 
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
@@ -171,8 +85,8 @@ class KafkaRuntime:
         self._data_dir = data_dir
         self._client_id = client_id
         self._session_timeout_s = session_timeout_s
-        self._producer: AIOKafkaProducer | None = None
-        self._bulk: AIOKafkaProducer | None = None
+        self._producer: RenewingProducer | None = None
+        self._bulk: RenewingProducer | None = None
         self._publisher: KafkaPublisher | None = None
         self._apps: list[faust.App] = []
         self._broadcasts: list[asyncio.Task[None]] = []
@@ -187,13 +101,8 @@ class KafkaRuntime:
         await create_topics(self._bootstrap, prefix=self._prefix,
                             partitions=self._partitions, replication=self._replication,
                             retention=self._retention)
-        self._producer, self._bulk = (AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
-            client_id=self._client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger,
-        ) for linger in (0, _BULK_LINGER_MS))
+        self._producer, self._bulk = (RenewingProducer(self._producer_factory(linger))
+                                      for linger in (0, BULK_LINGER_MS))
         await self._producer.start()
         await self._bulk.start()
         self._publisher = KafkaPublisher(self._producer, self._prefix, self._bulk)
@@ -203,6 +112,13 @@ class KafkaRuntime:
             self._apps.append(app)
             self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
                                  for b in spec.broadcasts]
+
+    def _producer_factory(self, linger_ms: int) -> Callable[[], AIOKafkaProducer]:
+        def make() -> AIOKafkaProducer:
+            return AIOKafkaProducer(bootstrap_servers=self._bootstrap,
+                                    client_id=self._client_id, acks="all",
+                                    enable_idempotence=True, linger_ms=linger_ms)
+        return make
 
     def _faust_app(self, spec: StageSpec) -> faust.App:
         datadir = self._data_dir / "faust" / spec.name
@@ -277,15 +193,15 @@ class KafkaRuntime:
         if self._producer is None:
             raise RuntimeError("KafkaRuntime.start() was not called")
         name = topic_name(topic, self._prefix)
-        found = self._producer.client.cluster.partitions_for_topic(name)
+        found = self._producer.current.client.cluster.partitions_for_topic(name)
         # A topic created a moment ago (start() creates missing ones) takes a little
         # while to show in the metadata.
         deadline = asyncio.get_running_loop().time() + 30.0
         while not found:
             if asyncio.get_running_loop().time() > deadline:
                 raise LogUnavailable(f"kafka has no topic {name}")
-            await self._producer.client.force_metadata_update()
-            found = self._producer.client.cluster.partitions_for_topic(name)
+            await self._producer.current.client.force_metadata_update()
+            found = self._producer.current.client.cluster.partitions_for_topic(name)
             if not found:
                 await asyncio.sleep(0.5)
         return len(found)
@@ -358,7 +274,7 @@ class KafkaRuntime:
         if self._producer is None:
             return False, "not started"
         try:
-            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 5)
+            await asyncio.wait_for(self._producer.current.client.fetch_all_metadata(), 5)
         except (KafkaError, TimeoutError) as exc:
             return False, f"kafka unreachable: {type(exc).__name__}"
         return True, f"kafka {self._bootstrap}"

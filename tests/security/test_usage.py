@@ -20,9 +20,7 @@ from tests.support.stacks import models_env
 @pytest.fixture(scope="module")
 def metered_edge(tmp_path_factory: pytest.TempPathFactory,
                  fake_model: FakeModelServer) -> Iterator[Edge]:
-    # The e2e catalogue names its extractive model `local`.
-    edge = start_jwt_edge(tmp_path_factory.mktemp("metered"), **models_env(fake_model),
-                          CHATSTREAM_DEFAULT_MODEL="local")
+    edge = start_jwt_edge(tmp_path_factory.mktemp("metered"), **models_env(fake_model))
     yield edge
     edge.stop()
 

@@ -63,6 +63,9 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         # Workers' /metrics on any free port: several run on this machine at once.
         "CHATSTREAM_WORKER_PORT": "0",
         "CHATSTREAM_LAG_INTERVAL_S": "1",
+        # The deterministic model: what a test asserts of an answer must not depend on
+        # whether `make llm` installed the small language model (then the default).
+        "CHATSTREAM_DEFAULT_MODEL": "extractive",
         **extra,
     }
 
@@ -100,6 +103,7 @@ def models_env(fake: FakeModelServer) -> dict[str, str]:
     """The e2e catalogue, its `fake` endpoint on the fake model server of the session."""
     return {
         "CHATSTREAM_MODELS_FILE": str(MODELS),
+        "CHATSTREAM_DEFAULT_MODEL": "local",  # the e2e catalogue's name for the extractive one
         "CHATSTREAM_ENDPOINTS": json.dumps(
             {"fake": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"}}),
     }

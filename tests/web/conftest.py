@@ -34,9 +34,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
 @pytest.fixture(scope="session")
 def web_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack("embedded", tmp_path_factory.mktemp("web"),
-                    {"CHATSTREAM_LOCAL_MODEL_DELAY_MS": MODEL_DELAY_MS,
-                     # the echo the tests read, whether or not `make llm` ran
-                     "CHATSTREAM_DEFAULT_MODEL": "extractive"})
+                    {"CHATSTREAM_LOCAL_MODEL_DELAY_MS": MODEL_DELAY_MS})
     yield s
     s.stop()
 
