@@ -20,6 +20,8 @@ OFFLINE = frozenset({"extractive", "llama-cpp"})
 # The offline model is deterministic and extractive: sampling options change nothing,
 # which is what a seed asks for anyway; it honours max_tokens and stop itself.
 _OFFLINE_OPTIONS = frozenset({"max_tokens", "temperature", "top_p", "seed", "stop", "user"})
+# llama.cpp samples: it honours these as well (agents/providers/llama_cpp.py).
+_LLAMA_OPTIONS = _OFFLINE_OPTIONS | {"presence_penalty", "frequency_penalty"}
 # Groq's API answers 400 for these (its OpenAI-compatibility notes).
 _GROQ_REFUSES = frozenset({"logit_bias"})
 
@@ -84,6 +86,8 @@ class ModelSpec(BaseModel):
             return self.tools if self.tools is not None else not self.offline
         if option == "response_format":
             return self.json_mode if self.json_mode is not None else not self.offline
+        if self.provider == "llama-cpp":
+            return option in _LLAMA_OPTIONS
         if self.offline:
             return option in _OFFLINE_OPTIONS
         return not (self.provider == "groq" and option in _GROQ_REFUSES)

@@ -223,10 +223,8 @@ class LlamaCppProvider:
         parts: list[str] = []
         finish = "stop"
         try:
-            chunks = llm.create_completion(
-                tokens, max_tokens=max_tokens, stream=True, stop=[loaded.stop_text],
-                temperature=0.3 if prompt.temperature is None else prompt.temperature,
-                repeat_penalty=_REPEAT_PENALTY)
+            chunks = llm.create_completion(tokens, max_tokens=max_tokens, stream=True,
+                                           **_sampling(prompt, loaded.stop_text))
             try:
                 for chunk in chunks:
                     if stop.is_set():
@@ -253,3 +251,23 @@ class LlamaCppProvider:
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _sampling(prompt: Prompt, stop_text: str) -> dict[str, Any]:
+    """llama.cpp's arguments for the request's options (those the catalogue lets through
+    for this provider: see ``schemas.catalogue``); ``user`` names the caller only."""
+    o = prompt.options
+    args: dict[str, Any] = {
+        "stop": [stop_text, *(o.stop or ())],
+        "temperature": 0.3 if prompt.temperature is None else prompt.temperature,
+        "repeat_penalty": _REPEAT_PENALTY,
+    }
+    if o.top_p is not None:
+        args["top_p"] = o.top_p
+    if o.seed is not None:
+        args["seed"] = o.seed
+    if o.presence_penalty is not None:
+        args["presence_penalty"] = o.presence_penalty
+    if o.frequency_penalty is not None:
+        args["frequency_penalty"] = o.frequency_penalty
+    return args

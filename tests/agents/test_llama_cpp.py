@@ -15,6 +15,7 @@ from agents.providers.messages import message_tokens, to_messages
 from kernel.catalogue import load_catalogue
 from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
+from schemas.options import GenerationOptions
 
 pytest.importorskip("llama_cpp", reason="the language model comes with `make llm`")
 
@@ -89,3 +90,23 @@ async def test_a_missing_model_file_fails_over_instead_of_answering(
     with pytest.raises(ProviderError, match="not installed"):
         async for _ in provider.stream(missing, Prompt(question="Hi")):
             pass
+
+
+async def test_stop_and_seed_are_honoured(provider: LlamaCppProvider) -> None:
+    """A request's `stop` ends the answer before the stop text; the same `seed` at a
+    sampling temperature gives the same answer twice (llama.cpp ignored both before)."""
+    assert SMOLLM2 is not None
+    question = "Name the capital of France, then the capital of Italy."
+
+    async def text(options: GenerationOptions, temperature: float = 0) -> str:
+        prompt = Prompt(question=question, max_tokens=40, temperature=temperature,
+                        options=options)
+        return "".join([d.text async for d in provider.stream(SMOLLM2, prompt)])
+
+    whole = await text(GenerationOptions())
+    assert "Paris" in whole
+    cut = await text(GenerationOptions(stop=("Paris",)))
+    assert "Paris" not in cut and whole.startswith(cut.rstrip())
+    seeded = GenerationOptions(seed=1234, top_p=0.9)
+    assert await text(seeded, temperature=1.2) == await text(seeded, temperature=1.2)
+    assert SMOLLM2.supports("presence_penalty") and not SMOLLM2.supports("logit_bias")
