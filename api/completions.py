@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from fastapi.responses import JSONResponse
 
+from api.frames import KEEPALIVE_S
 from api.relay import RequestStream
 from schemas.completions import (
     ChatCompletion,
@@ -24,8 +26,6 @@ from schemas.completions import (
 )
 
 __all__ = ("Completion", "collect", "openai_error", "status_of", "stream_chunks")
-
-KEEPALIVE_S = 15.0
 
 # chatstream's finish reasons in OpenAI's vocabulary.
 _FINISH = {"stop": "stop", "length": "length", "blocked": "content_filter",
@@ -67,7 +67,7 @@ class Completion:
     def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> str:
         body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                 "model": self.model, "choices": choices, **extra}
-        return f"data: {json.dumps(body)}\n\n"
+        return f"data: {orjson.dumps(body).decode()}\n\n"
 
 
 def _delta(content: str | None = None, finish: str | None = None,
@@ -130,7 +130,7 @@ async def stream_chunks(stream: RequestStream, completion: Completion,
         if e is None:
             yield ": keep-alive\n\n"
             continue
-        data = json.loads(e.data)
+        data = e.payload  # decoded once, by the relay
         if e.event == "status" and data.get("model"):
             completion.model = data["model"]
         elif e.event == "token":
@@ -166,7 +166,7 @@ async def collect(stream: RequestStream, completion: Completion) -> JSONResponse
     async for e in stream.follow(0, KEEPALIVE_S):
         if e is None:
             continue
-        data = json.loads(e.data)
+        data = e.payload  # decoded once, by the relay
         if e.event == "status" and data.get("model"):
             completion.model = data["model"]
         elif e.event == "token":

@@ -16,7 +16,10 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-__all__ = ("FRAMES", "Frame", "RequestStream", "SseEvent", "sse_frame")
+__all__ = ("FRAMES", "KEEPALIVE_S", "Frame", "RequestStream", "SseEvent", "sse_frame")
+
+KEEPALIVE_S = 15.0
+"""A stream quiet this long gets a comment line, so proxies keep the connection open."""
 
 
 @dataclass(frozen=True, slots=True)

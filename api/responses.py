@@ -8,14 +8,15 @@ What the pipeline cannot do (state kept between responses: ``previous_response_i
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.completions import KEEPALIVE_S
+import orjson
+
 from api.completions_input import BadField
+from api.frames import KEEPALIVE_S
 from api.relay import RequestStream
 
 __all__ = ("ResponseWriter", "to_chat")
@@ -182,7 +183,7 @@ def to_chat(raw: object) -> dict[str, Any]:
 
 
 def _sse(payload: dict[str, Any]) -> str:
-    return f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n"
+    return f"event: {payload['type']}\ndata: {orjson.dumps(payload).decode()}\n\n"
 
 
 @dataclass
@@ -292,7 +293,7 @@ class ResponseWriter:
             if e is None:
                 yield ": keep-alive\n\n"
                 continue
-            data = json.loads(e.data)
+            data = e.payload  # decoded once, by the relay
             if e.event == "status" and data.get("model"):
                 self.model = data["model"]
             elif e.event == "token":

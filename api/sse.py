@@ -9,14 +9,13 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Principal
 from api.errors import ApiError
-from api.frames import RequestStream, SseEvent, sse_frame
+from api.frames import KEEPALIVE_S, RequestStream, SseEvent, sse_frame
 from api.services import EdgeServices
 from kernel.telemetry.metrics import SSE_OPEN
 from stores.conversations.base import StoredMessage
 
 __all__ = ("last_event_id", "open_stream", "stream_response")
 
-KEEPALIVE_S = 15.0
 _KEEPALIVE = b": keep-alive\n\n"
 _QUEUED = sse_frame(None, "status", '{"state":"queued"}')
 
