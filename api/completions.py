@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse
 
-from api.frames import KEEPALIVE_S
+from api.frames import KEEPALIVE_S, SseEvent
 from api.relay import RequestStream
 from schemas.completions import (
     ChatCompletion,
@@ -123,40 +123,59 @@ async def stream_chunks(stream: RequestStream, completion: Completion,
                         include_usage: bool) -> AsyncIterator[str]:
     """``data: {chunk}`` lines as OpenAI streams them, ending with ``data: [DONE]``.
     Usage is in the final chunk: on the finish chunk, or (with ``include_usage``) in a
-    chunk of its own with no choices, as OpenAI sends it."""
+    chunk of its own with no choices, as OpenAI sends it. The chunks of the frames that
+    arrived together are written together."""
     yield completion.chunk(_delta("", role=True))
-    sent_text = False
-    async for e in stream.follow(0, KEEPALIVE_S):
-        if e is None:
+    chunker = _Chunker(completion, include_usage)
+    async for batch in stream.follow_batches(0, KEEPALIVE_S):
+        if batch is None:
             yield ": keep-alive\n\n"
             continue
+        out: list[str] = []
+        for e in batch:
+            if chunker.add(e, out):
+                yield "".join(out)
+                return
+        if out:
+            yield "".join(out)
+
+
+@dataclass
+class _Chunker:
+    completion: Completion
+    include_usage: bool
+    sent_text: bool = False
+
+    def add(self, e: SseEvent, out: list[str]) -> bool:
+        """Append the chunks of frame ``e`` to ``out``; True once the stream has ended."""
         data = e.payload  # decoded once, by the relay
+        chunk = self.completion.chunk
         if e.event == "status" and data.get("model"):
-            completion.model = data["model"]
+            self.completion.model = data["model"]
         elif e.event == "token":
-            sent_text = True
-            yield completion.chunk(_delta(data["text"]))
+            self.sent_text = True
+            out.append(chunk(_delta(data["text"])))
         elif e.event == "tool_calls":
-            sent_text = True
-            yield completion.chunk(_delta(tool_call=data))
-        elif e.event == "restart" and sent_text:
+            self.sent_text = True
+            out.append(chunk(_delta(tool_call=data)))
+        elif e.event == "restart" and self.sent_text:
             # OpenAI's protocol cannot take text back: end with an error, not a mix.
-            yield _error_event("restarted", "the answer was restarted on another model "
-                               "after it had begun; send the request again")
-            return
+            out.append(_error_event("restarted", "the answer was restarted on another "
+                                    "model after it had begun; send the request again"))
+            return True
         elif e.event == "error":
-            yield _error_event(data.get("code", "error"), data.get("message", ""))
-            return
+            out.append(_error_event(data.get("code", "error"), data.get("message", "")))
+            return True
         elif e.event == "done":
             finish = _FINISH.get(data.get("finish_reason", "stop"), "stop")
             usage = _usage(data)
-            if include_usage:
-                yield completion.chunk(_delta(finish=finish), usage=None)
-                yield completion.chunk([], usage=usage)
+            if self.include_usage:
+                out += [chunk(_delta(finish=finish), usage=None), chunk([], usage=usage)]
             else:
-                yield completion.chunk(_delta(finish=finish), usage=usage)
-            yield "data: [DONE]\n\n"
-            return
+                out.append(chunk(_delta(finish=finish), usage=usage))
+            out.append("data: [DONE]\n\n")
+            return True
+        return False
 
 
 async def collect(stream: RequestStream, completion: Completion) -> JSONResponse:

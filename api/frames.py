@@ -140,17 +140,34 @@ class RequestStream:
         """Events after id ``after`` as they come; ``None`` when nothing came for
         ``keepalive_s``. A resume at or past the end of a finished answer gets its final
         event again, so every reader ends with ``done`` or ``error``."""
+        async for batch in self.follow_batches(after, keepalive_s):
+            if batch is None:
+                yield None
+            else:
+                for event in batch:
+                    yield event
+
+    async def follow_batches(self, after: int,
+                             keepalive_s: float) -> AsyncIterator[list[SseEvent] | None]:
+        """As :meth:`follow`, but everything that arrived since the last wake-up comes
+        as one list: a reader writes it to its socket once (the relay reads the log in
+        fetches, so several frames of one answer often arrive together)."""
         pos = after
         sent = False
         while True:
-            while pos < len(self.events):
-                pos += 1
+            if pos < len(self.events):
+                batch = self.events[pos:]
+                pos = len(self.events)
                 sent = True
-                yield self.events[pos - 1]
+                yield batch
             if self.finished:
+                if pos < len(self.events):
+                    continue  # appended while the reader was writing the last batch
                 if not sent and self.events:
-                    yield self.events[-1]
+                    yield [self.events[-1]]
                 return
+            if pos < len(self.events):
+                continue
             changed = self._changed
             try:
                 async with asyncio.timeout(keepalive_s):

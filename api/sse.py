@@ -81,8 +81,8 @@ async def _frames(stream: RequestStream, after: int) -> AsyncIterator[bytes]:
     try:
         if after == 0 and not stream.events:
             yield _QUEUED
-        async for e in stream.follow(after, KEEPALIVE_S):
-            yield _KEEPALIVE if e is None else e.wire
+        async for batch in stream.follow_batches(after, KEEPALIVE_S):
+            yield _KEEPALIVE if batch is None else b"".join(e.wire for e in batch)
     finally:
         SSE_OPEN.dec()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from api.relay import RequestStream
@@ -42,3 +43,25 @@ async def test_follow_resumes_after_an_id_without_gap_or_repeat() -> None:
         s.add(e)  # type: ignore[arg-type]
     after_two = [e async for e in s.follow(2, keepalive_s=1)]
     assert [e.id for e in after_two if e] == [3, 4, 5]
+
+
+async def test_frames_that_arrive_together_are_written_together() -> None:
+    """What the relay adds in one go (one fetch from the log) is one batch for a reader
+    (one write to its socket); the ids still run on without gap or repeat."""
+    s = RequestStream("r")
+    events = _events("a1", ["a", "b", "c", "d"])
+    for e in events[:3]:
+        s.add(e)  # type: ignore[arg-type]
+    batches: list[list[int]] = []
+
+    async def read() -> None:
+        async for batch in s.follow_batches(0, keepalive_s=5):
+            assert batch is not None
+            batches.append([e.id for e in batch])
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0.01)
+    for e in events[3:]:
+        s.add(e)  # type: ignore[arg-type]
+    await asyncio.wait_for(reader, 5)
+    assert batches == [[1, 2, 3], [4, 5, 6]]
