@@ -93,6 +93,13 @@ def _own_error_shape(responses: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _hoist_definitions(op: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A request schema given whole by a route (pydantic's, with its ``$defs``) has its
+    definitions moved to the components, where its references point."""
+    for media in op.get("requestBody", {}).get("content", {}).values():
+        schemas.update(media.get("schema", {}).pop("$defs", {}))
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
@@ -112,6 +119,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 continue
             if not _public(path):
                 op["security"] = [{"bearer": []}]
+            _hoist_definitions(op, schemas)
             admin = "admin" in op.get("tags", ())
             responses = op["responses"]
             # A route with an error shape of its own (the OpenAI-compatible ones answer in

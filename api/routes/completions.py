@@ -51,14 +51,20 @@ async def start(services: EdgeServices, principal: Principal, raw: object,
     return body, event, await submit(services, principal, event)
 
 
+# The body is read by the route itself (see below), so its schema is given here: OpenAI's
+# request as chatstream reads it; docs/models.md says what is done with each field.
+_REQUEST_SCHEMA = {
+    **ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+    "description": "OpenAI's chat completion request; docs/models.md lists every field "
+                   "and what chatstream does with it; a field it does not know is refused (400)."}
+
+
 @router.post("/completions", response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}}},
                         400: {"model": OpenAIError}, 404: {"model": OpenAIError},
                         413: {"model": OpenAIError}},
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": {"type": "object", "description": (
-                     "OpenAI's chat completion request; docs/models.md lists every "
-                     "field and what chatstream does with it")}}}}})
+                 "application/json": {"schema": _REQUEST_SCHEMA}}}})
 async def chat_completions(request: Request, services: ServicesDep,
                            principal: PrincipalDep) -> JSONResponse | StreamingResponse:
     """The request's ``messages`` are the conversation: the last one (from the user) is

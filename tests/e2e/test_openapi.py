@@ -58,3 +58,24 @@ async def test_the_answer_stream_is_described_event_by_event(client: httpx.Async
     assert "text/event-stream" in ok["content"]
     for event in ("status", "citations", "token", "restart", "done", "error"):
         assert f"`{event}`" in ok["description"]
+
+
+async def test_the_chat_completion_request_is_described_field_by_field(
+        client: httpx.AsyncClient) -> None:
+    """A client generator gets OpenAI's request fields (the route reads its body itself,
+    so FastAPI would otherwise publish an empty object), and every reference resolves."""
+    doc = await _document(client)
+    paths = doc["paths"]
+    assert isinstance(paths, dict)
+    body = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]
+    schema = body["schema"]
+    assert {"model", "messages"} <= set(schema["required"])
+    for field in ("stream", "tools", "tool_choice", "response_format", "stop", "seed"):
+        assert field in schema["properties"], field
+    text = json.dumps(doc)
+    assert "$defs" not in text
+    components = doc["components"]
+    assert isinstance(components, dict)
+    for ref in set(text.split('"$ref": "')[1:]):
+        name = ref.split('"', 1)[0].removeprefix("#/components/schemas/")
+        assert name in components["schemas"], name
