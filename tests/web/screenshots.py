@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from harness.process import ChatstreamProcess
 from tests.support.browser import launch
+from tests.web import screenshots_accounts
 from tests.web.chat import answers, open_page, send, wait_finished
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -117,6 +118,8 @@ async def main(out: Path) -> None:
                 browser = await launch(playwright)
                 try:
                     for path in await take(out, up.url, browser):
+                        print(path)
+                    for path in await screenshots_accounts.take(out, browser):
                         print(path)
                 finally:
                     await browser.close()
