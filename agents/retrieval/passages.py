@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 
 from agents.embedders.base import Embedder
 from kernel.errors import ProviderError, StoreUnavailable
@@ -23,6 +24,9 @@ __all__ = ("IndexedPassages",)
 
 log = logging.getLogger(__name__)
 
+# Tenants known to have had a document: bounded, the least recently asking forgotten first.
+_TENANTS_KEPT = 10_000
+
 
 class IndexedPassages:
     """Satisfies ``PassageSource``."""
@@ -34,12 +38,15 @@ class IndexedPassages:
         self._documents = documents
         self._alpha = alpha
         self._min_similarity = min_similarity
+        self._with_documents: OrderedDict[str, None] = OrderedDict()
 
     async def search(self, request: MessageReceived, limit: int) -> list[Passage]:
         if limit <= 0:
             return []
         tenant, text = request.tenant_id, request.text
         try:
+            if not await self._has_documents(tenant):
+                return []  # nothing to find: the question is not embedded for nothing
             [vector] = await self._embedder.embed([text])
             scoped, wide = await asyncio.gather(
                 self._index.search(tenant, text, vector, conversation_id=request.conversation_id,
@@ -56,6 +63,20 @@ class IndexedPassages:
         return [Passage(document_id=h.document_id, title=h.title, chunk=h.chunk, text=h.text,
                         score=h.score)
                 for h in hits if h.document_id in ready][:limit]
+
+    async def _has_documents(self, tenant_id: str) -> bool:
+        """Whether the tenant has any document. Once it has had one, it is assumed to have
+        some (a search that finds none costs time, never a wrong answer); until then, the
+        store is asked at each message, so a first upload is searched at once."""
+        if tenant_id in self._with_documents:
+            self._with_documents.move_to_end(tenant_id)
+            return True
+        if not await self._documents.list_documents(tenant_id, limit=1):
+            return False
+        self._with_documents[tenant_id] = None
+        if len(self._with_documents) > _TENANTS_KEPT:
+            self._with_documents.popitem(last=False)
+        return True
 
     def _relevant(self, hit: Hit, wanted: set[str]) -> bool:
         if hit.similarity >= self._min_similarity:

@@ -102,3 +102,26 @@ async def test_an_index_outage_means_no_passages_not_no_answer(parts: Parts) -> 
 
     source = IndexedPassages(DownIndex(Path("/nonexistent"), "x"), EMBEDDER, parts.documents)
     assert await source.search(message("Skarholm"), 5) == []
+
+
+class _CountingEmbedder(HashingEmbedder):
+    def __init__(self) -> None:
+        super().__init__(dimensions=256)
+        self.calls = 0
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        return await super().embed(texts)
+
+
+async def test_a_tenant_without_documents_is_not_embedded_for_and_a_first_upload_is_found(
+        parts: Parts) -> None:
+    """The question is embedded only when there is something to find; the tenant's first
+    document is searched from the next message on (no stale "no documents" kept)."""
+    embedder = _CountingEmbedder()
+    source = IndexedPassages(parts.index, embedder, parts.documents)
+    assert await source.search(message("Where is the lighthouse?"), 3) == []
+    assert embedder.calls == 0
+    await add(parts, "d1", ["The lighthouse stands on Quorvane point."])
+    found = await source.search(message("Where is the lighthouse?"), 3)
+    assert [p.document_id for p in found] == ["d1"] and embedder.calls == 1
