@@ -65,7 +65,7 @@ class AnalyticsView:
         self._latest: dict[tuple[str, int], AnalyticsSnapshot] = {}
         # The topic is compacted: from its start, the newest snapshot of each key.
         self._view = TopicView(runtime, ANALYTICS, self.apply, since_ms=0,
-                               name="analytics-view")
+                               name="analytics-view", interactive=False)
 
     async def start(self) -> None:
         await self._view.start()

@@ -53,8 +53,10 @@ class BatchView:
 
     async def start(self) -> None:
         since = int((time.time() - self._lookback_s) * 1000)
+        # A batch submitted here is applied at once (routes/batches.py); its progress
+        # and other replicas' batches may arrive a little later.
         self._views = [TopicView(self._runtime, t, self._reader(t), since_ms=since,
-                                 name=f"batches-{t.name}")
+                                 name=f"batches-{t.name}", interactive=False)
                        for t in (BATCH_REQUESTS, BATCH_STATUS)]
         for view in self._views:
             await view.start()

@@ -22,12 +22,13 @@ log = logging.getLogger(__name__)
 class TopicView:
     """Hands every record of ``topic`` (``partitions`` of it, or all) from ``since_ms`` on
     to ``apply``, in a task of its own. ``evict`` runs every ``evict_every_s`` while the
-    view runs, so state built from the topic stays within its bounds when it is quiet."""
+    view runs, so state built from the topic stays within its bounds when it is quiet.
+    A view nobody waits on record by record is not ``interactive`` (see Runtime.tail)."""
 
     def __init__(self, runtime: Runtime, topic: TopicSpec, apply: Callable[[Record], None],
                  *, since_ms: int = 0, partitions: Sequence[int] | None = None,
                  evict: Callable[[], None] | None = None, evict_every_s: float = 5.0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, interactive: bool = True) -> None:
         self._runtime = runtime
         self.topic = topic
         self._apply = apply
@@ -36,6 +37,7 @@ class TopicView:
         self._evict = evict
         self._evict_every_s = evict_every_s
         self.name = name or f"view-{topic.name}"
+        self._interactive = interactive
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, timeout_s: float = 60.0) -> None:
@@ -69,7 +71,8 @@ class TopicView:
 
     async def _follow(self, positioned: Callable[[], None]) -> None:
         async for record in self._runtime.tail(self.topic, self._since_ms, positioned,
-                                               self._partitions):
+                                               self._partitions,
+                                               interactive=self._interactive):
             try:
                 self._apply(record)
             except Exception:

@@ -151,10 +151,13 @@ class Runtime(Protocol):
 
     def tail(self, topic: TopicSpec, since_ms: int,
              positioned: Callable[[], None] | None = None,
-             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+             partitions: Sequence[int] | None = None,
+             *, interactive: bool = True) -> AsyncIterator[Record]:
         """Every record of ``topic`` from ``since_ms`` on, then live, across ``partitions``
         (all when None). ``positioned`` is called once the start offsets are fixed: from
-        then on nothing written to those partitions can be missed."""
+        then on nothing written to those partitions can be missed. A reader that is not
+        ``interactive`` (a view nobody waits on token by token) may see records a few
+        hundred ms later, for fewer polls of the log while it is quiet."""
         ...
 
     def scan(self, topic: TopicSpec, since_ms: int,

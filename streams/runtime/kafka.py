@@ -69,6 +69,16 @@ async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replica
     return created
 
 
+# How long a fetch may wait on the broker for new records. aiokafka leaves a partition out
+# of the next fetch while its last records are unread, and a fetch already waiting on the
+# broker holds back the one that would include it again: a short wait bounds that delay
+# for readers a client waits on (the relay). Every wait that ends empty is one more fetch
+# round trip, though (the edge's profile: most of its fetch cost was sending fetches), so
+# the edge's other views wait longer.
+_INTERACTIVE_WAIT_MS = 50
+_QUIET_WAIT_MS = 500
+
+
 class KafkaRuntime:
     kind = "kafka"
 
@@ -208,16 +218,19 @@ class KafkaRuntime:
 
     def tail(self, topic: TopicSpec, since_ms: int,
              positioned: Callable[[], None] | None = None,
-             partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
-        return self._read(topic, since_ms, positioned, partitions, until_end=False)
+             partitions: Sequence[int] | None = None,
+             *, interactive: bool = True) -> AsyncIterator[Record]:
+        return self._read(topic, since_ms, positioned, partitions, until_end=False,
+                          max_wait_ms=_INTERACTIVE_WAIT_MS if interactive else _QUIET_WAIT_MS)
 
     def scan(self, topic: TopicSpec, since_ms: int,
              partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
-        return self._read(topic, since_ms, None, partitions, until_end=True)
+        return self._read(topic, since_ms, None, partitions, until_end=True,
+                          max_wait_ms=_INTERACTIVE_WAIT_MS)
 
     async def _read(self, topic: TopicSpec, since_ms: int,
                     positioned: Callable[[], None] | None, partitions: Sequence[int] | None,
-                    *, until_end: bool) -> AsyncIterator[Record]:
+                    *, until_end: bool, max_wait_ms: int) -> AsyncIterator[Record]:
         name = topic_name(topic, self._prefix)
         only = None if partitions is None else set(partitions)
         consumer = AIOKafkaConsumer(
@@ -225,10 +238,7 @@ class KafkaRuntime:
             client_id=f"{self._client_id}-relay",
             enable_auto_commit=False,
             group_id=None,
-            # aiokafka leaves a partition out of the next fetch while its last records
-            # are unread, and a fetch already waiting on the broker holds back the one
-            # that would include it again: a bounded wait bounds that delay.
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=max_wait_ms,
         )
         await consumer.start()
         try:

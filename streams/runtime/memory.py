@@ -196,7 +196,9 @@ class MemoryRuntime:
 
     async def tail(self, topic: TopicSpec, since_ms: int,
                    positioned: Callable[[], None] | None = None,
-                   partitions: Sequence[int] | None = None) -> AsyncIterator[Record]:
+                   partitions: Sequence[int] | None = None,
+                   *, interactive: bool = True) -> AsyncIterator[Record]:
+        # In process, a reader is woken by the append itself: nothing is polled.
         name = topic_name(topic, self._prefix)
         parts = self.log.partitions(name)
         read = [p for p in range(len(parts)) if partitions is None or p in partitions]
