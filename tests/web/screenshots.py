@@ -111,7 +111,9 @@ async def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         up = ChatstreamProcess(["up", "--port", "0"], {
             "CHATSTREAM_DATA_DIR": str(Path(tmp) / "data"),
-            "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "60"}, Path(tmp) / "up.log").start()
+            "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "60",
+            # The pictures show the extractive model's answers, whether or not `make llm` ran.
+            "CHATSTREAM_DEFAULT_MODEL": "extractive"}, Path(tmp) / "up.log").start()
         try:
             assert up.url
             async with async_playwright() as playwright:

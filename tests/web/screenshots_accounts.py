@@ -86,6 +86,7 @@ async def take(out: Path, browser: Browser) -> list[Path]:
             await page.get_by_role("button", name="Status").click()
             await expect(page.locator("#status-table tbody tr[data-stage=inference]")
                          ).to_be_attached()
+            await page.wait_for_timeout(2500)  # a second reading: events per second shown
             await shot(page, "account-status")
 
             reader = await _page(browser, up.url)
