@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import EXTRACTIVE
 from harness.process import ChatstreamProcess
 from harness.servers import CASSANDRA, KAFKA, require
 
@@ -67,6 +68,7 @@ def stack_env(stack: str, workdir: Path) -> dict[str, str]:
         "CHATSTREAM_LAG_INTERVAL_S": "0",
         # Slow enough that answers are under way when the process dies.
         "CHATSTREAM_LOCAL_MODEL_DELAY_MS": "5",
+        **EXTRACTIVE,
     }
     if stack == "kafka":
         require(KAFKA, "Kafka")
