@@ -23,12 +23,7 @@ from schemas.topics import CONTEXTS, DLQ, REQUESTS
 from streams.runtime.base import Emit, StageSpec
 from streams.runtime.kafka import KafkaRuntime
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-
-
-def _request(text: str) -> MessageReceived:
-    return MessageReceived(tenant_id="t1", request_id=uuid.uuid4().hex,
-                           message_id=uuid.uuid4().hex, conversation_id="c1", user_id="u1",
-                           text=text, model="local")
+from tests.support.events import message_received as _request
 
 
 async def test_an_event_too_large_for_kafka_is_dead_lettered_and_the_stage_goes_on(

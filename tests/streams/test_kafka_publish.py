@@ -14,16 +14,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from harness.cleanup import drop_topics
 from harness.servers import KAFKA, require
 from kernel.errors import LogUnavailable
-from schemas.events import MessageReceived
 from schemas.stages import topic_name
 from schemas.topics import REQUESTS
 from streams.runtime.kafka import KafkaRuntime
-
-
-def _request(text: str) -> MessageReceived:
-    return MessageReceived(tenant_id="t1", request_id=uuid.uuid4().hex,
-                           message_id=uuid.uuid4().hex, conversation_id="c1", user_id="u1",
-                           text=text, model="extractive")
+from tests.support.events import message_received as _request
 
 
 async def test_a_producer_out_of_sequence_is_replaced_and_publishing_goes_on(
