@@ -5,13 +5,12 @@ and can be told to fail or stall."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from harness.jsonhttp import JsonHandler, serve, shut
 
 __all__ = ("PAGES", "SearchServer")
 
@@ -42,18 +41,7 @@ class SearchServer:
     def start(self) -> SearchServer:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 parsed = urlparse(self.path)
                 params = parse_qs(parsed.query)
@@ -74,12 +62,9 @@ class SearchServer:
                                   "results": [{**p, "engine": "fake", "score": 1.0}
                                               for p in hits]})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        shut(self._server)
+        self._server = None
