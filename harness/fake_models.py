@@ -37,7 +37,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 CHAT_PATHS = ("/v1/chat/completions", "/openai/v1/chat/completions")
-Outcome = Literal["pending", "completed", "disconnected", "cut", "malformed", "error"]
+Outcome = Literal["pending", "completed", "disconnected", "cut", "malformed", "error", "errored"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class Reply:
     """Abort the connection after this many content chunks (no terminating chunk)."""
     malformed_after: int | None = None
     """Send a chunk that is not JSON after this many content chunks."""
+    error_after: int | None = None
+    """Send an error event (as OpenAI does when a stream fails on its side) after this
+    many content chunks, then end the body."""
     finish_reason: str = "stop"
     tool_calls: tuple[FakeToolCall, ...] = ()
     """Tool calls made after the text (no text unless ``text`` is set)."""
@@ -99,6 +102,10 @@ class Reply:
     @classmethod
     def malformed(cls, after: int, text: str | None = None) -> Reply:
         return cls(text=text, malformed_after=after)
+
+    @classmethod
+    def erroring(cls, after: int, text: str | None = None) -> Reply:
+        return cls(text=text, error_after=after)
 
 
 @dataclass
@@ -406,6 +413,13 @@ class FakeModelServer:
             if reply.malformed_after is not None and i == reply.malformed_after:
                 seen.outcome = "malformed"
                 await event('{"choices": [{"index": 0, "delta": {"content": "oops')
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if reply.error_after is not None and i == reply.error_after:
+                seen.outcome = "errored"
+                await event(json.dumps({"error": {"message": "The server had an error "
+                                                  "while processing your request.",
+                                                  "type": "server_error"}}))
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await event({"choices": [{"index": 0, "delta": {"content": piece},

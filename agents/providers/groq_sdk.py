@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import groq
+import httpx
 
 from agents.providers.base import Prompt
 from agents.providers.sdk import SdkProvider
@@ -18,11 +19,12 @@ class GroqProvider(SdkProvider):
                  name: str = "groq") -> None:
         client = groq.AsyncGroq(api_key=api_key, base_url=base_url, max_retries=0,
                                 timeout=timeout_s)
-        super().__init__(name, sdk=groq, client=client, timeout_s=timeout_s, secret=api_key)
+        super().__init__(name, sdk=groq, http=httpx, client=client, timeout_s=timeout_s,
+                         secret=api_key)
 
-    async def _open(self, model: ModelSpec, prompt: Prompt,
-                    messages: list[dict[str, Any]]) -> Any:
+    def _open(self, model: ModelSpec, prompt: Prompt,
+              messages: list[dict[str, Any]]) -> Any:
         # Groq reports usage in the last chunk's `x_groq` extension.
-        return await self._client.chat.completions.create(
+        return self._client.chat.completions.with_streaming_response.create(
             model=model.upstream, messages=messages, stream=True, timeout=self._timeout_s,
             **self._sampling(prompt))

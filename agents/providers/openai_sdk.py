@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import openai
 
 from agents.providers.base import Prompt
@@ -23,12 +24,12 @@ class OpenAIProvider(SdkProvider):
         key = api_key or "unused"
         client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0,
                                     timeout=timeout_s)
-        super().__init__(name, sdk=openai, client=client, timeout_s=timeout_s,
+        super().__init__(name, sdk=openai, http=httpx2, client=client, timeout_s=timeout_s,
                          secret=api_key)
 
-    async def _open(self, model: ModelSpec, prompt: Prompt,
-                    messages: list[dict[str, Any]]) -> Any:
-        return await self._client.chat.completions.create(
+    def _open(self, model: ModelSpec, prompt: Prompt,
+              messages: list[dict[str, Any]]) -> Any:
+        return self._client.chat.completions.with_streaming_response.create(
             model=model.upstream, messages=messages, stream=True,
             stream_options={"include_usage": True}, timeout=self._timeout_s,
             **self._sampling(prompt))

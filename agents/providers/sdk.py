@@ -2,8 +2,10 @@
 
 Both SDKs are generated from the same OpenAPI description, so their streams, chunks and
 exception trees have the same shape; each adapter only says how to open a stream and
-which module's exceptions to map. The SDKs' own retries are off: retries, backoff,
-circuit breaking and failover are the inference stage's (see :mod:`agents.inference.failover`).
+which module's exceptions to map. The SDK sends the request and checks its status; the
+body is read by :mod:`agents.providers.chunks`, without the SDK's object per chunk. The
+SDKs' own retries are off: retries, backoff, circuit breaking and failover are the
+inference stage's (see :mod:`agents.inference.failover`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
-from agents.providers.base import Delta, Prompt, ToolCallDelta
+from agents.providers.base import Delta, Prompt
+from agents.providers.chunks import StreamError, chunks
 from agents.providers.messages import to_messages
 from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
@@ -52,18 +55,22 @@ def retry_after(headers: Any) -> float | None:
 class SdkProvider(abc.ABC):
     """A provider backed by an OpenAI-style SDK client."""
 
-    def __init__(self, name: str, *, sdk: ModuleType, client: Any, timeout_s: float,
-                 secret: str | None = None) -> None:
+    def __init__(self, name: str, *, sdk: ModuleType, http: ModuleType, client: Any,
+                 timeout_s: float, secret: str | None = None) -> None:
         self.name = name
         self._sdk = sdk
+        # The HTTP library the SDK is built on (httpx or its fork httpx2): reading the body
+        # ourselves, its transport errors reach us unwrapped.
+        self._http = http
         self._client = client
         self._timeout_s = timeout_s
         self._secret = secret
 
     @abc.abstractmethod
-    async def _open(self, model: ModelSpec, prompt: Prompt,
-                    messages: list[dict[str, Any]]) -> Any:
-        """Start a streaming chat completion; returns the SDK's async stream."""
+    def _open(self, model: ModelSpec, prompt: Prompt,
+              messages: list[dict[str, Any]]) -> Any:
+        """A streaming chat completion as the SDK's ``with_streaming_response`` context:
+        entered, it has sent the request and checked the status; the body is unread."""
 
     # OpenAI's own API takes the answer's limit as max_completion_tokens (its reasoning
     # models refuse max_tokens); other OpenAI-style servers know only max_tokens.
@@ -105,86 +112,52 @@ class SdkProvider(abc.ABC):
             retryable = status >= 500 or status in _RETRYABLE_STATUS
             return ProviderError(self.name, f"HTTP {status}: {detail}", retryable=retryable,
                                  retry_after=retry_after(exc.response.headers), status=status)
-        if isinstance(exc, ValueError | TypeError | AttributeError):
-            # json.JSONDecodeError from the SDK's SSE decoder, or a chunk of the wrong shape
-            return ProviderError(self.name, f"malformed chunk ({type(exc).__name__})",
-                                 retryable=True)
         return ProviderError(self.name, self._scrub(f"{type(exc).__name__}: {exc}"))
-
-    def _mapped(self) -> tuple[type[Exception], ...]:
-        return (self._sdk.APIError, ValueError, TypeError, AttributeError)
 
     async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
         messages = to_messages(prompt)
+        opened = self._open(model, prompt, messages)
         try:
-            stream = await self._open(model, prompt, messages)
+            response = await opened.__aenter__()
         except self._sdk.APIError as exc:
             raise self._error(exc) from exc
+        except self._http.HTTPError as exc:
+            raise self._transport_error(exc) from exc
         finish: str | None = None
         usage: Usage | None = None
         try:
-            iterator = stream.__aiter__()
+            iterator = chunks(response.iter_lines()).__aiter__()
             while True:
                 try:
                     chunk = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
-                except self._mapped() as exc:
-                    raise self._error(exc) from exc
-                try:
-                    text, reason, found = _parse(chunk)
-                    calls = _tool_calls(chunk)
-                except (TypeError, AttributeError, ValueError) as exc:
-                    raise self._error(exc) from exc
-                usage = found or usage
-                finish = reason or finish
-                if text:
-                    yield Delta(text=text)
-                for call in calls:
+                except self._http.HTTPError as exc:
+                    raise self._transport_error(exc) from exc
+                except StreamError as exc:
+                    raise ProviderError(self.name, self._scrub(str(exc))) from exc
+                except (ValueError, TypeError, AttributeError) as exc:
+                    raise ProviderError(self.name, f"malformed chunk ({type(exc).__name__})",
+                                        retryable=True) from exc
+                usage = chunk.usage or usage
+                finish = chunk.finish_reason or finish
+                if chunk.text:
+                    yield Delta(text=chunk.text)
+                for call in chunk.tool_calls:
                     yield Delta(tool_call=call)
         finally:
             # Closing the response closes the connection of an unfinished stream: the
             # provider sees the client go away and stops generating (and billing).
             with contextlib.suppress(Exception):
-                await stream.close()
+                await opened.__aexit__(None, None, None)
         if finish is None:
             raise ProviderError(self.name, "the stream ended before the model finished",
                                 retryable=True)
         yield Delta(usage=usage, finish_reason=finish)
 
-
-def _parse(chunk: Any) -> tuple[str, str | None, Usage | None]:
-    text, reason = "", None
-    choices = chunk.choices
-    if choices:
-        choice = choices[0]
-        text = choice.delta.content or "" if choice.delta is not None else ""
-        reason = choice.finish_reason
-    raw = chunk.usage
-    if raw is None:
-        extension = getattr(chunk, "x_groq", None)  # Groq puts usage in its extension
-        raw = getattr(extension, "usage", None)
-    usage = None
-    if raw is not None:
-        usage = Usage(prompt_tokens=int(raw.prompt_tokens or 0),
-                      completion_tokens=int(raw.completion_tokens or 0))
-    if not isinstance(text, str):
-        raise TypeError("delta content is not text")
-    return text, reason, usage
-
-
-def _tool_calls(chunk: Any) -> list[ToolCallDelta]:
-    """The tool-call pieces of a chunk (OpenAI's ``delta.tool_calls``)."""
-    choices = chunk.choices
-    delta = choices[0].delta if choices else None
-    found = getattr(delta, "tool_calls", None) if delta is not None else None
-    out: list[ToolCallDelta] = []
-    for call in found or ():
-        function = call.function
-        name = function.name if function is not None else None
-        arguments = (function.arguments if function is not None else None) or ""
-        if not isinstance(call.index, int) or not isinstance(arguments, str):
-            raise TypeError("tool call delta of the wrong shape")
-        out.append(ToolCallDelta(index=call.index, id=call.id, name=name,
-                                 arguments=arguments))
-    return out
+    def _transport_error(self, exc: Exception) -> ProviderError:
+        if isinstance(exc, self._http.TimeoutException):
+            return ProviderError(self.name, f"timed out after {self._timeout_s:g}s",
+                                 retryable=True)
+        return ProviderError(self.name, f"connection failed ({type(exc).__name__})",
+                             retryable=True)

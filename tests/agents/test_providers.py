@@ -4,18 +4,19 @@ speaking the chat-completions protocol."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from agents.providers.base import Delta, Prompt
+from agents.providers.chunks import chunks
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.providers.sdk import retry_after
 from harness.fake_models import FakeModelServer, Reply
 from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
-from schemas.events import HistoryTurn, Passage
+from schemas.events import HistoryTurn, Passage, Usage
 from tests.agents.conftest import KEY
 
 MODEL = ModelSpec(name="m", provider="openai", upstream="gpt-test")
@@ -168,3 +169,39 @@ def test_retry_after_is_read_from_seconds_milliseconds_or_a_date() -> None:
     assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after({"retry-after": "soon"}) is None
     assert retry_after({}) is None
+
+
+async def test_an_error_event_mid_stream_fails_with_the_servers_message(
+        fake: FakeModelServer, openai_provider: OpenAIProvider) -> None:
+    fake.plan(Reply.erroring(after=2, text="one two three four"))
+    got: list[str] = []
+
+    async def read() -> None:
+        async for d in openai_provider.stream(MODEL, PROMPT):
+            got.append(d.text)
+
+    with pytest.raises(ProviderError) as caught:
+        await read()
+    assert got == ["one ", "two "]
+    assert "had an error while processing" in str(caught.value)
+    assert not caught.value.retryable
+
+
+async def _lines(*lines: str) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
+
+
+async def test_chunks_are_read_as_eventsource_reads_them() -> None:
+    """Comments and other fields are skipped, a data field split over lines is joined,
+    and nothing after ``[DONE]`` is read."""
+    got = [c async for c in chunks(_lines(
+        ": keep-alive", "",
+        "event: message",
+        'data: {"choices": [{"index": 0,',
+        'data: "delta": {"content": "hi"}, "finish_reason": null}]}', "",
+        'data:{"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}', "",
+        "data: [DONE]", "",
+        'data: {"choices": [{"index": 0, "delta": {"content": "late"}}]}', ""))]
+    assert [c.text for c in got] == ["hi", ""]
+    assert got[1].usage == Usage(prompt_tokens=3, completion_tokens=1)

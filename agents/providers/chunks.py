@@ -1,0 +1,99 @@
+"""The chunks of an OpenAI-style streamed chat completion, read straight from its SSE lines.
+
+The SDKs' own stream builds a pydantic object per chunk, with every field of the schema
+validated; the profile of the inference worker showed that as 38 % of its CPU (50 chunks
+per answer). The adapters still open the request through the SDK (auth, base URL, status
+errors, timeouts) but read the body here: each ``data:`` line is decoded once with orjson
+and only the fields an answer needs are taken from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from agents.providers.base import ToolCallDelta
+from schemas.events import Usage
+
+__all__ = ("Chunk", "StreamError", "chunks")
+
+
+class StreamError(Exception):
+    """The server sent an error event in the middle of the stream."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    finish_reason: str | None
+    usage: Usage | None
+    tool_calls: tuple[ToolCallDelta, ...]
+
+
+async def chunks(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
+    """The chunks of an SSE body given line by line (without line ends), until ``[DONE]``
+    or the end of the body. Events are dispatched at a blank line, as EventSource does;
+    a malformed chunk raises ``ValueError`` or ``TypeError``."""
+    event, data = "", []
+    async for line in lines:
+        if line:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event = value
+            continue
+        if not data:
+            continue
+        body, name = "\n".join(data), event
+        event, data = "", []
+        if body.startswith("[DONE]"):
+            return
+        yield parse(orjson.loads(body), name)
+    if data and not "\n".join(data).startswith("[DONE]"):
+        yield parse(orjson.loads("\n".join(data)), event)
+
+
+def parse(payload: Any, event: str = "") -> Chunk:
+    if not isinstance(payload, dict):
+        raise TypeError("chunk is not an object")
+    error = payload.get("error")
+    if error or event == "error":
+        message = error.get("message") if isinstance(error, dict) else None
+        raise StreamError(message if isinstance(message, str) and message
+                          else "an error occurred during streaming")
+    text, reason = "", None
+    calls: tuple[ToolCallDelta, ...] = ()
+    choices = payload.get("choices")
+    if choices:
+        choice = choices[0]
+        delta = choice.get("delta") or {}
+        text = delta.get("content") or ""
+        reason = choice.get("finish_reason")
+        calls = tuple(_tool_call(c) for c in delta.get("tool_calls") or ())
+    if not isinstance(text, str):
+        raise TypeError("delta content is not text")
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError("finish_reason is not text")
+    raw = payload.get("usage")
+    if raw is None:
+        raw = (payload.get("x_groq") or {}).get("usage")  # Groq puts usage in its extension
+    usage = None
+    if raw is not None:
+        usage = Usage(prompt_tokens=int(raw.get("prompt_tokens") or 0),
+                      completion_tokens=int(raw.get("completion_tokens") or 0))
+    return Chunk(text, reason, usage, calls)
+
+
+def _tool_call(call: Any) -> ToolCallDelta:
+    function = call.get("function") or {}
+    arguments = function.get("arguments") or ""
+    index = call.get("index")
+    if not isinstance(index, int) or not isinstance(arguments, str):
+        raise TypeError("tool call delta of the wrong shape")
+    return ToolCallDelta(index=index, id=call.get("id"), name=function.get("name"),
+                         arguments=arguments)
