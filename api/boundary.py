@@ -206,7 +206,9 @@ class BoundaryMiddleware:
                 await send(message)
                 return
             try:
-                await asyncio.wait_for(send(message), self.boundary.send_timeout_s)
+                # asyncio.timeout, not wait_for: no Task per frame written.
+                async with asyncio.timeout(self.boundary.send_timeout_s):
+                    await send(message)
             except TimeoutError:
                 raise _StopStream from None  # the reader stopped reading
 

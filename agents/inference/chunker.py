@@ -110,7 +110,13 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
             if pending:
                 timeout = max(0.0, max_ms / 1000 - (time.monotonic() - pending.started))
             try:
-                item = await asyncio.wait_for(queue.get(), timeout)
+                # What is queued already is taken without waiting; a wait is bounded by
+                # asyncio.timeout, not wait_for (which wraps the get in a Task per chunk).
+                if queue.empty():
+                    async with asyncio.timeout(timeout):
+                        item = await queue.get()
+                else:
+                    item = queue.get_nowait()
             except TimeoutError:
                 for c in pending.flush():
                     yield c

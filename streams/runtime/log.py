@@ -201,8 +201,10 @@ class MemoryLog:
         wakeup = self._wakeups.get(topic)
         if wakeup is None:
             wakeup = self._wakeups[topic] = asyncio.Event()
+        # asyncio.timeout, not wait_for: no Task per wait (every reader waits here).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await wakeup.wait()
 
     async def read(self, topic: str, partition: int, offset: int,
                    limit: int = READ_BATCH) -> list[Record]:
