@@ -147,7 +147,8 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
             batches.FeederDeps(in_flight=settings.batch_in_flight)),
         "batch-results": batches.results_stage,
         "analytics": lambda: analytics.stage(analytics.AnalyticsDeps(
-            group=settings.analytics_group, lead_threshold=settings.analytics_lead_threshold)),
+            group=settings.analytics_group, lead_threshold=settings.analytics_lead_threshold,
+            flush_s=settings.analytics_flush_ms / 1000)),
     }
     return [factories[n]() for n in names]
 

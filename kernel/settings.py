@@ -191,6 +191,10 @@ class Settings(BaseSettings):
                                  "serves the group named here")
     analytics_lead_threshold: float = Field(0.7, ge=0, le=1, description="lead score from "
                                             "which analytics counts a turn as a lead")
+    analytics_flush_ms: int = Field(500, ge=0, le=60_000, description="analytics counts "
+                                    "the events of one tenant and partition that arrive "
+                                    "within this long together: one state write and one "
+                                    "snapshot for all of them")
     batch_max_prompts: int = Field(1000, ge=1, description="most prompts one batch may "
                                    "hold (more: 413)")
     batch_max_active_per_tenant: int = Field(3, ge=1, description="batches one tenant "

@@ -18,7 +18,7 @@ from schemas.events import (
     WindowAggregate,
 )
 
-__all__ = ("GRANULARITIES", "KEEP", "TTFT_SAMPLES", "apply", "windows")
+__all__ = ("GRANULARITIES", "KEEP", "TTFT_SAMPLES", "apply", "copy", "count", "windows")
 
 State = dict[str, Any]
 Event = MessageReceived | ResponseCompleted | ScoresComputed
@@ -59,25 +59,34 @@ def _add(bucket: dict[str, Any], event: Event, lead_threshold: float) -> None:
 
 def apply(state: State | None, event: Event, lead_threshold: float) -> State:
     """``state`` (of the event's tenant and partition) with ``event`` counted; a new dict,
-    the input is not changed (a Faust table only notices assignments)."""
-    new: State = _copy(state or {})
-    at = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(
-        tzinfo=UTC)
-    newest = max(new.get("newest", 0), int(at.timestamp()))
-    new["newest"] = newest
-    for granularity, size in GRANULARITIES.items():
-        oldest = newest // size * size - (KEEP[granularity] - 1) * size
-        if at.timestamp() >= oldest:
-            _add(_bucket(new, granularity, at), event, lead_threshold)
-        windows: dict[str, Any] = new.get(granularity, {})
-        for start in [s for s in windows if int(s) < oldest]:
-            del windows[start]
+    the input is not changed."""
+    new: State = copy(state or {})
+    count(new, event, lead_threshold)
     return new
 
 
-def _copy(value: Any) -> Any:
+def count(state: State, event: Event, lead_threshold: float) -> None:
+    """Count ``event`` into ``state`` in place (the stage counts a batch of events into
+    one copy, then writes it once)."""
+    at = event.occurred_at if event.occurred_at.tzinfo else event.occurred_at.replace(
+        tzinfo=UTC)
+    previous = state.get("newest", 0)
+    newest = max(previous, int(at.timestamp()))
+    state["newest"] = newest
+    for granularity, size in GRANULARITIES.items():
+        oldest = newest // size * size - (KEEP[granularity] - 1) * size
+        if at.timestamp() >= oldest:
+            _add(_bucket(state, granularity, at), event, lead_threshold)
+        if newest > previous:  # windows only fall out when time moves on
+            windows: dict[str, Any] = state.get(granularity, {})
+            for start in [s for s in windows if int(s) < oldest]:
+                del windows[start]
+
+
+def copy(value: Any) -> Any:
+    """A copy of a state deep enough that counting into it leaves the original as it was."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy(v) for k, v in value.items()}
     if isinstance(value, list):
         return list(value)
     return value

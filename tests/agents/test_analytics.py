@@ -1,12 +1,24 @@
-"""The analytics aggregate core: windows by event time, deterministic, pruned."""
+"""The analytics aggregate core (windows by event time, deterministic, pruned) and the
+stage's batching of one key's events."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from agents.analytics.core import KEEP, apply, windows
+from agents.analytics.core import KEEP, apply, copy, windows
+from agents.analytics.stage import AnalyticsDeps
+from agents.analytics.stage import stage as analytics_stage
 from api.analytics import percentile
-from schemas.events import MessageReceived, ResponseCompleted, ScoresComputed, Usage
+from schemas.events import (
+    AnalyticsSnapshot,
+    MessageReceived,
+    ResponseCompleted,
+    ScoresComputed,
+    Usage,
+)
+from streams.runtime.base import Emit, StageSpec
 
 T0 = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
 
@@ -77,3 +89,41 @@ def test_old_windows_are_pruned_relative_to_the_newest_event() -> None:
 def test_p95_is_nearest_rank() -> None:
     assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
     assert percentile([7.0], 95) == 7.0
+
+
+async def _run(spec: StageSpec, event: object) -> list[Emit]:
+    out = spec.handler(event)
+    assert isinstance(out, AsyncIterator)
+    return [e async for e in out]
+
+
+async def test_events_of_one_key_are_written_and_published_once_together() -> None:
+    """Ten events at once: one state write and one snapshot counting all ten, and no
+    event completes (becomes committable) before the write that counted it."""
+    spec = analytics_stage(AnalyticsDeps(flush_s=0.2))
+    assert spec.state is not None
+    writes: list[dict[str, object]] = []
+
+    class Store(dict[str, object]):
+        def __setitem__(self, key: str, value: object) -> None:
+            writes.append(copy(value))
+            super().__setitem__(key, value)
+
+    spec.state.store = Store()
+    done: list[int] = []
+
+    async def one(i: int) -> list[Emit]:
+        emits = await _run(spec, _msg(T0))
+        done.append(len(writes))
+        return emits
+
+    results = await asyncio.gather(*(one(i) for i in range(10)))
+    emits = [e for r in results for e in r]
+    assert len(writes) == 1 and done == [1] * 10
+    assert len(emits) == 1
+    snapshot = emits[0].event
+    assert isinstance(snapshot, AnalyticsSnapshot)
+    assert snapshot.minutes[0].messages == 10 and snapshot.hours[0].messages == 10
+    # The next event starts a batch of its own from the state written.
+    (later,) = await _run(spec, _msg(T0))
+    assert isinstance(later.event, AnalyticsSnapshot) and later.event.hours[0].messages == 11
