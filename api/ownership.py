@@ -22,6 +22,9 @@ class OwnershipCache:
         self._max = max_entries
         self._entries: OrderedDict[tuple[str, str], tuple[float, Conversation]] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         key = (tenant_id, conversation_id)
         found = self._entries.get(key)
@@ -35,9 +38,13 @@ class OwnershipCache:
 
     def put(self, conversation: Conversation) -> None:
         key = (conversation.tenant_id, conversation.id)
-        self._entries[key] = (time.monotonic(), conversation)
+        now = time.monotonic()
+        self._entries[key] = (now, conversation)
         self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
+        # Oldest first: what expired goes now, not when the cache is full (memory that
+        # would otherwise grow to max_entries on a steady trickle of new conversations).
+        while self._entries and (len(self._entries) > self._max
+                                 or now - next(iter(self._entries.values()))[0] > self._ttl_s):
             self._entries.popitem(last=False)
 
     def forget(self, tenant_id: str, conversation_id: str) -> None:

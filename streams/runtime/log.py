@@ -51,7 +51,8 @@ class MemoryLog:
 
     def __init__(self, partitions: int, *, path: Path | None = None,
                  retention: Mapping[str, Retention] | None = None,
-                 light: Collection[str] = (), cache_bytes: int = 16 << 20) -> None:
+                 light: Collection[str] = (), cache_bytes: int = 16 << 20,
+                 cache_s: float = 30.0) -> None:
         self._partitions = partitions
         self._parts: dict[str, list[Partition]] = {}
         self._appended: dict[str, int] = {}
@@ -61,6 +62,10 @@ class MemoryLog:
         self._retention = dict(retention or {})
         self._light = frozenset(light)
         self._cache_bytes = cache_bytes
+        # Readers keep up with the head, so what they read is seconds old: older records
+        # stay on disk only, and the cache stops growing within cache_s instead of
+        # filling its byte budget over the half hour a quiet partition takes to fill it.
+        self._cache_ms = int(cache_s * 1000)
         self._file = LogFile(path, self._flushed, self._failed) if path is not None else None
         self._stored: dict[tuple[str, int], Stored] = {}
         self._opened = False
@@ -159,8 +164,9 @@ class MemoryLog:
             part.durable_end = max(part.durable_end, offset + 1)
             touched.add(part)
         budget = self._cache_bytes // max(1, sum(len(p) for p in self._parts.values()))
+        before = int(time.time() * 1000) - self._cache_ms
         for part in touched:
-            part.evict(budget)
+            part.evict(budget, before)
 
     def _failed(self, exc: Exception) -> None:
         """On the loop: a group could not be written (it is retried): whoever waits for

@@ -89,11 +89,12 @@ class Partition:
             offset = record.offset + 1
         return offset, freed
 
-    def evict(self, budget: int) -> None:
-        """Drop the oldest cached records that are on disk until the cache fits ``budget``."""
+    def evict(self, budget: int, before_ms: int = -1) -> None:
+        """Drop the oldest cached records that are on disk until the cache fits ``budget``
+        and holds nothing written before ``before_ms``."""
         cache, head = self._cache, self._head
-        while (self.cached_bytes > budget and head < len(cache)
-               and cache[head].offset < self.durable_end):
+        while (head < len(cache) and cache[head].offset < self.durable_end
+               and (self.cached_bytes > budget or cache[head].timestamp_ms < before_ms)):
             self.cached_bytes -= size_of(cache[head]) + RECORD_OVERHEAD
             head += 1
         self._head = head

@@ -31,3 +31,13 @@ def test_the_cache_is_bounded() -> None:
     for cid in ("c1", "c2", "c3"):
         cache.put(_conversation("acme", cid, "alice"))
     assert [cache.get("acme", c) is not None for c in ("c1", "c2", "c3")] == [False, True, True]
+
+
+def test_expired_entries_go_when_others_come() -> None:
+    """A steady trickle of new conversations does not fill the cache up to its bound."""
+    cache = OwnershipCache(ttl_s=0.05, max_entries=1000)
+    for cid in ("c1", "c2"):
+        cache.put(_conversation("acme", cid, "alice"))
+    time.sleep(0.06)
+    cache.put(_conversation("acme", "c3", "alice"))
+    assert len(cache) == 1

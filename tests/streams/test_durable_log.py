@@ -171,6 +171,22 @@ async def test_memory_holds_only_the_newest_records_and_the_rest_is_read_back(
         await log.close()
 
 
+async def test_memory_lets_go_of_records_older_than_cache_s(tmp_path: Path) -> None:
+    """A quiet partition far below its byte budget still stops holding records in memory
+    once they are on disk and older than ``cache_s``; they are read back from the file."""
+    log = MemoryLog(1, path=tmp_path / "log.db", cache_s=0.2)
+    await log.open()
+    try:
+        await log.append("t", None, b"old")
+        await asyncio.sleep(0.3)
+        await log.append("t", None, b"new")
+        part = log.partitions("t")[0]
+        assert part.cache_start == 1  # "old" is on disk only
+        assert [v for _, _, v in await _everything(log, "t")] == [b"old", b"new"]
+    finally:
+        await log.close()
+
+
 async def test_tail_from_a_time_finds_records_that_are_only_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     rt = MemoryRuntime(partitions=2, path=path)
