@@ -122,7 +122,9 @@ class Partition:
         self.cached_bytes = sum(size_of(r) + RECORD_OVERHEAD for r in kept)
 
     def _trim(self) -> None:
-        # Dropping from the front of a list is O(n): do it in bulk, once half is dead.
-        if self._head > 1024 and self._head * 2 > len(self._cache):
+        # Dropping from the front of a list is O(n): do it in bulk, once half is dead. Not
+        # later: the dead entries still hold their records (on a partition taking a record
+        # every few seconds, a threshold of 1,024 kept an hour of them alive, unaccounted).
+        if self._head >= 32 and self._head * 2 > len(self._cache):
             del self._cache[:self._head]
             self._head = 0

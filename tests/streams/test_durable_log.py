@@ -4,6 +4,7 @@ restart, memory holds only the newest records, and retention drops the oldest.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from kernel.settings import TopicRetention
 from schemas.events import MessageReceived
 from schemas.topics import ANALYTICS, REQUESTS
 from streams.codec import decode
-from streams.runtime.base import Emit, StageSpec
+from streams.runtime.base import Emit, Record, StageSpec
 from streams.runtime.log import MemoryLog
 from streams.runtime.memory import MemoryRuntime
 from streams.runtime.retention import Retention
@@ -183,6 +184,15 @@ async def test_memory_lets_go_of_records_older_than_cache_s(tmp_path: Path) -> N
         part = log.partitions("t")[0]
         assert part.cache_start == 1  # "old" is on disk only
         assert [v for _, _, v in await _everything(log, "t")] == [b"old", b"new"]
+        # And what it let go of is freed, not kept alive behind the cache's head.
+        for n in range(200):
+            await log.append("t", None, b"later %d" % n)
+        await asyncio.sleep(0.3)
+        await log.append("t", None, b"last")
+        held = [o for o in gc.get_objects()
+                if isinstance(o, list) and o and isinstance(o[0], Record)
+                and o[0].topic == "t"]
+        assert sum(len(x) for x in held) < 64
     finally:
         await log.close()
 
