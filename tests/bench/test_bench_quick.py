@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench.streams", "relay p50 ms"),
     ("bench.litellm_compare", "req/s"),
     ("bench.profile", "inclusive time"),
+    ("bench.analytics_cost", "edge decodes"),
 ])
 def test_quick_mode_prints_its_table(module: str, header: str) -> None:
     done = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=ROOT,
