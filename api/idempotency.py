@@ -24,10 +24,12 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def once(services: EdgeServices, tenant_id: str, key: str | None, fp: str,
-               result: M, act: Callable[[], Awaitable[object]]) -> tuple[M, bool]:
+async def once(services: EdgeServices, tenant_id: str, key: str | None,
+               fp: Callable[[], str], result: M, act: Callable[[], Awaitable[object]],
+               ) -> tuple[M, bool]:
     """Claim ``key`` with ``result`` and run ``act``; if the key was claimed before,
     return that first result instead (``True`` as second value: it is a repeat).
+    ``fp`` gives the request's fingerprint, computed only when there is a key.
 
     The claim comes first so two concurrent repeats cannot both act; an ``act`` that
     failed before anything reached the log releases it so the client's retry can go
@@ -38,9 +40,11 @@ async def once(services: EdgeServices, tenant_id: str, key: str | None, fp: str,
     if not key or len(key) > MAX_KEY:
         raise ApiError(400, "invalid_idempotency_key",
                        f"Idempotency-Key must be 1 to {MAX_KEY} characters")
-    earlier = await services.idempotency.claim(tenant_id, key, fp, result.model_dump_json())
+    digest = fp()
+    earlier = await services.idempotency.claim(tenant_id, key, digest,
+                                               result.model_dump_json())
     if earlier is not None:
-        if earlier.fingerprint != fp:
+        if earlier.fingerprint != digest:
             raise ApiError(409, "idempotency_key_reused",
                            "this Idempotency-Key was used with a different request")
         return type(result).model_validate_json(earlier.response), True

@@ -64,7 +64,8 @@ async def create_conversation(services: ServicesDep, principal: PrincipalDep,
     )
     out, _ = await once(
         services, principal.tenant_id, idempotency_key,
-        fingerprint("conversation", principal.user_id, body.model_dump() if body else None),
+        lambda: fingerprint("conversation", principal.user_id,
+                            body.model_dump() if body else None),
         _out(conversation), lambda: services.store.create_conversation(conversation))
     return out
 
@@ -130,7 +131,7 @@ async def post_message(
 
     accepted, _ = await once(
         services, principal.tenant_id, idempotency_key,
-        fingerprint("message", cid, principal.user_id, body.model_dump()), accepted,
+        lambda: fingerprint("message", cid, principal.user_id, body.model_dump()), accepted,
         lambda: submit(services, principal, event))
     if streamed:
         stream = await open_stream(services, principal, accepted.request_id)

@@ -112,8 +112,6 @@ class StageSpec:
     inputs: tuple[TopicSpec, ...]
     handler: Handler
     concurrency: int = 1
-    # Extra awaitables a stage wants started and stopped with it (e.g. a control consumer).
-    lifecycle: tuple[Callable[[], Awaitable[None]], ...] = field(default=())
     broadcasts: tuple[Broadcast, ...] = ()
     state: StageState | None = None
     # What to publish besides the dead letter when the stage gives up on a record (the
