@@ -148,7 +148,7 @@ class _Chunker:
 
     def add(self, e: SseEvent, out: list[str]) -> bool:
         """Append the chunks of frame ``e`` to ``out``; True once the stream has ended."""
-        data = e.payload  # decoded once, by the relay
+        data = e.payload
         chunk = self.completion.chunk
         if e.event == "status" and data.get("model"):
             self.completion.model = data["model"]
@@ -185,7 +185,7 @@ async def collect(stream: RequestStream, completion: Completion) -> JSONResponse
     async for e in stream.follow(0, KEEPALIVE_S):
         if e is None:
             continue
-        data = e.payload  # decoded once, by the relay
+        data = e.payload
         if e.event == "status" and data.get("model"):
             completion.model = data["model"]
         elif e.event == "token":

@@ -293,7 +293,7 @@ class ResponseWriter:
             if e is None:
                 yield ": keep-alive\n\n"
                 continue
-            data = e.payload  # decoded once, by the relay
+            data = e.payload
             if e.event == "status" and data.get("model"):
                 self.model = data["model"]
             elif e.event == "token":

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench.litellm_compare", "req/s"),
     ("bench.profile", "inclusive time"),
     ("bench.analytics_cost", "edge decodes"),
+    ("bench.relay_memory", "KB held per answer"),
 ])
 def test_quick_mode_prints_its_table(module: str, header: str) -> None:
     done = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=ROOT,
