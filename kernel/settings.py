@@ -115,8 +115,9 @@ class Settings(BaseSettings):
                                    "ends with an `error` event and leaves the edge's memory")
     relay_max_streams: int = Field(20_000, ge=1, description="answers the edge keeps in "
                                    "memory at most")
-    relay_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="bytes of SSE frames the "
-                                 "edge keeps in memory at most; the oldest answers go first")
+    relay_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="memory the SSE frames "
+                                 "the edge keeps may take at most (their bytes and about 100 "
+                                 "more each); the oldest answers go first")
     stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")
