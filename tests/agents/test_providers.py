@@ -105,19 +105,24 @@ async def test_a_refused_key_is_not_repeated_in_the_error(
     assert KEY not in str(caught.value) and "refused" in str(caught.value)
 
 
-async def test_a_stream_cut_in_the_middle_fails_after_its_first_tokens(
-        fake: FakeModelServer, openai_provider: OpenAIProvider) -> None:
-    fake.plan(Reply.cut(after=2, text="one two three four"))
+async def _fails_after_two_tokens(provider: OpenAIProvider) -> ProviderError:
     got: list[str] = []
 
     async def read() -> None:
-        async for d in openai_provider.stream(MODEL, PROMPT):
+        async for d in provider.stream(MODEL, PROMPT):
             got.append(d.text)
 
     with pytest.raises(ProviderError) as caught:
         await read()
     assert got == ["one ", "two "]
-    assert caught.value.retryable and "connection" in str(caught.value)
+    return caught.value
+
+
+async def test_a_stream_cut_in_the_middle_fails_after_its_first_tokens(
+        fake: FakeModelServer, openai_provider: OpenAIProvider) -> None:
+    fake.plan(Reply.cut(after=2, text="one two three four"))
+    error = await _fails_after_two_tokens(openai_provider)
+    assert error.retryable and "connection" in str(error)
 
 
 async def test_a_malformed_chunk_fails_retryably(
@@ -174,17 +179,8 @@ def test_retry_after_is_read_from_seconds_milliseconds_or_a_date() -> None:
 async def test_an_error_event_mid_stream_fails_with_the_servers_message(
         fake: FakeModelServer, openai_provider: OpenAIProvider) -> None:
     fake.plan(Reply.erroring(after=2, text="one two three four"))
-    got: list[str] = []
-
-    async def read() -> None:
-        async for d in openai_provider.stream(MODEL, PROMPT):
-            got.append(d.text)
-
-    with pytest.raises(ProviderError) as caught:
-        await read()
-    assert got == ["one ", "two "]
-    assert "had an error while processing" in str(caught.value)
-    assert not caught.value.retryable
+    error = await _fails_after_two_tokens(openai_provider)
+    assert "had an error while processing" in str(error) and not error.retryable
 
 
 async def _lines(*lines: str) -> AsyncIterator[str]:
