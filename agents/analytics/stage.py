@@ -73,18 +73,24 @@ def stage(deps: AnalyticsDeps) -> StageSpec:
             await asyncio.sleep(deps.flush_s)
         except BaseException:
             del batches[key]
-            batch.written.cancel()  # nothing was written: every event of it is redelivered
+            batch.written.cancel()  # stopping: nothing written, every event is redelivered
             raise
         del batches[key]
         try:
             state.store[key] = batch.state
-            yield Emit(ANALYTICS, f"{name}:{key}", AnalyticsSnapshot(
-                tenant_id=event.tenant_id, group=name, partition=partition,
-                lead_threshold=lead_threshold, minutes=windows(batch.state, "minutes"),
-                hours=windows(batch.state, "hours")))
-        finally:
-            if not batch.written.done():
-                batch.written.set_result(None)
+        except Exception as exc:
+            # Not written: each event of the batch fails and is retried on its own (an
+            # outage of the store is waited out), none is acknowledged uncounted.
+            batch.written.set_exception(exc)
+            batch.written.exception()  # retrieved here: the batch may have no follower
+            raise
+        batch.written.set_result(None)
+        # The snapshot follows from the state written; this event completes once it is
+        # acknowledged, as every emit is.
+        yield Emit(ANALYTICS, f"{name}:{key}", AnalyticsSnapshot(
+            tenant_id=event.tenant_id, group=name, partition=partition,
+            lead_threshold=lead_threshold, minutes=windows(batch.state, "minutes"),
+            hours=windows(batch.state, "hours")))
 
     return StageSpec(name, ANALYTICS_STAGE.inputs, handler, concurrency=_IN_FLIGHT,
                      state=state)

@@ -11,6 +11,7 @@ from agents.analytics.core import KEEP, apply, copy, windows
 from agents.analytics.stage import AnalyticsDeps
 from agents.analytics.stage import stage as analytics_stage
 from api.analytics import percentile
+from kernel.errors import StoreUnavailable
 from schemas.events import (
     AnalyticsSnapshot,
     MessageReceived,
@@ -127,3 +128,19 @@ async def test_events_of_one_key_are_written_and_published_once_together() -> No
     # The next event starts a batch of its own from the state written.
     (later,) = await _run(spec, _msg(T0))
     assert isinstance(later.event, AnalyticsSnapshot) and later.event.hours[0].messages == 11
+
+
+async def test_a_batch_that_cannot_be_written_fails_every_event_of_it() -> None:
+    """No event completes uncounted: when the state write fails, each event of the batch
+    fails too (the runner retries them one by one)."""
+    spec = analytics_stage(AnalyticsDeps(flush_s=0.1))
+    assert spec.state is not None
+
+    class Down(dict[str, object]):
+        def __setitem__(self, key: str, value: object) -> None:
+            raise StoreUnavailable("state store down")
+
+    spec.state.store = Down()
+    results = await asyncio.gather(*(_run(spec, _msg(T0)) for _ in range(3)),
+                                   return_exceptions=True)
+    assert [type(r) for r in results] == [StoreUnavailable] * 3
