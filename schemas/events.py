@@ -357,8 +357,8 @@ class WindowAggregate(BaseModel, frozen=True):
     intents: dict[str, int] = Field(default_factory=dict)
     sentiments: dict[str, int] = Field(default_factory=dict)
     leads: int = 0
-    # Time to first token of the window's answers by model, in ms: the newest samples,
-    # at most a few hundred per model, so percentiles can be taken over partitions.
+    # Time to first token of the window's answers by model, in ms: samples spread evenly
+    # over the window, at most 100 per model, so percentiles can be taken over partitions.
     ttft_ms: dict[str, tuple[float, ...]] = Field(default_factory=dict)
 
 

@@ -4,10 +4,11 @@ stage's batching of one key's events."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from agents.analytics.core import KEEP, apply, copy, windows
+from agents.analytics.core import KEEP, TTFT_SAMPLES, apply, copy, count, windows
 from agents.analytics.stage import AnalyticsDeps
 from agents.analytics.stage import stage as analytics_stage
 from api.analytics import percentile
@@ -144,3 +145,16 @@ async def test_a_batch_that_cannot_be_written_fails_every_event_of_it() -> None:
     results = await asyncio.gather(*(_run(spec, _msg(T0)) for _ in range(3)),
                                    return_exceptions=True)
     assert [type(r) for r in results] == [StoreUnavailable] * 3
+
+
+def test_ttft_samples_are_bounded_and_spread_over_the_window() -> None:
+    state: dict[str, object] = {}
+    for i in range(1000):
+        count(state, _resp(T0 + timedelta(milliseconds=20 * i), float(i)), 0.7)
+    (minute,) = windows(state, "minutes")
+    kept = minute.ttft_ms["local"]
+    assert 50 <= len(kept) <= TTFT_SAMPLES
+    assert kept[0] == 0.0 and kept[-1] > 900  # from the window's start to its end
+    gaps = {b - a for a, b in itertools.pairwise(kept)}
+    assert len(gaps) == 1  # evenly: every n-th answer
+    assert minute.responses == 1000
