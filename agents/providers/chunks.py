@@ -18,7 +18,7 @@ import orjson
 from agents.providers.base import ToolCallDelta
 from schemas.events import Usage
 
-__all__ = ("Chunk", "StreamError", "chunks")
+__all__ = ("MAX_EVENT_CHARS", "Chunk", "StreamError", "chunks")
 
 
 class StreamError(Exception):
@@ -33,12 +33,20 @@ class Chunk:
     tool_calls: tuple[ToolCallDelta, ...]
 
 
+# A chunk carries a few tokens; a megabyte in one event is a broken or hostile upstream.
+MAX_EVENT_CHARS = 1 << 20
+
+
 async def chunks(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
     """The chunks of an SSE body given line by line (without line ends), until ``[DONE]``
     or the end of the body. Events are dispatched at a blank line, as EventSource does;
-    a malformed chunk raises ``ValueError`` or ``TypeError``."""
-    event, data = "", []
+    a malformed chunk, or an event over MAX_EVENT_CHARS, raises ``ValueError`` or
+    ``TypeError``."""
+    event, data, size = "", [], 0
     async for line in lines:
+        size += len(line)
+        if size > MAX_EVENT_CHARS:
+            raise ValueError("an event of the upstream's stream is too large")
         if line:
             field, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
@@ -50,7 +58,7 @@ async def chunks(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
         if not data:
             continue
         body, name = "\n".join(data), event
-        event, data = "", []
+        event, data, size = "", [], 0
         if body.startswith("[DONE]"):
             return
         yield parse(orjson.loads(body), name)

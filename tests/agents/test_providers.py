@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from agents.providers.base import Delta, Prompt
-from agents.providers.chunks import chunks
+from agents.providers.chunks import MAX_EVENT_CHARS, chunks
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.providers.sdk import retry_after
@@ -201,3 +201,9 @@ async def test_chunks_are_read_as_eventsource_reads_them() -> None:
         'data: {"choices": [{"index": 0, "delta": {"content": "late"}}]}', ""))]
     assert [c.text for c in got] == ["hi", ""]
     assert got[1].usage == Usage(prompt_tokens=3, completion_tokens=1)
+
+
+async def test_an_oversized_upstream_event_is_refused() -> None:
+    huge = "data: " + "x" * (MAX_EVENT_CHARS + 1)
+    with pytest.raises(ValueError, match="too large"):
+        _ = [c async for c in chunks(_lines(huge, ""))]
