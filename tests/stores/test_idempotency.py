@@ -99,13 +99,13 @@ async def test_a_key_is_kept_when_the_log_may_hold_the_record(tmp_path: Path) ->
                                  "KafkaTimeoutError", maybe_written=True)
 
         with pytest.raises(LogUnavailable):
-            await once(services, "t", "key-1", "fp", Accepted(request_id="r1"),
+            await once(services, "t", "key-1", lambda: "fp", Accepted(request_id="r1"),
                        unacknowledged)
 
         async def publish_again() -> None:
             published.append("r2")
 
-        result, repeat = await once(services, "t", "key-1", "fp",
+        result, repeat = await once(services, "t", "key-1", lambda: "fp",
                                     Accepted(request_id="r2"), publish_again)
         assert repeat and result.request_id == "r1" and published == ["r1"]
 
@@ -113,8 +113,8 @@ async def test_a_key_is_kept_when_the_log_may_hold_the_record(tmp_path: Path) ->
             raise LogUnavailable("kafka refused chat.requests.v1: KafkaConnectionError")
 
         with pytest.raises(LogUnavailable):
-            await once(services, "t", "key-2", "fp", Accepted(request_id="r3"), refused)
-        result, repeat = await once(services, "t", "key-2", "fp",
+            await once(services, "t", "key-2", lambda: "fp", Accepted(request_id="r3"), refused)
+        result, repeat = await once(services, "t", "key-2", lambda: "fp",
                                     Accepted(request_id="r4"), publish_again)
         assert not repeat and result.request_id == "r4"
     finally:
