@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from harness.sse import EventReader
+from kernel.sse import EventReader
 
 __all__ = ("post_for",)
 

@@ -3,50 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
+from kernel.sse import Event, EventReader
+
 __all__ = ("Event", "EventReader", "collect", "events")
-
-
-@dataclass(frozen=True)
-class Event:
-    event: str
-    data: str
-    id: str | None
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-class EventReader:
-    """Turns SSE lines into events, as a browser's EventSource does; ``line`` without its
-    end-of-line. Shared by the httpx client below and the benchmarks' plain one."""
-
-    def __init__(self) -> None:
-        self._name = "message"
-        self._data: list[str] = []
-        self._id: str | None = None
-
-    def line(self, line: str) -> Event | None:
-        if line == "":
-            done = Event(self._name, "\n".join(self._data), self._id) if self._data else None
-            self._name, self._data, self._id = "message", [], None
-            return done
-        if not line.startswith(":"):
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                self._name = value
-            elif field == "data":
-                self._data.append(value)
-            elif field == "id":
-                self._id = value
-        return None
 
 
 async def events(response: httpx.Response) -> AsyncIterator[Event]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from agents.providers.base import ToolCallDelta
+from kernel.sse import EventReader
 from schemas.events import Usage
 
 __all__ = ("MAX_EVENT_CHARS", "Chunk", "StreamError", "chunks")
@@ -39,34 +40,22 @@ MAX_EVENT_CHARS = 1 << 20
 
 async def chunks(lines: AsyncIterator[str]) -> AsyncIterator[Chunk]:
     """The chunks of an SSE body given line by line (without line ends), until ``[DONE]``
-    or the end of the body. Events are dispatched at a blank line, as EventSource does;
-    a malformed chunk, or an event over MAX_EVENT_CHARS, raises ``ValueError`` or
-    ``TypeError``."""
-    event, data, size = "", [], 0
+    or the end of the body; a malformed chunk, or an event over MAX_EVENT_CHARS, raises
+    ``ValueError`` or ``TypeError``."""
+    reader, size = EventReader(), 0
     async for line in lines:
-        size += len(line)
+        size = size + len(line) if line else 0
         if size > MAX_EVENT_CHARS:
             raise ValueError("an event of the upstream's stream is too large")
-        if line:
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "data":
-                data.append(value)
-            elif field == "event":
-                event = value
+        found = reader.line(line)
+        if found is None:
             continue
-        if not data:
-            continue
-        body, name = "\n".join(data), event
-        event, data, size = "", [], 0
-        if body.startswith("[DONE]"):
+        if found.data.startswith("[DONE]"):
             return
-        yield parse(orjson.loads(body), name)
-    if data and not "\n".join(data).startswith("[DONE]"):
-        yield parse(orjson.loads("\n".join(data)), event)
+        yield parse(orjson.loads(found.data), found.event)
 
 
-def parse(payload: Any, event: str = "") -> Chunk:
+def parse(payload: Any, event: str = "message") -> Chunk:
     if not isinstance(payload, dict):
         raise TypeError("chunk is not an object")
     error = payload.get("error")
