@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.boundary import Boundary, BoundaryMiddleware
 from api.errors import install_error_handlers
+from api.guards.boundary import Boundary, BoundaryMiddleware
+from api.guards.slots import StreamSlots
 from api.openapi import install_openapi
 from api.routes import (
     admin,
@@ -28,7 +29,6 @@ from api.routes import (
     web,
 )
 from api.services import EdgeServices
-from api.slots import StreamSlots
 from api.telemetry import TelemetryMiddleware
 
 __all__ = ("create_app",)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from api.auth import Credentials, unauthorized
 from api.errors import ApiError
+from api.guards.credentials import Credentials, unauthorized
+from api.guards.slots import USER_KEY
 from api.services import EdgeServices
-from api.slots import USER_KEY
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation
 
@@ -41,7 +41,7 @@ async def get_principal(services: Annotated[EdgeServices, Depends(get_services)]
                         authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The tenant and user come from the credential only, never from the request body."""
     principal = await _principal(services, request, authorization)
-    # For the boundary middleware: whose stream a streamed response is (api/slots.py).
+    # For the boundary middleware: whose stream a streamed response is (api/guards/slots.py).
     request.scope[USER_KEY] = (principal.tenant_id, principal.user_id)
     return principal
 

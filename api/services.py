@@ -6,11 +6,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from api.analytics import AnalyticsView
-from api.auth import Credentials
-from api.batches import BatchView
-from api.ownership import OwnershipCache
-from api.relay import TokenRelay
+from api.guards.credentials import Credentials
+from api.guards.ownership import OwnershipCache
+from api.relay.tokens import TokenRelay
+from api.views.analytics import AnalyticsView
+from api.views.batches import BatchView
 from kernel.settings import Settings
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore

@@ -4,8 +4,8 @@ OpenAI-compatible routes: counted against the plan, made known to the relay, pub
 from __future__ import annotations
 
 from api.deps import Principal
-from api.limits import count
-from api.relay import RequestStream
+from api.guards.limits import count
+from api.relay.tokens import RequestStream
 from api.services import EdgeServices
 from schemas.events import MessageReceived, conversation_key
 from schemas.topics import REQUESTS

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.common import machine, pct, table
-from streams.runtime.log import MemoryLog
+from streams.runtime.embedded.log import MemoryLog
 
 
 def _cpu() -> float:

@@ -16,7 +16,7 @@ import tracemalloc
 
 import orjson
 
-from api.frames import RequestStream
+from api.relay.frames import RequestStream
 from bench.common import machine, table
 from schemas.events import AnswerFinished, TokensGenerated, Usage
 

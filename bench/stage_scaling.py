@@ -35,7 +35,7 @@ from schemas import events
 from schemas.stages import group_name, topic_name
 from schemas.topics import CONTEXTS, RESPONSES, SCORES, TopicSpec
 from streams.codec import encode
-from streams.runtime.kafka import create_topics
+from streams.runtime.kafka.runtime import create_topics
 
 PARTITIONS = 12
 QUESTION = "Remember that the staging cluster lives in rack 14 next to the router."

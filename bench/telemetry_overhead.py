@@ -21,7 +21,7 @@ from schemas.events import MessageReceived, ScoresComputed
 from schemas.topics import REQUESTS, SCORES
 from streams.codec import encode
 from streams.runtime.base import Emit, Record, StageSpec
-from streams.runtime.memory import MemoryRuntime
+from streams.runtime.embedded.runtime import MemoryRuntime
 from streams.runtime.runner import StageRunner
 
 

@@ -16,8 +16,8 @@ from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
 from streams.runtime.base import Runtime
+from streams.runtime.embedded.runtime import MemoryRuntime
 from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
-from streams.runtime.memory import MemoryRuntime
 
 __all__ = ("Backend", "CassandraStores", "SQLiteStores", "StoreFamily")
 
@@ -113,7 +113,7 @@ class Backend:
     def _build_runtime(self, client_id: str) -> Runtime:
         s = self.settings
         if self.kafka:
-            from streams.runtime.kafka import KafkaRuntime
+            from streams.runtime.kafka.runtime import KafkaRuntime
             return KafkaRuntime(
                 s.kafka_bootstrap, topic_prefix=s.topic_prefix, partitions=s.partitions,
                 replication=s.replication_factor, retries=s.stage_retries,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import cast
 
-from api.auth import Credentials
+from api.guards.credentials import Credentials
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from schemas.events import utcnow

@@ -143,7 +143,7 @@ def _export_schemas(directory: Path) -> None:
 
 
 async def _create_topics(settings: Settings) -> None:
-    from streams.runtime.kafka import create_topics
+    from streams.runtime.kafka.runtime import create_topics
 
     if not settings.broker.startswith("kafka://"):
         print("the embedded log needs no topics; set --broker kafka://host:port")

@@ -30,12 +30,12 @@ from agents.providers.llama_cpp import LlamaCppProvider, llama_cpp_installed
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retrieval import stage as retrieval
 from agents.retrieval.web import WebSearch, build_web_search
-from api.analytics import AnalyticsView
 from api.app import create_app
-from api.auth import Credentials
-from api.batches import BatchView
-from api.relay import RelayLimits, TokenRelay
+from api.guards.credentials import Credentials
+from api.relay.tokens import RelayLimits, TokenRelay
 from api.services import EdgeServices
+from api.views.analytics import AnalyticsView
+from api.views.batches import BatchView
 from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
 from chatstream.local_models import default_model_line, resolve_default_model
@@ -172,7 +172,7 @@ async def _listen(app: Any, settings: Settings, port: int,
                   role: str) -> tuple[_QuietServer, asyncio.Task[None]]:
     """Serve ``app`` on HOST:``port`` and print its URL once it listens."""
     # uvicorn's own cap (connections, idle keep-alive ones included) is the backstop
-    # behind the edge's JSON 503 at MAX_CONCURRENT_REQUESTS (api/boundary.py).
+    # behind the edge's JSON 503 at MAX_CONCURRENT_REQUESTS (api/guards/boundary.py).
     config = uvicorn.Config(app, host=settings.host, port=port,
                             log_level="warning", lifespan="off", timeout_graceful_shutdown=5,
                             limit_concurrency=settings.max_concurrent_requests + 100)

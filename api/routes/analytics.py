@@ -9,9 +9,9 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api.analytics import AnalyticsView
 from api.deps import AdminDep, ServicesDep, get_admin, get_principal
 from api.errors import ApiError
+from api.views.analytics import AnalyticsView
 from kernel.telemetry.health import metrics_allowed
 from schemas.analytics import AnalyticsSummary
 

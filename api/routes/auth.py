@@ -1,7 +1,8 @@
 """Logging in: a password for an access and a refresh token; refresh tokens rotate.
 
 Guessing is throttled per client address (attempts) and per email (failures), each
-429 with ``Retry-After``; hashing runs in a bounded pool (:class:`api.auth.Credentials`)."""
+429 with ``Retry-After``; hashing runs in a bounded pool
+(:class:`api.guards.credentials.Credentials`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import logging
 
 from fastapi import APIRouter, Request
 
-from api.auth import unauthorized
 from api.deps import AccountsDep, ServicesDep
-from api.limits import login_allowed, login_failed, peer
+from api.guards.credentials import unauthorized
+from api.guards.limits import login_allowed, login_failed, peer
 from schemas.accounts import LoginRequest, RefreshRequest, TokenPair
 
 __all__ = ("router",)

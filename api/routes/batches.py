@@ -6,11 +6,11 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from api.batches import BatchState, BatchView
-from api.completions_input import BadField, native_options
 from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.limits import count
+from api.guards.limits import count
+from api.openai_compat.completions_input import BadField, native_options
+from api.views.batches import BatchState, BatchView
 from kernel.tokens import estimate_tokens
 from schemas.batches import BatchCreate, BatchOut, BatchResult
 from schemas.events import BatchCancelled, BatchSubmitted

@@ -8,10 +8,10 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.completions import Completion, collect, openai_error, stream_chunks
-from api.completions_input import BadField, Limits, parse_request, translate
 from api.deps import Principal, PrincipalDep, ServicesDep
-from api.relay import RequestStream
+from api.openai_compat.completions import Completion, collect, openai_error, stream_chunks
+from api.openai_compat.completions_input import BadField, Limits, parse_request, translate
+from api.relay.tokens import RequestStream
 from api.services import EdgeServices
 from api.submit import submit
 from schemas.completions import ChatCompletion, ChatCompletionRequest, OpenAIError

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.completions_input import BadField, native_options
 from api.deps import OwnConversation, PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.idempotency import fingerprint, once
-from api.sse import open_stream, stream_response
+from api.guards.idempotency import fingerprint, once
+from api.openai_compat.completions_input import BadField, native_options
+from api.relay.sse import open_stream, stream_response
 from api.submit import submit
 from schemas.accounts import ShareOut, ShareRequest
 from schemas.events import Citation, MessageReceived, ToolCall, new_id, utcnow

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile as FilePart
 
 from api.deps import Principal, PrincipalDep, ServicesDep, own_conversation
 from api.errors import ApiError
-from api.limits import count
+from api.guards.limits import count
 from api.services import EdgeServices
 from kernel.errors import StoreUnavailable
 from schemas.events import DocumentSubmitted, new_id, utcnow

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.completions import openai_error
 from api.deps import Principal, PrincipalDep, ServicesDep
-from api.limits import count
+from api.guards.limits import count
+from api.openai_compat.completions import openai_error
 from api.services import EdgeServices, TextEmbedder
 from kernel.errors import ChatstreamError
 from kernel.tokens import estimate_tokens

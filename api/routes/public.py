@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import ServicesDep
 from api.errors import ApiError
-from api.limits import check_ip, peer
+from api.guards.limits import check_ip, peer
 from schemas.http import MessageList
 
 __all__ = ("router",)

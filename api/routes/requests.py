@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.sse import last_event_id, open_stream, stream_response
+from api.relay.sse import last_event_id, open_stream, stream_response
 from schemas.events import CancelRequested, conversation_key
 from schemas.http import CancelAccepted
 from schemas.topics import CONTROL

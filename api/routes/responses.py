@@ -1,15 +1,15 @@
 """``POST /v1/responses``: OpenAI's Responses API, streamed and not, text and tool calls,
-served through the same path as chat completions (see :mod:`api.responses`)."""
+served through the same path as chat completions (see :mod:`api.openai_compat.responses`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.completions import openai_error, status_of
-from api.completions_input import BadField
 from api.deps import PrincipalDep, ServicesDep
-from api.responses import ResponseWriter, to_chat
+from api.openai_compat.completions import openai_error, status_of
+from api.openai_compat.completions_input import BadField
+from api.openai_compat.responses import ResponseWriter, to_chat
 from api.routes.completions import start
 from schemas.completions import OpenAIError
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from agents.analytics.core import KEEP, TTFT_SAMPLES, apply, copy, count, windows
 from agents.analytics.stage import AnalyticsDeps
 from agents.analytics.stage import stage as analytics_stage
-from api.analytics import percentile
+from api.views.analytics import percentile
 from kernel.errors import StoreUnavailable
 from schemas.events import (
     AnalyticsSnapshot,

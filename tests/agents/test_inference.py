@@ -20,7 +20,7 @@ from agents.providers.base import ChatProvider
 from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
-from api.relay import RequestStream
+from api.relay.tokens import RequestStream
 from harness.fake_models import FakeModelServer, Reply
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import (

@@ -20,8 +20,8 @@ from stores.documents.base import Document, DocumentStatus
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.codec import decode
-from streams.runtime.log import partition_for
-from streams.runtime.memory import MemoryRuntime
+from streams.runtime.embedded.log import partition_for
+from streams.runtime.embedded.runtime import MemoryRuntime
 from tests.support.documents import CORRUPT_PDF, make_pdf, make_pdf_bomb
 
 EMBEDDER = HashingEmbedder(dimensions=128)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from api.ownership import OwnershipCache
+from api.guards.ownership import OwnershipCache
 from schemas.events import utcnow
 from stores.conversations.base import Conversation
 

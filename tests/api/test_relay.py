@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from api.relay import RequestStream
+from api.relay.tokens import RequestStream
 from schemas.events import AnswerFinished, AnswerStarted, TokensGenerated, Usage
 
 BASE = {"tenant_id": "t", "request_id": "r", "conversation_id": "c"}

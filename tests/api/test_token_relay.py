@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.relay import RelayLimits, RequestStream, TokenRelay
+from api.relay.tokens import RelayLimits, RequestStream, TokenRelay
 from schemas.events import (
     AnswerFailed,
     AnswerFinished,
@@ -22,7 +22,7 @@ from schemas.events import (
     new_id,
 )
 from schemas.topics import REQUEST_HEADER, REQUESTS, TOKENS
-from streams.runtime.memory import MemoryRuntime
+from streams.runtime.embedded.runtime import MemoryRuntime
 
 KEY = conversation_key("t", "c")
 

@@ -15,8 +15,8 @@ from schemas.stages import stage_names
 from stores.accounts.sqlite import SQLiteAccountStore
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.idempotency import SQLiteIdempotencyStore
-from streams.runtime.kafka import KafkaRuntime
-from streams.runtime.memory import MemoryRuntime
+from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.kafka.runtime import KafkaRuntime
 
 
 @pytest.fixture(autouse=True)

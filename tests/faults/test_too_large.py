@@ -21,7 +21,7 @@ from harness.servers import KAFKA, require
 from schemas.events import ContextBuilt, MessageReceived, Passage, conversation_key
 from schemas.topics import CONTEXTS, DLQ, REQUESTS
 from streams.runtime.base import Emit, StageSpec
-from streams.runtime.kafka import KafkaRuntime
+from streams.runtime.kafka.runtime import KafkaRuntime
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.events import message_received as _request
 

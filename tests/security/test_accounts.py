@@ -11,7 +11,7 @@ import uuid
 import httpx
 from starlette.requests import Request
 
-from api.clients import client_address, networks
+from api.guards.clients import client_address, networks
 from tests.security.support import METRICS_TOKEN, PASSWORD, Edge
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 
-from api.batches import MAX_BATCHES, BatchView
+from api.views.batches import MAX_BATCHES, BatchView
 from schemas.events import BatchSubmitted, utcnow
 from tests.security.support import PASSWORD, Edge
 from tests.tenancy.support import bootstrap

@@ -14,8 +14,8 @@ import pytest
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from api.boundary import Boundary, BoundaryMiddleware
-from api.slots import USER_KEY, StreamSlots
+from api.guards.boundary import Boundary, BoundaryMiddleware
+from api.guards.slots import USER_KEY, StreamSlots
 from tests.security.support import METRICS_TOKEN, Edge, start_dev_edge
 
 

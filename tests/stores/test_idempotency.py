@@ -82,7 +82,7 @@ async def test_a_key_is_kept_when_the_log_may_hold_the_record(tmp_path: Path) ->
 
     from pydantic import BaseModel
 
-    from api.idempotency import once
+    from api.guards.idempotency import once
     from kernel.errors import LogUnavailable
 
     class Accepted(BaseModel):

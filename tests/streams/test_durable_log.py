@@ -17,8 +17,8 @@ from schemas.events import MessageReceived
 from schemas.topics import ANALYTICS, REQUESTS
 from streams.codec import decode
 from streams.runtime.base import Emit, Record, StageSpec
-from streams.runtime.log import MemoryLog
-from streams.runtime.memory import MemoryRuntime
+from streams.runtime.embedded.log import MemoryLog
+from streams.runtime.embedded.runtime import MemoryRuntime
 from streams.runtime.retention import Retention
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def _append_until_killed(path: Path, count: int) -> list[tuple[str, ...]]:
     script = textwrap.dedent(f"""
         import asyncio
         from pathlib import Path
-        from streams.runtime.log import MemoryLog
+        from streams.runtime.embedded.log import MemoryLog
         async def main():
             log = MemoryLog(2, path=Path({str(path)!r}))
             await log.open()

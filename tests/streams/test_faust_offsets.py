@@ -9,7 +9,7 @@ import faust
 import pytest
 from faust.types import TP, Message
 
-import streams.runtime.kafka  # noqa: F401  (installs the guard, as every worker does)
+import streams.runtime.kafka.runtime  # noqa: F401  (installs the guard, as every worker does)
 
 TOPIC = TP("chat.requests.v1", 0)
 

@@ -16,7 +16,7 @@ from harness.servers import KAFKA, require
 from kernel.errors import LogUnavailable
 from schemas.stages import topic_name
 from schemas.topics import REQUESTS
-from streams.runtime.kafka import KafkaRuntime
+from streams.runtime.kafka.runtime import KafkaRuntime
 from tests.support.events import message_received as _request
 
 

@@ -12,7 +12,7 @@ from schemas.events import DeadLettered, MessageReceived
 from schemas.topics import DLQ, REQUESTS
 from streams.codec import decode
 from streams.runtime.base import Emit, StageSpec
-from streams.runtime.memory import MemoryLog, MemoryRuntime
+from streams.runtime.embedded.runtime import MemoryLog, MemoryRuntime
 
 
 def _msg(key: str, n: int) -> MessageReceived:

@@ -22,9 +22,10 @@ from kernel.errors import LogUnavailable
 from kernel.settings import TopicRetention
 from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TopicSpec
-from streams.runtime import faust_offsets, kafka_backoff
 from streams.runtime.base import Record, StageSpec, follow_broadcast
-from streams.runtime.kafka_publish import BULK_LINGER_MS, KafkaPublisher, RenewingProducer
+from streams.runtime.kafka import backoff as kafka_backoff
+from streams.runtime.kafka import faust_offsets
+from streams.runtime.kafka.publish import BULK_LINGER_MS, KafkaPublisher, RenewingProducer
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from api.completions_input import BadField
-from api.frames import KEEPALIVE_S
-from api.relay import RequestStream
+from api.openai_compat.completions_input import BadField
+from api.relay.frames import KEEPALIVE_S
+from api.relay.tokens import RequestStream
 
 __all__ = ("ResponseWriter", "to_chat")
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from kernel.errors import LogUnavailable
 from streams.runtime.base import Headers, Record
-from streams.runtime.logfile import LogFile, Stored
-from streams.runtime.partition import Partition, size_of
+from streams.runtime.embedded.logfile import LogFile, Stored
+from streams.runtime.embedded.partition import Partition, size_of
 from streams.runtime.retention import Retention
 
 __all__ = ("MemoryLog", "partition_for")

@@ -12,9 +12,9 @@ import time
 
 from starlette.requests import HTTPConnection
 
-from api.clients import client_address, networks
 from api.deps import Principal
 from api.errors import ApiError
+from api.guards.clients import client_address, networks
 from api.services import EdgeServices
 from kernel.telemetry.metrics import QUOTA_REFUSALS
 from schemas.plans import MONTH_TTL_S, Plan, minute_window, month_window

@@ -11,7 +11,7 @@ A plain ASGI middleware (no BaseHTTPMiddleware: SSE streams untouched, no extra 
   ``Content-Length`` says: 413 once over the limit, before anything parses them;
 - JSON nested deeper than :data:`MAX_JSON_DEPTH` is 400 (the parsers would recurse);
 - at most ``max_in_flight`` requests at once (503 beyond, probes excepted), a user's
-  streams capped (:mod:`api.slots`, 429), and a stream whose reader stops reading for
+  streams capped (:mod:`api.guards.slots`, 429), and a stream whose reader stops reading for
   ``send_timeout_s`` is dropped, so a slow reader holds nothing for long.
 """
 
@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
-from api.slots import StreamSlots, user_of
+from api.guards.slots import StreamSlots, user_of
 
 __all__ = ("MAX_JSON_DEPTH", "Boundary", "BoundaryMiddleware", "host_allowed",
            "json_too_deep")

@@ -28,8 +28,8 @@ from streams.runtime.base import (
     follow_broadcast,
     with_request_id,
 )
+from streams.runtime.embedded.log import MemoryLog
 from streams.runtime.lag import Offsets
-from streams.runtime.log import MemoryLog
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse
 
-from api.frames import KEEPALIVE_S, SseEvent
-from api.relay import RequestStream
+from api.relay.frames import KEEPALIVE_S, SseEvent
+from api.relay.tokens import RequestStream
 from schemas.completions import (
     ChatCompletion,
     Choice,

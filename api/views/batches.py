@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from api.topicview import TopicView
+from api.views.topicview import TopicView
 from kernel.errors import PoisonEvent
 from schemas.events import BatchCancelled, BatchItemCompleted, BatchSubmitted
 from schemas.topics import BATCH_REQUESTS, BATCH_STATUS, TopicSpec

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.topicview import TopicView
+from api.views.topicview import TopicView
 from kernel.errors import PoisonEvent
 from schemas.analytics import AnalyticsSummary, WindowSummary
 from schemas.events import AnalyticsSnapshot, WindowAggregate

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Principal
 from api.errors import ApiError
-from api.frames import KEEPALIVE_S, RequestStream, SseEvent, sse_frame
+from api.relay.frames import KEEPALIVE_S, RequestStream, SseEvent, sse_frame
 from api.services import EdgeServices
 from kernel.telemetry.metrics import SSE_OPEN
 from stores.conversations.base import StoredMessage

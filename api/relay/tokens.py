@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from api.frames import RequestStream, SseEvent
-from api.topicview import TopicView
+from api.relay.frames import RequestStream, SseEvent
+from api.views.topicview import TopicView
 from schemas.events import MessageReceived, time_of_id
 from schemas.topics import REQUESTS, TOKENS
 from streams.runtime.base import Record, Runtime, request_of

@@ -1,0 +1,1 @@
+"""Request guards: what a request must pass, and the limits it spends, before a route acts on it."""

@@ -1,0 +1,1 @@
+"""The token relay and its renderers: relayed answer events become SSE frames."""

@@ -1,0 +1,1 @@
+"""The Kafka runtime: Faust agents over aiokafka, idempotent publishing, their patches."""
