@@ -39,11 +39,49 @@ RENDER = """async (source) => {
      "<td>&lt;i&gt;</td></tr></tbody></table></div>"),
     ("line one\nline two", "<p>line one<br>line two</p>"),
     ("snake_case_name and 2 * 3 * 4", "<p>snake_case_name and 2 * 3 * 4</p>"),
+    # Written as relative but resolved off the site (a backslash reads as a slash):
+    # text, not a link that leaves in the same tab.
+    ("[x](/\\evil.example/phish) [y](<//evil.example/a>) [z](/\\/evil.example)",
+     "<p><span>x</span> <span>y</span> <span>z</span></p>"),
 ])
 async def test_markdown_renders_safely(page: Page, web_stack: Stack, source: str,
                                        html: str) -> None:
     await open_page(page, web_stack.url)
     assert await page.evaluate(RENDER, source) == html
+
+
+async def test_links_within_the_site_stay_in_the_tab(page: Page, web_stack: Stack) -> None:
+    await open_page(page, web_stack.url)
+    html = await page.evaluate(RENDER, "[here](/docs) and [there](#/c/abc)")
+    origin = web_stack.url.rstrip("/")
+    assert html == (f'<p><a href="{origin}/docs">here</a> and '
+                    f'<a href="{origin}/#/c/abc">there</a></p>')
+
+
+DEPTH = """async (source) => {
+  const { renderMarkdown } = await import("/static/js/markdown.js");
+  const div = document.createElement("div");
+  renderMarkdown(source, div);
+  let deepest = 0;
+  for (const node of div.querySelectorAll("*")) {
+    let d = 0;
+    for (let n = node; n !== div; n = n.parentElement) d++;
+    deepest = Math.max(deepest, d);
+  }
+  return {deepest, text: div.textContent.includes("deep enough")};
+}"""
+
+
+@pytest.mark.parametrize("source", [
+    ">" * 8000 + " deep enough",
+    "".join(f"{'  ' * i}- item\n" for i in range(3000)) + "  " * 3000 + "- deep enough",
+    "*_" * 4000 + "deep enough" + "_*" * 4000,
+])
+async def test_deep_nesting_renders_bounded_instead_of_throwing(
+        page: Page, web_stack: Stack, source: str) -> None:
+    await open_page(page, web_stack.url)
+    got = await page.evaluate(DEPTH, source)
+    assert got["deepest"] <= 40 and got["text"], got
 
 
 async def test_code_blocks_are_highlighted_even_while_still_streaming(

@@ -11,11 +11,14 @@ const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
 const QUOTE = /^ {0,3}> ?/;
 const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const TABLE_SEP = /^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$/;
+// Quotes and lists nest, and so do emphasis marks: past this depth what is left is shown
+// as text, so a hostile answer cannot exhaust the stack (and no reader needs more).
+const MAX_DEPTH = 12;
 
 /** Render `source` as Markdown into `into`, replacing what it held. */
 export function renderMarkdown(source, into) {
   const fragment = document.createDocumentFragment();
-  for (const block of parseBlocks(source.replace(/\r\n?/g, "\n").split("\n"))) {
+  for (const block of parseBlocks(source.replace(/\r\n?/g, "\n").split("\n"), 0)) {
     fragment.append(renderBlock(block));
   }
   into.replaceChildren(fragment);
@@ -26,7 +29,8 @@ function startsBlock(line) {
     ITEM.test(line);
 }
 
-function parseBlocks(lines) {
+function parseBlocks(lines, depth) {
+  if (depth >= MAX_DEPTH) return [{ type: "paragraph", text: lines.join("\n").trim() }];
   const blocks = [];
   let i = 0;
   while (i < lines.length) {
@@ -50,9 +54,9 @@ function parseBlocks(lines) {
     } else if (QUOTE.test(line)) {
       const inner = [];
       while (i < lines.length && QUOTE.test(lines[i])) inner.push(lines[i++].replace(QUOTE, ""));
-      blocks.push({ type: "quote", children: parseBlocks(inner) });
+      blocks.push({ type: "quote", children: parseBlocks(inner, depth + 1) });
     } else if (ITEM.test(line)) {
-      const [list, next] = parseList(lines, i);
+      const [list, next] = parseList(lines, i, depth);
       blocks.push(list);
       i = next;
     } else if (line.includes("|") && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1])) {
@@ -83,7 +87,7 @@ function cells(line) {
   return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
 }
 
-function parseList(lines, start) {
+function parseList(lines, start, depth) {
   const first = ITEM.exec(lines[start]);
   const ordered = /\d/.test(first[2]);
   const list = { type: "list", ordered, start: ordered ? parseInt(first[2], 10) : 1, items: [] };
@@ -116,7 +120,7 @@ function parseList(lines, start) {
       }
       i++;
     }
-    list.items.push(parseBlocks(body));
+    list.items.push(parseBlocks(body, depth + 1));
     // Blank lines between items of one list keep the list going.
     let j = i;
     while (j < lines.length && /^\s*$/.test(lines[j])) j++;
@@ -229,11 +233,35 @@ function codeBlock(text, lang) {
   return figure;
 }
 
-const SAFE_URL = /^(https?:|mailto:|\/(?!\/)|#)/i;
+const SAFE_SCHEMES = new Set(["http:", "https:", "mailto:"]);
+
+/**
+ * Where a link really goes, as the browser will resolve it, or null when it must stay
+ * text: a scheme other than http(s) or mailto (javascript:, data:), or a link written as
+ * relative that resolves to another site (`/\\evil.example`, `//evil.example`: browsers
+ * read a backslash as a slash). `local` says it stays on this page's origin.
+ */
+function resolveLink(href) {
+  let url;
+  try {
+    url = new URL(href, location.href);
+  } catch {
+    return null;
+  }
+  if (!SAFE_SCHEMES.has(url.protocol)) return null;
+  const absolute = /^[a-z][a-z0-9+.-]*:/i.test(href);
+  const local = url.origin === location.origin;
+  if (!absolute && !local) return null;
+  return { href: url.href, local: local && !absolute };
+}
 
 /** Inline Markdown as a fragment of text nodes and elements. */
-export function renderInline(text) {
+export function renderInline(text, depth = 0) {
   const out = document.createDocumentFragment();
+  if (depth >= MAX_DEPTH) {
+    out.append(document.createTextNode(text));
+    return out;
+  }
   let plain = "";
   const flush = () => {
     if (plain) out.append(document.createTextNode(plain));
@@ -260,7 +288,7 @@ export function renderInline(text) {
     } else if (ch === "*" && (m = /^\*\*(?=\S)([\s\S]*?\S)\*\*/.exec(rest))) {
       flush();
       const strong = el("strong");
-      strong.append(renderInline(m[1]));
+      strong.append(renderInline(m[1], depth + 1));
       out.append(strong);
       i += m[0].length;
     } else if (ch === "_" && !/\w/.test(text[i - 1] ?? "") &&
@@ -268,31 +296,31 @@ export function renderInline(text) {
       // Underscores inside words (snake_case, __dunder__ names) are not emphasis.
       flush();
       const strong = el("strong");
-      strong.append(renderInline(m[1]));
+      strong.append(renderInline(m[1], depth + 1));
       out.append(strong);
       i += m[0].length;
     } else if (ch === "*" && (m = /^\*(?=[^\s*])([\s\S]*?[^\s*])\*(?!\*)/.exec(rest))) {
       flush();
       const em = el("em");
-      em.append(renderInline(m[1]));
+      em.append(renderInline(m[1], depth + 1));
       out.append(em);
       i += m[0].length;
     } else if (ch === "_" && !/\w/.test(text[i - 1] ?? "") &&
                (m = /^_(?=\S)([\s\S]*?\S)_(?!\w)/.exec(rest))) {
       flush();
       const em = el("em");
-      em.append(renderInline(m[1]));
+      em.append(renderInline(m[1], depth + 1));
       out.append(em);
       i += m[0].length;
     } else if (ch === "~" && (m = /^~~(?=\S)([\s\S]*?\S)~~/.exec(rest))) {
       flush();
       const del = el("del");
-      del.append(renderInline(m[1]));
+      del.append(renderInline(m[1], depth + 1));
       out.append(del);
       i += m[0].length;
     } else if (ch === "[" && (m = linkAt(text, i))) {
       flush();
-      out.append(link(m.href, renderInline(m.label)));
+      out.append(link(m.href, renderInline(m.label, depth + 1)));
       i = m.end;
     } else if (ch === "h" && !/\w/.test(text[i - 1] ?? "") &&
                (m = /^https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/.exec(rest))) {
@@ -334,15 +362,16 @@ function linkAt(text, start) {
 }
 
 function link(href, content) {
-  if (!SAFE_URL.test(href)) {
-    // javascript:, data: and friends stay visible text, never a link.
+  const target = resolveLink(href);
+  if (!target) {
+    // javascript:, data: and disguised off-site links stay visible text, never a link.
     const span = el("span");
     span.append(content);
     return span;
   }
   const a = el("a");
-  a.href = href;
-  if (!href.startsWith("#") && !href.startsWith("/")) {
+  a.href = target.href;
+  if (!target.local) {
     a.target = "_blank";
     a.rel = "noopener noreferrer";
   }
