@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from api.deps import Principal
 from api.guards.limits import count
-from api.relay.tokens import RequestStream
+from api.relay.stream import RequestStream
 from api.services import EdgeServices
 from schemas.events import MessageReceived, conversation_key
 from schemas.topics import REQUESTS

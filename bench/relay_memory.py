@@ -3,7 +3,7 @@
 A finished answer stays in the relay for ``RELAY_KEEP_S`` (60 s) so a client reconnecting
 with ``Last-Event-ID`` is served from memory; this measures what one costs, by the answer's
 length, with ``tracemalloc`` over a thousand answers built from real token events the way
-the relay builds them (decoded JSON in, SSE frames out):
+the relay keeps them (decoded JSON in, the events each protocol renders kept):
 
     python -m bench.relay_memory [--quick]
 """
@@ -16,7 +16,8 @@ import tracemalloc
 
 import orjson
 
-from api.relay.frames import RequestStream
+from api.relay.native import NativeSse
+from api.relay.stream import RequestStream
 from bench.common import machine, table
 from schemas.events import AnswerFinished, TokensGenerated, Usage
 
@@ -46,7 +47,7 @@ def per_answer(words: int, answers: int) -> tuple[float, float]:
         kept.append(stream)
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    wire = sum(len(e.wire) for e in kept[0].events)
+    wire = len(NativeSse().render(kept[0].events))
     return held / answers, wire
 
 

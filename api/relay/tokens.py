@@ -27,13 +27,13 @@ from dataclasses import dataclass
 
 import orjson
 
-from api.relay.frames import RequestStream, SseEvent
+from api.relay.stream import RequestStream
 from api.views.topicview import TopicView
 from schemas.events import MessageReceived, time_of_id
 from schemas.topics import REQUESTS, TOKENS
 from streams.runtime.base import Record, Runtime, request_of
 
-__all__ = ("RelayLimits", "RequestStream", "SseEvent", "TokenRelay")
+__all__ = ("RelayLimits", "TokenRelay")
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ from api.deps import OwnConversation, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.guards.idempotency import fingerprint, once
 from api.openai_compat.completions_input import BadField, native_options
-from api.relay.sse import open_stream, stream_response
+from api.relay.native import NativeSse, open_stream
+from api.relay.render import frames
+from api.relay.response import sse_response
 from api.submit import submit
 from schemas.accounts import ShareOut, ShareRequest
 from schemas.events import Citation, MessageReceived, ToolCall, new_id, utcnow
@@ -135,7 +137,7 @@ async def post_message(
         lambda: submit(services, principal, event))
     if streamed:
         stream = await open_stream(services, principal, accepted.request_id)
-        return stream_response(stream, 0)
+        return sse_response(frames(stream, NativeSse()))
     return accepted
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api.deps import Principal, PrincipalDep, ServicesDep
 from api.guards.limits import count
-from api.openai_compat.completions import openai_error
+from api.openai_compat.errors import openai_error
 from api.services import EdgeServices, TextEmbedder
 from kernel.errors import ChatstreamError
 from kernel.tokens import estimate_tokens

@@ -9,7 +9,9 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.relay.sse import last_event_id, open_stream, stream_response
+from api.relay.native import NativeSse, last_event_id, open_stream
+from api.relay.render import frames
+from api.relay.response import sse_response
 from schemas.events import CancelRequested, conversation_key
 from schemas.http import CancelAccepted
 from schemas.topics import CONTROL
@@ -30,7 +32,7 @@ async def events(
     resumes after that event, with no gap and no repeat."""
     after = last_event_id(last_event_id_header, last_event_id_param)
     stream = await open_stream(services, principal, rid, after)
-    return stream_response(stream, after)
+    return sse_response(frames(stream, NativeSse(), after))
 
 
 @router.post("/{rid}/cancel", status_code=202, response_model=CancelAccepted)

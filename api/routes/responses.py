@@ -7,10 +7,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
-from api.openai_compat.completions import openai_error, status_of
+from api.openai_compat.accept import accept_chat
 from api.openai_compat.completions_input import BadField
-from api.openai_compat.responses import ResponseWriter, to_chat
-from api.routes.completions import start
+from api.openai_compat.errors import answer_error, openai_error
+from api.openai_compat.responses import ResponseEvents
+from api.openai_compat.responses_input import to_chat
+from api.relay.render import drain, frames
+from api.relay.response import sse_response
 from schemas.completions import OpenAIError
 
 __all__ = ("router",)
@@ -39,24 +42,16 @@ async def create_response(request: Request, services: ServicesDep,
         chat = to_chat(raw)
     except BadField as exc:
         return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
-    started = await start(services, principal, chat)
+    started = await accept_chat(services, principal, chat)
     if isinstance(started, JSONResponse):
         return started
     body, event, stream = started
-    writer = ResponseWriter(id=f"resp_{event.request_id.replace('-', '')}", model=event.model,
-                            request=raw)
+    response = ResponseEvents(f"resp_{event.request_id.replace('-', '')}", event.model, raw,
+                              streamed=bool(body.stream))
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": event.conversation_id}
     if body.stream:
-        return StreamingResponse(
-            writer.events(stream), media_type="text/event-stream",
-            headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    async for _ in writer.events(stream):
-        pass
-    if writer.error is not None:
-        code = writer.error["code"]
-        return openai_error(status_of(code), writer.error["message"], type="server_error",
-                            code=code, headers=headers)
-    if writer.status != "completed":
-        return openai_error(502, "the answer ended without finishing", type="server_error",
-                            headers=headers)
-    return JSONResponse(writer.response(), headers=headers)
+        return sse_response(frames(stream, response), headers)
+    await drain(stream, response)
+    if response.error is not None or response.status == "in_progress":
+        return answer_error(response.error, headers)
+    return JSONResponse(response.response(), headers=headers)

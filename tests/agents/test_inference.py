@@ -20,7 +20,7 @@ from agents.providers.base import ChatProvider
 from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
-from api.relay.tokens import RequestStream
+from api.relay.stream import RequestStream
 from harness.fake_models import FakeModelServer, Reply
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import (
@@ -272,7 +272,7 @@ async def test_a_failure_after_the_first_token_restarts_on_the_fallback_if_confi
     for e in events:
         if not isinstance(e, ResponseCompleted):
             relayed.add(e)
-    names = [s.event for s in relayed.events]
+    names = [s.kind for s in relayed.events]
     assert "restart" in names and names[-1] == "done"
     assert names.index("restart") > names.index("token")
 

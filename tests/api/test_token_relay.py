@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from api.relay.tokens import RelayLimits, RequestStream, TokenRelay
+from api.relay.events import Failed, Token
+from api.relay.native import NativeSse
+from api.relay.stream import RequestStream
+from api.relay.tokens import RelayLimits, TokenRelay
 from schemas.events import (
     AnswerFailed,
     AnswerFinished,
@@ -56,7 +59,8 @@ async def _until(cond: Any, timeout: float = 5.0) -> None:
 
 
 async def _read(stream: RequestStream, after: int = 0) -> list[Any]:
-    return [e async for e in stream.follow(after, keepalive_s=5) if e is not None]
+    return [e async for batch in stream.follow(after, keepalive_s=5) if batch is not None
+            for e in batch]
 
 
 @contextlib.asynccontextmanager
@@ -89,10 +93,11 @@ async def test_an_edge_relays_its_answers_and_skips_others_unparsed() -> None:
                             ((REQUEST_HEADER, b"someone-else"),), relay.home)
         await _produce(rt, request, _answer(request.request_id, ["Hel", "lo"]))
         events = await asyncio.wait_for(_read(stream), 5)
-        assert [e.event for e in events] == ["status", "token", "token", "done"]
+        assert [e.kind for e in events] == ["status", "token", "token", "done"]
         assert [e.id for e in events] == [1, 2, 3, 4]
-        assert events[1].payload == {"text": "Hel", "seq": 1}
-        assert events[1].wire == b'id: 2\nevent: token\ndata: {"text":"Hel","seq":1}\n\n'
+        assert events[1] == Token(2, "Hel", 1)
+        assert NativeSse().render(events[1:2]) == \
+            b'id: 2\nevent: token\ndata: {"text":"Hel","seq":1}\n\n'
         assert relay.get("someone-else") is None
 
 
@@ -129,8 +134,8 @@ async def test_another_edge_finds_the_answer_on_demand_with_the_same_ids() -> No
         await _produce(rt, request, answer[3:])
         whole = await asyncio.wait_for(_read(stream), 5)
         resumed = await asyncio.wait_for(_read(found, after=2), 5)
-        assert [(e.id, e.data) for e in resumed] == [(e.id, e.data) for e in whole[2:]]
-        assert resumed[-1].event == "done"
+        assert resumed == whole[2:]
+        assert resumed[-1].kind == "done"
 
 
 async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_it() -> None:
@@ -148,7 +153,7 @@ async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_i
             await asyncio.sleep(0.05)
         whole = await asyncio.wait_for(_read(stream), 5)
         seen = await asyncio.wait_for(_read(found), 5)
-        assert [(e.id, e.data) for e in seen] == [(e.id, e.data) for e in whole]
+        assert seen == whole
 
 
 async def test_an_evicted_answer_is_read_again_from_the_log_with_the_same_ids() -> None:
@@ -162,7 +167,7 @@ async def test_an_evicted_answer_is_read_again_from_the_log_with_the_same_ids() 
         assert relay.get(request.request_id) is None
         again = await relay.find(request.request_id)
         assert again is not None
-        assert [(e.id, e.wire) for e in await _read(again)] == [(e.id, e.wire) for e in first]
+        assert await _read(again) == first
 
 
 async def test_a_resume_at_or_after_the_final_event_gets_done() -> None:
@@ -174,7 +179,7 @@ async def test_a_resume_at_or_after_the_final_event_gets_done() -> None:
         events = await asyncio.wait_for(_read(stream), 5)
         last = events[-1].id
         for after in (last, last + 5):
-            assert [(e.id, e.event) for e in await _read(stream, after)] == [(last, "done")]
+            assert [(e.id, e.kind) for e in await _read(stream, after)] == [(last, "done")]
 
 
 async def test_unfinished_answers_are_evicted_by_age_with_an_error() -> None:
@@ -187,8 +192,8 @@ async def test_unfinished_answers_are_evicted_by_age_with_an_error() -> None:
         await asyncio.sleep(0.1)
         relay.evict()
         events = await asyncio.wait_for(reader, 5)
-        assert events[-1].event == "error"
-        assert events[-1].payload["code"] == "relay_timeout"
+        assert isinstance(events[-1], Failed)
+        assert events[-1].code == "relay_timeout"
         assert relay.get(request.request_id) is None
 
 
@@ -233,7 +238,7 @@ def test_a_dead_lettered_request_ends_with_an_error_and_no_restart() -> None:
         s.add(e)
     s.add(AnswerFailed(tenant_id="t", request_id="r", conversation_id="c",
                        attempt="dead-letter", seq=0, code="unprocessable", message="m"))
-    assert [e.event for e in s.events] == ["status", "token", "error"]
+    assert [e.kind for e in s.events] == ["status", "token", "error"]
     assert s.finished
 
 
@@ -242,4 +247,4 @@ def test_unknown_event_types_are_skipped() -> None:
     s.add({"type": "something.new", "request_id": "r", "attempt": "a1", "seq": 1})
     s.add({"type": "tokens.generated", "request_id": "r", "attempt": "a1", "seq": 2,
            "text": "t"})
-    assert [e.event for e in s.events] == ["token"]
+    assert [e.kind for e in s.events] == ["token"]
