@@ -9,7 +9,8 @@ A plain ASGI middleware (no BaseHTTPMiddleware: SSE streams untouched, no extra 
   "simple" cross-site POST (text/plain, forms) is never served;
 - bodies are counted on the bytes actually received, chunked or not, whatever
   ``Content-Length`` says: 413 once over the limit, before anything parses them;
-- JSON nested deeper than :data:`MAX_JSON_DEPTH` is 400 (the parsers would recurse);
+- JSON nested deeper than :data:`~api.guards.depth.MAX_JSON_DEPTH` is 400 (the parsers
+  would recurse), found by a scan linear in the body (:mod:`api.guards.depth`);
 - at most ``max_in_flight`` requests at once (503 beyond, probes excepted), a user's
   streams capped (:mod:`api.guards.slots`, 429), and a stream whose reader stops reading for
   ``send_timeout_s`` is dropped, so a slow reader holds nothing for long.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,16 +27,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
+from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
 from api.guards.slots import StreamSlots, user_of
 
-__all__ = ("MAX_JSON_DEPTH", "Boundary", "BoundaryMiddleware", "host_allowed",
-           "json_too_deep")
+__all__ = ("Boundary", "BoundaryMiddleware", "host_allowed")
 
-MAX_JSON_DEPTH = 64
 # Routes whose body is a multipart upload (method, path); every other body is JSON.
 MULTIPART_ROUTES = frozenset({("POST", "/v1/documents")})
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +73,6 @@ def _host_of(value: str) -> str:
 
 def host_allowed(value: str, allowed: frozenset[str]) -> bool:
     return "*" in allowed or _host_of(value) in allowed
-
-
-def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether ``body`` nests arrays/objects deeper than ``limit``. Brackets inside
-    strings do not count; linear time, and free for bodies with few brackets."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    depth = 0
-    for m in _BRACKETS.finditer(_STRINGS.sub(b'""', body)):
-        if m.group() in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
 
 
 async def _refuse(send: Send, status: int, code: str, message: str,
@@ -177,7 +158,7 @@ class BoundaryMiddleware:
             await _drain(receive, limit)
             await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
             return
-        if json_too_deep(body):
+        if await json_too_deep_async(body):
             await _refuse(send, 400, "too_deep",
                           f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return
