@@ -67,7 +67,7 @@ async def _index(doc: Document, deps: IngestionDeps) -> None:
         await deps.index.upsert([
             IndexedChunk(tenant_id=doc.tenant_id, document_id=doc.id, chunk=start + i,
                          title=doc.title, text=text_, vector=vector,
-                         conversation_id=doc.conversation_id)
+                         scope=doc.scope.key)
             for i, (text_, vector) in enumerate(zip(batch, vectors, strict=True))])
         if not await progress("indexing", start + len(batch)):
             return

@@ -1,5 +1,6 @@
-"""The retrieval stage's passages: hybrid search of the vector index, the conversation's
-own documents first, then the tenant-wide ones.
+"""The retrieval stage's passages: hybrid search of the vector index in each knowledge
+scope that applies to the message (``scopes_of``), narrowest first: the conversation's own
+documents, then the tenant's library.
 
 A passage is kept when it shares a content word with the message or, found by meaning
 alone, when its cosine similarity reaches ``min_similarity``: without that floor every
@@ -16,16 +17,22 @@ from collections import OrderedDict
 from agents.embedders.base import Embedder
 from kernel.errors import ProviderError, StoreUnavailable
 from schemas.events import MessageReceived, Passage
+from schemas.scopes import TENANT, Scope
 from stores.documents.base import DocumentStore
 from stores.vectors.base import DEFAULT_ALPHA, Hit, VectorIndex
 from stores.vectors.text import content_words
 
-__all__ = ("IndexedPassages",)
+__all__ = ("IndexedPassages", "scopes_of")
 
 log = logging.getLogger(__name__)
 
 # Tenants known to have had a document: bounded, the least recently asking forgotten first.
 _TENANTS_KEPT = 10_000
+
+
+def scopes_of(request: MessageReceived) -> tuple[Scope, ...]:
+    """The scopes whose documents a message may cite, narrowest (searched first) first."""
+    return (Scope.conversation(request.conversation_id), TENANT)
 
 
 class IndexedPassages:
@@ -48,13 +55,12 @@ class IndexedPassages:
             if not await self._has_documents(tenant):
                 return []  # nothing to find: the question is not embedded for nothing
             [vector] = await self._embedder.embed([text])
-            scoped, wide = await asyncio.gather(
-                self._index.search(tenant, text, vector, conversation_id=request.conversation_id,
-                                   limit=limit, alpha=self._alpha),
-                self._index.search(tenant, text, vector, conversation_id=None, limit=limit,
-                                   alpha=self._alpha))
+            found = await asyncio.gather(*(
+                self._index.search(tenant, text, vector, scope=scope.key, limit=limit,
+                                   alpha=self._alpha)
+                for scope in scopes_of(request)))
             wanted = set(content_words(text))
-            hits = [h for h in (*scoped, *wide) if self._relevant(h, wanted)]
+            hits = [h for hits in found for h in hits if self._relevant(h, wanted)]
             ready = await self._ready_documents(tenant, {h.document_id for h in hits})
         except (StoreUnavailable, ProviderError) as exc:
             # Chat goes on without documents rather than not at all.

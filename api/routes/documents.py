@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from starlette.datastructures import UploadFile as FilePart
 
 from api.deps import Principal, PrincipalDep, ServicesDep, own_conversation
@@ -20,6 +20,7 @@ from kernel.errors import StoreUnavailable
 from schemas.events import DocumentSubmitted, new_id, utcnow
 from schemas.http import DocumentList, DocumentOut
 from schemas.media import SUPPORTED_MEDIA_TYPES, resolve_media_type
+from schemas.scopes import TENANT, Scope
 from schemas.topics import INGEST
 from stores.documents.base import Document, DocumentStore
 from stores.vectors.base import VectorIndex
@@ -36,7 +37,8 @@ def _out(d: Document) -> DocumentOut:
         d.chunks_done / d.chunks_total if d.chunks_total else 0.0)
     return DocumentOut(
         id=d.id, title=d.title, filename=d.filename, media_type=d.media_type, size=d.size,
-        conversation_id=d.conversation_id, status=d.status, progress=round(progress, 4),
+        conversation_id=d.conversation_id, scope=str(d.scope), status=d.status,
+        progress=round(progress, 4),
         chunks_done=d.chunks_done, chunks_total=d.chunks_total, error=d.error,
         created_at=d.created_at, updated_at=d.updated_at or d.created_at)
 
@@ -58,8 +60,13 @@ async def upload_document(
     services: ServicesDep, principal: PrincipalDep, request: Request,
     file: Annotated[UploadFile, File(description="PDF, text, Markdown, HTML, PNG or JPEG")],
     conversation_id: Annotated[str | None, Form(
-        description="only this conversation retrieves it; empty: the whole tenant")] = None,
+        max_length=200, description="only this conversation retrieves it (the same as "
+        "scope=conversation:<id>); empty: the scope decides")] = None,
     title: Annotated[str | None, Form(max_length=200)] = None,
+    scope: Annotated[str | None, Form(
+        max_length=220, description="where its passages may be cited: `tenant` (the "
+        "default: every member's answers) or `conversation:<id>` (only that conversation "
+        "of the caller's)")] = None,
 ) -> DocumentOut:
     documents, _ = _parts(services)
     # The form is parsed once (FastAPI's, cached); a second file would be stored and
@@ -81,14 +88,14 @@ async def upload_document(
                        f"document type; supported: {_SUPPORTED}")
     if not data:
         raise ApiError(422, "empty_document", "the document is empty")
-    if conversation_id:
-        await own_conversation(services, principal, conversation_id)
+    where = _scope_of(scope, conversation_id)
+    await _check_scope(services, principal, where)
     await count(services, principal, documents=1)
     now = utcnow()
     document = Document(
         tenant_id=principal.tenant_id, id=new_id(), user_id=principal.user_id,
         title=(title or "").strip() or filename, filename=filename, media_type=media_type,
-        size=len(data), created_at=now, conversation_id=conversation_id or None,
+        size=len(data), created_at=now, scope=where,
         status="queued", updated_at=now)
     try:
         await documents.create(document, data)
@@ -101,10 +108,30 @@ async def upload_document(
     return _out(document)
 
 
+def _scope_of(scope: str | None, conversation_id: str | None) -> Scope:
+    try:
+        parsed = Scope.parse(scope) if scope else TENANT
+        if conversation_id:
+            by_id = Scope.conversation(conversation_id)
+            if scope and parsed != by_id:
+                raise ValueError("conversation_id and scope name different scopes")
+            parsed = by_id
+    except ValueError as exc:
+        raise ApiError(422, "invalid_scope", str(exc)) from None
+    return parsed
+
+
+async def _check_scope(services: EdgeServices, principal: Principal, scope: Scope) -> None:
+    """Only a scope the caller may add to: the tenant's library, or their own
+    conversation (404 otherwise, as for any conversation not theirs)."""
+    if scope.kind == "conversation":
+        await own_conversation(services, principal, scope.id)
+
+
 def _visible(d: Document, principal: Principal) -> bool:
     """A tenant's documents are every member's; a conversation's are its owner's only
     (uploading one needs owning the conversation, so its uploader is that owner)."""
-    return d.conversation_id is None or d.user_id == principal.user_id
+    return d.scope.kind == "tenant" or d.user_id == principal.user_id
 
 
 async def _find(documents: DocumentStore, principal: Principal, document_id: str,
@@ -117,10 +144,19 @@ async def _find(documents: DocumentStore, principal: Principal, document_id: str
 
 
 @router.get("", response_model=DocumentList)
-async def list_documents(services: ServicesDep, principal: PrincipalDep,
-                         limit: int = 100) -> DocumentList:
+async def list_documents(
+    services: ServicesDep, principal: PrincipalDep, limit: int = 100,
+    scope: Annotated[str | None, Query(max_length=220, description=(
+        "only this scope's: `tenant` (the library) or `conversation:<id>`"))] = None,
+) -> DocumentList:
+    """The documents the caller sees, newest first: the tenant's library and the caller's
+    conversations' attachments, or only those of ``scope``."""
     documents, _ = _parts(services)
-    found = await documents.list_documents(principal.tenant_id, max(1, min(limit, 500)))
+    where = _scope_of(scope, None) if scope else None
+    if where is not None:
+        await _check_scope(services, principal, where)
+    found = await documents.list_documents(principal.tenant_id, max(1, min(limit, 500)),
+                                           where)
     return DocumentList(data=[_out(d) for d in found if _visible(d, principal)])
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from schemas.scopes import TENANT, Scope
+
 __all__ = ("Document", "DocumentStatus", "DocumentStore")
 
 DocumentStatus = Literal["queued", "indexing", "ready", "failed"]
@@ -25,13 +27,17 @@ class Document:
     media_type: str
     size: int
     created_at: datetime
-    # None: the document serves the whole tenant; otherwise only that conversation.
-    conversation_id: str | None = None
+    # Where its passages may be cited (schemas/scopes.py): the tenant's library by default.
+    scope: Scope = TENANT
     status: DocumentStatus = "queued"
     chunks_done: int = 0
     chunks_total: int = 0
     error: str | None = None
     updated_at: datetime | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self.scope.conversation_id
 
 
 class DocumentStore(Protocol):
@@ -47,8 +53,9 @@ class DocumentStore(Protocol):
 
     async def get(self, tenant_id: str, document_id: str) -> Document | None: ...
 
-    async def list_documents(self, tenant_id: str, limit: int = 100) -> list[Document]:
-        """The tenant's documents, newest first."""
+    async def list_documents(self, tenant_id: str, limit: int = 100,
+                             scope: Scope | None = None) -> list[Document]:
+        """The tenant's documents, newest first; only those of ``scope`` when given."""
         ...
 
     async def read_blob(self, tenant_id: str, document_id: str) -> bytes | None: ...

@@ -13,6 +13,7 @@ from typing import Any
 
 from kernel.errors import StoreUnavailable
 from schemas.events import utcnow
+from schemas.scopes import Scope
 from stores.cassandra import CassandraSession
 from stores.documents.base import Document, DocumentStatus
 from stores.timestamps import from_us, to_us
@@ -31,10 +32,18 @@ _TABLES = (
         tenant_id text, created_us bigint, document_id text,
         PRIMARY KEY ((tenant_id), created_us, document_id))
         WITH CLUSTERING ORDER BY (created_us DESC, document_id ASC)""",
+    # A scope's documents (the key of schemas/scopes.py: '' for the tenant's library).
+    # Documents uploaded before this table existed are listed by tenant only.
+    """CREATE TABLE IF NOT EXISTS documents_by_scope (
+        tenant_id text, scope text, created_us bigint, document_id text,
+        PRIMARY KEY ((tenant_id, scope), created_us, document_id))
+        WITH CLUSTERING ORDER BY (created_us DESC, document_id ASC)""",
     """CREATE TABLE IF NOT EXISTS document_blobs (
         tenant_id text, document_id text, part int, data blob,
         PRIMARY KEY ((tenant_id, document_id), part))""",
 )
+# conversation_id holds the scope's key (null for the tenant's library): the column was
+# named when a conversation was the only scope narrower than the tenant.
 _COLUMNS = ("tenant_id, document_id, user_id, conversation_id, title, filename, media_type, "
             "size, status, chunks_done, chunks_total, error, created_us, updated_us")
 
@@ -43,14 +52,17 @@ _COLUMNS = ("tenant_id, document_id, user_id, conversation_id, title, filename, 
 class _Statements:
     insert: Any
     insert_by_tenant: Any
+    insert_by_scope: Any
     insert_part: Any
     select: Any
     select_many: Any
     select_by_tenant: Any
+    select_by_scope: Any
     select_parts: Any
     update_status: Any
     delete: Any
     delete_by_tenant: Any
+    delete_by_scope: Any
     delete_parts: Any
 
 
@@ -74,6 +86,8 @@ class CassandraDocumentStore:
                            f"({', '.join('?' * 14)}) IF NOT EXISTS", idempotent=False),
             insert_by_tenant=await p("INSERT INTO documents_by_tenant (tenant_id, created_us, "
                                      "document_id) VALUES (?, ?, ?)"),
+            insert_by_scope=await p("INSERT INTO documents_by_scope (tenant_id, scope, "
+                                    "created_us, document_id) VALUES (?, ?, ?, ?)"),
             insert_part=await p("INSERT INTO document_blobs (tenant_id, document_id, part, "
                                 "data) VALUES (?, ?, ?, ?)"),
             select=await p(f"SELECT {_COLUMNS} FROM documents WHERE tenant_id = ? AND "
@@ -82,6 +96,8 @@ class CassandraDocumentStore:
                                 "document_id IN ?"),
             select_by_tenant=await p("SELECT document_id FROM documents_by_tenant WHERE "
                                      "tenant_id = ? LIMIT ?"),
+            select_by_scope=await p("SELECT document_id FROM documents_by_scope WHERE "
+                                    "tenant_id = ? AND scope = ? LIMIT ?"),
             select_parts=await p("SELECT part, data FROM document_blobs WHERE tenant_id = ? "
                                  "AND document_id = ?"),
             update_status=await p("UPDATE documents SET status = ?, chunks_done = ?, "
@@ -92,6 +108,8 @@ class CassandraDocumentStore:
                            "IF EXISTS", idempotent=False),
             delete_by_tenant=await p("DELETE FROM documents_by_tenant WHERE tenant_id = ? "
                                      "AND created_us = ? AND document_id = ?"),
+            delete_by_scope=await p("DELETE FROM documents_by_scope WHERE tenant_id = ? "
+                                    "AND scope = ? AND created_us = ? AND document_id = ?"),
             delete_parts=await p("DELETE FROM document_blobs WHERE tenant_id = ? AND "
                                  "document_id = ?"),
         )
@@ -118,21 +136,26 @@ class CassandraDocumentStore:
                                for n, part in enumerate(parts)))
         created = to_us(d.created_at)
         await self._db.execute(st.insert, (
-            d.tenant_id, d.id, d.user_id, d.conversation_id, d.title, d.filename, d.media_type,
+            d.tenant_id, d.id, d.user_id, d.scope.key or None, d.title, d.filename, d.media_type,
             d.size, d.status, d.chunks_done, d.chunks_total, d.error, created,
             to_us(d.updated_at or d.created_at)))
-        await self._db.execute(st.insert_by_tenant, (d.tenant_id, created, d.id))
+        await asyncio.gather(
+            self._db.execute(st.insert_by_tenant, (d.tenant_id, created, d.id)),
+            self._db.execute(st.insert_by_scope, (d.tenant_id, d.scope.key, created, d.id)))
 
     async def get(self, tenant_id: str, document_id: str) -> Document | None:
         rows = await self._db.execute(self._prepared().select, (tenant_id, document_id))
         return _document(rows[0]) if rows else None
 
-    async def list_documents(self, tenant_id: str, limit: int = 100) -> list[Document]:
+    async def list_documents(self, tenant_id: str, limit: int = 100,
+                             scope: Scope | None = None) -> list[Document]:
         if limit <= 0:
             return []
         st = self._prepared()
-        ids = [r["document_id"] for r in
-               await self._db.execute(st.select_by_tenant, (tenant_id, limit))]
+        listed = await (self._db.execute(st.select_by_tenant, (tenant_id, limit))
+                        if scope is None else
+                        self._db.execute(st.select_by_scope, (tenant_id, scope.key, limit)))
+        ids = [r["document_id"] for r in listed]
         if not ids:
             return []
         rows = await self._db.execute(st.select_many, (tenant_id, ids))
@@ -157,15 +180,18 @@ class CassandraDocumentStore:
         rows = await self._db.execute(st.delete, (tenant_id, document_id))
         await self._db.execute(st.delete_parts, (tenant_id, document_id))
         if existing is not None:
-            await self._db.execute(st.delete_by_tenant, (
-                tenant_id, to_us(existing.created_at), document_id))
+            created = to_us(existing.created_at)
+            await asyncio.gather(
+                self._db.execute(st.delete_by_tenant, (tenant_id, created, document_id)),
+                self._db.execute(st.delete_by_scope, (tenant_id, existing.scope.key, created,
+                                                      document_id)))
         return bool(rows and rows[0]["[applied]"])
 
 
 def _document(row: dict[str, Any]) -> Document:
     return Document(
         tenant_id=row["tenant_id"], id=row["document_id"], user_id=row["user_id"],
-        conversation_id=row["conversation_id"], title=row["title"], filename=row["filename"],
+        scope=Scope.of_key(row["conversation_id"]), title=row["title"], filename=row["filename"],
         media_type=row["media_type"], size=row["size"], status=row["status"],
         chunks_done=row["chunks_done"] or 0, chunks_total=row["chunks_total"] or 0,
         error=row["error"], created_at=from_us(row["created_us"]),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas.events import utcnow
+from schemas.scopes import Scope
 from stores.documents.base import Document, DocumentStatus
 from stores.sqlite_thread import SQLiteThread
 
@@ -22,10 +23,14 @@ CREATE TABLE IF NOT EXISTS documents (
     error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id));
 CREATE INDEX IF NOT EXISTS documents_by_time ON documents (tenant_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS documents_by_scope
+    ON documents (tenant_id, conversation_id, created_at DESC);
 CREATE TABLE IF NOT EXISTS document_blobs (
     tenant_id TEXT NOT NULL, document_id TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (tenant_id, document_id));
 """
+# conversation_id holds the scope's key (NULL for the tenant's library): the column was
+# named when a conversation was the only scope narrower than the tenant.
 _COLUMNS = ("tenant_id, id, user_id, conversation_id, title, filename, media_type, size, "
             "status, chunks_done, chunks_total, error, created_at, updated_at")
 
@@ -60,7 +65,7 @@ class SQLiteDocumentStore:
                        (d.tenant_id, d.id, blob))
             db.execute(f"INSERT OR IGNORE INTO documents ({_COLUMNS}) "
                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (d.tenant_id, d.id, d.user_id, d.conversation_id, d.title, d.filename,
+                       (d.tenant_id, d.id, d.user_id, d.scope.key or None, d.title, d.filename,
                         d.media_type, d.size, d.status, d.chunks_done, d.chunks_total,
                         d.error, d.created_at.isoformat(), updated))
         await self._db.run(write)
@@ -71,10 +76,15 @@ class SQLiteDocumentStore:
             (tenant_id, document_id)).fetchone())
         return _document(row) if row else None
 
-    async def list_documents(self, tenant_id: str, limit: int = 100) -> list[Document]:
+    async def list_documents(self, tenant_id: str, limit: int = 100,
+                             scope: Scope | None = None) -> list[Document]:
+        where, params = "tenant_id=?", [tenant_id]
+        if scope is not None:
+            where += " AND conversation_id=?" if scope.key else " AND conversation_id IS NULL"
+            params += [scope.key] if scope.key else []
         rows = await self._db.run(lambda db: db.execute(
-            f"SELECT {_COLUMNS} FROM documents WHERE tenant_id=? "
-            "ORDER BY created_at DESC, id LIMIT ?", (tenant_id, limit)).fetchall())
+            f"SELECT {_COLUMNS} FROM documents WHERE {where} "
+            "ORDER BY created_at DESC, id LIMIT ?", (*params, limit)).fetchall())
         return [_document(r) for r in rows]
 
     async def read_blob(self, tenant_id: str, document_id: str) -> bytes | None:
@@ -103,7 +113,7 @@ class SQLiteDocumentStore:
 
 def _document(row: Any) -> Document:
     return Document(
-        tenant_id=row[0], id=row[1], user_id=row[2], conversation_id=row[3], title=row[4],
+        tenant_id=row[0], id=row[1], user_id=row[2], scope=Scope.of_key(row[3]), title=row[4],
         filename=row[5], media_type=row[6], size=row[7], status=row[8], chunks_done=row[9],
         chunks_total=row[10], error=row[11], created_at=datetime.fromisoformat(row[12]),
         updated_at=datetime.fromisoformat(row[13]),

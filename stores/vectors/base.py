@@ -1,5 +1,6 @@
-"""The vector index interface. Every call is scoped by tenant; a search looks either at
-one conversation's documents or at the tenant-wide ones (uploaded with no conversation).
+"""The vector index interface. Every call is scoped by tenant; a search looks at the
+documents of one knowledge scope (``schemas.scopes``: the tenant's library, one
+conversation's attachments, ...), given by its key.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class IndexedChunk:
     title: str
     text: str
     vector: Sequence[float]
-    conversation_id: str | None = None
+    scope: str = ""
+    """The key of the document's scope (:attr:`schemas.scopes.Scope.key`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,7 @@ class Hit:
     score: float
     # Cosine similarity of the passage's vector to the query's, whatever found it.
     similarity: float
-    conversation_id: str | None = None
+    scope: str = ""
 
 
 class VectorIndex(Protocol):
@@ -66,9 +68,8 @@ class VectorIndex(Protocol):
         ...
 
     async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,
-                     conversation_id: str | None, limit: int,
-                     alpha: float = DEFAULT_ALPHA) -> list[Hit]:
-        """Hybrid search (BM25 and vector, relative score fusion), best first.
-        ``conversation_id`` None searches the tenant-wide documents, otherwise that
-        conversation's. Nothing is cut by relevance here: the caller decides."""
+                     scope: str, limit: int, alpha: float = DEFAULT_ALPHA) -> list[Hit]:
+        """Hybrid search (BM25 and vector, relative score fusion) of the documents of
+        ``scope`` (a scope's key), best first. Nothing is cut by relevance here: the
+        caller decides."""
         ...

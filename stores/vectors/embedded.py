@@ -24,6 +24,8 @@ __all__ = ("EmbeddedVectorIndex", "fuse")
 
 Matrix = npt.NDArray[np.float32]
 
+# conversation_id holds the scope's key ('' for the tenant's library): named when a
+# conversation was the only scope narrower than the tenant.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
     space TEXT NOT NULL, tenant_id TEXT NOT NULL, document_id TEXT NOT NULL,
@@ -94,7 +96,7 @@ class EmbeddedVectorIndex:
         return await self._db.ready(self.description)
 
     async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
-        rows = [(self._space, c.tenant_id, c.document_id, c.chunk, c.conversation_id or "",
+        rows = [(self._space, c.tenant_id, c.document_id, c.chunk, c.scope,
                  c.title, c.text, _unit(c.vector).tobytes()) for c in chunks]
 
         def write(db: sqlite3.Connection) -> None:
@@ -123,9 +125,7 @@ class EmbeddedVectorIndex:
         return int(row[0])
 
     async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,
-                     conversation_id: str | None, limit: int,
-                     alpha: float = DEFAULT_ALPHA) -> list[Hit]:
-        scope = conversation_id or ""
+                     scope: str, limit: int, alpha: float = DEFAULT_ALPHA) -> list[Hit]:
         pool = max(4 * limit, 40)  # candidates from each side, as Weaviate fetches them
         q = _unit(vector)
 
@@ -159,7 +159,7 @@ class EmbeddedVectorIndex:
             return [Hit(document_id=rows[rid][1], chunk=rows[rid][2], title=rows[rid][3],
                         text=rows[rid][4], score=round(score, 6),
                         similarity=_similarity(rows[rid][6], q),
-                        conversation_id=rows[rid][5] or None)
+                        scope=rows[rid][5])
                     for rid, score in best if rid in rows]
         return await self._db.run(search)
 

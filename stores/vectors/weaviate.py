@@ -46,6 +46,8 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     WeaviateConnectionError, WeaviateGRPCUnavailableError, WeaviateTimeoutError,
     WeaviateRetryError, WeaviateStartUpError, WeaviateClosedClientError, OSError,
 )
+# conversation_id holds the scope's key ("" for the tenant's library): named when a
+# conversation was the only scope narrower than the tenant.
 _PROPERTIES = ["document_id", "chunk", "title", "text", "conversation_id"]
 
 
@@ -174,7 +176,7 @@ class WeaviateVectorIndex:
             objects = [DataObject(
                 uuid=_chunk_uuid(c.tenant_id, c.document_id, c.chunk),
                 properties={"document_id": c.document_id, "chunk": c.chunk, "title": c.title,
-                            "text": c.text, "conversation_id": c.conversation_id or ""},
+                            "text": c.text, "conversation_id": c.scope},
                 vector=[float(x) for x in c.vector]) for c in group]
             try:
                 # A batch with an existing uuid replaces that object: upsert by key.
@@ -211,15 +213,14 @@ class WeaviateVectorIndex:
         return int(result.total_count or 0)
 
     async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,
-                     conversation_id: str | None, limit: int,
-                     alpha: float = DEFAULT_ALPHA) -> list[Hit]:
+                     scope: str, limit: int, alpha: float = DEFAULT_ALPHA) -> list[Hit]:
         q = np.asarray(vector, dtype=np.float32)
         q_norm = float(np.linalg.norm(q)) or 1.0
         try:
             result = await self._tenant(tenant_id).query.hybrid(
                 query=query, vector=[float(x) for x in vector], alpha=alpha, limit=limit,
                 query_properties=["text", "title"], fusion_type=HybridFusion.RELATIVE_SCORE,
-                filters=Filter.by_property("conversation_id").equal(conversation_id or ""),
+                filters=Filter.by_property("conversation_id").equal(scope),
                 return_properties=_PROPERTIES, include_vector=True,
                 return_metadata=MetadataQuery(score=True))
         except _UNREACHABLE as exc:
@@ -239,5 +240,5 @@ class WeaviateVectorIndex:
                             title=str(p["title"]), text=str(p["text"]),
                             score=round(float(o.metadata.score or 0.0), 6),
                             similarity=round(similarity, 6),
-                            conversation_id=str(p["conversation_id"]) or None))
+                            scope=str(p["conversation_id"])))
         return hits

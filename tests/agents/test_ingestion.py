@@ -110,7 +110,7 @@ async def test_pdf_is_indexed(parts: Parts) -> None:
     await run(event, parts.deps)
     [vector] = await EMBEDDER.embed(["colour of the Quillfeather bridge"])
     hits = await parts.index.search("t1", "colour of the Quillfeather bridge", vector,
-                                    conversation_id=None, limit=3)
+                                    scope="", limit=3)
     assert hits[0].document_id == event.document_id
     assert "cobalt green" in hits[0].text
     assert hits[0].title == "bridge.pdf"

@@ -13,6 +13,7 @@ from agents.embedders.hashing import HashingEmbedder
 from agents.retrieval.passages import IndexedPassages
 from kernel.errors import StoreUnavailable
 from schemas.events import MessageReceived, utcnow
+from schemas.scopes import TENANT, Scope
 from stores.documents.base import Document, DocumentStatus
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.base import Hit, IndexedChunk
@@ -45,12 +46,13 @@ async def add(parts: Parts, doc_id: str, texts: list[str], *, conversation_id: s
               status: DocumentStatus = "ready") -> None:
     await parts.documents.create(Document(
         tenant_id="t1", id=doc_id, user_id="u1", title=f"{doc_id}.md", filename=f"{doc_id}.md",
-        media_type="text/markdown", size=1, created_at=utcnow(), conversation_id=conversation_id,
+        media_type="text/markdown", size=1, created_at=utcnow(),
+        scope=Scope.conversation(conversation_id) if conversation_id else TENANT,
         status=status), b"x")
     vectors = await EMBEDDER.embed(texts)
     await parts.index.upsert([
         IndexedChunk(tenant_id="t1", document_id=doc_id, chunk=i, title=f"{doc_id}.md", text=t,
-                     vector=v, conversation_id=conversation_id)
+                     vector=v, scope=conversation_id or "")
         for i, (t, v) in enumerate(zip(texts, vectors, strict=True))])
 
 
@@ -96,8 +98,7 @@ async def test_limit_counts_both_scopes(parts: Parts) -> None:
 async def test_an_index_outage_means_no_passages_not_no_answer(parts: Parts) -> None:
     class DownIndex(EmbeddedVectorIndex):
         async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,
-                         conversation_id: str | None, limit: int,
-                         alpha: float = 0.5) -> list[Hit]:
+                         scope: str, limit: int, alpha: float = 0.5) -> list[Hit]:
             raise StoreUnavailable("weaviate unreachable")
 
     source = IndexedPassages(DownIndex(Path("/nonexistent"), "x"), EMBEDDER, parts.documents)

@@ -122,6 +122,48 @@ async def test_png_text_is_read_by_ocr_and_cited_in_its_conversation(
     assert cited(again) == []
 
 
+async def test_a_document_attached_to_a_conversation_is_listed_and_cited_there_only(
+        client: httpx.AsyncClient, stack: Stack) -> None:
+    cid = await new_conversation(client)
+    tag = uuid.uuid4().hex[:6]
+    text = f"Brindlemoor notes. The Brindlemoor mill grinds barley-{tag} on Tuesdays.".encode()
+    r = await upload(client, "mill.txt", text, "text/plain", scope=f"conversation:{cid}")
+    assert r.status_code == 202, r.text
+    doc = r.json()
+    assert (doc["scope"], doc["conversation_id"]) == (f"conversation:{cid}", cid)
+    assert (await wait_until_indexed(client, doc["id"]))["status"] == "ready"
+
+    attached = await client.get("/v1/documents", params={"scope": f"conversation:{cid}"})
+    assert [d["id"] for d in attached.json()["data"]] == [doc["id"]]
+    library = await client.get("/v1/documents", params={"scope": "tenant"})
+    assert doc["id"] not in [d["id"] for d in library.json()["data"]]
+
+    question = "What does the Brindlemoor mill grind on Tuesdays?"
+    here = await ask(client, cid, question)
+    assert [c["document_id"] for c in cited(here)] == [doc["id"]], stack.logs()
+    elsewhere = await ask(client, await new_conversation(client), question)
+    assert doc["id"] not in [c["document_id"] for c in cited(elsewhere)]
+    assert f"barley-{tag}" not in elsewhere.text
+
+
+async def test_a_scope_that_is_not_one_is_422_and_another_conversation_404(
+        client: httpx.AsyncClient) -> None:
+    for scope in ("everyone", "conversation:", "planet:mars"):
+        r = await upload(client, "a.txt", b"hello", "text/plain", scope=scope)
+        assert r.status_code == 422, (scope, r.text)
+        assert r.json()["error"]["code"] == "invalid_scope"
+        r = await client.get("/v1/documents", params={"scope": scope})
+        assert r.status_code == 422, (scope, r.text)
+    cid = await new_conversation(client)
+    r = await upload(client, "a.txt", b"hello", "text/plain", scope="conversation:nope",
+                     conversation_id=cid)
+    assert r.status_code == 422
+    assert (await upload(client, "a.txt", b"hello", "text/plain",
+                         scope="conversation:nope")).status_code == 404
+    assert (await client.get("/v1/documents",
+                             params={"scope": "conversation:nope"})).status_code == 404
+
+
 async def test_unsupported_type_is_415(client: httpx.AsyncClient) -> None:
     r = await upload(client, "archive.zip", b"PK\x03\x04 not indexed", "application/zip")
     assert r.status_code == 415, r.text

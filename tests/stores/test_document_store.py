@@ -14,6 +14,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.connection import DefaultEndPoint
 from cassandra.policies import RoundRobinPolicy
 
+from schemas.scopes import TENANT, Scope
 from stores.cassandra import CassandraSession, default_connection_class
 from stores.documents.base import Document, DocumentStore
 from stores.documents.cassandra import BLOB_PART_BYTES, CassandraDocumentStore
@@ -67,7 +68,8 @@ def document(tenant: str, *, at: datetime = T0, conversation_id: str | None = No
     return Document(tenant_id=tenant, id=id or f"doc-{uuid.uuid4().hex[:10]}",
                     user_id="user-1", title="Lab notes", filename="notes.pdf",
                     media_type="application/pdf", size=3, created_at=at,
-                    conversation_id=conversation_id, updated_at=at)
+                    scope=Scope.conversation(conversation_id) if conversation_id else TENANT,
+                    updated_at=at)
 
 
 def tenant() -> str:
@@ -109,6 +111,21 @@ async def test_listed_newest_first_per_tenant(documents: DocumentStore) -> None:
     await documents.create(document(tenant()), b"other tenant")
     assert [d.id for d in await documents.list_documents(t)] == [new.id, old.id]
     assert [d.id for d in await documents.list_documents(t, limit=1)] == [new.id]
+
+
+async def test_listed_by_scope(documents: DocumentStore) -> None:
+    t = tenant()
+    library = document(t)
+    mine = document(t, conversation_id="conv-1", at=T0 + timedelta(minutes=1))
+    other = document(t, conversation_id="conv-2", at=T0 + timedelta(minutes=2))
+    for d in (library, mine, other):
+        await documents.create(d, b"x")
+    assert [d.id for d in await documents.list_documents(t, scope=TENANT)] == [library.id]
+    conv1 = await documents.list_documents(t, scope=Scope.conversation("conv-1"))
+    assert [(d.id, d.scope) for d in conv1] == [(mine.id, Scope.conversation("conv-1"))]
+    assert len(await documents.list_documents(t)) == 3
+    await documents.delete(t, mine.id)
+    assert await documents.list_documents(t, scope=Scope.conversation("conv-1")) == []
 
 
 async def test_delete_removes_document_and_blob(documents: DocumentStore) -> None:

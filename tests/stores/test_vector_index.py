@@ -71,20 +71,18 @@ def tenant() -> str:
 
 
 async def chunks(tenant_id: str, document_id: str, texts: list[str], *,
-                 conversation_id: str | None = None, title: str = "Lab notes",
+                 scope: str = "", title: str = "Lab notes",
                  first: int = 0) -> list[IndexedChunk]:
     vectors = await EMBEDDER.embed(texts)
     return [IndexedChunk(tenant_id=tenant_id, document_id=document_id, chunk=first + i,
-                         title=title, text=t, vector=v, conversation_id=conversation_id)
+                         title=title, text=t, vector=v, scope=scope)
             for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
 
 
 async def search(index: VectorIndex, tenant_id: str, query: str, *,
-                 conversation_id: str | None = None, limit: int = 5,
-                 alpha: float = 0.5) -> list[Hit]:
+                 scope: str = "", limit: int = 5, alpha: float = 0.5) -> list[Hit]:
     [vector] = await EMBEDDER.embed([query])
-    return await index.search(tenant_id, query, vector, conversation_id=conversation_id,
-                              limit=limit, alpha=alpha)
+    return await index.search(tenant_id, query, vector, scope=scope, limit=limit, alpha=alpha)
 
 
 async def test_ready(index: VectorIndex) -> None:
@@ -137,15 +135,18 @@ async def test_tenants_never_see_each_other(index: VectorIndex) -> None:
     assert await index.count(b, "doc-a") == 0
 
 
-async def test_conversation_scope_and_tenant_wide_are_separate(index: VectorIndex) -> None:
+async def test_scopes_are_searched_apart(index: VectorIndex) -> None:
     t = tenant()
     await index.upsert(await chunks(t, "wide", PASSAGES[:2]))
-    await index.upsert(await chunks(t, "mine", PASSAGES[2:], conversation_id="conv-1"))
+    await index.upsert(await chunks(t, "mine", PASSAGES[2:], scope="conv-1"))
+    await index.upsert(await chunks(t, "kind", PASSAGES[2:], scope="assistant:a1"))
     assert {h.document_id for h in await search(index, t, "reactor soup gate")} == {"wide"}
-    scoped = await search(index, t, "reactor soup gate", conversation_id="conv-1")
+    scoped = await search(index, t, "reactor soup gate", scope="conv-1")
     assert {h.document_id for h in scoped} == {"mine"}
-    assert all(h.conversation_id == "conv-1" for h in scoped)
-    assert await search(index, t, "reactor soup gate", conversation_id="conv-2") == []
+    assert all(h.scope == "conv-1" for h in scoped)
+    assert await search(index, t, "reactor soup gate", scope="conv-2") == []
+    assert {h.document_id for h in await search(index, t, "reactor soup gate",
+                                                 scope="assistant:a1")} == {"kind"}
 
 
 async def test_alpha_zero_is_keywords_only(index: VectorIndex) -> None:

@@ -199,6 +199,32 @@ async def test_another_tenants_documents_and_passages_are_out_of_reach(
         assert {c["document_id"] for c in cited(ours)} == {doc_id}
 
 
+async def test_a_colleagues_conversation_attachment_is_not_cited_for_you(
+        jwt_stack: Stack) -> None:
+    keeper = f"Odile Varrance-{uuid.uuid4().hex[:6]}"
+    text = f"Skarholm lamp notes. The Skarholm lamp keeper is {keeper}.".encode()
+    async with (_client(jwt_stack, await _token(jwt_stack, "owner@acme.io")) as owner,
+                _client(jwt_stack, await _member(jwt_stack)) as member):
+        cid = await new_conversation(owner)
+        r = await upload(owner, "lamp.txt", text, "text/plain", scope=f"conversation:{cid}")
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["id"]
+        assert (await wait_until_indexed(owner, doc_id))["status"] == "ready"
+        question = "Who is the Skarholm lamp keeper?"
+        mine = await ask(owner, cid, question)
+        assert doc_id in {c["document_id"] for c in cited(mine)}, (cited(mine), mine.text)
+        theirs = await ask(member, await new_conversation(member), question)
+        assert keeper not in theirs.text
+        assert doc_id not in {c["document_id"] for c in cited(theirs)}
+        assert (await member.get(f"/v1/documents/{doc_id}")).status_code == 404
+        listed = (await member.get("/v1/documents")).json()["data"]
+        assert doc_id not in {d["id"] for d in listed}
+        r = await member.get("/v1/documents", params={"scope": f"conversation:{cid}"})
+        assert r.status_code == 404
+        r = await upload(member, "x.txt", b"mine now", "text/plain", scope=f"conversation:{cid}")
+        assert r.status_code == 404
+
+
 async def test_deleting_another_tenants_conversation_is_refused(jwt_stack: Stack) -> None:
     async with (_client(jwt_stack, await _token(jwt_stack, "owner@acme.io")) as acme,
                 _client(jwt_stack, await _token(jwt_stack, "owner@beta.io")) as beta,
