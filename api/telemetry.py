@@ -4,6 +4,7 @@ on every log line. A plain ASGI middleware, so SSE responses stream untouched.""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -15,7 +16,16 @@ from kernel.telemetry import tracing
 from kernel.telemetry.logs import request_id_var
 from kernel.telemetry.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
-__all__ = ("TelemetryMiddleware",)
+__all__ = ("TelemetryMiddleware", "request_id")
+
+# A caller's id is taken only if it looks like one: short, and of characters that need
+# no escaping in any log (a header can carry 64 KB of anything).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def request_id(given: str | None) -> str:
+    """The caller's ``X-Request-Id`` when it is a plausible id, else a fresh one."""
+    return given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def _route(scope: Scope) -> str:
@@ -36,7 +46,7 @@ class TelemetryMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         parent = tracing.extract(headers) if tracing.enabled() else None
-        token = request_id_var.set(headers.get("x-request-id") or uuid.uuid4().hex)
+        token = request_id_var.set(request_id(headers.get("x-request-id")))
         status = 500
         started = time.perf_counter()
         timed = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -42,8 +43,9 @@ def _context(prompt: Prompt) -> str:
 
 
 def _quote(text: str) -> str:
-    # No tag of the wrapper can be closed or opened from inside a passage.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # No tag of the wrapper can be closed or opened from inside a passage, and no
+    # attribute value can end early and add attributes of its own (trust=, role=).
+    return html.escape(text, quote=True)
 
 
 def passages_message(prompt: Prompt) -> dict[str, Any]:
