@@ -173,9 +173,12 @@ async def _listen(app: Any, settings: Settings, port: int,
     """Serve ``app`` on HOST:``port`` and print its URL once it listens."""
     # uvicorn's own cap (connections, idle keep-alive ones included) is the backstop
     # behind the edge's JSON 503 at MAX_CONCURRENT_REQUESTS (api/guards/boundary.py).
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 before the
+    # edge consults TRUSTED_PROXIES (api/guards/clients.py decides, alone).
     config = uvicorn.Config(app, host=settings.host, port=port,
                             log_level="warning", lifespan="off", timeout_graceful_shutdown=5,
-                            limit_concurrency=settings.max_concurrent_requests + 100)
+                            limit_concurrency=settings.max_concurrent_requests + 100,
+                            proxy_headers=False)
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
