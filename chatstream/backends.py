@@ -17,7 +17,8 @@ from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
 from streams.runtime.base import Runtime
 from streams.runtime.embedded.runtime import MemoryRuntime
-from streams.runtime.lag import KafkaLag, LagSource, lag_monitor
+from streams.runtime.kafka.lag import KafkaLag
+from streams.runtime.lag import LagSource, lag_monitor
 
 __all__ = ("Backend", "CassandraStores", "SQLiteStores", "StoreFamily")
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from schemas.stages import group_name
 from schemas.topics import ALL_TOPICS, DLQ
+from streams.runtime.kafka import clients
 
 __all__ = ("replay_dead_letters", "replay_range")
 
@@ -30,12 +29,10 @@ def _kafka(settings: Settings) -> str:
 async def replay_dead_letters(settings: Settings, *, stage: str | None, dry_run: bool,
                               idle_ms: int = 3000) -> int:
     bootstrap = _kafka(settings)
-    consumer = AIOKafkaConsumer(
-        settings.topic(DLQ.name), bootstrap_servers=bootstrap,
-        group_id=group_name("replay", settings.topic_prefix), enable_auto_commit=False,
-        auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True)
+    consumer = clients.reader(bootstrap, settings.topic(DLQ.name),
+                              group_id=group_name("replay", settings.topic_prefix),
+                              auto_offset_reset="earliest")
+    producer = clients.producer(bootstrap)
     await consumer.start()
     await producer.start()
     count = 0
@@ -72,41 +69,25 @@ async def replay_range(settings: Settings, topic: str, *, since: datetime,
     if topic not in {t.name for t in ALL_TOPICS}:
         raise ConfigurationError(f"unknown topic {topic}")
     name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True)
+    consumer = clients.reader(bootstrap)
+    producer = clients.producer(bootstrap)
     await consumer.start()
     await producer.start()
     count = 0
     try:
-        metadata = await consumer._client.fetch_all_metadata()
-        tps = [TopicPartition(name, p) for p in sorted(metadata.partitions_for_topic(name) or ())]
+        tps = await clients.partitions(consumer, name)
         if not tps:
             raise ConfigurationError(f"topic {name} does not exist")
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        starts = await consumer.offsets_for_times(
-            {tp: int(since.timestamp() * 1000) for tp in tps})
+        _, left = await clients.seek_to_time(consumer, tps, int(since.timestamp() * 1000))
         stop_ms = int(until.timestamp() * 1000) if until else None
-        for tp in tps:
-            found = starts.get(tp)
-            consumer.seek(tp, found.offset if found else ends[tp])
-        remaining = {tp for tp in tps if (starts.get(tp) is not None)}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=2000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset >= ends[tp] or (stop_ms is not None and r.timestamp > stop_ms):
-                        remaining.discard(tp)
-                        break
-                    if not dry_run:
-                        await producer.send_and_wait(name, r.value, key=r.key,
-                                                     headers=list(r.headers or ()))
-                    count += 1
-                if tp in remaining and await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        async for r in clients.read_to_end(consumer, left):
+            if stop_ms is not None and r.timestamp > stop_ms:
+                continue
+            if not dry_run:
+                await producer.send_and_wait(name, r.value, key=r.key,
+                                             headers=list(r.headers or ()))
+            count += 1
     finally:
         await consumer.stop()
         await producer.stop()

@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from schemas.topics import DLQ
-from streams.runtime.lag import KafkaLag, Offsets
+from streams.runtime.kafka import clients
+from streams.runtime.kafka.lag import KafkaLag
+from streams.runtime.lag import Offsets
 
 __all__ = ("StageStatus", "collect", "render")
 
@@ -69,37 +70,18 @@ async def _scrape(urls: Sequence[str], token: str) -> dict[tuple[str, str, str, 
 
 async def _dead_letters(settings: Settings) -> Counter[str]:
     """Dead letters by stage written in the last DLQ_WINDOW_S."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False)
+    consumer = clients.reader(settings.kafka_bootstrap)
     await consumer.start()
     counts: Counter[str] = Counter()
     try:
-        name = settings.topic(DLQ.name)
-        parts = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
-        if not parts:
+        tps = await clients.partitions(consumer, settings.topic(DLQ.name))
+        if not tps:
             return counts
-        tps = [TopicPartition(name, p) for p in sorted(parts)]
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        since = int((time.time() - DLQ_WINDOW_S) * 1000)
-        found = await consumer.offsets_for_times({tp: since for tp in tps})
-        todo = {}
-        for tp in tps:
-            at = found.get(tp)
-            start = ends[tp] if at is None else at.offset
-            consumer.seek(tp, start)
-            if start < ends[tp]:
-                todo[tp] = ends[tp]
-        while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=2000)
-            if not batch:
-                break
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset < todo.get(tp, 0):
-                        counts[json.loads(r.value).get("stage", "?")] += 1
-                if records and records[-1].offset + 1 >= todo.get(tp, 0):
-                    todo.pop(tp, None)
+        _, left = await clients.seek_to_time(consumer, tps,
+                                             int((time.time() - DLQ_WINDOW_S) * 1000))
+        async for r in clients.read_to_end(consumer, left):
+            counts[json.loads(r.value).get("stage", "?")] += 1
     finally:
         await consumer.stop()
     return counts

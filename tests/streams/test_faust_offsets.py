@@ -9,14 +9,16 @@ import faust
 import pytest
 from faust.types import TP, Message
 
-import streams.runtime.kafka.runtime  # noqa: F401  (installs the guard, as every worker does)
+from streams.runtime.kafka.clients import install_patches
 
 TOPIC = TP("chat.requests.v1", 0)
 
 
 @pytest.fixture
 def consumer() -> Iterator[faust.types.transports.ConsumerT]:
-    """An unstarted consumer: the bookkeeping under test needs no broker."""
+    """An unstarted consumer: the bookkeeping under test needs no broker. The guard is
+    installed as the Kafka runtime installs it when it starts."""
+    install_patches()
     app = faust.App("offsets-test", broker="kafka://127.0.0.1:9")
     app.topics._acking_topics.add(TOPIC.topic)  # what subscribing an agent does
     consumer = app.consumer

@@ -1,10 +1,11 @@
 """The private internals of faust-streaming and aiokafka the runtime patches or reads.
 
 At-least-once delivery rests on them (streams/runtime/kafka/faust_offsets.py,
-streams/runtime/kafka/backoff.py, ``consumer._client`` in the relay, lag, replay and
-status readers). pyproject.toml bounds both libraries; this fails loudly on any release
-inside those bounds that changes what the patches rely on. When it fails: read the new
-code, check the patch still holds, then update the fingerprint here.
+streams/runtime/kafka/backoff.py, and ``consumer._client`` read by
+streams/runtime/kafka/clients.py). pyproject.toml bounds both libraries; this fails
+loudly on any release inside those bounds that changes what the patches rely on. When
+it fails: read the new code, check the patch still holds, then update the fingerprint
+here.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kernel.errors import LogUnavailable
@@ -23,8 +23,7 @@ from kernel.settings import TopicRetention
 from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.runtime.base import Record, StageSpec, follow_broadcast
-from streams.runtime.kafka import backoff as kafka_backoff
-from streams.runtime.kafka import faust_offsets
+from streams.runtime.kafka import clients
 from streams.runtime.kafka.publish import BULK_LINGER_MS, KafkaPublisher, RenewingProducer
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
@@ -33,16 +32,13 @@ __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
 
 log = logging.getLogger(__name__)
 
-kafka_backoff.install()
-faust_offsets.install()
-
 
 async def create_topics(bootstrap: str, *, prefix: str, partitions: int, replication: int,
                         retention: Mapping[str, TopicRetention] | None = None) -> list[str]:
     """Create every registered topic that does not exist, with its retention (``retention``
     overrides by topic name); returns the names created."""
     rules = topic_retention("", retention)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap)
     await admin.start()
     created: list[str] = []
     try:
@@ -109,6 +105,7 @@ class KafkaRuntime:
         return self._publisher
 
     async def start(self, stages: Sequence[StageSpec] = ()) -> None:
+        clients.install_patches()
         await create_topics(self._bootstrap, prefix=self._prefix,
                             partitions=self._partitions, replication=self._replication,
                             retention=self._retention)
@@ -126,9 +123,8 @@ class KafkaRuntime:
 
     def _producer_factory(self, linger_ms: int) -> Callable[[], AIOKafkaProducer]:
         def make() -> AIOKafkaProducer:
-            return AIOKafkaProducer(bootstrap_servers=self._bootstrap,
-                                    client_id=self._client_id, acks="all",
-                                    enable_idempotence=True, linger_ms=linger_ms)
+            return clients.producer(self._bootstrap, client_id=self._client_id,
+                                    linger_ms=linger_ms)
         return make
 
     def _faust_app(self, spec: StageSpec) -> faust.App:
@@ -234,35 +230,17 @@ class KafkaRuntime:
                     *, until_end: bool, max_wait_ms: int) -> AsyncIterator[Record]:
         name = topic_name(topic, self._prefix)
         only = None if partitions is None else set(partitions)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            client_id=f"{self._client_id}-relay",
-            enable_auto_commit=False,
-            group_id=None,
-            fetch_max_wait_ms=max_wait_ms,
-        )
+        consumer = clients.reader(self._bootstrap, client_id=f"{self._client_id}-relay",
+                                  fetch_max_wait_ms=max_wait_ms)
         await consumer.start()
         try:
-            # A consumer without a subscription keeps no metadata of its own: ask for it.
-            found = (await consumer._client.fetch_all_metadata()).partitions_for_topic(name)
+            found = await clients.partitions(consumer, name)
             while not found:
                 await asyncio.sleep(0.5)
-                metadata = await consumer._client.fetch_all_metadata()
-                found = metadata.partitions_for_topic(name)
-            tps = [TopicPartition(name, p) for p in sorted(found) if only is None or p in only]
+                found = await clients.partitions(consumer, name)
+            tps = [tp for tp in found if only is None or tp.partition in only]
             consumer.assign(tps)
-            # Ends first, then the time lookup: a record written in between is either
-            # found by the lookup or lies past the end, so none falls in a gap. (A lazy
-            # seek_to_end would resolve later and skip what was written meanwhile.)
-            ends = await consumer.end_offsets(tps)
-            at_time = await consumer.offsets_for_times({tp: since_ms for tp in tps})
-            left = set()
-            for tp in tps:
-                at = at_time.get(tp)
-                start = ends[tp] if at is None else at.offset
-                consumer.seek(tp, start)
-                if start < ends[tp]:
-                    left.add(tp)
+            ends, left = await clients.seek_to_time(consumer, tps, since_ms)
             if positioned is not None:
                 positioned()
             if until_end:
@@ -276,7 +254,7 @@ class KafkaRuntime:
                         yield Record(m.topic, m.partition, m.offset, m.key, m.value,
                                      m.timestamp, tuple(m.headers or ()))
                     if until_end and tp in left and await consumer.position(tp) >= ends[tp]:
-                        left.discard(tp)
+                        left.pop(tp, None)
                         consumer.pause(tp)
         finally:
             await consumer.stop()
