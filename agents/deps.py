@@ -13,6 +13,7 @@ from agents.providers.base import ChatProvider
 from agents.retrieval.web import WebSearch
 from schemas.catalogue import Catalogue
 from schemas.events import MessageReceived, Passage
+from stores.assistants.registry import AssistantRegistry
 from stores.conversations.base import ConversationStore
 
 __all__ = ("NoPassages", "PassageSource", "StageDeps")
@@ -48,3 +49,5 @@ class StageDeps:
     # Web search for messages that ask for it (WEB_SEARCH); None: off.
     web: WebSearch | None = None
     web_results: int = 3
+    # Assistant versions, read from assistants.v1 (retrieval renders their instructions).
+    assistants: AssistantRegistry = field(default_factory=lambda: AssistantRegistry(None))

@@ -212,6 +212,7 @@ def score(event: ResponseCompleted) -> ScoresComputed:
     )
     return ScoresComputed(
         tenant_id=event.tenant_id,
+        assistant=event.assistant,
         request_id=event.request_id,
         message_id=event.message_id,
         conversation_id=event.conversation_id,

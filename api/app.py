@@ -12,6 +12,7 @@ from api.openapi import install_openapi
 from api.routes import (
     admin,
     analytics,
+    assistants,
     auth,
     batches,
     completions,
@@ -43,7 +44,8 @@ def create_app(services: EdgeServices) -> FastAPI:
     for r in (conversations.router, requests.router, completions.router, models.router,
               documents.router, health.router, auth.router, keys.router, admin.router,
               admin.usage_router, public.router, analytics.router, batches.router,
-              embeddings.router, responses.router, me.router, status.router):
+              embeddings.router, responses.router, me.router, status.router,
+              assistants.router, assistants.conversation_router):
         app.include_router(r)
     web.mount(app)
     install_openapi(app)

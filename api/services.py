@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from api.assistants.service import Assistants
 from api.guards.credentials import Credentials
 from api.guards.ownership import OwnershipCache
 from api.relay.tokens import TokenRelay
@@ -56,5 +57,7 @@ class EdgeServices:
     breaker_states: Callable[[], Mapping[str, str]] | None = None
     # The embedder documents are indexed with, served by /v1/embeddings.
     embedder: TextEmbedder | None = None
+    # Assistants: their versions (a view of assistants.v1) and conversations' pins.
+    assistants: Assistants | None = None
     # Conversation owners, remembered briefly so a message POST rarely asks the store.
     owners: OwnershipCache = field(default_factory=OwnershipCache)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from kernel.settings import Settings
 from stores.accounts.base import AccountStore
+from stores.assistants.base import AssistantStore
 from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
@@ -35,6 +36,8 @@ class StoreFamily(Protocol):
     def idempotency(self) -> IdempotencyStore: ...
 
     def documents(self) -> DocumentStore: ...
+
+    def assistants(self) -> AssistantStore: ...
 
 
 class SQLiteStores:
@@ -62,6 +65,10 @@ class SQLiteStores:
         from stores.documents.sqlite import SQLiteDocumentStore
         return SQLiteDocumentStore.from_url(self._settings.store_url)
 
+    def assistants(self) -> AssistantStore:
+        from stores.assistants.sqlite import SQLiteAssistantStore
+        return SQLiteAssistantStore(self._conversations.path)
+
 
 class CassandraStores:
     """Every store in one keyspace over the conversation store's session."""
@@ -87,6 +94,10 @@ class CassandraStores:
     def documents(self) -> DocumentStore:
         from stores.documents.cassandra import CassandraDocumentStore
         return CassandraDocumentStore(self._conversations.session)
+
+    def assistants(self) -> AssistantStore:
+        from stores.assistants.cassandra import CassandraAssistantStore
+        return CassandraAssistantStore(self._conversations.session)
 
 
 class Backend:

@@ -31,6 +31,7 @@ from agents.providers.openai_sdk import OpenAIProvider
 from agents.retrieval import stage as retrieval
 from agents.retrieval.web import WebSearch, build_web_search
 from api.app import create_app
+from api.assistants.service import Assistants
 from api.guards.credentials import Credentials
 from api.relay.tokens import RelayLimits, TokenRelay
 from api.services import EdgeServices
@@ -47,6 +48,8 @@ from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
 from schemas.stages import KNOWLEDGE_STAGES, STAGE_NAMES, analytics_name
 from stores.accounts.base import AccountStore
+from stores.assistants.base import AssistantStore
+from stores.assistants.registry import AssistantRegistry
 from stores.conversations.base import ConversationStore
 from streams.runtime.base import StageSpec
 
@@ -116,7 +119,8 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
                  providers: dict[str, ChatProvider] | None = None,
                  accounts: AccountStore | None = None,
                  breakers: BreakerBoard | None = None,
-                 web: WebSearch | None = None) -> list[StageSpec]:
+                 web: WebSearch | None = None,
+                 assistants: AssistantRegistry | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGE_NAMES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -130,6 +134,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         passages=knowledge.passages() if knowledge is not None else NoPassages(),
         passages_limit=settings.rag_passages,
         web=web, web_results=settings.web_search_results,
+        assistants=assistants or AssistantRegistry(None),
         breakers=breakers or build_breakers(settings),
         retry=RetryPolicy(
             retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
@@ -263,8 +268,14 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
         web = web_search(settings) if "retrieval" in stages else None
         if web is not None:
             stack.push_async_callback(web.aclose)
+        assistant_store: AssistantStore | None = None
+        registry: AssistantRegistry | None = None
+        if edge or "retrieval" in stages:
+            assistant_store = await _started(stack, stores.assistants())
+            registry = AssistantRegistry(assistant_store)
         await backend.runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                                 providers, accounts, breakers, web))
+                                                 providers, accounts, breakers, web,
+                                                 registry))
         await stack.enter_async_context(backend.lag_reported(STAGE_NAMES))
         breaker_states = breakers.states if providers else None
         services: EdgeServices | None = None
@@ -287,6 +298,10 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
             await batch_view.start()
             stack.push_async_callback(batch_view.stop)
             idempotency = await _started(stack, stores.idempotency())
+            assert assistant_store is not None
+            assistants = Assistants(assistant_store, runtime)
+            await assistants.start()
+            stack.push_async_callback(assistants.stop)
             services = EdgeServices(settings=settings, runtime=runtime, store=store,
                                     catalogue=catalogue, relay=relay,
                                     idempotency=idempotency,
@@ -296,7 +311,7 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
                                     accounts=accounts,
                                     credentials=Credentials(settings) if accounts else None,
                                     analytics=view, batches=batch_view,
-                                    breaker_states=breaker_states)
+                                    breaker_states=breaker_states, assistants=assistants)
         checks: dict[str, Checkable] = {"log": backend.runtime, "store": store}
         if knowledge is not None:
             checks["vectors"] = knowledge.index

@@ -7,7 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ("AnalyticsSummary", "WindowSummary")
+__all__ = ("AnalyticsSummary", "AssistantSummary", "WindowSummary")
+
+
+class AssistantSummary(BaseModel):
+    """One assistant version's turns in a window."""
+
+    messages: int = 0
+    responses: int = 0
+    tokens: int = 0
+    scored: int = 0
+    mean_quality: float | None = None
 
 
 class WindowSummary(BaseModel):
@@ -25,6 +35,9 @@ class WindowSummary(BaseModel):
                        "lead_threshold")
     p95_ttft_ms: dict[str, float] = Field(default_factory=dict,
                                           description="p95 time to first token by model")
+    assistants: dict[str, AssistantSummary] = Field(
+        default_factory=dict, description="the turns each assistant version answered, "
+        "by `name@version`")
 
 
 class AnalyticsSummary(BaseModel):

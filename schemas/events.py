@@ -21,6 +21,8 @@ __all__ = (
     "AnswerFailed",
     "AnswerFinished",
     "AnswerStarted",
+    "AssistantAggregate",
+    "AssistantRef",
     "BatchCancelled",
     "BatchItemCompleted",
     "BatchStatusEvent",
@@ -113,6 +115,16 @@ class ImagePart(BaseModel, frozen=True):
     detail: Literal["auto", "low", "high"] | None = None
 
 
+class AssistantRef(BaseModel, frozen=True):
+    """The assistant version a request uses (see schemas/assistants.py)."""
+
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
 class HistoryTurn(BaseModel, frozen=True):
     role: Literal["user", "assistant", "system"]
     text: str
@@ -148,6 +160,10 @@ class MessageReceived(Envelope, frozen=True):
     # Search the web too (when the deployment has a search provider): results are cited
     # like document passages.
     web_search: bool = False
+    # The assistant answering (its version's instructions, knowledge and tools) and the
+    # values of its template's variables, built-ins included, as the edge checked them.
+    assistant: AssistantRef | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -184,6 +200,8 @@ class ContextBuilt(Envelope, frozen=True):
     guard: GuardVerdict = GuardVerdict()
     # Turns older than ``history`` folded into a summary when they outgrew the context.
     summary: HistorySummary | None = None
+    # The request's assistant's instructions, rendered: the system prompt's first part.
+    instructions: str | None = None
 
 
 class Usage(BaseModel, frozen=True):
@@ -284,6 +302,7 @@ class ResponseCompleted(Envelope, frozen=True):
     # every attempt at the answer, so the stored answer row has one key per request and a
     # regenerated answer overwrites it. None in events written before the field existed.
     requested_at: datetime | None = None
+    assistant: AssistantRef | None = None
 
 
 class Signal(BaseModel, frozen=True):
@@ -305,6 +324,8 @@ class ScoresComputed(Envelope, frozen=True):
     quality: float = Field(ge=0.0, le=1.0)
     lead_score: float = Field(ge=0.0, le=1.0)
     signals: dict[str, tuple[Signal, ...]] = Field(default_factory=dict)
+    # The assistant version that answered, for analytics per assistant and version.
+    assistant: AssistantRef | None = None
 
 
 class DocumentSubmitted(Envelope, frozen=True):
@@ -343,6 +364,17 @@ class DeadLettered(Envelope, frozen=True):
     attempts: int
 
 
+class AssistantAggregate(BaseModel, frozen=True):
+    """One assistant version's share of a window (sums, like the window's)."""
+
+    messages: int = 0
+    responses: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    scored: int = 0
+    quality_sum: float = 0.0
+
+
 class WindowAggregate(BaseModel, frozen=True):
     """What happened in one tenant's window (a minute or an hour, by event time) on one
     partition of the chat topics. Sums, so windows of several partitions add up."""
@@ -360,6 +392,8 @@ class WindowAggregate(BaseModel, frozen=True):
     # Time to first token of the window's answers by model, in ms: samples spread evenly
     # over the window, at most 100 per model, so percentiles can be taken over partitions.
     ttft_ms: dict[str, tuple[float, ...]] = Field(default_factory=dict)
+    # The same sums per assistant version (``name@version``), for the turns one answered.
+    assistants: dict[str, AssistantAggregate] = Field(default_factory=dict)
 
 
 class AnalyticsSnapshot(Envelope, frozen=True):

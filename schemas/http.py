@@ -54,6 +54,12 @@ class MessageCreate(_In):
     web_search: bool = Field(False, description="search the web too and cite the results "
                              "(when the deployment has WEB_SEARCH; counted against the "
                              "plan's web_searches_per_month)")
+    assistant: str | None = Field(None, max_length=80, description="the assistant that "
+                                  "answers (`support-bot`, or `support-bot@3` for a "
+                                  "version); a conversation keeps the first one it used")
+    variables: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, max_length=32, description="values of the assistant's "
+        "template variables")
 
 
 class MessageAccepted(BaseModel):

@@ -13,6 +13,7 @@ from typing import Literal
 
 from schemas.topics import (
     ANALYTICS,
+    ASSISTANTS,
     BATCH_REQUESTS,
     BATCH_STATUS,
     CONTEXTS,
@@ -84,8 +85,9 @@ class StageInfo:
 
 
 RETRIEVAL = StageInfo(
-    "retrieval", (REQUESTS,), (CONTEXTS,), "chat", knowledge=True,
-    description="history, the prompt guard and passages, attached to the request")
+    "retrieval", (REQUESTS,), (CONTEXTS,), "chat", knowledge=True, broadcasts=(ASSISTANTS,),
+    description="history, the prompt guard, passages and the assistant's instructions, "
+                "attached to the request")
 INFERENCE = StageInfo(
     "inference", (CONTEXTS,), (TOKENS, RESPONSES), "chat", broadcasts=(CONTROL,),
     description="the model's answer as token chunks, then the completed response")

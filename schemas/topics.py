@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from schemas import events
+from schemas import assistants, events
 
 __all__ = (
     "ALL_TOPICS",
     "ANALYTICS",
+    "ASSISTANTS",
     "BATCH_REQUESTS",
     "BATCH_STATUS",
     "CONTEXTS",
@@ -31,7 +32,7 @@ __all__ = (
 class TopicSpec:
     name: str
     value_type: Any
-    key: Literal["conversation", "document", "tenant", "batch", "none"]
+    key: Literal["conversation", "document", "tenant", "batch", "assistant", "none"]
     partitions: int = 6
     retention_ms: int = 7 * 24 * 3600 * 1000
     # Per partition, as Kafka's retention.bytes; -1: no size limit.
@@ -113,6 +114,14 @@ BATCH_STATUS = TopicSpec(
     description="Answered batch prompts and batch cancels, keyed tenant:batch.",
 )
 
+ASSISTANTS = TopicSpec(
+    "assistants.v1", assistants.AssistantPublished, key="assistant", partitions=1,
+    compacted=True,
+    description="Every version of every assistant, keyed tenant:name:version; the edge "
+                "and retrieval read it whole, so a message never waits on a store read "
+                "for its assistant.",
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     REQUESTS, CONTEXTS, TOKENS, RESPONSES, SCORES, CONTROL, INGEST, DLQ, ANALYTICS,
-    BATCH_REQUESTS, BATCH_STATUS)
+    BATCH_REQUESTS, BATCH_STATUS, ASSISTANTS)

@@ -39,6 +39,22 @@ def _bucket(state: State, granularity: str, at: datetime) -> dict[str, Any]:
 
 
 def _add(bucket: dict[str, Any], event: Event, lead_threshold: float) -> None:
+    _count(bucket, event)
+    if event.assistant is not None:
+        per: dict[str, dict[str, Any]] = bucket.setdefault("assistants", {})
+        _count(per.setdefault(str(event.assistant), {}), event)
+    if isinstance(event, ScoresComputed):
+        for field, value in (("intents", event.intent), ("sentiments", event.sentiment)):
+            mix: dict[str, int] = bucket.setdefault(field, {})
+            mix[value] = mix.get(value, 0) + 1
+        if event.lead_score >= lead_threshold:
+            bucket["leads"] = bucket.get("leads", 0) + 1
+    elif isinstance(event, ResponseCompleted) and event.time_to_first_token_ms is not None:
+        _sample(bucket, event.model, event.time_to_first_token_ms)
+
+
+def _count(bucket: dict[str, Any], event: Event) -> None:
+    """The sums a window and an assistant's share of it have in common."""
     if isinstance(event, MessageReceived):
         bucket["messages"] = bucket.get("messages", 0) + 1
     elif isinstance(event, ResponseCompleted):
@@ -46,16 +62,9 @@ def _add(bucket: dict[str, Any], event: Event, lead_threshold: float) -> None:
         bucket["prompt_tokens"] = bucket.get("prompt_tokens", 0) + event.usage.prompt_tokens
         bucket["completion_tokens"] = (bucket.get("completion_tokens", 0)
                                        + event.usage.completion_tokens)
-        if event.time_to_first_token_ms is not None:
-            _sample(bucket, event.model, event.time_to_first_token_ms)
     else:
         bucket["scored"] = bucket.get("scored", 0) + 1
         bucket["quality_sum"] = bucket.get("quality_sum", 0.0) + event.quality
-        for field, value in (("intents", event.intent), ("sentiments", event.sentiment)):
-            mix: dict[str, int] = bucket.setdefault(field, {})
-            mix[value] = mix.get(value, 0) + 1
-        if event.lead_score >= lead_threshold:
-            bucket["leads"] = bucket.get("leads", 0) + 1
 
 
 def _sample(bucket: dict[str, Any], model: str, ttft_ms: float) -> None:

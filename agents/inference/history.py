@@ -116,7 +116,8 @@ class PromptBuilder:
         old = self.ctx.summary.text if self.ctx.summary else None
         base = Prompt(question=req.text, passages=self.ctx.passages, max_tokens=max_tokens,
                       temperature=options.temperature, options=options,
-                      tool_rounds=req.tool_rounds, images=req.images)
+                      tool_rounds=req.tool_rounds, images=req.images,
+                      instructions=self.ctx.instructions)
         # Passages give way first, the least relevant first; the question never does.
         passages = sorted(base.passages, key=lambda p: p.score)
         while passages and count(to_messages(base)) > budget:

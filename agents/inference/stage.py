@@ -181,6 +181,7 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         finish_reason=finish, attempt=attempt, citations=citations if served else (),
         guard=ctx.guard, tool_calls=tool_calls, time_to_first_token_ms=first_token_ms,
         duration_ms=(time.monotonic() - started) * 1000, requested_at=req.occurred_at,
+        assistant=req.assistant,
     ))
 
 

@@ -34,6 +34,8 @@ class Prompt:
     """Tool calls made after ``question``, with their results: the model goes on."""
     images: tuple[ImagePart, ...] = ()
     """Images sent with ``question``."""
+    instructions: str | None = None
+    """The assistant's instructions (rendered by retrieval): the system prompt's start."""
 
 
 @dataclass(frozen=True)

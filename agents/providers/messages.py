@@ -35,6 +35,8 @@ def _context(prompt: Prompt) -> str:
     """The system message: only what this service writes (any uploader's text stays out
     of it, so an upload cannot become instructions for the colleagues it is shown to)."""
     parts = []
+    if prompt.instructions:  # the tenant's admins wrote them; a person's values are quoted
+        parts.append(prompt.instructions)
     if prompt.summary:
         parts.append(f"Summary of the earlier conversation:\n{prompt.summary}")
     if prompt.passages:

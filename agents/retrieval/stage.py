@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
+from agents.retrieval.assistant import assistant_of, instructions_of, variables_verdict
 from agents.retrieval.web import passages_of, web_query
 from agents.unanswered import answer_failed
 from schemas.events import (
@@ -21,9 +22,9 @@ from schemas.events import (
     conversation_key,
 )
 from schemas.stages import RETRIEVAL
-from schemas.topics import CONTEXTS
+from schemas.topics import ASSISTANTS, CONTEXTS
 from stores.conversations.base import StoredMessage, StoredSummary
-from streams.runtime.base import Emit, StageSpec
+from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("cap_history", "handle", "stage")
 
@@ -118,7 +119,11 @@ def _tool_results(turns: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
 
 
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
+    assistant = await assistant_of(request, deps)
+    instructions = instructions_of(request, assistant) if assistant is not None else None
     verdict = guard.check(request.text)
+    if verdict.allowed and assistant is not None:
+        verdict = variables_verdict(request, assistant)
     if verdict.allowed and request.history:
         # Turns the client sends go to the model like its last message: guarded alike.
         verdict = guard.check_history(request.history)
@@ -153,10 +158,13 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         conversation_key(request.tenant_id, request.conversation_id),
         ContextBuilt(tenant_id=request.tenant_id, request=request,
                      history=cap_history(history, deps.history_max_bytes),
-                     passages=tuple(passages), guard=verdict, summary=summary),
+                     passages=tuple(passages), guard=verdict, summary=summary,
+                     instructions=instructions),
     )
 
 
 def stage(deps: StageDeps) -> StageSpec:
+    # Every worker reads every assistant version, from the topic's start (compacted).
+    definitions = Broadcast(ASSISTANTS, deps.assistants.on_event, lookback_s=None)
     return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, functools.partial(handle, deps=deps),
-                     concurrency=8, on_dead_letter=answer_failed)
+                     concurrency=8, on_dead_letter=answer_failed, broadcasts=(definitions,))

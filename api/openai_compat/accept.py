@@ -7,12 +7,14 @@ import uuid
 
 from fastapi.responses import JSONResponse
 
+from api.assistants.use import AssistantRefused, apply_assistant, find_version
 from api.deps import Principal
 from api.openai_compat.completions_input import BadField, Limits, parse_request, translate
 from api.openai_compat.errors import openai_error
 from api.relay.stream import RequestStream
 from api.services import EdgeServices
 from api.submit import submit
+from schemas.assistants import ASSISTANT_MODEL_PREFIX, VariableValue
 from schemas.completions import ChatCompletionRequest
 from schemas.events import MessageReceived, new_id
 
@@ -26,23 +28,60 @@ MAX_IMAGE_BYTES = 512 * 1024
 async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
                       ) -> tuple[ChatCompletionRequest, MessageReceived, RequestStream] \
         | JSONResponse:
-    """The request, the event published for it and the stream its answer fills."""
+    """The request, the event published for it and the stream its answer fills. A model
+    ``assistant:NAME[@N]`` is that assistant (its model, options, tools and instructions),
+    its template's values in ``variables`` (chatstream's extension, ``extra_body``)."""
     settings = services.settings
     try:
+        raw, variables = split_variables(raw)
         body = parse_request(raw)
-        spec = services.catalogue.get(body.model)
+        version = None
+        model = body.model
+        if model.startswith(ASSISTANT_MODEL_PREFIX):
+            version = await find_version(services, principal.tenant_id,
+                                         model.removeprefix(ASSISTANT_MODEL_PREFIX))
+            model = version.spec.model or settings.default_model
+        elif variables is not None:
+            raise BadField("variables", "`variables` need an assistant model "
+                           "(assistant:NAME)", code="unknown_parameter")
+        spec = services.catalogue.get(model)
         if spec is None:
-            return openai_error(404, f"The model `{body.model}` does not exist; see GET "
+            return openai_error(404, f"The model `{model}` does not exist; see GET "
                                 "/v1/models", param="model", code="model_not_found")
         asked = translate(body, spec, Limits(
             max_message_chars=settings.max_message_chars,
             max_image_bytes=MAX_IMAGE_BYTES))
+        event = MessageReceived(
+            tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
+            conversation_id=str(uuid.uuid4()), user_id=principal.user_id, text=asked.text,
+            model=spec.name, options=asked.options.model_dump(exclude_none=True),
+            history=asked.history, tool_rounds=asked.tool_rounds, images=asked.images,
+        )
+        if version is not None:
+            applied = await apply_assistant(services, principal, version, model=None,
+                                            options=event.options,
+                                            variables=variables or {}, web_search=False)
+            event = event.model_copy(update={
+                "options": applied.options, "web_search": applied.web_search,
+                "assistant": applied.assistant, "variables": applied.variables})
     except BadField as exc:
         return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
-    event = MessageReceived(
-        tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
-        conversation_id=str(uuid.uuid4()), user_id=principal.user_id, text=asked.text,
-        model=spec.name, options=asked.options.model_dump(exclude_none=True),
-        history=asked.history, tool_rounds=asked.tool_rounds, images=asked.images,
-    )
+    except AssistantRefused as exc:
+        return openai_error(404 if exc.status == 404 else 400, exc.message,
+                            param=exc.param, code=exc.code)
     return body, event, await submit(services, principal, event)
+
+
+def split_variables(raw: object) -> tuple[object, dict[str, VariableValue] | None]:
+    """The body without chatstream's ``variables`` (an assistant's template values, sent
+    with ``extra_body``), and those values."""
+    if not isinstance(raw, dict) or "variables" not in raw:
+        return raw, None
+    rest = {k: v for k, v in raw.items() if k != "variables"}
+    given = raw["variables"]
+    if not isinstance(given, dict) or len(given) > 32 or not all(
+            isinstance(k, str) and isinstance(v, str | int | float | bool)
+            for k, v in given.items()):
+        raise BadField("variables", "`variables` is an object of at most 32 strings, "
+                       "numbers or booleans")
+    return rest, given

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
+from api.assistants.use import AssistantRefused, apply_assistant, for_conversation
 from api.deps import OwnConversation, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.guards.idempotency import fingerprint, once
@@ -110,7 +111,13 @@ async def post_message(
         raise ApiError(413, "text_too_long",
                        f"text has {len(body.text)} characters; the limit is "
                        f"{settings.max_message_chars}")
+    try:
+        chosen = await for_conversation(services, principal, cid, body.assistant)
+    except AssistantRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
     model = body.model or settings.default_model
+    if chosen is not None:
+        model = chosen.version.spec.model or settings.default_model
     spec = services.catalogue.get(model)
     if spec is None:
         raise ApiError(422, "unknown_model",
@@ -127,6 +134,20 @@ async def post_message(
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
         options=options, web_search=body.web_search,
     )
+    if chosen is not None:
+        try:
+            applied = await apply_assistant(
+                services, principal, chosen.version, model=body.model, options=options,
+                variables=body.variables, web_search=body.web_search)
+        except AssistantRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+        event = event.model_copy(update={
+            "model": applied.model, "options": applied.options,
+            "web_search": applied.web_search, "assistant": applied.assistant,
+            "variables": applied.variables})
+        await chosen.accepted(services)
+    elif body.variables:
+        raise ApiError(400, "unknown_variable", "variables need an assistant")
     accepted = MessageAccepted(request_id=event.request_id, message_id=event.message_id,
                                conversation_id=cid,
                                events_url=f"/v1/requests/{event.request_id}/events")

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from api.views.topicview import TopicView
 from kernel.errors import PoisonEvent
-from schemas.analytics import AnalyticsSummary, WindowSummary
+from schemas.analytics import AnalyticsSummary, AssistantSummary, WindowSummary
 from schemas.events import AnalyticsSnapshot, WindowAggregate
 from schemas.topics import ANALYTICS
 from streams.codec import decode
@@ -36,6 +36,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def _merge(start: datetime, parts: Iterable[WindowAggregate]) -> WindowSummary:
+    parts = list(parts)
     out = WindowSummary(start=start)
     quality = 0.0
     ttft: dict[str, list[float]] = {}
@@ -55,7 +56,24 @@ def _merge(start: datetime, parts: Iterable[WindowAggregate]) -> WindowSummary:
     out.tokens = out.prompt_tokens + out.completion_tokens
     out.mean_quality = round(quality / out.scored, 6) if out.scored else None
     out.p95_ttft_ms = {m: percentile(s, 95) for m, s in sorted(ttft.items()) if s}
+    out.assistants = _assistants(parts)
     return out
+
+
+def _assistants(parts: Iterable[WindowAggregate]) -> dict[str, AssistantSummary]:
+    sums: dict[str, AssistantSummary] = {}
+    quality: dict[str, float] = {}
+    for w in parts:
+        for key, a in w.assistants.items():
+            s = sums.setdefault(key, AssistantSummary())
+            s.messages += a.messages
+            s.responses += a.responses
+            s.tokens += a.prompt_tokens + a.completion_tokens
+            s.scored += a.scored
+            quality[key] = quality.get(key, 0.0) + a.quality_sum
+    for key, s in sums.items():
+        s.mean_quality = round(quality[key] / s.scored, 6) if s.scored else None
+    return dict(sorted(sums.items()))
 
 
 class AnalyticsView:

@@ -97,11 +97,12 @@ class StageState:
 class Broadcast:
     """A topic every worker of a stage reads in full, outside the stage's consumer group
     (so each worker sees every event, not a share of the partitions), from
-    ``lookback_s`` before the worker started. For control events such as cancels."""
+    ``lookback_s`` before the worker started, or from its start when None (a compacted
+    topic of definitions). For control events such as cancels."""
 
     topic: TopicSpec
     handler: Callable[[Any], Awaitable[None]]
-    lookback_s: float = 0.0
+    lookback_s: float | None = 0.0
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ class Runtime(Protocol):
 async def follow_broadcast(runtime: Runtime, spec: StageSpec, broadcast: Broadcast) -> None:
     """Feed every event of a broadcast topic to its handler until cancelled. Runs as a
     task of the runtime that started the stage; a bad event is logged and skipped."""
-    since = int((time.time() - broadcast.lookback_s) * 1000)
+    since = 0 if broadcast.lookback_s is None else int(
+        (time.time() - broadcast.lookback_s) * 1000)
     async for record in runtime.tail(broadcast.topic, since):
         try:
             event = decode(broadcast.topic, record.value)

@@ -158,3 +158,27 @@ def test_ttft_samples_are_bounded_and_spread_over_the_window() -> None:
     gaps = {b - a for a, b in itertools.pairwise(kept)}
     assert len(gaps) == 1  # evenly: every n-th answer
     assert minute.responses == 1000
+
+
+def test_each_assistant_version_has_its_share_of_a_window() -> None:
+    from api.views.analytics import _merge
+    from schemas.events import AssistantRef
+
+    v1, v2 = AssistantRef(name="support", version=1), AssistantRef(name="support", version=2)
+    events = [_msg(T0).model_copy(update={"assistant": v1}),
+              _resp(T0, 10.0).model_copy(update={"assistant": v1}),
+              _score(T0, 0.5, 0.1).model_copy(update={"assistant": v1}),
+              _msg(T0).model_copy(update={"assistant": v2}),
+              _score(T0, 0.9, 0.1).model_copy(update={"assistant": v2}),
+              _msg(T0)]  # no assistant: in the window's totals only
+    state = None
+    for e in events:
+        state = apply(state, e, lead_threshold=0.7)
+    assert state is not None
+    (minute,) = windows(state, "minutes")
+    assert minute.messages == 3 and minute.scored == 2
+    summary = _merge(minute.start, [minute, minute])  # two partitions alike add up
+    assert summary.assistants["support@1"].model_dump() == {
+        "messages": 2, "responses": 2, "tokens": 16, "scored": 2, "mean_quality": 0.5}
+    assert summary.assistants["support@2"].mean_quality == 0.9
+    assert set(summary.assistants) == {"support@1", "support@2"}

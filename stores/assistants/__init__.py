@@ -1,0 +1,1 @@
+"""Assistants: every version of each, and the version each conversation uses."""
