@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.common import machine, pct, table
-from streams.runtime.embedded.log import MemoryLog
+from streams.runtime.embedded.log import EmbeddedLog
 
 
 def _cpu() -> float:
@@ -37,7 +37,7 @@ def _rss_kb() -> int:
     return 0
 
 
-async def appends(log: MemoryLog, topic: str, records: int, size: int,
+async def appends(log: EmbeddedLog, topic: str, records: int, size: int,
                   writers: int) -> tuple[float, float, float, float]:
     """CPU µs and wall µs per append, ack latency p50 and p99 in ms."""
     value = b"x" * size
@@ -57,7 +57,7 @@ async def appends(log: MemoryLog, topic: str, records: int, size: int,
             pct(latencies, 0.5), pct(latencies, 0.99))
 
 
-async def memory_per_record(log: MemoryLog, records: int, size: int) -> float:
+async def memory_per_record(log: EmbeddedLog, records: int, size: int) -> float:
     gc.collect()
     before = _rss_kb()
     for i in range(records):
@@ -78,11 +78,11 @@ async def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        memory = MemoryLog(6)
+        memory = EmbeddedLog(6)
         await memory.open()
         rows.append(["in memory", *await appends(memory, "t", args.records, args.size,
                                                  args.writers)])
-        durable = MemoryLog(6, path=Path(tmp) / "log.db", light=("light",))
+        durable = EmbeddedLog(6, path=Path(tmp) / "log.db", light=("light",))
         await durable.open()
         rows.append(["file, light topic (no fsync)",
                      *await appends(durable, "light", args.records, args.size, args.writers)])
@@ -95,11 +95,11 @@ async def main() -> None:
         print(table(["log", "CPU µs/append", "wall µs/append", "ack p50 ms", "ack p99 ms"],
                     rows))
         n = args.records * 5
-        kept = MemoryLog(6)
+        kept = EmbeddedLog(6)
         await kept.open()
         per_memory = await memory_per_record(kept, n, args.size)
         del kept
-        cached = MemoryLog(6, path=Path(tmp) / "mem.db", cache_bytes=8 << 20)
+        cached = EmbeddedLog(6, path=Path(tmp) / "mem.db", cache_bytes=8 << 20)
         await cached.open()
         first = await memory_per_record(cached, n, args.size)
         more = await memory_per_record(cached, 4 * n, args.size)

@@ -21,12 +21,12 @@ from schemas.events import MessageReceived, ScoresComputed
 from schemas.topics import REQUESTS, SCORES
 from streams.codec import encode
 from streams.runtime.base import Emit, Record, StageSpec
-from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.runner import StageRunner
 
 
 async def _measure(events: int) -> float:
-    runtime = MemoryRuntime(partitions=1)
+    runtime = EmbeddedRuntime(partitions=1)
     request = MessageReceived(tenant_id="t", request_id="r", message_id="m",
                               conversation_id="c", user_id="u", text="hello", model="local")
     scores = ScoresComputed(tenant_id="t", request_id="r", message_id="m",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
 from streams.runtime.base import Runtime
-from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.kafka.lag import KafkaLag
 from streams.runtime.lag import LagSource, lag_monitor
 
@@ -112,7 +113,7 @@ class Backend:
             else SQLiteStores(settings))
         self._client_id = client_id
         # The embedded log is its own lag source; Kafka's lag needs a client of its own.
-        self._memory: MemoryRuntime | None = None
+        self._embedded: EmbeddedRuntime | None = None
         self._runtime: Runtime | None = None
 
     @property
@@ -131,11 +132,22 @@ class Backend:
                 replication=s.replication_factor, retries=s.stage_retries,
                 data_dir=s.data_dir, client_id=client_id,
                 session_timeout_s=s.session_timeout_s, retention=s.log_retention)
-        self._memory = MemoryRuntime(
+        self._embedded = EmbeddedRuntime(
             partitions=s.partitions, topic_prefix=s.topic_prefix, retries=s.stage_retries,
-            path=s.data_dir / "log.db" if s.log_durable else None,
+            path=self._log_path(),
             retention=s.log_retention, cache_bytes=s.log_cache_mb << 20)
-        return self._memory
+        return self._embedded
+
+    def _log_path(self) -> Path | None:
+        s = self.settings
+        return s.data_dir / "log.db" if s.log_durable else None
+
+    def describe_log(self) -> str:
+        """What the log is, for the start-up line."""
+        if self.kafka:
+            return self.settings.broker
+        path = self._log_path()
+        return f"embedded:{path}" if path else "embedded (in memory only)"
 
     async def __aenter__(self) -> Backend:
         await self.stores.conversations.start()
@@ -161,8 +173,8 @@ class Backend:
         source: LagSource
         kafka_lag: KafkaLag | None = None
         self.runtime  # noqa: B018  (built now: the embedded one is its own lag source)
-        if self._memory is not None:
-            source = self._memory
+        if self._embedded is not None:
+            source = self._embedded
         else:
             source = kafka_lag = KafkaLag(self.settings.kafka_bootstrap,
                                           self.settings.topic_prefix)

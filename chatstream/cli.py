@@ -46,12 +46,12 @@ def _server_flags(p: argparse.ArgumentParser, *, edge: bool) -> None:
     if edge:
         p.add_argument("--host", help="bind address (CHATSTREAM_HOST)")
         p.add_argument("--port", type=int, help="port, 0 for any free one (CHATSTREAM_PORT)")
-    p.add_argument("--broker", help="memory:// or kafka://host:port (CHATSTREAM_BROKER)")
+    p.add_argument("--broker", help="embedded:// or kafka://host:port (CHATSTREAM_BROKER)")
     p.add_argument("--store", help="sqlite:///path or cassandra://host:port/keyspace")
     p.add_argument("--vectors", help="embedded:///path or weaviate://host:port")
 
 
-_BROKER_HELP = "memory:// or kafka://host:port (CHATSTREAM_BROKER)"
+_BROKER_HELP = "embedded:// or kafka://host:port (CHATSTREAM_BROKER)"
 
 
 def _version() -> str:

@@ -315,8 +315,8 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
         checks: dict[str, Checkable] = {"log": backend.runtime, "store": store}
         if knowledge is not None:
             checks["vectors"] = knowledge.index
-        kind = urlparse(settings.broker).scheme
-        print(f"chatstream: log={kind} store={urlparse(settings.store_url).scheme} "
+        print(f"chatstream: log={backend.describe_log()} "
+              f"store={urlparse(settings.store_url).scheme} "
               f"stages={','.join(stages) or '-'}", flush=True)
         if knowledge is not None:
             print(f"chatstream: {knowledge.describe()}", flush=True)

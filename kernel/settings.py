@@ -50,14 +50,15 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
-    broker: str = Field("memory://", description="`memory://` or `kafka://host:port,...`")
+    broker: str = Field("embedded://", description="`embedded://` (the log in DATA_DIR; "
+                        "`memory://` is the same) or `kafka://host:port,...`")
     store: str = Field("", description="`sqlite:///path` or `cassandra://h:p/keyspace`; "
                        "empty: SQLite under DATA_DIR")
     vectors: str = Field("", description="vector index of document passages: "
                          "`embedded:///dir` or `weaviate://h:p[/Collection]`; empty: "
                          "embedded under DATA_DIR")
     data_dir: Path = Field(Path(".chatstream"), description="where embedded data lives")
-    log_durable: bool = Field(True, description="the embedded log (`memory://`) keeps "
+    log_durable: bool = Field(True, description="the embedded log (`embedded://`) keeps "
                               "every record and consumer offset in DATA_DIR/log.db, so "
                               "what the edge accepted survives a crash; false: in memory "
                               "only, lost when the process ends")
@@ -288,8 +289,8 @@ class Settings(BaseSettings):
     @field_validator("broker")
     @classmethod
     def _known_broker(cls, v: str) -> str:
-        if urlparse(v).scheme not in ("memory", "kafka"):
-            raise ValueError("broker must be memory:// or kafka://host:port[,host:port]")
+        if urlparse(v).scheme not in ("embedded", "memory", "kafka"):
+            raise ValueError("broker must be embedded:// or kafka://host:port[,host:port]")
         return v
 
     @field_validator("log_retention")

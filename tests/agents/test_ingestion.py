@@ -21,7 +21,7 @@ from stores.documents.sqlite import SQLiteDocumentStore
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.codec import decode
 from streams.runtime.embedded.log import partition_for
-from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.embedded.runtime import EmbeddedRuntime
 from tests.support.documents import CORRUPT_PDF, make_pdf, make_pdf_bomb
 
 EMBEDDER = HashingEmbedder(dimensions=128)
@@ -178,7 +178,7 @@ async def test_an_embeddings_outage_is_waited_out_not_failed(parts: Parts) -> No
 
 
 async def test_the_runtime_dead_letters_a_corrupt_pdf_and_goes_on(parts: Parts) -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start([stage(parts.deps)])
     try:
         bad = await submit(parts, CORRUPT_PDF, "application/pdf", "broken.pdf")
@@ -223,7 +223,7 @@ async def test_a_document_that_spins_fails_alone_while_the_worker_goes_on(
     dead-lettered; meanwhile the event loop keeps running (a Kafka consumer keeps
     heart-beating) and another document is indexed."""
     deps = replace(parts.deps, limits=ExtractionLimits(cpu_s=2, memory_mb=1024, wall_s=300))
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start([stage(deps)])
     ticks = 0
 

@@ -25,7 +25,7 @@ from schemas.events import (
     new_id,
 )
 from schemas.topics import REQUEST_HEADER, REQUESTS, TOKENS
-from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.embedded.runtime import EmbeddedRuntime
 
 KEY = conversation_key("t", "c")
 
@@ -46,7 +46,7 @@ def _answer(rid: str, tokens: list[str], attempt: str = "a1", done: bool = True)
     return out
 
 
-async def _produce(rt: MemoryRuntime, request: MessageReceived, events: list[Any]) -> None:
+async def _produce(rt: EmbeddedRuntime, request: MessageReceived, events: list[Any]) -> None:
     for e in events:
         await rt.publisher.publish(TOKENS, KEY, e, partition=request.reply_partition)
 
@@ -64,7 +64,7 @@ async def _read(stream: RequestStream, after: int = 0) -> list[Any]:
 
 
 @contextlib.asynccontextmanager
-async def _edge(rt: MemoryRuntime, partition: int, **limits: Any) -> Any:
+async def _edge(rt: EmbeddedRuntime, partition: int, **limits: Any) -> Any:
     relay = TokenRelay(rt, edge_id=f"edge-{partition}", partition=partition,
                        limits=RelayLimits(**limits))
     await relay.start()
@@ -74,7 +74,7 @@ async def _edge(rt: MemoryRuntime, partition: int, **limits: Any) -> Any:
         await relay.stop()
 
 
-async def _accept(rt: MemoryRuntime, relay: TokenRelay,
+async def _accept(rt: EmbeddedRuntime, relay: TokenRelay,
                   user: str = "u") -> tuple[MessageReceived, RequestStream]:
     request = _request(relay.home, user)
     with relay.accepting(request) as stream:
@@ -83,7 +83,7 @@ async def _accept(rt: MemoryRuntime, relay: TokenRelay,
 
 
 async def test_an_edge_relays_its_answers_and_skips_others_unparsed() -> None:
-    rt = MemoryRuntime(partitions=4)
+    rt = EmbeddedRuntime(partitions=4)
     await rt.start()
     async with _edge(rt, 1) as relay:
         request, stream = await _accept(rt, relay)
@@ -102,7 +102,7 @@ async def test_an_edge_relays_its_answers_and_skips_others_unparsed() -> None:
 
 
 async def test_a_failed_publish_leaves_no_stream_and_a_pending_one_is_not_served() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 0) as relay:
         request = _request(relay.home)
@@ -121,7 +121,7 @@ async def test_a_failed_publish_leaves_no_stream_and_a_pending_one_is_not_served
 
 
 async def test_another_edge_finds_the_answer_on_demand_with_the_same_ids() -> None:
-    rt = MemoryRuntime(partitions=4)
+    rt = EmbeddedRuntime(partitions=4)
     await rt.start()
     async with _edge(rt, 0) as a, _edge(rt, 3) as b:
         request, stream = await _accept(rt, a)
@@ -139,7 +139,7 @@ async def test_another_edge_finds_the_answer_on_demand_with_the_same_ids() -> No
 
 
 async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_it() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 1) as a, _edge(rt, 1) as b:
         request, stream = await _accept(rt, a)
@@ -157,7 +157,7 @@ async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_i
 
 
 async def test_an_evicted_answer_is_read_again_from_the_log_with_the_same_ids() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 1, keep_s=0.0) as relay:
         request, stream = await _accept(rt, relay)
@@ -171,7 +171,7 @@ async def test_an_evicted_answer_is_read_again_from_the_log_with_the_same_ids() 
 
 
 async def test_a_resume_at_or_after_the_final_event_gets_done() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 0) as relay:
         request, stream = await _accept(rt, relay)
@@ -183,7 +183,7 @@ async def test_a_resume_at_or_after_the_final_event_gets_done() -> None:
 
 
 async def test_unfinished_answers_are_evicted_by_age_with_an_error() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 0, max_age_s=0.05) as relay:
         request, stream = await _accept(rt, relay)
@@ -198,7 +198,7 @@ async def test_unfinished_answers_are_evicted_by_age_with_an_error() -> None:
 
 
 async def test_finished_answers_are_bounded_by_count_and_bytes() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 0, max_streams=3, max_bytes=10_000_000) as relay:
         ids = []
@@ -216,7 +216,7 @@ async def test_finished_answers_are_bounded_by_count_and_bytes() -> None:
 
 
 async def test_another_users_answer_is_found_but_belongs_to_them() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 0) as a, _edge(rt, 1) as b:
         request, _ = await _accept(rt, a, user="alice")
@@ -225,7 +225,7 @@ async def test_another_users_answer_is_found_but_belongs_to_them() -> None:
 
 
 async def test_ids_not_minted_lately_are_not_looked_up() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     async with _edge(rt, 0) as relay:
         assert await relay.find("not-a-uuid") is None

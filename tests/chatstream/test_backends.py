@@ -15,7 +15,7 @@ from schemas.stages import stage_names
 from stores.accounts.sqlite import SQLiteAccountStore
 from stores.documents.sqlite import SQLiteDocumentStore
 from stores.idempotency import SQLiteIdempotencyStore
-from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.kafka.runtime import KafkaRuntime
 
 
@@ -30,12 +30,24 @@ async def test_the_embedded_backend_keeps_every_store_in_the_deployment_file(
         tmp_path: Path) -> None:
     async with Backend(Settings(data_dir=tmp_path, log_durable=False)) as backend:
         assert isinstance(backend.stores, SQLiteStores)
-        assert isinstance(backend.runtime, MemoryRuntime)
+        assert isinstance(backend.runtime, EmbeddedRuntime)
         assert isinstance(backend.stores.accounts(), SQLiteAccountStore)
         assert isinstance(backend.stores.idempotency(), SQLiteIdempotencyStore)
         assert isinstance(backend.stores.documents(), SQLiteDocumentStore)
         ok, _ = await backend.stores.conversations.ready()
         assert ok
+
+
+@pytest.mark.parametrize("broker", ["embedded://", "memory://"])
+def test_the_embedded_log_is_named_by_where_it_keeps_its_records(tmp_path: Path,
+                                                                 broker: str) -> None:
+    """``memory://`` is the embedded log's older name; the start-up line says the log is
+    a file (or, not durable, only memory)."""
+    backend = Backend(Settings(data_dir=tmp_path, broker=broker))
+    assert isinstance(backend.runtime, EmbeddedRuntime)
+    assert backend.describe_log() == f"embedded:{tmp_path / 'log.db'}"
+    volatile = Backend(Settings(data_dir=tmp_path, broker=broker, log_durable=False))
+    assert volatile.describe_log() == "embedded (in memory only)"
 
 
 def test_a_kafka_and_cassandra_backend_connects_nothing_until_entered(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from schemas.events import MessageReceived
 from schemas.topics import ANALYTICS, REQUESTS
 from streams.codec import decode
 from streams.runtime.base import Emit, Record, StageSpec
-from streams.runtime.embedded.log import MemoryLog
-from streams.runtime.embedded.runtime import MemoryRuntime
+from streams.runtime.embedded.log import EmbeddedLog
+from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.retention import Retention
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def _collector(seen: list[str], hang_on: str | None = None) -> StageSpec:
     return StageSpec("collector", (REQUESTS,), handler)
 
 
-async def _everything(log: MemoryLog, topic: str) -> list[tuple[int, int, bytes]]:
+async def _everything(log: EmbeddedLog, topic: str) -> list[tuple[int, int, bytes]]:
     out = []
     for part in log.partitions(topic):
         offset = 0
@@ -59,7 +59,7 @@ async def _everything(log: MemoryLog, topic: str) -> list[tuple[int, int, bytes]
 
 async def test_records_offsets_and_headers_come_back_after_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    log = MemoryLog(3, path=path)
+    log = EmbeddedLog(3, path=path)
     await log.open()
     for n in range(50):
         await log.append("t", f"k{n % 7}".encode(), f"v{n}".encode(),
@@ -68,7 +68,7 @@ async def test_records_offsets_and_headers_come_back_after_a_restart(tmp_path: P
     before = await _everything(log, "t")
     await log.close()
 
-    again = MemoryLog(3, path=path)
+    again = EmbeddedLog(3, path=path)
     await again.open()
     try:
         assert await _everything(again, "t") == before
@@ -88,9 +88,9 @@ def _append_until_killed(path: Path, count: int) -> list[tuple[str, ...]]:
     script = textwrap.dedent(f"""
         import asyncio
         from pathlib import Path
-        from streams.runtime.embedded.log import MemoryLog
+        from streams.runtime.embedded.log import EmbeddedLog
         async def main():
-            log = MemoryLog(2, path=Path({str(path)!r}))
+            log = EmbeddedLog(2, path=Path({str(path)!r}))
             await log.open()
             n = 0
             while True:
@@ -123,7 +123,7 @@ async def test_what_was_acknowledged_survives_kill_9(tmp_path: Path) -> None:
     SIGKILL in the middle of appending."""
     path = tmp_path / "log.db"
     acked = await asyncio.to_thread(_append_until_killed, path, 500)
-    log = MemoryLog(2, path=path)
+    log = EmbeddedLog(2, path=path)
     await log.open()
     try:
         stored = {(str(p), str(o), v.decode()) for p, o, v in await _everything(log, "t")}
@@ -136,7 +136,7 @@ async def test_what_was_acknowledged_survives_kill_9(tmp_path: Path) -> None:
 async def test_a_restarted_runtime_resumes_each_group_where_it_stopped(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     seen: list[str] = []
-    rt = MemoryRuntime(partitions=2, path=path)
+    rt = EmbeddedRuntime(partitions=2, path=path)
     await rt.start([_collector(seen, hang_on="3")])
     for n in range(6):
         await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
@@ -144,7 +144,7 @@ async def test_a_restarted_runtime_resumes_each_group_where_it_stopped(tmp_path:
     await rt.stop()  # "3" in flight: not committed, so not lost
 
     again: list[str] = []
-    rt2 = MemoryRuntime(partitions=2, path=path)
+    rt2 = EmbeddedRuntime(partitions=2, path=path)
     await rt2.start([_collector(again)])
     try:
         await rt2.publisher.publish(REQUESTS, "k", _msg("k", 6))
@@ -157,7 +157,7 @@ async def test_a_restarted_runtime_resumes_each_group_where_it_stopped(tmp_path:
 
 async def test_memory_holds_only_the_newest_records_and_the_rest_is_read_back(
         tmp_path: Path) -> None:
-    log = MemoryLog(1, path=tmp_path / "log.db", cache_bytes=64 * 1024)
+    log = EmbeddedLog(1, path=tmp_path / "log.db", cache_bytes=64 * 1024)
     await log.open()
     try:
         log.partitions("other")  # the budget is shared by every partition
@@ -175,7 +175,7 @@ async def test_memory_holds_only_the_newest_records_and_the_rest_is_read_back(
 async def test_memory_lets_go_of_records_older_than_cache_s(tmp_path: Path) -> None:
     """A quiet partition far below its byte budget still stops holding records in memory
     once they are on disk and older than ``cache_s``; they are read back from the file."""
-    log = MemoryLog(1, path=tmp_path / "log.db", cache_s=0.2)
+    log = EmbeddedLog(1, path=tmp_path / "log.db", cache_s=0.2)
     await log.open()
     try:
         await log.append("quiet", None, b"old")
@@ -200,12 +200,12 @@ async def test_memory_lets_go_of_records_older_than_cache_s(tmp_path: Path) -> N
 
 async def test_tail_from_a_time_finds_records_that_are_only_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    rt = MemoryRuntime(partitions=2, path=path)
+    rt = EmbeddedRuntime(partitions=2, path=path)
     await rt.start()
     for n in range(10):
         await rt.publisher.publish(REQUESTS, f"k{n}", _msg(f"k{n}", n))
     await rt.stop()
-    rt2 = MemoryRuntime(partitions=2, path=path)
+    rt2 = EmbeddedRuntime(partitions=2, path=path)
     await rt2.start()
     got: list[str] = []
 
@@ -225,7 +225,7 @@ async def test_tail_from_a_time_finds_records_that_are_only_on_disk(tmp_path: Pa
 async def test_retention_by_size_drops_the_oldest_and_readers_get_the_earliest(
         tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    log = MemoryLog(1, path=path, retention={"t": Retention(bytes=1000)})
+    log = EmbeddedLog(1, path=path, retention={"t": Retention(bytes=1000)})
     await log.open()
     for n in range(100):
         await log.append("t", None, b"%04d" % n + b"." * 96)  # 100 bytes each
@@ -236,7 +236,7 @@ async def test_retention_by_size_drops_the_oldest_and_readers_get_the_earliest(
     assert batch[0].offset == 90 and batch[0].value.startswith(b"0090")
     await log.close()
 
-    again = MemoryLog(1, path=path)
+    again = EmbeddedLog(1, path=path)
     await again.open()
     try:
         assert again.partitions("t")[0].start == 90  # the rows are gone from the file
@@ -246,7 +246,7 @@ async def test_retention_by_size_drops_the_oldest_and_readers_get_the_earliest(
 
 
 async def test_retention_by_time_in_memory_and_a_group_moves_to_the_earliest() -> None:
-    rt = MemoryRuntime(partitions=1, retention={REQUESTS.name: TopicRetention(ms=1000)})
+    rt = EmbeddedRuntime(partitions=1, retention={REQUESTS.name: TopicRetention(ms=1000)})
     for n in range(5):
         await rt.log.append(REQUESTS.name, b"k", _msg("k", n).model_dump_json().encode())
     part = rt.log.partitions(REQUESTS.name)[0]
@@ -264,7 +264,7 @@ async def test_retention_by_time_in_memory_and_a_group_moves_to_the_earliest() -
 
 
 async def test_a_compacted_topic_keeps_the_newest_value_of_each_key(tmp_path: Path) -> None:
-    log = MemoryLog(1, path=tmp_path / "log.db",
+    log = EmbeddedLog(1, path=tmp_path / "log.db",
                     retention={ANALYTICS.name: Retention(compacted=True)}, cache_bytes=1)
     await log.open()
     try:
@@ -294,7 +294,7 @@ async def test_a_stage_state_comes_back_with_its_offsets(tmp_path: Path) -> None
 
     path = tmp_path / "log.db"
     first = counting()
-    rt = MemoryRuntime(partitions=2, path=path)
+    rt = EmbeddedRuntime(partitions=2, path=path)
     await rt.start([first])
     for n in range(4):
         await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
@@ -303,7 +303,7 @@ async def test_a_stage_state_comes_back_with_its_offsets(tmp_path: Path) -> None
     await rt.stop()
 
     second = counting()
-    rt2 = MemoryRuntime(partitions=2, path=path)
+    rt2 = EmbeddedRuntime(partitions=2, path=path)
     await rt2.start([second])
     try:
         await rt2.publisher.publish(REQUESTS, "k", _msg("k", 4))
@@ -317,13 +317,13 @@ async def test_a_second_process_cannot_open_a_log_in_use(tmp_path: Path) -> None
 
     from kernel.errors import ConfigurationError
 
-    first = MemoryLog(1, path=tmp_path / "log.db")
+    first = EmbeddedLog(1, path=tmp_path / "log.db")
     await first.open()
     try:
         with pytest.raises(ConfigurationError, match="another chatstream process"):
-            await MemoryLog(1, path=tmp_path / "log.db").open()
+            await EmbeddedLog(1, path=tmp_path / "log.db").open()
     finally:
         await first.close()
-    again = MemoryLog(1, path=tmp_path / "log.db")  # free once the first one closed
+    again = EmbeddedLog(1, path=tmp_path / "log.db")  # free once the first one closed
     await again.open()
     await again.close()

@@ -28,7 +28,7 @@ from streams.runtime.embedded.logfile import LogFile, Stored
 from streams.runtime.embedded.partition import Partition, size_of
 from streams.runtime.retention import Retention
 
-__all__ = ("MemoryLog", "partition_for")
+__all__ = ("EmbeddedLog", "partition_for")
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def partition_for(key: bytes | None, partitions: int, counter: int) -> int:
     return zlib.crc32(key) % partitions
 
 
-class MemoryLog:
+class EmbeddedLog:
     """Append-only partitions per topic, with committed offsets per consumer group.
 
     ``path``: the file that makes it durable (None: memory only). ``retention``: by

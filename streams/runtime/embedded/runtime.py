@@ -28,19 +28,19 @@ from streams.runtime.base import (
     follow_broadcast,
     with_request_id,
 )
-from streams.runtime.embedded.log import MemoryLog
+from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.lag import Offsets
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRunner
 
-__all__ = ("MemoryLog", "MemoryRuntime")
+__all__ = ("EmbeddedLog", "EmbeddedRuntime")
 
 log = logging.getLogger(__name__)
 
 
-class MemoryPublisher:
-    def __init__(self, log_: MemoryLog, prefix: str) -> None:
+class EmbeddedPublisher:
+    def __init__(self, log_: EmbeddedLog, prefix: str) -> None:
         self._log = log_
         self._prefix = prefix
 
@@ -62,7 +62,7 @@ class _GroupConsumer:
     """One consumer group of one stage: a reader per partition, ``concurrency`` events
     in flight at most, commits that never pass an unfinished event."""
 
-    def __init__(self, log_: MemoryLog, group: str, topics: Sequence[str],
+    def __init__(self, log_: EmbeddedLog, group: str, topics: Sequence[str],
                  runner: StageRunner, concurrency: int) -> None:
         self._log = log_
         self.group = group
@@ -120,30 +120,30 @@ class _GroupConsumer:
             self._slots.release()
 
 
-class MemoryRuntime:
-    """All stages and the edge in one process, sharing one :class:`MemoryLog`; a
+class EmbeddedRuntime:
+    """All stages and the edge in one process, sharing one :class:`EmbeddedLog`; a
     durable one in a file at ``path`` when given."""
 
-    kind = "memory"
+    kind = "embedded"
 
     def __init__(self, *, partitions: int = 6, topic_prefix: str = "", retries: int = 3,
-                 log_: MemoryLog | None = None, path: Path | None = None,
+                 log_: EmbeddedLog | None = None, path: Path | None = None,
                  retention: Mapping[str, TopicRetention] | None = None,
                  cache_bytes: int = 16 << 20, retention_check_s: float = 30.0) -> None:
         self._owns_log = log_ is None
-        self.log = log_ or MemoryLog(
+        self.log = log_ or EmbeddedLog(
             partitions, path=path, retention=topic_retention(topic_prefix, retention),
             light=(topic_name(TOKENS, topic_prefix),), cache_bytes=cache_bytes)
         self._prefix = topic_prefix
         self._retries = retries
         self._retention_check_s = retention_check_s
-        self._publisher = MemoryPublisher(self.log, topic_prefix)
+        self._publisher = EmbeddedPublisher(self.log, topic_prefix)
         self._groups: list[_GroupConsumer] = []
         self._broadcasts: list[asyncio.Task[None]] = []
         self._retention: asyncio.Task[None] | None = None
 
     @property
-    def publisher(self) -> MemoryPublisher:
+    def publisher(self) -> EmbeddedPublisher:
         return self._publisher
 
     async def start(self, stages: Sequence[StageSpec] = ()) -> None:

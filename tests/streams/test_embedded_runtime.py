@@ -12,7 +12,7 @@ from schemas.events import DeadLettered, MessageReceived
 from schemas.topics import DLQ, REQUESTS
 from streams.codec import decode
 from streams.runtime.base import Emit, StageSpec
-from streams.runtime.embedded.runtime import MemoryLog, MemoryRuntime
+from streams.runtime.embedded.runtime import EmbeddedLog, EmbeddedRuntime
 
 
 def _msg(key: str, n: int) -> MessageReceived:
@@ -39,7 +39,7 @@ def _collector(seen: list[MessageReceived], fail_on: str | None = None) -> Stage
 
 
 async def test_events_of_one_key_arrive_in_order() -> None:
-    rt = MemoryRuntime(partitions=4)
+    rt = EmbeddedRuntime(partitions=4)
     seen: list[MessageReceived] = []
     await rt.start([_collector(seen)])
     try:
@@ -54,9 +54,9 @@ async def test_events_of_one_key_arrive_in_order() -> None:
 
 
 async def test_a_restarted_group_resumes_from_its_committed_offset() -> None:
-    log = MemoryLog(2)
+    log = EmbeddedLog(2)
     first: list[MessageReceived] = []
-    rt = MemoryRuntime(log_=log)
+    rt = EmbeddedRuntime(log_=log)
     await rt.start([_collector(first)])
     for n in range(5):
         await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
@@ -64,7 +64,7 @@ async def test_a_restarted_group_resumes_from_its_committed_offset() -> None:
     await rt.stop()
 
     again: list[MessageReceived] = []
-    rt2 = MemoryRuntime(log_=log)
+    rt2 = EmbeddedRuntime(log_=log)
     await rt2.start([_collector(again)])
     try:
         await rt2.publisher.publish(REQUESTS, "k", _msg("k", 5))
@@ -76,7 +76,7 @@ async def test_a_restarted_group_resumes_from_its_committed_offset() -> None:
 
 
 async def test_a_failing_event_is_dead_lettered_and_the_stage_moves_on() -> None:
-    rt = MemoryRuntime(partitions=1, retries=1)
+    rt = EmbeddedRuntime(partitions=1, retries=1)
     seen: list[MessageReceived] = []
     await rt.start([_collector(seen, fail_on="1")])
     try:
@@ -97,7 +97,7 @@ async def test_a_failing_event_is_dead_lettered_and_the_stage_moves_on() -> None
 
 
 async def test_tail_reads_from_a_point_in_time_then_live() -> None:
-    rt = MemoryRuntime(partitions=2)
+    rt = EmbeddedRuntime(partitions=2)
     await rt.start()
     await rt.publisher.publish(REQUESTS, "a", _msg("a", 0))
     await asyncio.sleep(0.01)
@@ -125,9 +125,9 @@ async def test_every_worker_of_a_stage_sees_every_broadcast_event() -> None:
     from schemas.topics import CONTROL
     from streams.runtime.base import Broadcast
 
-    log = MemoryLog(3)
+    log = EmbeddedLog(3)
     early = CancelRequested(tenant_id="t", request_id="r0", conversation_id="c0", user_id="u")
-    await MemoryRuntime(log_=log).publisher.publish(CONTROL, "t:c0", early)
+    await EmbeddedRuntime(log_=log).publisher.publish(CONTROL, "t:c0", early)
     seen: list[list[str]] = [[], []]
 
     def worker(n: int) -> StageSpec:
@@ -136,7 +136,7 @@ async def test_every_worker_of_a_stage_sees_every_broadcast_event() -> None:
         return replace(_collector([]), broadcasts=(Broadcast(CONTROL, on_control,
                                                              lookback_s=60),))
 
-    runtimes = [MemoryRuntime(log_=log), MemoryRuntime(log_=log)]
+    runtimes = [EmbeddedRuntime(log_=log), EmbeddedRuntime(log_=log)]
     for n, rt in enumerate(runtimes):
         await rt.start([worker(n)])
     try:
@@ -156,7 +156,7 @@ async def test_a_dead_letter_waits_for_the_log_instead_of_being_dropped() -> Non
     from kernel.errors import LogUnavailable
     from streams.runtime.runner import StageRunner
 
-    rt = MemoryRuntime(partitions=1)
+    rt = EmbeddedRuntime(partitions=1)
     await rt.start()
     refusals = 2
 
