@@ -11,6 +11,7 @@ from api.errors import ApiError
 from api.guards.credentials import Credentials, unauthorized
 from api.guards.slots import USER_KEY
 from api.services import EdgeServices
+from kernel.settings import Settings
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation
 
@@ -34,6 +35,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role in ("owner", "admin")
+
+    def is_operator(self, settings: Settings) -> bool:
+        """Sees the pipeline's status: an admin of OPERATOR_TENANT (anyone in dev mode)."""
+        return self.is_admin and (settings.auth == "dev"
+                                  or self.tenant_id == settings.operator_tenant != "")
 
 
 async def get_principal(services: Annotated[EdgeServices, Depends(get_services)],

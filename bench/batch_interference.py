@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import machine, start_stack, summary, table
-from harness.sse import events
+from harness.sse_client import events
 
 QUESTION = "Remember that the staging cluster lives in rack 14 next to the router."
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from harness.sse import events
+from harness.sse_client import events
 
 __all__ = ("Result", "run_load")
 

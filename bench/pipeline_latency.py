@@ -21,7 +21,7 @@ import httpx
 from agents.providers.base import Prompt
 from agents.providers.extractive import ExtractiveProvider
 from bench.common import ROOT, machine, start_stack, summary, table
-from harness.sse import events
+from harness.sse_client import events
 from schemas.catalogue import ModelSpec
 
 QUESTION = "Remember that the staging cluster lives in rack 14 next to the router."

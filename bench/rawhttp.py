@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlparse
 
-from kernel.sse import EventReader
+from kernel.sse_reader import EventReader
 
 __all__ = ("post_for",)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import ROOT, machine, pct, start_stack, table
-from harness.sse import events
+from harness.sse_client import events
 
 QUESTION = "Remember that the staging cluster lives in rack 14 next to the router."
 TURNS_PER_CONVERSATION = 10  # then a new one, so history stays at its steady size

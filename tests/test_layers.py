@@ -53,3 +53,23 @@ def test_the_harness_is_not_shipped() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     shipped = project["tool"]["setuptools"]["packages"]["find"]["include"]
     assert not [p for p in shipped if p.startswith(("harness", "tests", "bench"))]
+
+
+def _modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_routes_never_import_routes() -> None:
+    """A route parses, calls and answers: what two routes share lives beside them (a
+    concern's folder, api/shapes.py, api/deps.py), so each route reads on its own."""
+    routes = ROOT / "api" / "routes"
+    wrong = {f"{path.name} imports {sorted(bad)}" for path in sorted(routes.glob("*.py"))
+             if (bad := {m for m in _modules(path) if m.startswith("api.routes")})}
+    assert not wrong, sorted(wrong)

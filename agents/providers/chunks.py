@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from agents.providers.base import ToolCallDelta
-from kernel.sse import EventReader
+from kernel.sse_reader import EventReader
 from schemas.events import Usage
 
 __all__ = ("MAX_EVENT_CHARS", "Chunk", "StreamError", "chunks")

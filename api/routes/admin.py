@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.deps import AccountsDep, AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.guards.limits import minute_window, month_window, plan_of
-from api.routes.keys import key_out
+from api.shapes import key_out
 from schemas.accounts import KeyList, UsageOut, UserCreate, UserList, UserOut
 from schemas.events import utcnow
 from stores.accounts.base import User

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
@@ -16,9 +16,10 @@ from api.openai_compat.completions_input import BadField, native_options
 from api.relay.native import NativeSse, open_stream
 from api.relay.render import frames
 from api.relay.response import sse_response
+from api.shapes import message_out
 from api.submit import submit
 from schemas.accounts import ShareOut, ShareRequest
-from schemas.events import Citation, MessageReceived, ToolCall, new_id, utcnow
+from schemas.events import MessageReceived, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
     ConversationList,
@@ -26,11 +27,9 @@ from schemas.http import (
     MessageAccepted,
     MessageCreate,
     MessageList,
-    MessageOut,
-    StoredScores,
 )
 from stores.accounts.base import AccountStore, Share
-from stores.conversations.base import Conversation, StoredMessage
+from stores.conversations.base import Conversation
 
 __all__ = ("router",)
 
@@ -41,19 +40,6 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 def _out(c: Conversation) -> ConversationOut:
     return ConversationOut(id=c.id, title=c.title, created_at=c.created_at,
                            updated_at=c.created_at)
-
-
-def _message_out(m: StoredMessage) -> MessageOut:
-    usage: dict[str, Any] | None = None
-    if m.role == "assistant":
-        usage = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
-    return MessageOut(
-        id=m.id, request_id=m.request_id, role=m.role, text=m.text, created_at=m.created_at,
-        model=m.model, provider=m.provider, usage=usage, finish_reason=m.finish_reason,
-        citations=[Citation.model_validate(c) for c in m.citations],
-        scores=StoredScores.model_validate(m.scores) if m.scores else None,
-        tool_calls=[ToolCall.model_validate(c) for c in m.tool_calls],
-    )
 
 
 @router.post("", status_code=201, response_model=ConversationOut)
@@ -90,7 +76,7 @@ async def list_messages(cid: str, conversation: OwnConversation, services: Servi
                         principal: PrincipalDep, limit: int = 100) -> MessageList:
     found = await services.store.list_messages(principal.tenant_id, cid,
                                                max(1, min(limit, 1000)))
-    return MessageList(data=[_message_out(m) for m in found])
+    return MessageList(data=[message_out(m) for m in found])
 
 
 @router.post("/{cid}/messages", status_code=202, response_model=MessageAccepted,

@@ -6,18 +6,14 @@ from fastapi import APIRouter, Response
 
 from api.deps import AccountsDep, PrincipalDep
 from api.errors import ApiError
-from schemas.accounts import KeyCreate, KeyCreated, KeyList, KeyOut
+from api.shapes import key_out
+from schemas.accounts import KeyCreate, KeyCreated, KeyList
 from schemas.events import utcnow
 from stores.accounts.base import ApiKey
 
-__all__ = ("key_out", "router")
+__all__ = ("router",)
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-
-
-def key_out(k: ApiKey) -> KeyOut:
-    return KeyOut(prefix=k.prefix, name=k.name, user_id=k.user_id, created_at=k.created_at,
-                  revoked=k.revoked)
 
 
 @router.post("", status_code=201, response_model=KeyCreated)

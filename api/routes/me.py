@@ -8,7 +8,6 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, ServicesDep
-from api.routes.status import is_operator
 
 __all__ = ("router",)
 
@@ -34,4 +33,4 @@ async def me(services: ServicesDep, principal: PrincipalDep) -> MeOut:
     return MeOut(auth=services.settings.auth, tenant_id=principal.tenant_id,
                  user_id=principal.user_id, role=principal.role, email=email,
                  web_search=bool(services.settings.web_search),
-                 operator=is_operator(services, principal))
+                 operator=principal.is_operator(services.settings))

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.guards.limits import check_ip, peer
+from api.shapes import message_out
 from schemas.http import MessageList
 
 __all__ = ("router",)
@@ -17,8 +18,6 @@ router = APIRouter(prefix="/v1/public", tags=["public"])
 @router.get("/conversations/{token}")
 async def shared_conversation(token: str, request: Request,
                               services: ServicesDep) -> dict[str, object]:
-    from api.routes.conversations import _message_out  # one shape of a message
-
     await check_ip(services, peer(services, request))
     share = await services.accounts.get_share(token) if services.accounts else None
     if share is None:
@@ -30,6 +29,6 @@ async def shared_conversation(token: str, request: Request,
     messages = await services.store.list_messages(share.tenant_id, share.conversation_id, 1000)
     # No ids of the tenant or users: only what the conversation says.
     return {"title": conversation.title,
-            "messages": MessageList(data=[_message_out(m) for m in messages]).model_dump(
+            "messages": MessageList(data=[message_out(m) for m in messages]).model_dump(
                 mode="json", include={"data": {"__all__": {"role", "text", "created_at",
                                                            "citations"}}})["data"]}

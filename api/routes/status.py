@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
-from api.deps import AdminDep, Principal, ServicesDep
+from api.deps import AdminDep, ServicesDep
 from api.errors import ApiError
 
 __all__ = ("router",)
@@ -51,15 +51,9 @@ def _samples() -> tuple[dict[str, float], dict[tuple[str, str], float]]:
     return lag, events
 
 
-def is_operator(services: ServicesDep, principal: Principal) -> bool:
-    settings = services.settings
-    return principal.is_admin and (settings.auth == "dev"
-                                   or principal.tenant_id == settings.operator_tenant != "")
-
-
 @router.get("/status", response_model=StatusOut)
 async def status(services: ServicesDep, principal: AdminDep) -> StatusOut:
-    if not is_operator(services, principal):
+    if not principal.is_operator(services.settings):
         raise ApiError(403, "forbidden", "the pipeline's status is for the operator's "
                        "tenant (OPERATOR_TENANT)")
     lag, events = _samples()

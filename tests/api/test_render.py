@@ -12,7 +12,7 @@ from api.openai_compat.responses import ResponseEvents
 from api.relay.native import NativeSse, from_store
 from api.relay.render import KEEPALIVE, Renderer, drain, frames
 from api.relay.stream import RequestStream
-from kernel.sse import Event, EventReader
+from kernel.sse_reader import Event, EventReader
 from schemas.events import (
     AnswerFailed,
     AnswerFinished,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from harness.sse import Event, collect
+from harness.sse_client import Event, collect
 
 __all__ = ("Answer", "ask", "new_conversation", "wait_for_messages")
 

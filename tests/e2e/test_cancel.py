@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 
 from harness.fake_models import FakeModelServer, Reply, SeenRequest
-from harness.sse import Event, collect, events
+from harness.sse_client import Event, collect, events
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.support.stacks import Stack
 

@@ -70,7 +70,7 @@ async def test_prompt_injection_is_refused_and_marked(client: httpx.AsyncClient)
 
 
 async def test_answer_can_be_streamed_from_the_post_itself(client: httpx.AsyncClient) -> None:
-    from harness.sse import events
+    from harness.sse_client import events
 
     cid = await new_conversation(client)
     got = []
@@ -88,7 +88,7 @@ async def test_answer_can_be_streamed_from_the_post_itself(client: httpx.AsyncCl
 
 
 async def test_resume_with_last_event_id_has_no_gap_or_repeat(client: httpx.AsyncClient) -> None:
-    from harness.sse import collect
+    from harness.sse_client import collect
 
     cid = await new_conversation(client)
     r = await client.post(f"/v1/conversations/{cid}/messages", json={

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness.sse import Event, events
+from harness.sse_client import Event, events
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.support.stacks import Stack
 

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from harness.sse import collect
+from harness.sse_client import collect
 from tests.e2e.chat import new_conversation, wait_for_messages
 
 

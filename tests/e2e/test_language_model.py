@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from harness.sse import Event, events
+from harness.sse_client import Event, events
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import Stack
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.sse import collect
+from harness.sse_client import collect
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.faults.cluster import start_cluster
 

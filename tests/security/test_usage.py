@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from harness.fake_models import FakeModelServer, Reply
-from harness.sse import Event, events
+from harness.sse_client import Event, events
 from tests.security.support import Edge, start_jwt_edge
 from tests.support.stacks import models_env
 

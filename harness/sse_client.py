@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from kernel.sse import Event, EventReader
+from kernel.sse_reader import Event, EventReader
 
 __all__ = ("Event", "EventReader", "collect", "events")
 
