@@ -8,6 +8,7 @@ from typing import Protocol
 
 from agents.inference.breaker import BreakerBoard
 from agents.inference.control import CancelRegistry
+from agents.inference.history import SummaryCache
 from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
 from agents.retrieval.web import WebSearch
@@ -46,6 +47,7 @@ class StageDeps:
     breakers: BreakerBoard = field(default_factory=BreakerBoard)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
+    summaries: SummaryCache = field(default_factory=SummaryCache)
     # Web search for messages that ask for it (WEB_SEARCH); None: off.
     web: WebSearch | None = None
     web_results: int = 3

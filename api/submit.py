@@ -1,5 +1,6 @@
 """One way a message enters the pipeline, shared by the conversation and the
-OpenAI-compatible routes: counted against the plan, made known to the relay, published."""
+OpenAI-compatible routes: counted against the plan, made known to the relay, published;
+and one way its answer is stopped."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from api.deps import Principal
 from api.guards.limits import count
 from api.relay.stream import RequestStream
 from api.services import EdgeServices
-from schemas.events import MessageReceived, conversation_key
-from schemas.topics import REQUESTS
+from schemas.events import CancelRequested, MessageReceived, conversation_key
+from schemas.topics import CONTROL, REQUESTS
 
-__all__ = ("submit",)
+__all__ = ("cancel", "submit")
 
 
 async def submit(services: EdgeServices, principal: Principal,
@@ -27,3 +28,13 @@ async def submit(services: EdgeServices, principal: Principal,
         await services.runtime.publisher.publish(
             REQUESTS, conversation_key(event.tenant_id, event.conversation_id), event)
     return stream
+
+
+async def cancel(services: EdgeServices, principal: Principal, request_id: str,
+                 conversation_id: str) -> None:
+    """Ask the inference worker generating ``request_id`` to stop (it closes the upstream
+    request and ends the answer with finish reason ``cancelled``)."""
+    await services.runtime.publisher.publish(
+        CONTROL, conversation_key(principal.tenant_id, conversation_id),
+        CancelRequested(tenant_id=principal.tenant_id, request_id=request_id,
+                        conversation_id=conversation_id, user_id=principal.user_id))

@@ -73,6 +73,9 @@ class Reply:
     finish_reason: str = "stop"
     tool_calls: tuple[FakeToolCall, ...] = ()
     """Tool calls made after the text (no text unless ``text`` is set)."""
+    error: dict[str, Any] | None = None
+    """The error object of a failing status or of an error event mid-stream (OpenAI's
+    ``message``, ``type``, ``param``, ``code``); a generic one when not set."""
 
     @classmethod
     def calling(cls, *calls: FakeToolCall, text: str | None = None) -> Reply:
@@ -88,8 +91,14 @@ class Reply:
         return cls(status=429, retry_after=str(retry_after))
 
     @classmethod
-    def failing(cls, status: int = 500) -> Reply:
-        return cls(status=status)
+    def failing(cls, status: int = 500, message: str | None = None, *,
+                type: str | None = None, code: str | None = None,
+                param: str | None = None) -> Reply:
+        error = None
+        if message is not None or type or code or param:
+            error = {"message": message or f"fake {status}", "type": type, "param": param,
+                     "code": code}
+        return cls(status=status, error=error)
 
     @classmethod
     def slow(cls, first_token_delay_s: float, text: str | None = None) -> Reply:
@@ -104,8 +113,9 @@ class Reply:
         return cls(text=text, malformed_after=after)
 
     @classmethod
-    def erroring(cls, after: int, text: str | None = None) -> Reply:
-        return cls(text=text, error_after=after)
+    def erroring(cls, after: int, text: str | None = None,
+                 error: dict[str, Any] | None = None) -> Reply:
+        return cls(text=text, error_after=after, error=error)
 
 
 @dataclass
@@ -232,6 +242,12 @@ class FakeModelServer:
     def outcomes(self) -> list[Outcome]:
         return [r.outcome for r in self.requests]
 
+    def asked(self, marker: str) -> list[SeenRequest]:
+        """The requests whose messages contain ``marker``: how many upstream calls one
+        client request made, when each test's questions carry a marker of their own."""
+        return [r for r in self.requests
+                if any(marker in json.dumps(m) for m in r.messages)]
+
     @property
     def openai_base_url(self) -> str:
         """What the openai SDK takes as ``base_url``."""
@@ -347,7 +363,9 @@ class FakeModelServer:
             seen.outcome = "error"
             extra = [(b"retry-after", reply.retry_after.encode())] if reply.retry_after else []
             kind = "rate_limit_exceeded" if reply.status == 429 else "server_error"
-            await _json(send, reply.status, _error(kind, f"fake {reply.status}"), extra)
+            payload = {"error": reply.error} if reply.error is not None \
+                else _error(kind, f"fake {reply.status}")
+            await _json(send, reply.status, payload, extra)
             return
         disconnect = asyncio.ensure_future(_disconnected(receive))
         try:
@@ -417,9 +435,9 @@ class FakeModelServer:
                 return
             if reply.error_after is not None and i == reply.error_after:
                 seen.outcome = "errored"
-                await event(json.dumps({"error": {"message": "The server had an error "
-                                                  "while processing your request.",
-                                                  "type": "server_error"}}))
+                await event(json.dumps({"error": reply.error or {
+                    "message": "The server had an error while processing your request.",
+                    "type": "server_error"}}))
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await event({"choices": [{"index": 0, "delta": {"content": piece},

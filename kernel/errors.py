@@ -57,20 +57,36 @@ class EventTooLarge(PoisonEvent):
 
 
 class ProviderError(ChatstreamError):
-    """``retryable``: 429, 5xx, timeouts, dropped connections, malformed chunks; worth
-    another try and counted by the provider's circuit breaker. ``retry_after``: seconds
-    the provider asked us to wait. Messages never carry keys."""
+    """``retryable``: 429, 5xx, timeouts, dropped connections, malformed chunks: worth
+    another try. ``retry_after``: seconds the provider asked us to wait. ``status``: the
+    upstream's HTTP status, when it answered with one; ``detail``, ``type``, ``code`` and
+    ``param``: its error object, so a request the upstream refused goes back to the client
+    as the upstream said it. ``timeout``: no answer in time. Messages never carry keys."""
 
     def __init__(self, provider: str, message: str, *, retryable: bool = False,
-                 retry_after: float | None = None, status: int | None = None) -> None:
+                 retry_after: float | None = None, status: int | None = None,
+                 detail: str | None = None, type: str | None = None,
+                 code: str | None = None, param: str | None = None,
+                 timeout: bool = False) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        self.detail = detail
+        self.type = type
+        self.code = code
+        self.param = param
+        self.timeout = timeout
 
 
 class ProvidersExhausted(ProviderError):
-    def __init__(self, attempts: list[str]) -> None:
-        super().__init__("all providers", "; ".join(attempts) or "no model to try")
+    """No model of the chain answered. ``status``: what the client is told (429 when
+    every upstream asked to slow down, 504 when they timed out, 502 when one failed, 503
+    when none could be tried), with ``retry_after`` where one is known."""
+
+    def __init__(self, attempts: list[str], *, status: int = 503,
+                 retry_after: float | None = None) -> None:
+        super().__init__("all providers", "; ".join(attempts) or "no model to try",
+                         status=status, retry_after=retry_after)
         self.attempts = attempts

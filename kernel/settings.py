@@ -221,15 +221,19 @@ class Settings(BaseSettings):
                                       "this long fails")
     first_token_timeout_s: float = Field(30.0, gt=0, description="a provider that has "
                                          "not sent the first token by then has failed")
-    provider_retries: int = Field(2, ge=0, description="retries of a provider on 429, 5xx "
-                                  "and timeouts before failing over to the next model")
+    provider_retries: int = Field(2, ge=0, description="retries one request may make on "
+                                  "429, 5xx and timeouts, across its fallback chain: it "
+                                  "calls upstreams at most this many times plus once per "
+                                  "model of its chain")
     retry_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles "
                                    "each retry, with full jitter")
     retry_max_backoff_s: float = Field(8.0, ge=0, description="longest retry delay")
     retry_after_max_s: float = Field(20.0, ge=0, description="a longer `Retry-After` "
                                      "fails over at once instead of waiting")
-    breaker_failures: int = Field(5, ge=1, description="failures of a provider within "
-                                  "BREAKER_WINDOW_S that open its circuit")
+    breaker_failures: int = Field(5, ge=1, description="failures of a provider (5xx, "
+                                  "timeouts, broken streams) within BREAKER_WINDOW_S that "
+                                  "open its circuit, unless they are one tenant's while "
+                                  "others use it")
     breaker_window_s: float = Field(60.0, gt=0, description="the window failures are "
                                     "counted in")
     breaker_open_s: float = Field(30.0, gt=0, description="how long an open circuit skips "

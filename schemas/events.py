@@ -35,6 +35,7 @@ __all__ = (
     "DocumentSubmitted",
     "Envelope",
     "GuardVerdict",
+    "HistoryFitted",
     "HistorySummary",
     "HistoryTurn",
     "ImagePart",
@@ -202,6 +203,18 @@ class ContextBuilt(Envelope, frozen=True):
     summary: HistorySummary | None = None
     # The request's assistant's instructions, rendered: the system prompt's first part.
     instructions: str | None = None
+    # Older turns of the history the client sent that were left out because they are
+    # more than a context event carries (HISTORY_MAX_BYTES): reported with the answer.
+    dropped_turns: int = Field(default=0, ge=0)
+
+
+class HistoryFitted(BaseModel, frozen=True):
+    """What was done to fit a conversation into the model's window, told to the client:
+    turns folded into a summary (written by the model, its usage in the answer's), and
+    turns left out."""
+
+    summarized_turns: int = Field(default=0, ge=0)
+    dropped_turns: int = Field(default=0, ge=0)
 
 
 class Usage(BaseModel, frozen=True):
@@ -233,6 +246,8 @@ class AnswerStarted(_StreamBase, frozen=True):
     type: Literal["answer.started"] = "answer.started"
     model: str
     provider: str
+    # Set when the history was summarised or cut to fit the model's window.
+    history: HistoryFitted | None = None
 
 
 class CitationsAttached(_StreamBase, frozen=True):
@@ -264,9 +279,17 @@ class AnswerFinished(_StreamBase, frozen=True):
 
 
 class AnswerFailed(_StreamBase, frozen=True):
+    """The answer ended in an error. ``status`` is the HTTP status the client is told (an
+    upstream's refusal keeps the upstream's own), with OpenAI's error ``error_type`` and
+    ``param``, and the seconds to wait before asking again when known."""
+
     type: Literal["answer.failed"] = "answer.failed"
     code: str
     message: str
+    status: int | None = Field(default=None, ge=400, le=599)
+    error_type: str | None = None
+    param: str | None = None
+    retry_after_s: float | None = Field(default=None, ge=0)
 
 
 StreamEvent = Annotated[

@@ -6,6 +6,12 @@ closed ──N failures within the window──▶ open ──after open_s──
 
 While open, requests skip the provider at once instead of waiting for its timeout;
 while half-open, only the probe may try it.
+
+The breaker is shared by every tenant, so one tenant's requests alone must not open it for
+all: failures of a single tenant count only while no other tenant has tried the provider
+within the window (then nobody else can tell it works). What the router reports as a
+failure is the provider's health only (5xx, timeouts, broken streams): a request the
+upstream refused, a refused key or a 429 say nothing about it.
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ class CircuitBreaker:
         self._config = config
         self._clock = clock
         self._state: State = "closed"
-        self._failures: deque[float] = deque()
+        self._failures: deque[tuple[float, str]] = deque()
+        # When each tenant last tried the provider (kept for the window only).
+        self._tried: dict[str, float] = {}
         self._opened_at = 0.0
         self._probing = False
         BREAKER_STATE.labels(name).set(0)
@@ -54,10 +62,21 @@ class CircuitBreaker:
         BREAKER_STATE.labels(self.name).set(_GAUGE[state])
         return state
 
-    def allow(self) -> bool:
-        """Whether a request may try the provider now. A True in half-open state makes
-        the caller the probe: it must report :meth:`success`, :meth:`failure` or
-        :meth:`release`."""
+    def reopens_in(self) -> float:
+        """Seconds until an open circuit lets a probe through (0 when it is not open)."""
+        if self.state != "open":
+            return 0.0
+        return max(0.0, self._config.open_s - (self._clock() - self._opened_at))
+
+    def allow(self, tenant: str = "") -> bool:
+        """Whether a request of ``tenant`` may try the provider now. A True in half-open
+        state makes the caller the probe: it must report :meth:`success`, :meth:`failure`
+        or :meth:`release`."""
+        now = self._clock()
+        self._tried[tenant] = now
+        if len(self._tried) > 64:  # forget tenants outside the window
+            self._tried = {t: at for t, at in self._tried.items()
+                           if now - at <= self._config.window_s}
         state = self.state
         if state == "closed":
             return True
@@ -78,18 +97,25 @@ class CircuitBreaker:
         self._failures.clear()
         BREAKER_STATE.labels(self.name).set(0)
 
-    def failure(self) -> None:
+    def failure(self, tenant: str = "") -> None:
         now = self._clock()
         if self._state == "half_open":
             self._open(now, "the probe failed")
             return
         if self._state == "open":
             return  # a request that started before the circuit opened
-        self._failures.append(now)
-        while self._failures and now - self._failures[0] > self._config.window_s:
+        window = self._config.window_s
+        self._failures.append((now, tenant))
+        while self._failures and now - self._failures[0][0] > window:
             self._failures.popleft()
-        if len(self._failures) >= self._config.failures:
-            self._open(now, f"{len(self._failures)} failures in {self._config.window_s:g}s")
+        if len(self._failures) < self._config.failures:
+            return
+        failing = {t for _, t in self._failures}
+        others = [t for t, at in self._tried.items()
+                  if t not in failing and now - at <= window]
+        if len(failing) == 1 and others:
+            return  # one tenant's failures while others use the provider: theirs alone
+        self._open(now, f"{len(self._failures)} failures in {window:g}s")
 
     def release(self) -> None:
         """The request ended with no verdict on the provider (cancelled, or an error

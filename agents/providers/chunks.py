@@ -23,7 +23,15 @@ __all__ = ("MAX_EVENT_CHARS", "Chunk", "StreamError", "chunks")
 
 
 class StreamError(Exception):
-    """The server sent an error event in the middle of the stream."""
+    """The server sent an error event in the middle of the stream: its message, and its
+    error ``type``, ``code`` and HTTP ``status`` where it gave them."""
+
+    def __init__(self, message: str, *, type: str | None = None, code: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.type = type
+        self.code = code
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,16 @@ def parse(payload: Any, event: str = "message") -> Chunk:
         raise TypeError("chunk is not an object")
     error = payload.get("error")
     if error or event == "error":
-        message = error.get("message") if isinstance(error, dict) else None
+        found = error if isinstance(error, dict) else {}
+        message = found.get("message")
+        kind, code, status = found.get("type"), found.get("code"), found.get("status")
+        if isinstance(code, int) and 400 <= code < 600 and status is None:
+            status, code = code, None  # vLLM and LiteLLM put the HTTP status in `code`
         raise StreamError(message if isinstance(message, str) and message
-                          else "an error occurred during streaming")
+                          else "an error occurred during streaming",
+                          type=str(kind)[:200] if kind is not None else None,
+                          code=str(code)[:200] if code is not None else None,
+                          status=status if isinstance(status, int) else None)
     text, reason = "", None
     calls: tuple[ToolCallDelta, ...] = ()
     choices = payload.get("choices")

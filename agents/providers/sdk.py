@@ -31,6 +31,11 @@ __all__ = ("SdkProvider", "retry_after")
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
+def _text(value: object) -> str | None:
+    """A field of the upstream's error object, as text (some servers send numbers)."""
+    return None if value is None else str(value)[:200]
+
+
 def retry_after(headers: Any) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
     if headers is None:
@@ -93,25 +98,30 @@ class SdkProvider(abc.ABC):
     def _scrub(self, text: str) -> str:
         if self._secret:
             text = text.replace(self._secret, "[redacted]")
-        return text[:300]
+        return text[:1000]
 
     def _error(self, exc: Exception) -> ProviderError:
         sdk = self._sdk
         if isinstance(exc, sdk.APITimeoutError):
             return ProviderError(self.name, f"timed out after {self._timeout_s:g}s",
-                                 retryable=True)
+                                 retryable=True, timeout=True)
         if isinstance(exc, sdk.APIConnectionError):
             cause = type(exc.__cause__ or exc).__name__
             return ProviderError(self.name, f"connection failed ({cause})", retryable=True)
         if isinstance(exc, sdk.APIStatusError):
             status = int(exc.status_code)
+            body = exc.body if isinstance(exc.body, dict) else {}
             if status in (401, 403):
                 detail = "the key was refused (check it in settings)"
             else:
-                detail = self._scrub(str(getattr(exc, "message", "") or exc))
+                said = body.get("message")
+                detail = self._scrub(said if isinstance(said, str) and said
+                                     else str(getattr(exc, "message", "") or exc))
             retryable = status >= 500 or status in _RETRYABLE_STATUS
             return ProviderError(self.name, f"HTTP {status}: {detail}", retryable=retryable,
-                                 retry_after=retry_after(exc.response.headers), status=status)
+                                 retry_after=retry_after(exc.response.headers), status=status,
+                                 detail=detail, type=_text(body.get("type")),
+                                 code=_text(body.get("code")), param=_text(body.get("param")))
         return ProviderError(self.name, self._scrub(f"{type(exc).__name__}: {exc}"))
 
     async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
@@ -135,7 +145,9 @@ class SdkProvider(abc.ABC):
                 except self._http.HTTPError as exc:
                     raise self._transport_error(exc) from exc
                 except StreamError as exc:
-                    raise ProviderError(self.name, self._scrub(str(exc))) from exc
+                    detail = self._scrub(str(exc))
+                    raise ProviderError(self.name, detail, detail=detail, type=exc.type,
+                                        code=exc.code, status=exc.status) from exc
                 except (ValueError, TypeError, AttributeError) as exc:
                     raise ProviderError(self.name, f"malformed chunk ({type(exc).__name__})",
                                         retryable=True) from exc
@@ -158,6 +170,6 @@ class SdkProvider(abc.ABC):
     def _transport_error(self, exc: Exception) -> ProviderError:
         if isinstance(exc, self._http.TimeoutException):
             return ProviderError(self.name, f"timed out after {self._timeout_s:g}s",
-                                 retryable=True)
+                                 retryable=True, timeout=True)
         return ProviderError(self.name, f"connection failed ({type(exc).__name__})",
                              retryable=True)

@@ -64,21 +64,26 @@ async def _given(history: tuple[HistoryTurn, ...]
 
 
 def cap_history(history: tuple[HistoryTurn, ...], max_bytes: int
-                ) -> tuple[HistoryTurn, ...]:
-    """The most recent turns whose text fits ``max_bytes`` (UTF-8); the newest turn alone
-    over the budget keeps its end. Bounds the context event, whatever the client sent."""
+                ) -> tuple[tuple[HistoryTurn, ...], int]:
+    """The system prompt and the most recent turns whose text fits ``max_bytes`` (UTF-8),
+    and how many older turns were left out; the newest turn alone over the budget keeps
+    its end. Bounds the context event, whatever the client sent."""
+    pinned = [t for t in history if t.role == "system"]
+    left = max_bytes - sum(len(t.text.encode()) for t in pinned)
+    turns = [t for t in history if t.role != "system"]
     kept: list[HistoryTurn] = []
-    left = max_bytes
-    for turn in reversed(history):
+    for turn in reversed(turns):
         size = len(turn.text.encode())
         if size > left:
-            if not kept:  # the last turn before the question: its end is what matters
+            if not kept and left > 0:  # the last turn before the question: its end counts
                 tail = turn.text.encode()[-left:].decode(errors="ignore")
                 kept.append(turn.model_copy(update={"text": tail}))
             break
         kept.append(turn)
         left -= size
-    return tuple(reversed(kept))
+    else:
+        return history, 0  # all of it fits, as it came
+    return (*pinned, *reversed(kept)), len(turns) - len(kept)
 
 
 async def _no_passages() -> list[Passage]:
@@ -153,13 +158,13 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
     # says the client sent them (inference stores no summary of such turns).
     if request.history:
         request = request.model_copy(update={"history": ()})
+    history, dropped = cap_history(history, deps.history_max_bytes)
     yield Emit(
         CONTEXTS,
         conversation_key(request.tenant_id, request.conversation_id),
-        ContextBuilt(tenant_id=request.tenant_id, request=request,
-                     history=cap_history(history, deps.history_max_bytes),
+        ContextBuilt(tenant_id=request.tenant_id, request=request, history=history,
                      passages=tuple(passages), guard=verdict, summary=summary,
-                     instructions=instructions),
+                     instructions=instructions, dropped_turns=dropped),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse
 
-from api.openai_compat.errors import answer_error, failure_body, restart_failure
+from api.openai_compat.errors import answer_error, failure_event, restart_failure
 from api.relay.answer import Answer
 from api.relay.events import Failed, Finished, Restarted, Started, Token, ToolCallPiece
 from api.relay.render import Renderer, drain, sse
@@ -101,7 +101,7 @@ class ChatChunks(Renderer):
         return self.failed(restart_failure(e))
 
     def failed(self, e: Failed) -> bytes:
-        return sse(orjson.dumps({"error": failure_body(e).model_dump()}))
+        return sse(failure_event(e))
 
     def finished(self, e: Finished) -> bytes:
         chunk = self.completion.chunk

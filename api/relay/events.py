@@ -19,12 +19,15 @@ __all__ = ("RELAYED", "TERMINAL", "Cited", "Failed", "Finished", "Relayed", "Res
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """A generation run began on ``model`` (again, after a ``Restarted``)."""
+    """A generation run began on ``model`` (again, after a ``Restarted``). ``history``:
+    how many turns were folded into a summary and left out to fit its window."""
 
     kind: ClassVar[str] = "status"
     id: int
     model: str
     provider: str
+    summarized_turns: int = 0
+    dropped_turns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,8 @@ class Failed:
     message: str
     status: int | None = None
     error_type: str | None = None
+    param: str | None = None
+    retry_after: float | None = None
 
 
 Relayed = Started | Cited | Token | ToolCallPiece | Restarted | Finished | Failed
@@ -110,7 +115,10 @@ def _opt(value: object) -> str | None:
 
 
 def _started(raw: Mapping[str, Any], id_: int) -> Started:
-    return Started(id_, _str(raw.get("model")), _str(raw.get("provider")))
+    fitted = raw.get("history")
+    fitted = fitted if isinstance(fitted, dict) else {}
+    return Started(id_, _str(raw.get("model")), _str(raw.get("provider")),
+                   _int(fitted.get("summarized_turns")), _int(fitted.get("dropped_turns")))
 
 
 def _cited(raw: Mapping[str, Any], id_: int) -> Cited:
@@ -138,9 +146,10 @@ def _finished(raw: Mapping[str, Any], id_: int) -> Finished:
 
 
 def _failed(raw: Mapping[str, Any], id_: int) -> Failed:
-    status = raw.get("status")
+    status, wait = raw.get("status"), raw.get("retry_after_s")
     return Failed(id_, _str(raw.get("code")) or "error", _str(raw.get("message")),
-                  status if isinstance(status, int) else None, _opt(raw.get("error_type")))
+                  status if isinstance(status, int) else None, _opt(raw.get("error_type")),
+                  _opt(raw.get("param")), wait if isinstance(wait, int | float) else None)
 
 
 RELAYED: dict[str, Callable[[Mapping[str, Any], int], Relayed]] = {

@@ -43,7 +43,12 @@ class NativeSse(Renderer):
         return _QUEUED if after == 0 and not stream.events else b""
 
     def started(self, e: Started) -> bytes:
-        return _frame(e, {"state": "generating", "model": e.model, "provider": e.provider})
+        payload: dict[str, Any] = {"state": "generating", "model": e.model,
+                                   "provider": e.provider}
+        if e.summarized_turns or e.dropped_turns:
+            payload["history"] = {"summarized_turns": e.summarized_turns,
+                                  "dropped_turns": e.dropped_turns}
+        return _frame(e, payload)
 
     def cited(self, e: Cited) -> bytes:
         return _frame(e, {"citations": e.citations})
@@ -64,7 +69,13 @@ class NativeSse(Renderer):
             "finish_reason": e.finish_reason})
 
     def failed(self, e: Failed) -> bytes:
-        return _frame(e, {"code": e.code, "message": e.message})
+        payload: dict[str, Any] = {"code": e.code, "message": e.message}
+        # What an HTTP API would have answered, when the pipeline knows it.
+        for key, value in (("status", e.status), ("type", e.error_type), ("param", e.param),
+                           ("retry_after", e.retry_after)):
+            if value is not None:
+                payload[key] = value
+        return _frame(e, payload)
 
 
 def last_event_id(header: str | None, query: str | None) -> int:

@@ -7,9 +7,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
+from api.disconnect import (
+    ClientGone,
+    canceller,
+    gone_response,
+    unless_disconnected,
+    until_disconnected,
+)
 from api.openai_compat.accept import accept_chat
 from api.openai_compat.completions import ChatChunks, Completion, collect
-from api.openai_compat.errors import openai_error
+from api.openai_compat.errors import answer_error, openai_error
+from api.openai_compat.opening import first_event, history_headers
+from api.relay.events import Failed
 from api.relay.render import frames
 from api.relay.response import sse_response
 from schemas.completions import ChatCompletion, ChatCompletionRequest, OpenAIError
@@ -37,7 +46,8 @@ async def chat_completions(request: Request, services: ServicesDep,
     """The request's ``messages`` are the conversation: the last one (from the user) is
     answered with the earlier ones as its history. Each call opens a conversation of
     its own, stored like any other; ``X-Request-Id`` names the request, so
-    ``POST /v1/requests/{id}/cancel`` can stop it."""
+    ``POST /v1/requests/{id}/cancel`` can stop it. A client that disconnects cancels
+    the answer, unless it sent ``X-Chatstream-On-Disconnect: continue``."""
     # The body is parsed here rather than by FastAPI, so bad input gets OpenAI's error
     # shape instead of chatstream's.
     try:
@@ -48,14 +58,20 @@ async def chat_completions(request: Request, services: ServicesDep,
     if isinstance(started, JSONResponse):
         return started
     body, event, stream = started
-    cid = event.conversation_id
     completion = Completion(id=f"chatcmpl-{event.request_id}", model=event.model)
-    headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": cid}
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        # A client that disconnects only stops this relay; the answer is still generated
-        # and stored. Cancelling is an explicit request.
-        return sse_response(frames(stream, ChatChunks(completion, include_usage)), headers)
-    response = await collect(stream, completion)
+    headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": event.conversation_id}
+    leave = canceller(request, services, principal, stream)
+    try:
+        first = await until_disconnected(request, first_event(stream), leave)
+        if isinstance(first, Failed):
+            return answer_error(first, headers)
+        headers.update(history_headers(first))
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            chunks = frames(stream, ChatChunks(completion, include_usage))
+            return sse_response(unless_disconnected(chunks, leave), headers)
+        response = await until_disconnected(request, collect(stream, completion), leave)
+    except ClientGone:
+        return gone_response()
     response.headers.update(headers)
     return response

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from api.assistants.use import AssistantRefused, apply_assistant, for_conversation
 from api.deps import OwnConversation, PrincipalDep, ServicesDep
+from api.disconnect import canceller, unless_disconnected
 from api.errors import ApiError
 from api.guards.idempotency import fingerprint, once
 from api.openai_compat.completions_input import BadField, native_options
@@ -144,7 +145,11 @@ async def post_message(
         lambda: submit(services, principal, event))
     if streamed:
         stream = await open_stream(services, principal, accepted.request_id)
-        return sse_response(frames(stream, NativeSse()))
+        # The client streams the answer it asked for: leaving cancels it (unless it said
+        # X-Chatstream-On-Disconnect: continue, to read it again later).
+        leave = canceller(request, services, principal, stream)
+        return sse_response(unless_disconnected(frames(stream, NativeSse()), leave),
+                            {"X-Request-Id": stream.request_id})
     return accepted
 
 

@@ -12,9 +12,8 @@ from api.errors import ApiError
 from api.relay.native import NativeSse, last_event_id, open_stream
 from api.relay.render import frames
 from api.relay.response import sse_response
-from schemas.events import CancelRequested, conversation_key
+from api.submit import cancel as cancel_answer
 from schemas.http import CancelAccepted
-from schemas.topics import CONTROL
 
 __all__ = ("router",)
 
@@ -38,14 +37,10 @@ async def events(
 @router.post("/{rid}/cancel", status_code=202, response_model=CancelAccepted)
 async def cancel(rid: str, services: ServicesDep, principal: PrincipalDep) -> CancelAccepted:
     """Stop generating an answer: the inference worker generating it closes the upstream
-    request and ends the stream with ``done`` and finish reason ``cancelled``. Merely
-    disconnecting from a stream does not cancel the answer."""
+    request and ends the stream with ``done`` and finish reason ``cancelled``. Leaving
+    this stream does not cancel the answer (it can be read again from any edge)."""
     stream = await open_stream(services, principal, rid)  # 404 unless the caller's
     if stream.finished:
         raise ApiError(409, "already_finished", f"request {rid} has already finished")
-    cid = stream.conversation_id or ""
-    await services.runtime.publisher.publish(
-        CONTROL, conversation_key(principal.tenant_id, cid),
-        CancelRequested(tenant_id=principal.tenant_id, request_id=rid, conversation_id=cid,
-                        user_id=principal.user_id))
+    await cancel_answer(services, principal, rid, stream.conversation_id or "")
     return CancelAccepted(request_id=rid)

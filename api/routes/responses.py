@@ -7,11 +7,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
+from api.disconnect import (
+    ClientGone,
+    canceller,
+    gone_response,
+    unless_disconnected,
+    until_disconnected,
+)
 from api.openai_compat.accept import accept_chat
 from api.openai_compat.completions_input import BadField
 from api.openai_compat.errors import answer_error, openai_error
+from api.openai_compat.opening import first_event, history_headers
 from api.openai_compat.responses import ResponseEvents
 from api.openai_compat.responses_input import to_chat
+from api.relay.events import Failed
 from api.relay.render import drain, frames
 from api.relay.response import sse_response
 from schemas.completions import OpenAIError
@@ -49,9 +58,18 @@ async def create_response(request: Request, services: ServicesDep,
     response = ResponseEvents(f"resp_{event.request_id.replace('-', '')}", event.model, raw,
                               streamed=bool(body.stream))
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": event.conversation_id}
-    if body.stream:
-        return sse_response(frames(stream, response), headers)
-    await drain(stream, response)
+    leave = canceller(request, services, principal, stream)
+    try:
+        first = await until_disconnected(request, first_event(stream), leave)
+        if isinstance(first, Failed):
+            return answer_error(first, headers)
+        headers.update(history_headers(first))
+        if body.stream:
+            return sse_response(unless_disconnected(frames(stream, response), leave),
+                                headers)
+        await until_disconnected(request, drain(stream, response), leave)
+    except ClientGone:
+        return gone_response()
     if response.error is not None or response.status == "in_progress":
         return answer_error(response.error, headers)
     return JSONResponse(response.response(), headers=headers)

@@ -77,3 +77,25 @@ def test_the_board_keeps_one_breaker_per_provider() -> None:
         board.get("openai").failure()
     assert board.states() == {"openai": "open"}
     assert board.get("groq").state == "closed"
+
+
+def test_one_tenants_failures_do_not_open_it_while_others_use_the_provider() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("openai", BreakerConfig(failures=3, window_s=60, open_s=30),
+                             clock)
+    assert breaker.allow("good")
+    for _ in range(5):
+        assert breaker.allow("noisy")
+        breaker.failure("noisy")
+    assert breaker.state == "closed" and breaker.allow("good")
+    breaker.failure("good")  # now two tenants see it fail: the provider is unwell
+    assert breaker.state == "open" and breaker.reopens_in() == 30
+
+
+def test_a_single_tenant_still_opens_it_when_nobody_else_uses_the_provider() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("openai", BreakerConfig(failures=2, window_s=60), clock)
+    for _ in range(2):
+        assert breaker.allow("only")
+        breaker.failure("only")
+    assert breaker.state == "open"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.deps import StageDeps
-from agents.inference.history import PromptBuilder
+from agents.inference.history import PromptBuilder, SummaryCache
 from agents.providers.base import Delta, Prompt
 from agents.providers.extractive import ExtractiveProvider
 from agents.retrieval.stage import handle as retrieve
@@ -22,6 +22,8 @@ from stores.conversations.sqlite import SQLiteConversationStore
 
 T0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
 TINY = ModelSpec(name="tiny", provider="local", upstream="extractive-v1", context_window=400)
+SMALL = ModelSpec(name="small", provider="local", upstream="extractive-v1",
+                  context_window=1600)
 BIG = ModelSpec(name="big", provider="local", upstream="extractive-v1", context_window=100_000)
 FILLER = ("The quarterly report covers logistics, staffing and the new warehouse layout in "
           "some detail, with tables. ")
@@ -81,13 +83,13 @@ async def test_a_short_history_is_sent_whole(store: SQLiteConversationStore) -> 
 async def test_an_overflowing_history_is_folded_into_a_stored_summary(
         store: SQLiteConversationStore) -> None:
     provider = CountingProvider()
-    history = turns(12)
+    history = turns(40)
     builder = PromptBuilder(ctx(history), store)
-    prompt = await builder(TINY, provider)
+    prompt = await builder(SMALL, provider)
 
-    # The window is so small the folded turns are summarised a few at a time.
+    # One summarising call, however many turns are folded: each is read in part.
     calls = provider.summaries
-    assert calls > 1
+    assert calls == 1
     assert prompt.history and prompt.history == history[-len(prompt.history):]
     assert len(prompt.history) < len(history)
     assert prompt.summary is not None and "Lisbon" in prompt.summary
@@ -95,14 +97,14 @@ async def test_an_overflowing_history_is_folded_into_a_stored_summary(
     stored = await store.get_summary("t", "c")
     assert stored is not None and stored.text == prompt.summary
     assert (stored.through_message_id, stored.through_at) == (folded.message_id, folded.at)
-    assert builder.prompt_tokens <= TINY.context_window
+    assert builder.prompt_tokens <= SMALL.context_window
 
     # The local model answers from the summary the old turns were folded into.
-    answer = "".join([d.text async for d in provider.stream(TINY, prompt)])
+    answer = "".join([d.text async for d in provider.stream(SMALL, prompt)])
     assert "Lisbon" in answer
 
     # The next model of the chain reuses the summary instead of writing another.
-    await builder(TINY, provider)
+    await builder(SMALL, provider)
     assert provider.summaries == calls
 
 
@@ -135,7 +137,7 @@ async def test_a_failed_summary_still_answers_with_the_newest_turns(
 async def test_a_summary_of_turns_the_client_sent_is_not_stored(
         store: SQLiteConversationStore) -> None:
     provider = CountingProvider()
-    prompt = await PromptBuilder(ctx(turns(12), inline=True), store)(TINY, provider)
+    prompt = await PromptBuilder(ctx(turns(40), inline=True), store)(SMALL, provider)
     assert prompt.summary is not None and "Lisbon" in prompt.summary
     assert await store.get_summary("t", "c") is None
 
@@ -144,7 +146,57 @@ async def test_a_message_larger_than_the_window_fails_that_model(
         store: SQLiteConversationStore) -> None:
     with pytest.raises(ProviderError) as caught:
         await PromptBuilder(ctx((), text="x" * 4000), store)(TINY, CountingProvider())
-    assert "does not fit the context window of tiny" in str(caught.value)
+    assert "the context window of tiny" in str(caught.value)
+    assert (caught.value.status, caught.value.code) == (400, "context_length_exceeded")
+
+
+async def test_the_system_prompt_and_the_newest_turns_are_never_folded(
+        store: SQLiteConversationStore) -> None:
+    system = HistoryTurn(role="system", text="You answer in French, briefly.")
+    history = (system, *turns(12))
+    builder = PromptBuilder(ctx(history, inline=True), store)
+    prompt = await builder(TINY, CountingProvider())
+    assert prompt.history[0] == system
+    assert prompt.history[1:] == history[-(len(prompt.history) - 1):]
+    assert prompt.summary is not None
+    fitted = builder.fitted
+    assert fitted is not None
+    assert fitted.summarized_turns + fitted.dropped_turns == 12 - (len(prompt.history) - 1)
+    assert fitted.summarized_turns > 0
+
+
+async def test_a_long_history_costs_one_summary_call_reported_in_the_usage(
+        store: SQLiteConversationStore) -> None:
+    provider = CountingProvider()
+    builder = PromptBuilder(ctx(turns(400), inline=True), store)
+    await builder(TINY, provider)
+    assert provider.summaries == 1
+    fitted = builder.fitted
+    assert fitted is not None and fitted.dropped_turns > 0  # more than one call can read
+    assert builder.extra_usage is not None and builder.extra_usage.prompt_tokens > 0
+
+
+async def test_a_client_resending_its_conversation_finds_its_summary_cached(
+        store: SQLiteConversationStore) -> None:
+    provider = CountingProvider()
+    cache = SummaryCache()
+    history = turns(12)
+    first = PromptBuilder(ctx(history, inline=True), store, cache=cache)
+    await first(TINY, provider)
+    assert provider.summaries == 1 and first.extra_usage is not None
+    again = PromptBuilder(ctx(history, inline=True), store, cache=cache)
+    prompt = await again(TINY, provider)
+    assert provider.summaries == 1 and again.extra_usage is None  # no call at all
+    assert prompt.summary is not None and again.fitted == first.fitted
+    # Two turns later, only the turns that fell out since are folded into it: one call.
+    longer = (*history, *turns(14)[12:])
+    later = PromptBuilder(ctx(longer, inline=True), store, cache=cache)
+    await later(TINY, provider)
+    assert provider.summaries == 2
+    # Another tenant sending the same turns does not see it.
+    other = ctx(history, inline=True).model_copy(update={"tenant_id": "t2"})
+    await PromptBuilder(other, store, cache=cache)(TINY, provider)
+    assert provider.summaries == 3
 
 
 async def test_retrieval_loads_the_summary_and_only_the_turns_after_it(

@@ -198,14 +198,85 @@ async def test_when_every_model_fails_the_answer_is_an_error_naming_each(
         fake: FakeModelServer, backup: FakeModelServer,
         make_deps: Callable[..., StageDeps]) -> None:
     fake.set_default(Reply.failing(500))
-    backup.set_default(Reply.failing(400))
+    backup.set_default(Reply.failing(401))
     events = await run(context(), make_deps(retries=0))
     [failed] = [e for e in events if isinstance(e, AnswerFailed)]
-    assert failed.code == "provider_unavailable"
+    assert (failed.code, failed.status, failed.error_type) == (
+        "provider_unavailable", 502, "server_error")
     assert "primary: openai: HTTP 500" in failed.message
-    assert "backup: groq: HTTP 400" in failed.message
+    assert "backup: groq: HTTP 401: the key was refused" in failed.message
     assert KEY not in failed.message
     assert not [e for e in events if isinstance(e, ResponseCompleted)]
+
+
+# -- what the client is told ----------------------------------------------------------------
+
+
+async def test_a_request_the_upstream_refuses_comes_back_as_it_said_once(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.failing(400, "Invalid 'messages[0].content': string too long.",
+                            type="invalid_request_error", code="string_above_max_length",
+                            param="messages[0].content"))
+    board = BreakerBoard(BreakerConfig(failures=1))
+    events = await run(context(), make_deps(breakers=board))
+    [failed] = [e for e in events if isinstance(e, AnswerFailed)]
+    assert (failed.status, failed.code, failed.param, failed.error_type) == (
+        400, "string_above_max_length", "messages[0].content", "invalid_request_error")
+    assert failed.message == "Invalid 'messages[0].content': string too long."
+    # Not retried, not failed over (no model takes a bad request), not held against the
+    # provider's health.
+    assert len(fake.requests) == 1 and backup.requests == []
+    assert board.get("openai").state == "closed"
+
+
+async def test_a_request_makes_at_most_its_retries_plus_its_models_upstream_calls(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.set_default(Reply.failing(500))
+    backup.set_default(Reply.failing(503))
+    events = await run(context(), make_deps(retries=2))
+    assert len(fake.requests) + len(backup.requests) == 2 + 2  # two models, two retries
+    assert len(fake.requests) == 3  # the retries go to the first model that needs them
+    [failed] = [e for e in events if isinstance(e, AnswerFailed)]
+    assert failed.status == 502
+
+
+async def test_when_every_upstream_rate_limits_the_answer_is_429_with_when_to_retry(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.set_default(Reply.rate_limited(retry_after=30))
+    backup.set_default(Reply.rate_limited(retry_after=12))
+    board = BreakerBoard(BreakerConfig(failures=1))
+    events = await run(context(), make_deps(breakers=board))
+    [failed] = [e for e in events if isinstance(e, AnswerFailed)]
+    assert (failed.status, failed.error_type, failed.retry_after_s) == (
+        429, "rate_limit_error", 12.0)
+    # Longer than RETRY_AFTER_MAX_S (5 here): each failed over at once, one call each.
+    assert len(fake.requests) == len(backup.requests) == 1
+    assert board.states() == {"openai": "closed", "groq": "closed"}
+
+
+async def test_when_every_upstream_times_out_the_answer_is_504(
+        fake: FakeModelServer, backup: FakeModelServer,
+        make_deps: Callable[..., StageDeps]) -> None:
+    fake.set_default(Reply.slow(first_token_delay_s=30))
+    backup.set_default(Reply.slow(first_token_delay_s=30))
+    events = await run(context(), make_deps(retries=0, first_token_timeout_s=0.5))
+    [failed] = [e for e in events if isinstance(e, AnswerFailed)]
+    assert failed.status == 504
+
+
+async def test_a_mid_stream_error_keeps_the_upstreams_status_and_type(
+        fake: FakeModelServer, make_deps: Callable[..., StageDeps]) -> None:
+    fake.plan(Reply.erroring(after=3, text=LONG, error={
+        "message": "Rate limit reached for tokens", "type": "tokens",
+        "code": "rate_limit_exceeded", "status": 429}))
+    events = await run(context(), make_deps())
+    failed = events[-1]
+    assert isinstance(failed, AnswerFailed) and text_of(events).startswith("word0")
+    assert (failed.code, failed.status, failed.error_type) == ("provider_error", 429, "tokens")
+    assert "Rate limit reached for tokens" in failed.message
 
 
 # -- the circuit breaker -------------------------------------------------------------------
@@ -218,6 +289,11 @@ async def test_the_breaker_opens_skips_the_dead_provider_and_closes_after_a_prob
     board = BreakerBoard(BreakerConfig(failures=2, window_s=60, open_s=30), clock)
     deps = make_deps(retries=0, first_token_timeout_s=2.0, breakers=board)
     fake.set_default(Reply.slow(first_token_delay_s=60))  # dead: never sends a token
+    for status in (400, 429, 401):  # none of these says the provider is unwell
+        fake.plan(Reply.failing(status))
+        await run(context(request_id=f"q{status}"), deps)
+    assert board.get("openai").state == "closed"
+    fake.reset()
 
     for n in (1, 2):  # each waits for the first-token timeout, then fails over
         events = await run(context(request_id=f"r{n}"), deps)

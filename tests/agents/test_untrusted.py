@@ -110,13 +110,22 @@ async def test_client_history_travels_once_and_capped(deps: StageDeps) -> None:
     assert ctx.request.history == ()  # still "sent by the client", not carried twice
     assert sum(len(t.text.encode()) for t in ctx.history) <= 64 * 1024
     assert ctx.history == turns[-4:]  # 16 KB each: the newest four
+    assert ctx.dropped_turns == 36  # and the answer will say so
     assert len(ctx.model_dump_json()) < 100 * 1024
+
+
+def test_the_system_prompt_is_never_left_out() -> None:
+    system = HistoryTurn(role="system", text="You are a careful assistant.")
+    turns = tuple(HistoryTurn(role="user", text=f"turn {n} " + "x" * 1000) for n in range(10))
+    kept, dropped = cap_history((system, *turns), 4096)
+    assert kept == (system, *turns[-4:]) and dropped == 6
 
 
 def test_one_huge_turn_keeps_its_end() -> None:
     turn = HistoryTurn(role="user", text="start " + "x" * 5000 + " the end")
-    [kept] = cap_history((turn,), 1024)
+    [kept], dropped = cap_history((turn,), 1024)
     assert kept.text.endswith(" the end") and len(kept.text.encode()) <= 1024
+    assert dropped == 0
 
 
 async def test_an_upload_reaches_the_model_as_quoted_data_not_instructions(

@@ -1,6 +1,6 @@
 """Cancelling an answer, end to end: the edge publishes on chat.control.v1, the inference
-worker generating the answer stops and closes its upstream stream. A client that only
-disconnects does not cancel."""
+worker generating the answer stops and closes its upstream stream. A client that leaves
+the stream it asked for cancels it too, unless it said it comes back for the answer."""
 
 from __future__ import annotations
 
@@ -67,10 +67,10 @@ async def test_cancel_stops_the_answer_and_closes_the_upstream_stream(
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_finished"
 
 
-async def test_a_client_that_disconnects_does_not_cancel(
+async def test_a_client_that_leaves_its_stream_cancels_the_answer(
         client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
-    text = f"Count to forty ({stack.name})."
-    fake_model.plan(Reply(tokens=40, pace_s=0.02))
+    text = f"Count to three thousand ({stack.name})."
+    fake_model.plan(Reply(tokens=3000, pace_s=0.01))
     cid = await new_conversation(client)
     async with client.stream("POST", f"/v1/conversations/{cid}/messages",
                              json={"text": text, "model": "fake"},
@@ -78,13 +78,34 @@ async def test_a_client_that_disconnects_does_not_cancel(
         async for e in events(response):
             if e.event == "token":
                 break  # and hang up
+    await _until(lambda: (seen := _asked(fake_model, text)) is not None
+                 and seen.outcome == "disconnected")
     stored = await wait_for_messages(client, cid, 2, timeout=60)
-    assert stored[1]["finish_reason"] == "stop", stack.logs()
-    assert stored[1]["text"] == " ".join(f"tok{i}" for i in range(40))
+    assert stored[1]["finish_reason"] == "cancelled", stack.logs()
+
+
+async def test_a_client_that_comes_back_says_so_and_resumes_the_answer(
+        client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
+    text = f"Count to forty ({stack.name})."
+    fake_model.plan(Reply(tokens=40, pace_s=0.02))
+    cid = await new_conversation(client)
+    async with client.stream("POST", f"/v1/conversations/{cid}/messages",
+                             json={"text": text, "model": "fake"},
+                             headers={"Accept": "text/event-stream",
+                                      "X-Chatstream-On-Disconnect": "continue"}) as response:
+        rid = response.headers["x-request-id"]
+        async for e in events(response):
+            if e.event == "token":
+                last = e.id
+                break  # and hang up
+    # It comes back where it left off and reads the answer to its end.
+    rest = await collect(client, f"/v1/requests/{rid}/events",
+                         headers={"Last-Event-ID": str(last)})
+    assert rest[-1].event == "done" and rest[-1].json()["finish_reason"] == "stop"
+    stored = await wait_for_messages(client, cid, 2, timeout=60)
+    assert stored[1]["text"] == " ".join(f"tok{i}" for i in range(40)), stack.logs()
     seen = _asked(fake_model, text)
     assert seen is not None and seen.outcome == "completed"
-    replay = await collect(client, f"/v1/requests/{stored[1]['request_id']}/events")
-    assert replay[-1].event == "done" and replay[-1].json()["finish_reason"] == "stop"
 
 
 async def test_cancelling_an_unknown_request_is_404(client: httpx.AsyncClient) -> None:

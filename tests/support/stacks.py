@@ -104,8 +104,11 @@ def models_env(fake: FakeModelServer) -> dict[str, str]:
     return {
         "CHATSTREAM_MODELS_FILE": str(MODELS),
         "CHATSTREAM_DEFAULT_MODEL": "local",  # the e2e catalogue's name for the extractive one
+        # `flaky` is the same server under another name: another provider, with a
+        # circuit breaker of its own, for the tests that make the upstream fail.
         "CHATSTREAM_ENDPOINTS": json.dumps(
-            {"fake": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"}}),
+            {"fake": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"},
+             "flaky": {"base_url": fake.openai_base_url, "api_key": "sk-e2e"}}),
     }
 
 
