@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
@@ -32,6 +32,7 @@ from agents.retrieval import stage as retrieval
 from agents.retrieval.web import WebSearch, build_web_search
 from api.app import create_app
 from api.assistants.service import Assistants
+from api.guards.clients import networks
 from api.guards.credentials import Credentials
 from api.relay.tokens import RelayLimits, TokenRelay
 from api.services import EdgeServices
@@ -39,6 +40,7 @@ from api.views.analytics import AnalyticsView
 from api.views.batches import BatchView
 from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
+from chatstream.listener import TransportLimits, listen
 from chatstream.local_models import default_model_line, resolve_default_model
 from kernel.catalogue import load_catalogue
 from kernel.errors import ConfigurationError
@@ -164,37 +166,18 @@ def _need(knowledge: Knowledge | None) -> Knowledge:
     return knowledge
 
 
-class _QuietServer(uvicorn.Server):
-    """Signals are handled by :func:`run`, which stops the stages too; uvicorn must not
-    take them over (it would re-raise SIGINT after its own shutdown)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+def transport_limits(settings: Settings) -> TransportLimits:
+    return TransportLimits(
+        header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
+        keep_alive_s=settings.keep_alive_timeout_s, max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers, max_connections=settings.max_connections,
+        max_connections_per_address=settings.max_connections_per_address,
+        trusted=networks(settings.trusted_proxies))
 
 
 async def _listen(app: Any, settings: Settings, port: int,
-                  role: str) -> tuple[_QuietServer, asyncio.Task[None]]:
-    """Serve ``app`` on HOST:``port`` and print its URL once it listens."""
-    # uvicorn's own cap (connections, idle keep-alive ones included) is the backstop
-    # behind the edge's JSON 503 at MAX_CONCURRENT_REQUESTS (api/guards/boundary.py).
-    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 before the
-    # edge consults TRUSTED_PROXIES (api/guards/clients.py decides, alone).
-    config = uvicorn.Config(app, host=settings.host, port=port,
-                            log_level="warning", lifespan="off", timeout_graceful_shutdown=5,
-                            limit_concurrency=settings.max_concurrent_requests + 100,
-                            proxy_headers=False)
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-            raise ConfigurationError(f"the {role} could not listen on {settings.host}:{port}")
-        await asyncio.sleep(0.05)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
-    print(f"chatstream {role} listening on http://{host}:{bound}/", flush=True)
-    return server, task
+                  role: str) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    return await listen(app, settings.host, port, role, transport_limits(settings))
 
 
 async def _serve(app: Any, settings: Settings, port: int, role: str,

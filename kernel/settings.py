@@ -254,6 +254,29 @@ class Settings(BaseSettings):
                                       "takes longer than this to accept the next "
                                       "event is dropped (the answer is kept; resume "
                                       "with Last-Event-ID)")
+    # The transport: what one connection may take, in bytes and in time (#26).
+    header_timeout_s: float = Field(10.0, gt=0, description="a request's line and headers "
+                                    "must arrive within this long of its first byte (a new "
+                                    "connection's first request: of the connection); else "
+                                    "408 and the connection is closed")
+    body_timeout_s: float = Field(60.0, gt=0, description="a request's body must arrive "
+                                  "whole within this long of its headers, else 408 and the "
+                                  "connection is closed (raise it for large uploads over "
+                                  "slow links)")
+    keep_alive_timeout_s: int = Field(5, ge=1, description="seconds an idle keep-alive "
+                                      "connection is kept open")
+    max_header_bytes: int = Field(32768, ge=1024, description="the request line and "
+                                  "headers of one request, in bytes; more: 431 and the "
+                                  "connection is closed")
+    max_headers: int = Field(100, ge=8, description="headers of one request; more: 431")
+    max_connections: int = Field(1100, ge=1, description="connections one edge holds open, "
+                                 "idle ones included; a request on one more gets 503 "
+                                 "(probes excepted). Keep it above "
+                                 "MAX_CONCURRENT_REQUESTS")
+    max_connections_per_address: int = Field(128, ge=1, description="connections one "
+                                             "client address may hold open (the peers of "
+                                             "TRUSTED_PROXIES excepted); a request on one "
+                                             "more gets 429 (probes excepted)")
     allow_insecure_dev_auth_on_network: bool = Field(
         False, description="let AUTH=dev (no credentials: anyone reaching the port is a "
         "user of any tenant) bind to a non-loopback HOST; otherwise the edge refuses to "

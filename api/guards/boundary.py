@@ -30,7 +30,7 @@ from api.errors import ApiError
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
 from api.guards.slots import StreamSlots, user_of
 
-__all__ = ("Boundary", "BoundaryMiddleware", "host_allowed")
+__all__ = ("PROBES", "Boundary", "BoundaryMiddleware", "error_json", "host_allowed", "refuse")
 
 # Routes whose body is a multipart upload (method, path); every other body is JSON.
 MULTIPART_ROUTES = frozenset({("POST", "/v1/documents")})
@@ -49,7 +49,11 @@ class Boundary:
 
 
 # Always answered, even at the in-flight cap: orchestrators must see the edge is alive.
-_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class _ClientGone(Exception):
+    """The client went away before its request's body was whole."""
 
 
 class _StopStream(Exception):
@@ -75,9 +79,14 @@ def host_allowed(value: str, allowed: frozenset[str]) -> bool:
     return "*" in allowed or _host_of(value) in allowed
 
 
-async def _refuse(send: Send, status: int, code: str, message: str,
-                  retry_after: str | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+def error_json(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+async def refuse(send: Send, status: int, code: str, message: str,
+                 retry_after: str | None = None) -> None:
+    """Answer with the error and close the connection."""
+    body = error_json(code, message)
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
     if retry_after:
@@ -96,8 +105,8 @@ class BoundaryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"] not in _PROBES and self.in_flight >= self.boundary.max_in_flight:
-            await _refuse(send, 503, "busy", "this edge is at its request limit; retry "
+        if scope["path"] not in PROBES and self.in_flight >= self.boundary.max_in_flight:
+            await refuse(send, 503, "busy", "this edge is at its request limit; retry "
                           "shortly (or on another replica)", retry_after="1")
             return
         self.in_flight += 1
@@ -112,12 +121,12 @@ class BoundaryMiddleware:
         if allowed:
             host = headers.get(b"host", b"").decode("latin-1")
             if not host_allowed(host, allowed):
-                await _refuse(send, 400, "invalid_host", "this Host is not served; see "
+                await refuse(send, 400, "invalid_host", "this Host is not served; see "
                               "CHATSTREAM_DEV_ALLOWED_HOSTS")
                 return
             origin = headers.get(b"origin", b"").decode("latin-1")
             if origin and not host_allowed(urlsplit(origin).netloc, allowed):
-                await _refuse(send, 403, "cross_origin", "requests from other sites are "
+                await refuse(send, 403, "cross_origin", "requests from other sites are "
                               "refused by a dev-mode edge")
                 return
         length = headers.get(b"content-length", b"")
@@ -130,36 +139,39 @@ class BoundaryMiddleware:
         multipart = (scope["method"], scope["path"].rstrip("/")) in MULTIPART_ROUTES
         if multipart:
             if kind != b"multipart/form-data":
-                await _refuse(send, 415, "unsupported_media_type",
+                await refuse(send, 415, "unsupported_media_type",
                               "uploads are multipart/form-data")
                 return
             limit = self.boundary.max_upload_bytes
             if length.isdigit() and int(length) > limit:
                 await _drain(receive, limit)
-                await _refuse(send, 413, DocumentTooLarge.code, f"upload over {limit} bytes")
+                await refuse(send, 413, DocumentTooLarge.code, f"upload over {limit} bytes")
                 return
         else:
             if kind != b"application/json" and not (
                     kind.startswith(b"application/") and kind.endswith(b"+json")):
-                await _refuse(send, 415, "unsupported_media_type",
+                await refuse(send, 415, "unsupported_media_type",
                               "send the body as application/json")
                 return
             limit = self.boundary.max_json_bytes
         if length.isdigit() and int(length) > limit:
             await _drain(receive, limit)
-            await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
+            await refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
             return
         if multipart:
             # Streamed to the form parser (which spools to disk), counted as it comes.
             await self._serve(scope, _counting(receive, limit), send)
             return
-        body = await _read(receive, limit)
+        try:
+            body = await _read(receive, limit)
+        except _ClientGone:
+            return  # nobody to answer
         if body is None:
             await _drain(receive, limit)
-            await _refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
+            await refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
             return
         if await json_too_deep_async(body):
-            await _refuse(send, 400, "too_deep",
+            await refuse(send, 400, "too_deep",
                           f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return
         await self._serve(scope, _replay(body, receive), send)
@@ -180,7 +192,7 @@ class BoundaryMiddleware:
                     try:
                         give_back = self.boundary.slots.take(*user)
                     except ApiError as exc:
-                        await _refuse(send, exc.status, exc.code, exc.message,
+                        await refuse(send, exc.status, exc.code, exc.message,
                                       (exc.headers or {}).get("Retry-After"))
                         raise _StopStream from None
             if not streaming:
@@ -218,13 +230,15 @@ async def _drain(receive: Receive, limit: int) -> None:
 
 
 async def _read(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None as soon as more than ``limit`` bytes came."""
+    """The whole body, or None as soon as more than ``limit`` bytes came. A client gone
+    before its body ended (or cut off by the transport's body timeout) stops the request:
+    half a body is not a body."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(parts)
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
