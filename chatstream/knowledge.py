@@ -11,6 +11,7 @@ from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
 from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
+from agents.ingestion.fetch import FetchLimits
 from agents.ingestion.sandbox import ExtractionLimits
 from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
@@ -85,7 +86,11 @@ class Knowledge:
             overlap_tokens=self.settings.passage_overlap_tokens,
             limits=ExtractionLimits(cpu_s=self.settings.extract_cpu_s,
                                     memory_mb=self.settings.extract_memory_mb,
-                                    wall_s=self.settings.extract_timeout_s)))
+                                    wall_s=self.settings.extract_timeout_s),
+            fetch=FetchLimits(max_bytes=self.settings.max_document_bytes,
+                              timeout_s=self.settings.url_fetch_timeout_s,
+                              max_redirects=self.settings.url_fetch_max_redirects,
+                              allow_loopback=self.settings.url_fetch_allow_loopback)))
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"

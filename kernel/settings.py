@@ -187,6 +187,14 @@ class Settings(BaseSettings):
                                     "attaches to a message, cited like passages")
     web_search_timeout_s: float = Field(3.0, gt=0, description="a web search slower than "
                                         "this is dropped: the answer comes without it")
+    url_fetch_timeout_s: float = Field(20.0, gt=0, le=120, description="a page fetched "
+                                       "by URL (`POST /v1/documents` with `url`) must "
+                                       "arrive within this, redirects included")
+    url_fetch_max_redirects: int = Field(5, ge=0, le=20, description="redirects a fetched "
+                                         "page may take (each checked like the URL)")
+    url_fetch_allow_loopback: bool = Field(False, description="tests only: let the URL "
+                                           "fetcher reach 127.0.0.1 (every other "
+                                           "internal address stays refused)")
     analytics_group: str = Field("", description="suffix of the analytics consumer group "
                                  "(`chatstream-analytics-SUFFIX`): a new one rebuilds the "
                                  "aggregates from the beginning of the topics; the edge "

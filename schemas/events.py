@@ -361,6 +361,10 @@ class DocumentSubmitted(Envelope, frozen=True):
     blob_ref: str
     conversation_id: str | None = None
     user_id: str
+    # A page to fetch (the ingestion stage fetches it; blob_ref then holds its last text),
+    # and whether this is a re-fetch asked for after it was indexed.
+    url: str | None = None
+    refetch: bool = False
 
 
 class CancelRequested(Envelope, frozen=True):

@@ -14,6 +14,7 @@ __all__ = (
     "ConversationCreate",
     "ConversationList",
     "ConversationOut",
+    "DocumentFromUrl",
     "DocumentList",
     "DocumentOut",
     "ErrorBody",
@@ -150,6 +151,16 @@ class DocumentOut(BaseModel):
     error: str | None = None
     created_at: datetime
     updated_at: datetime
+    url: str | None = Field(None, description="a page added by URL: its address")
+    fetched_at: datetime | None = Field(None, description="when the page was last fetched")
+    changes: str | None = Field(None, description="what the last re-fetch changed in its "
+                                "text (a unified diff, at most 8 KiB; empty: nothing)")
+
+
+class DocumentFromUrl(_In):
+    url: str = Field(min_length=1, max_length=2048)
+    title: str | None = Field(None, max_length=200)
+    scope: str | None = Field(None, max_length=220)
 
 
 class DocumentList(BaseModel):

@@ -20,7 +20,7 @@ from pathlib import Path
 from agents.ingestion.markdown import markdown_to_text
 from kernel.errors import ChatstreamError
 
-__all__ = ("ExtractionError", "extract_text", "ocr_available")
+__all__ = ("ExtractionError", "extract_page", "extract_text", "ocr_available")
 
 
 class ExtractionError(ChatstreamError):
@@ -44,6 +44,22 @@ def extract_text(data: bytes, media_type: str, *, ocr_timeout_s: float = 120.0) 
     if media_type == "text/plain":
         return text
     raise ExtractionError(f"cannot extract text from {media_type}")
+
+
+def extract_page(data: bytes, media_type: str) -> tuple[str, str | None]:
+    """A fetched web page's main text (without navigation, ads and footers: trafilatura)
+    and its title; any other fetched type is read as an upload would be."""
+    if media_type not in ("text/html", "application/xhtml+xml"):
+        return extract_text(data, media_type), None
+    import trafilatura
+
+    text = trafilatura.extract(data, include_comments=False, include_tables=True,
+                               deduplicate=True) or ""
+    found = trafilatura.extract_metadata(data)
+    title = " ".join((found.title or "").split())[:200] if found is not None else ""
+    if not text.strip():  # a page trafilatura finds no article in: all of its text
+        text = _html(_decode(data))
+    return text, title or None
 
 
 def _pdf(data: bytes) -> str:

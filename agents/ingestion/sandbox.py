@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ("ExtractionLimits", "read_passages")
+__all__ = ("Extracted", "ExtractionLimits", "read_document", "read_passages")
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -48,14 +48,33 @@ def _failure(returncode: int, stderr: bytes, limits: ExtractionLimits) -> str:
     return f"the document reader failed: {last}"
 
 
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    passages: list[str]
+    # A fetched page's whole main text and title (None for uploads).
+    text: str | None = None
+    title: str | None = None
+
+
 async def read_passages(data: bytes, media_type: str, *, limits: ExtractionLimits,
                         passage_tokens: int, overlap_tokens: int) -> list[str]:
     """The document's passages, or :class:`ExtractionError` with the reason to show."""
+    found = await read_document(data, media_type, limits=limits,
+                                passage_tokens=passage_tokens, overlap_tokens=overlap_tokens)
+    return found.passages
+
+
+async def read_document(data: bytes, media_type: str, *, limits: ExtractionLimits,
+                        passage_tokens: int, overlap_tokens: int,
+                        page: bool = False) -> Extracted:
+    """The document's passages (and, for a fetched ``page``, its main text and title),
+    or :class:`ExtractionError` with the reason to show."""
     from agents.ingestion.extract import ExtractionError
 
     params = json.dumps({"media_type": media_type, "passage_tokens": passage_tokens,
                          "overlap_tokens": overlap_tokens, "cpu_s": limits.cpu_s,
-                         "memory_mb": limits.memory_mb, "wall_s": limits.wall_s})
+                         "memory_mb": limits.memory_mb, "wall_s": limits.wall_s,
+                         "page": page})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agents.ingestion.sandbox", params,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -84,7 +103,10 @@ async def read_passages(data: bytes, media_type: str, *, limits: ExtractionLimit
         raise ExtractionError("the document reader failed: unreadable output") from exc
     if "error" in answer:
         raise ExtractionError(str(answer["error"]))
-    return [str(p) for p in answer["passages"]]
+    title = answer.get("title")
+    return Extracted([str(p) for p in answer["passages"]],
+                     str(answer["text"]) if "text" in answer else None,
+                     str(title) if title else None)
 
 
 def _limit_self(cpu_s: int, memory_mb: int) -> None:
@@ -101,13 +123,19 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
     _limit_self(int(params["cpu_s"]), int(params["memory_mb"]))
     data = sys.stdin.buffer.read()
     try:
-        from agents.ingestion.extract import ExtractionError, extract_text
+        from agents.ingestion.extract import ExtractionError, extract_page, extract_text
         from agents.ingestion.split import split_passages
 
-        text = extract_text(data, str(params["media_type"]),
-                            ocr_timeout_s=float(params["wall_s"]))
-        return {"passages": split_passages(text, max_tokens=int(params["passage_tokens"]),
-                                           overlap_tokens=int(params["overlap_tokens"]))}
+        out: dict[str, Any] = {}
+        if params.get("page"):
+            text, out["title"] = extract_page(data, str(params["media_type"]))
+            out["text"] = text
+        else:
+            text = extract_text(data, str(params["media_type"]),
+                                ocr_timeout_s=float(params["wall_s"]))
+        out["passages"] = split_passages(text, max_tokens=int(params["passage_tokens"]),
+                                         overlap_tokens=int(params["overlap_tokens"]))
+        return out
     except ExtractionError as exc:
         return {"error": str(exc)}
     except MemoryError:

@@ -9,14 +9,16 @@ this run wrote, because the status update that follows each batch finds it gone.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from agents.embedders.base import Embedder
 from agents.ingestion.extract import ExtractionError
-from agents.ingestion.sandbox import ExtractionLimits, read_passages
+from agents.ingestion.fetch import FetchLimits, fetch
+from agents.ingestion.sandbox import ExtractionLimits, read_document, read_passages
 from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DocumentSubmitted
 from schemas.stages import INGESTION
@@ -24,7 +26,7 @@ from stores.documents.base import Document, DocumentStatus, DocumentStore
 from stores.vectors.base import IndexedChunk, VectorIndex
 from streams.runtime.base import Emit, StageSpec
 
-__all__ = ("IngestionDeps", "handle", "stage")
+__all__ = ("IngestionDeps", "changes_of", "handle", "stage")
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +40,61 @@ class IngestionDeps:
     overlap_tokens: int = 40
     batch_size: int = 16
     limits: ExtractionLimits = field(default_factory=ExtractionLimits)
+    fetch: FetchLimits = field(default_factory=FetchLimits)
+
+
+_MAX_CHANGES = 8 * 1024
+
+
+def changes_of(old: str, new: str) -> str:
+    """What a re-fetch changed in a page's text: a unified diff of its lines without
+    context, at most 8 KiB; empty when nothing changed."""
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "before", "after",
+                                 lineterm="", n=0)
+    out = "\n".join(lines)
+    return out if len(out) <= _MAX_CHANGES else out[:_MAX_CHANGES].rsplit("\n", 1)[0] + \
+        "\n… (more changes)"
+
+
+async def _page(doc: Document, deps: IngestionDeps) -> tuple[Document, list[str]]:
+    """Fetch the document's page, read its main text in the sandbox, and keep it (the
+    text becomes the document's bytes, so the next re-fetch can say what changed)."""
+    assert doc.url is not None
+    fetched = await fetch(doc.url, deps.fetch)
+    found = await read_document(fetched.data, fetched.media_type, limits=deps.limits,
+                                passage_tokens=deps.passage_tokens,
+                                overlap_tokens=deps.overlap_tokens, page=True)
+    text = found.text or ""
+    before = await deps.documents.read_blob(doc.tenant_id, doc.id)
+    changes = changes_of(before.decode(errors="replace"), text) \
+        if doc.fetched_at is not None and before is not None else None
+    # A title the user gave is kept; otherwise (the URL stands in) the page's own.
+    title = (found.title or doc.title) if doc.title == doc.url else doc.title
+    if not await deps.documents.record_fetch(
+            doc.tenant_id, doc.id, title=title, media_type=fetched.media_type,
+            fetched_at=fetched.fetched_at, changes=changes, text=text.encode()):
+        raise _Deleted
+    return replace(doc, title=title, media_type=fetched.media_type), found.passages
+
+
+class _Deleted(Exception):
+    """The document went while it was being fetched."""
 
 
 async def _index(doc: Document, deps: IngestionDeps) -> None:
-    blob = await deps.documents.read_blob(doc.tenant_id, doc.id)
-    if blob is None:
-        raise ExtractionError("the uploaded bytes are missing from the store")
-    # Read in a limited child process: a hostile file fails alone (see sandbox.py).
-    passages = await read_passages(blob, doc.media_type, limits=deps.limits,
-                                   passage_tokens=deps.passage_tokens,
-                                   overlap_tokens=deps.overlap_tokens)
+    if doc.url is not None:
+        try:
+            doc, passages = await _page(doc, deps)
+        except _Deleted:
+            return
+    else:
+        blob = await deps.documents.read_blob(doc.tenant_id, doc.id)
+        if blob is None:
+            raise ExtractionError("the uploaded bytes are missing from the store")
+        # Read in a limited child process: a hostile file fails alone (see sandbox.py).
+        passages = await read_passages(blob, doc.media_type, limits=deps.limits,
+                                       passage_tokens=deps.passage_tokens,
+                                       overlap_tokens=deps.overlap_tokens)
     if not passages:
         raise ExtractionError("no text found in the document")
     total = len(passages)
@@ -79,7 +126,7 @@ async def _index(doc: Document, deps: IngestionDeps) -> None:
 
 async def handle(event: DocumentSubmitted, deps: IngestionDeps) -> AsyncIterator[Emit]:
     doc = await deps.documents.get(event.tenant_id, event.document_id)
-    if doc is None or doc.status == "ready":
+    if doc is None or (doc.status == "ready" and not event.refetch):
         return  # deleted before its turn, or indexed already (a redelivery)
     try:
         await _index(doc, deps)
@@ -92,9 +139,18 @@ async def handle(event: DocumentSubmitted, deps: IngestionDeps) -> AsyncIterator
             raise StoreUnavailable(str(exc)) from exc
         await _fail(doc, deps, str(exc))
         raise PoisonEvent(f"document {doc.id}: {exc}") from exc
+    except ExtractionError as exc:
+        if event.refetch and doc.status == "ready":
+            # A page that cannot be fetched again keeps what it had: still cited, the
+            # reason shown on it.
+            await deps.documents.update_status(
+                doc.tenant_id, doc.id, "ready", done=doc.chunks_total,
+                total=doc.chunks_total, error=f"the re-fetch failed: {exc}"[:1000])
+            return
+        await _fail(doc, deps, str(exc))
+        raise PoisonEvent(f"document {doc.id}: {exc}") from exc
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, ExtractionError) else (
-            f"indexing failed: {type(exc).__name__}: {exc}")
+        reason = f"indexing failed: {type(exc).__name__}: {exc}"
         await _fail(doc, deps, reason)
         raise PoisonEvent(f"document {doc.id}: {reason}") from exc
     return

@@ -18,7 +18,7 @@ from agents.embedders.base import Embedder
 from kernel.errors import ProviderError, StoreUnavailable
 from schemas.events import MessageReceived, Passage
 from schemas.scopes import TENANT, Scope
-from stores.documents.base import DocumentStore
+from stores.documents.base import Document, DocumentStore
 from stores.vectors.base import DEFAULT_ALPHA, Hit, VectorIndex
 from stores.vectors.text import content_words
 
@@ -66,8 +66,9 @@ class IndexedPassages:
             # Chat goes on without documents rather than not at all.
             log.warning("retrieval: no passages for %s: %s", request.request_id, exc)
             return []
+        # A page ingested by URL is cited with its address.
         return [Passage(document_id=h.document_id, title=h.title, chunk=h.chunk, text=h.text,
-                        score=h.score)
+                        score=h.score, url=ready[h.document_id].url)
                 for h in hits if h.document_id in ready][:limit]
 
     async def _has_documents(self, tenant_id: str) -> bool:
@@ -89,6 +90,6 @@ class IndexedPassages:
             return True
         return bool(wanted & set(content_words(f"{hit.title} {hit.text}")))
 
-    async def _ready_documents(self, tenant_id: str, ids: set[str]) -> set[str]:
+    async def _ready_documents(self, tenant_id: str, ids: set[str]) -> dict[str, Document]:
         found = await asyncio.gather(*(self._documents.get(tenant_id, i) for i in ids))
-        return {d.id for d in found if d is not None and d.status == "ready"}
+        return {d.id: d for d in found if d is not None and d.status == "ready"}

@@ -136,11 +136,13 @@ class BoundaryMiddleware:
             await self._serve(scope, receive, send)
             return
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        multipart = (scope["method"], scope["path"].rstrip("/")) in MULTIPART_ROUTES
+        # An upload route also takes JSON (a page by URL), checked as any JSON body.
+        multipart = (scope["method"], scope["path"].rstrip("/")) in MULTIPART_ROUTES \
+            and kind != b"application/json"
         if multipart:
             if kind != b"multipart/form-data":
                 await refuse(send, 415, "unsupported_media_type",
-                              "uploads are multipart/form-data")
+                             "uploads are multipart/form-data (or JSON with a url)")
                 return
             limit = self.boundary.max_upload_bytes
             if length.isdigit() and int(length) > limit:

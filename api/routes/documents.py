@@ -7,9 +7,12 @@ document, which is what ``GET /v1/documents/{id}`` shows.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile as FilePart
 
 from api.deps import Principal, PrincipalDep, ServicesDep, own_conversation
@@ -17,8 +20,9 @@ from api.errors import ApiError
 from api.guards.limits import count
 from api.services import EdgeServices
 from kernel.errors import StoreUnavailable
+from kernel.urls import MAX_URL_CHARS, BadUrl, check_url
 from schemas.events import DocumentSubmitted, new_id, utcnow
-from schemas.http import DocumentList, DocumentOut
+from schemas.http import DocumentFromUrl, DocumentList, DocumentOut
 from schemas.media import SUPPORTED_MEDIA_TYPES, resolve_media_type
 from schemas.scopes import TENANT, Scope
 from schemas.topics import INGEST
@@ -40,7 +44,8 @@ def _out(d: Document) -> DocumentOut:
         conversation_id=d.conversation_id, scope=str(d.scope), status=d.status,
         progress=round(progress, 4),
         chunks_done=d.chunks_done, chunks_total=d.chunks_total, error=d.error,
-        created_at=d.created_at, updated_at=d.updated_at or d.created_at)
+        created_at=d.created_at, updated_at=d.updated_at or d.created_at, url=d.url,
+        fetched_at=d.fetched_at, changes=d.changes)
 
 
 def _parts(services: EdgeServices) -> tuple[DocumentStore, VectorIndex]:
@@ -55,10 +60,21 @@ def _unavailable() -> ApiError:
                     headers={"Retry-After": "5"})
 
 
-@router.post("", status_code=202, response_model=DocumentOut)
+_URL_BODY = {"application/json": {"schema": {
+    "type": "object", "required": ["url"], "additionalProperties": False,
+    "description": "a page to fetch and index (http or https; fetched by the ingestion "
+                   "stage under the SSRF rules of docs/security.md)",
+    "properties": {"url": {"type": "string", "maxLength": MAX_URL_CHARS},
+                   "title": {"type": "string", "maxLength": 200},
+                   "scope": {"type": "string", "maxLength": 220}}}}}
+
+
+@router.post("", status_code=202, response_model=DocumentOut,
+             openapi_extra={"requestBody": {"content": _URL_BODY}})
 async def upload_document(
     services: ServicesDep, principal: PrincipalDep, request: Request,
-    file: Annotated[UploadFile, File(description="PDF, text, Markdown, HTML, PNG or JPEG")],
+    file: Annotated[UploadFile | None, File(
+        description="PDF, text, Markdown, HTML, PNG or JPEG")] = None,
     conversation_id: Annotated[str | None, Form(
         max_length=200, description="only this conversation retrieves it (the same as "
         "scope=conversation:<id>); empty: the scope decides")] = None,
@@ -69,6 +85,11 @@ async def upload_document(
         "of the caller's)")] = None,
 ) -> DocumentOut:
     documents, _ = _parts(services)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return await _from_url(services, principal, await _url_body(request))
+    if file is None:
+        raise ApiError(422, "missing_file", "send a file (multipart) or a JSON body with "
+                       "a url")
     # The form is parsed once (FastAPI's, cached); a second file would be stored and
     # never indexed nor counted.
     form = await request.form()
@@ -101,11 +122,87 @@ async def upload_document(
         await documents.create(document, data)
     except StoreUnavailable as exc:
         raise _unavailable() from exc
-    await services.runtime.publisher.publish(INGEST, document.id, DocumentSubmitted(
-        tenant_id=document.tenant_id, document_id=document.id, filename=filename,
-        media_type=media_type, blob_ref=f"store:documents/{document.id}",
-        conversation_id=document.conversation_id, user_id=document.user_id))
+    await _announce(services, document)
     return _out(document)
+
+
+async def _url_body(request: Request) -> DocumentFromUrl:
+    try:
+        return DocumentFromUrl.model_validate_json(await request.body())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        raise ApiError(422, "invalid_body", f"{where}: {err['msg']}") from None
+
+
+def _checked_url(url: str, *, allow_loopback: bool) -> str:
+    """Refused at once when it can never be fetched: the scheme, credentials, or an
+    internal address written as such. Names are resolved (and every address checked)
+    by the fetcher, at each hop."""
+    try:
+        _, host, _ = check_url(url)
+    except BadUrl as exc:
+        raise ApiError(422, "invalid_url", str(exc)) from None
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return url
+    if not literal.is_global and not (allow_loopback and literal.is_loopback):
+        raise ApiError(422, "invalid_url", f"{host} is an internal address: not fetched")
+    return url
+
+
+async def _from_url(services: EdgeServices, principal: Principal,
+                    body: DocumentFromUrl) -> DocumentOut:
+    documents, _ = _parts(services)
+    url = _checked_url(body.url,
+                       allow_loopback=services.settings.url_fetch_allow_loopback)
+    where = _scope_of(body.scope, None)
+    await _check_scope(services, principal, where)
+    await count(services, principal, documents=1)
+    now = utcnow()
+    parts = urlsplit(url)
+    document = Document(
+        tenant_id=principal.tenant_id, id=new_id(), user_id=principal.user_id,
+        title=(body.title or "").strip() or url,
+        filename=(parts.hostname or "page") + (parts.path if parts.path != "/" else ""),
+        media_type="text/html", size=0, created_at=now, scope=where, status="queued",
+        updated_at=now, url=url)
+    try:
+        await documents.create(document, b"")
+    except StoreUnavailable as exc:
+        raise _unavailable() from exc
+    await _announce(services, document)
+    return _out(document)
+
+
+async def _announce(services: EdgeServices, document: Document, *,
+                    refetch: bool = False) -> None:
+    await services.runtime.publisher.publish(INGEST, document.id, DocumentSubmitted(
+        tenant_id=document.tenant_id, document_id=document.id,
+        filename=document.filename[:200], media_type=document.media_type,
+        blob_ref=f"store:documents/{document.id}",
+        conversation_id=document.conversation_id, user_id=document.user_id,
+        url=document.url, refetch=refetch))
+
+
+@router.post("/{document_id}/refetch", status_code=202, response_model=DocumentOut)
+async def refetch_document(document_id: str, services: ServicesDep,
+                           principal: PrincipalDep) -> DocumentOut:
+    """Fetch a page ingested by URL again and index what it says now; once done, the
+    document's ``changes`` say what changed in its text (a unified diff) and
+    ``fetched_at`` when. A page that cannot be fetched keeps its passages, with the
+    reason in ``error``."""
+    documents, _ = _parts(services)
+    found = await _find(documents, principal, document_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"document {document_id} not found")
+    if found.user_id != principal.user_id and not principal.is_admin:
+        raise ApiError(403, "forbidden", "only its uploader or an admin re-fetches a page")
+    if found.url is None:
+        raise ApiError(409, "not_a_page", "only a document added by URL can be re-fetched")
+    await _announce(services, found, refetch=True)
+    return _out(found)
 
 
 def _scope_of(scope: str | None, conversation_id: str | None) -> Scope:

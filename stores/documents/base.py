@@ -34,6 +34,11 @@ class Document:
     chunks_total: int = 0
     error: str | None = None
     updated_at: datetime | None = None
+    # A page ingested by URL: its address, when it was last fetched, and what changed in
+    # its text at the last re-fetch (a unified diff, bounded).
+    url: str | None = None
+    fetched_at: datetime | None = None
+    changes: str | None = None
 
     @property
     def conversation_id(self) -> str | None:
@@ -64,6 +69,13 @@ class DocumentStore(Protocol):
                             done: int = 0, total: int = 0, error: str | None = None) -> bool:
         """Record indexing progress. A deleted document stays deleted: returns False and
         changes nothing."""
+        ...
+
+    async def record_fetch(self, tenant_id: str, document_id: str, *, title: str,
+                           media_type: str, fetched_at: datetime, changes: str | None,
+                           text: bytes) -> bool:
+        """A page fetched again: its title, type, fetch time and changes, and its main
+        text as the new bytes. False (and nothing changed) when it was deleted."""
         ...
 
     async def delete(self, tenant_id: str, document_id: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from kernel.errors import StoreUnavailable
@@ -45,7 +46,10 @@ _TABLES = (
 # conversation_id holds the scope's key (null for the tenant's library): the column was
 # named when a conversation was the only scope narrower than the tenant.
 _COLUMNS = ("tenant_id, document_id, user_id, conversation_id, title, filename, media_type, "
-            "size, status, chunks_done, chunks_total, error, created_us, updated_us")
+            "size, status, chunks_done, chunks_total, error, created_us, updated_us, url, "
+            "fetched_us, changes")
+# Columns added after the table first shipped: added to an older keyspace at start.
+_ADDED = (("url", "text"), ("fetched_us", "bigint"), ("changes", "text"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class _Statements:
     select_by_scope: Any
     select_parts: Any
     update_status: Any
+    record_fetch: Any
     delete: Any
     delete_by_tenant: Any
     delete_by_scope: Any
@@ -80,10 +85,16 @@ class CassandraDocumentStore:
         await self._db.start()
         for ddl in _TABLES:
             await self._db.execute(ddl)
+        for name, kind in _ADDED:
+            try:
+                await self._db.execute(f"ALTER TABLE documents ADD {name} {kind}")
+            except Exception as exc:  # the driver's InvalidRequest: there already
+                if "already exists" not in str(exc) and "conflicts with" not in str(exc):
+                    raise
         p = self._db.prepare
         self._st = _Statements(
             insert=await p(f"INSERT INTO documents ({_COLUMNS}) VALUES "
-                           f"({', '.join('?' * 14)}) IF NOT EXISTS", idempotent=False),
+                           f"({', '.join('?' * 17)}) IF NOT EXISTS", idempotent=False),
             insert_by_tenant=await p("INSERT INTO documents_by_tenant (tenant_id, created_us, "
                                      "document_id) VALUES (?, ?, ?)"),
             insert_by_scope=await p("INSERT INTO documents_by_scope (tenant_id, scope, "
@@ -104,6 +115,10 @@ class CassandraDocumentStore:
                                   "chunks_total = ?, error = ?, updated_us = ? WHERE "
                                   "tenant_id = ? AND document_id = ? IF EXISTS",
                                   idempotent=False),
+            record_fetch=await p("UPDATE documents SET title = ?, media_type = ?, size = ?, "
+                                 "fetched_us = ?, changes = ?, updated_us = ? WHERE "
+                                 "tenant_id = ? AND document_id = ? IF EXISTS",
+                                 idempotent=False),
             delete=await p("DELETE FROM documents WHERE tenant_id = ? AND document_id = ? "
                            "IF EXISTS", idempotent=False),
             delete_by_tenant=await p("DELETE FROM documents_by_tenant WHERE tenant_id = ? "
@@ -138,7 +153,8 @@ class CassandraDocumentStore:
         await self._db.execute(st.insert, (
             d.tenant_id, d.id, d.user_id, d.scope.key or None, d.title, d.filename, d.media_type,
             d.size, d.status, d.chunks_done, d.chunks_total, d.error, created,
-            to_us(d.updated_at or d.created_at)))
+            to_us(d.updated_at or d.created_at), d.url,
+            to_us(d.fetched_at) if d.fetched_at else None, d.changes))
         await asyncio.gather(
             self._db.execute(st.insert_by_tenant, (d.tenant_id, created, d.id)),
             self._db.execute(st.insert_by_scope, (d.tenant_id, d.scope.key, created, d.id)))
@@ -174,6 +190,22 @@ class CassandraDocumentStore:
             status, done, total, error, to_us(utcnow()), tenant_id, document_id))
         return bool(rows and rows[0]["[applied]"])
 
+    async def record_fetch(self, tenant_id: str, document_id: str, *, title: str,
+                           media_type: str, fetched_at: datetime, changes: str | None,
+                           text: bytes) -> bool:
+        st = self._prepared()
+        rows = await self._db.execute(st.record_fetch, (
+            title, media_type, len(text), to_us(fetched_at), changes, to_us(utcnow()),
+            tenant_id, document_id))
+        if not (rows and rows[0]["[applied]"]):
+            return False
+        # Only the ingestion stage reads the bytes, and only this run writes them.
+        await self._db.execute(st.delete_parts, (tenant_id, document_id))
+        parts = [text[i:i + BLOB_PART_BYTES] for i in range(0, len(text), BLOB_PART_BYTES)]
+        await asyncio.gather(*(self._db.execute(st.insert_part, (tenant_id, document_id, n, p))
+                               for n, p in enumerate(parts)))
+        return True
+
     async def delete(self, tenant_id: str, document_id: str) -> bool:
         st = self._prepared()
         existing = await self.get(tenant_id, document_id)
@@ -195,5 +227,7 @@ def _document(row: dict[str, Any]) -> Document:
         media_type=row["media_type"], size=row["size"], status=row["status"],
         chunks_done=row["chunks_done"] or 0, chunks_total=row["chunks_total"] or 0,
         error=row["error"], created_at=from_us(row["created_us"]),
-        updated_at=from_us(row["updated_us"]),
+        updated_at=from_us(row["updated_us"]), url=row["url"],
+        fetched_at=from_us(row["fetched_us"]) if row["fetched_us"] is not None else None,
+        changes=row["changes"],
     )

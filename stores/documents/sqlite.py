@@ -32,7 +32,17 @@ CREATE TABLE IF NOT EXISTS document_blobs (
 # conversation_id holds the scope's key (NULL for the tenant's library): the column was
 # named when a conversation was the only scope narrower than the tenant.
 _COLUMNS = ("tenant_id, id, user_id, conversation_id, title, filename, media_type, size, "
-            "status, chunks_done, chunks_total, error, created_at, updated_at")
+            "status, chunks_done, chunks_total, error, created_at, updated_at, url, "
+            "fetched_at, changes")
+# Columns added after the table first shipped: added to an older file at start.
+_ADDED = (("url", "TEXT"), ("fetched_at", "TEXT"), ("changes", "TEXT"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(documents)")}
+    for name, kind in _ADDED:
+        if name not in have:
+            db.execute(f"ALTER TABLE documents ADD COLUMN {name} {kind}")
 
 
 class SQLiteDocumentStore:
@@ -49,6 +59,7 @@ class SQLiteDocumentStore:
 
     async def start(self) -> None:
         await self._db.start()
+        await self._db.run(_migrate)
 
     async def close(self) -> None:
         await self._db.close()
@@ -64,10 +75,11 @@ class SQLiteDocumentStore:
             db.execute("INSERT OR REPLACE INTO document_blobs VALUES (?,?,?)",
                        (d.tenant_id, d.id, blob))
             db.execute(f"INSERT OR IGNORE INTO documents ({_COLUMNS}) "
-                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                        (d.tenant_id, d.id, d.user_id, d.scope.key or None, d.title, d.filename,
                         d.media_type, d.size, d.status, d.chunks_done, d.chunks_total,
-                        d.error, d.created_at.isoformat(), updated))
+                        d.error, d.created_at.isoformat(), updated, d.url,
+                        d.fetched_at.isoformat() if d.fetched_at else None, d.changes))
         await self._db.run(write)
 
     async def get(self, tenant_id: str, document_id: str) -> Document | None:
@@ -102,6 +114,21 @@ class SQLiteDocumentStore:
             (status, done, total, error, now, tenant_id, document_id)).rowcount)
         return bool(changed)
 
+    async def record_fetch(self, tenant_id: str, document_id: str, *, title: str,
+                           media_type: str, fetched_at: datetime, changes: str | None,
+                           text: bytes) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            changed = db.execute(
+                "UPDATE documents SET title=?, media_type=?, size=?, fetched_at=?, changes=?, "
+                "updated_at=? WHERE tenant_id=? AND id=?",
+                (title, media_type, len(text), fetched_at.isoformat(), changes,
+                 utcnow().isoformat(), tenant_id, document_id)).rowcount
+            if changed:
+                db.execute("INSERT OR REPLACE INTO document_blobs VALUES (?,?,?)",
+                           (tenant_id, document_id, text))
+            return bool(changed)
+        return await self._db.run(write)
+
     async def delete(self, tenant_id: str, document_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
             db.execute("DELETE FROM document_blobs WHERE tenant_id=? AND document_id=?",
@@ -116,5 +143,6 @@ def _document(row: Any) -> Document:
         tenant_id=row[0], id=row[1], user_id=row[2], scope=Scope.of_key(row[3]), title=row[4],
         filename=row[5], media_type=row[6], size=row[7], status=row[8], chunks_done=row[9],
         chunks_total=row[10], error=row[11], created_at=datetime.fromisoformat(row[12]),
-        updated_at=datetime.fromisoformat(row[13]),
+        updated_at=datetime.fromisoformat(row[13]), url=row[14],
+        fetched_at=datetime.fromisoformat(row[15]) if row[15] else None, changes=row[16],
     )

@@ -154,3 +154,46 @@ async def test_tenants_are_separate(documents: DocumentStore) -> None:
     assert await documents.read_blob(tenant(), d.id) is None
     assert not await documents.delete(tenant(), d.id)
     assert await documents.get(d.tenant_id, d.id) == d
+
+
+async def test_a_refetched_page_records_its_text_title_and_changes(
+        documents: DocumentStore) -> None:
+    from dataclasses import replace
+
+    t = tenant()
+    d = replace(document(t), url="https://example.com/a", media_type="text/html", size=0)
+    await documents.create(d, b"")
+    later = T0 + timedelta(hours=1)
+    assert await documents.record_fetch(t, d.id, title="Page A", media_type="text/html",
+                                        fetched_at=later, changes="+new line", text=b"text")
+    got = await documents.get(t, d.id)
+    assert got is not None and got.url == "https://example.com/a" and got.title == "Page A"
+    assert got.fetched_at == later and got.changes == "+new line" and got.size == 4
+    assert await documents.read_blob(t, d.id) == b"text"
+    await documents.delete(t, d.id)
+    assert not await documents.record_fetch(t, d.id, title="x", media_type="text/html",
+                                            fetched_at=later, changes=None, text=b"back")
+    assert await documents.read_blob(t, d.id) is None
+
+
+async def test_an_older_sqlite_file_gets_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the table as it shipped before pages by URL
+        db.execute("CREATE TABLE documents (tenant_id TEXT NOT NULL, id TEXT NOT NULL, "
+                   "user_id TEXT NOT NULL, conversation_id TEXT, title TEXT NOT NULL, "
+                   "filename TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, "
+                   "status TEXT NOT NULL, chunks_done INTEGER NOT NULL DEFAULT 0, "
+                   "chunks_total INTEGER NOT NULL DEFAULT 0, error TEXT, created_at TEXT "
+                   "NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, id))")
+        db.execute("INSERT INTO documents VALUES ('t','d','u',NULL,'T','f.txt','text/plain',"
+                   "1,'ready',1,1,NULL,?,?)", (T0.isoformat(), T0.isoformat()))
+    db.close()
+    store = SQLiteDocumentStore(path)
+    await store.start()
+    try:
+        got = await store.get("t", "d")
+        assert got is not None and got.url is None and got.status == "ready"
+    finally:
+        await store.close()

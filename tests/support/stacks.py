@@ -66,6 +66,8 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         # The deterministic model: what a test asserts of an answer must not depend on
         # whether `make llm` installed the small language model (then the default).
         "CHATSTREAM_DEFAULT_MODEL": "extractive",
+        # Pages ingested by URL come from servers the tests start on 127.0.0.1.
+        "CHATSTREAM_URL_FETCH_ALLOW_LOOPBACK": "true",
         **extra,
     }
 
