@@ -90,12 +90,19 @@ class ToolCallIn(_Open):
 
 
 class ChatMessageIn(_Open):
+    """A message as the SDKs send it, an assistant message sent back as the SDK returned
+    it included (``message.model_dump()``: null ``refusal``, ``audio``, ``function_call``,
+    ``annotations``)."""
+
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
-    name: str | None = None
+    name: str | None = Field(None, min_length=1, max_length=64)
     tool_calls: list[ToolCallIn] | None = Field(None, max_length=128)
     tool_call_id: str | None = None
     refusal: str | None = None
+    audio: dict[str, Any] | None = None
+    function_call: dict[str, Any] | None = None
+    annotations: list[dict[str, Any]] | None = None
 
 
 class StreamOptions(_Open):

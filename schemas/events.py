@@ -134,6 +134,9 @@ class HistoryTurn(BaseModel, frozen=True):
     # An assistant turn's tool calls (the results inside them): its text may be empty.
     tool_calls: tuple[ToolCall, ...] = ()
     images: tuple[ImagePart, ...] = ()
+    # The participant's name a client gave the message (OpenAI's `name`): told apart
+    # speakers of one role, e.g. the agents of a multi-agent conversation.
+    name: str | None = None
 
 
 class MessageReceived(Envelope, frozen=True):
@@ -154,6 +157,8 @@ class MessageReceived(Envelope, frozen=True):
     # model goes on from them (an agent loop's next step). Empty for a plain question.
     tool_rounds: tuple[HistoryTurn, ...] = ()
     images: tuple[ImagePart, ...] = ()
+    # The `name` the client gave its last message (see HistoryTurn.name).
+    name: str | None = None
     # The partition of chat.tokens.v1 the accepting edge reads: inference produces this
     # answer's token events there, so an edge reads only the answers it serves. None
     # (batches, older producers): the conversation key's partition.

@@ -172,7 +172,7 @@ class PromptBuilder:
         base = Prompt(question=req.text, passages=self.ctx.passages, max_tokens=max_tokens,
                       temperature=options.temperature, options=options,
                       tool_rounds=req.tool_rounds, images=req.images, history=pinned,
-                      instructions=self.ctx.instructions)
+                      instructions=self.ctx.instructions, name=req.name)
         # Passages give way first, the least relevant first; the question never does.
         passages = sorted(base.passages, key=lambda p: p.score)
         while passages and count(to_messages(base)) > budget:

@@ -35,6 +35,8 @@ class Prompt:
     images: tuple[ImagePart, ...] = ()
     """Images sent with ``question``."""
     instructions: str | None = None
+    name: str | None = None
+    """The name the client gave ``question`` (OpenAI's message ``name``)."""
     """The assistant's instructions (rendered by retrieval): the system prompt's start."""
 
 

@@ -72,10 +72,22 @@ def _user(text: str, images: tuple[ImagePart, ...]) -> dict[str, Any]:
     return {"role": "user", "content": parts}
 
 
+def _named(message: dict[str, Any], name: str | None) -> dict[str, Any]:
+    if name:
+        message["name"] = name
+    return message
+
+
 def turn_messages(turn: HistoryTurn) -> list[dict[str, Any]]:
-    """One turn as chat messages: an assistant turn that called tools is followed by the
-    tools' results. A call without a result (a stored answer whose caller never ran the
-    tool) is told as text: an upstream refuses calls left unanswered."""
+    """One turn as chat messages (with the ``name`` the client gave it): an assistant
+    turn that called tools is followed by the tools' results."""
+    first, *rest = _turn_messages(turn)
+    return [_named(first, turn.name), *rest]
+
+
+def _turn_messages(turn: HistoryTurn) -> list[dict[str, Any]]:
+    """A call without a result (a stored answer whose caller never ran the tool) is told
+    as text: an upstream refuses calls left unanswered."""
     if turn.role == "user":
         return [_user(turn.text, turn.images)]
     if turn.role != "assistant" or not turn.tool_calls:
@@ -114,7 +126,7 @@ def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
         messages += turn_messages(turn)
     if prompt.passages:
         messages.append(passages_message(prompt))
-    messages.append(_user(prompt.question, prompt.images))
+    messages.append(_named(_user(prompt.question, prompt.images), prompt.name))
     for turn in prompt.tool_rounds:
         messages += turn_messages(turn)
     return messages

@@ -48,14 +48,13 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
         if spec is None:
             return openai_error(404, f"The model `{model}` does not exist; see GET "
                                 "/v1/models", param="model", code="model_not_found")
-        asked = translate(body, spec, Limits(
-            max_message_chars=settings.max_message_chars,
-            max_image_bytes=MAX_IMAGE_BYTES))
+        asked = translate(body, spec, Limits(max_image_bytes=MAX_IMAGE_BYTES))
         event = MessageReceived(
             tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
             conversation_id=str(uuid.uuid4()), user_id=principal.user_id, text=asked.text,
             model=spec.name, options=asked.options.model_dump(exclude_none=True),
             history=asked.history, tool_rounds=asked.tool_rounds, images=asked.images,
+            name=asked.name,
         )
         if version is not None:
             applied = await apply_assistant(services, principal, version, model=None,

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from kernel.tokens import estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.completions import NEUTRAL, REFUSED, ChatCompletionRequest, ChatMessageIn
 from schemas.events import HistoryTurn, ImagePart, ToolCall
@@ -37,7 +38,6 @@ class BadField(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    max_message_chars: int
     max_image_bytes: int
     """The most bytes of image data URLs in one request, all images together: the
     request travels on the log as one event, and a log's events have a size limit."""
@@ -53,6 +53,7 @@ class Asked:
     images: tuple[ImagePart, ...]
     tool_rounds: tuple[HistoryTurn, ...]
     options: GenerationOptions
+    name: str | None = None
 
 
 def _extra(model: Any, where: str) -> None:
@@ -136,14 +137,19 @@ def _turns(body: ChatCompletionRequest, spec: ModelSpec,
     for i, m in enumerate(body.messages):
         where = f"messages.{i}"
         _extra(m, f"{where}.")
-        if m.name is not None:
-            raise BadField(f"{where}.name", "message names are not supported",
+        if m.audio is not None:
+            raise BadField(f"{where}.audio", "audio in the history is not supported",
                            code="unsupported_parameter")
+        if m.function_call is not None:
+            raise BadField(f"{where}.function_call", "the deprecated `function_call` is not "
+                           "supported; send `tool_calls`", code="unsupported_parameter")
+        # `annotations` (an assistant's URL citations) are the model's own output, not
+        # something it reads: accepted and left out of the prompt, as OpenAI does.
         if m.refusal is not None:
             raise BadField(f"{where}.refusal", "assistant refusals are not supported in "
                            "the history", code="unsupported_parameter")
         if m.role == "tool":
-            turns = _attach_result(turns, m, where, limits)
+            turns = _attach_result(turns, m, where, spec)
             continue
         role = _ROLES.get(m.role)
         if role is None:
@@ -165,22 +171,29 @@ def _turns(body: ChatCompletionRequest, spec: ModelSpec,
         calls = tuple(ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
                       for c in m.tool_calls or ())
         turns.append(HistoryTurn(role=role, text=_text(m, where), tool_calls=calls,
-                                 images=found))
+                                 images=found, name=m.name))
     return turns
 
 
+def _fits(spec: ModelSpec, text: str, param: str, what: str) -> None:
+    """A message that alone takes more than the model's context window: no fitting of the
+    history can make room for it (the body's bytes are bounded before it is parsed)."""
+    tokens = estimate_tokens(text)
+    if tokens > spec.context_window:
+        raise BadField(param, f"{what} takes about {tokens} tokens, more than the context "
+                       f"window of `{spec.name}` ({spec.context_window} tokens)",
+                       code="context_length_exceeded")
+
+
 def _attach_result(turns: list[HistoryTurn], m: ChatMessageIn, where: str,
-                   limits: Limits) -> list[HistoryTurn]:
+                   spec: ModelSpec) -> list[HistoryTurn]:
     """A tool message becomes the result of the call it answers, in the assistant turn
     that made it (the latest one: results follow their calls)."""
     if not m.tool_call_id:
         raise BadField(f"{where}.tool_call_id", "a tool message needs the `tool_call_id` "
                        "of the call it answers")
     result = _text(m, where)
-    if len(result) > limits.max_message_chars:
-        raise BadField(f"{where}.content", f"the tool result has {len(result)} characters; "
-                       f"the limit is {limits.max_message_chars}",
-                       code="string_above_max_length")
+    _fits(spec, result, f"{where}.content", "the tool result")
     last = turns[-1] if turns else None
     if last is None or last.role != "assistant" or not last.tool_calls:
         raise BadField(f"{where}.role", "a tool message must follow the assistant message "
@@ -273,12 +286,9 @@ def translate(body: ChatCompletionRequest, spec: ModelSpec, limits: Limits) -> A
                        code="unsupported_parameter")
     if not question.text.strip() and not question.images:
         raise BadField("messages", "the last user message has no text")
-    if len(question.text) > limits.max_message_chars:
-        raise BadField("messages", f"the last message has {len(question.text)} characters; "
-                       f"the limit is {limits.max_message_chars}",
-                       code="string_above_max_length")
+    _fits(spec, question.text, "messages", "the last message")
     return Asked(history=tuple(turns[:at]), text=question.text, images=question.images,
-                 tool_rounds=rounds, options=options)
+                 tool_rounds=rounds, options=options, name=question.name)
 
 
 def native_options(raw: dict[str, Any], spec: ModelSpec) -> dict[str, Any]:

@@ -146,7 +146,8 @@ HI: Any = [{"role": "user", "content": "hi"}]
     ("fake", HI, {"logprobs": True}, "logprobs"),
     ("fake", HI, {"top_k": 5}, "top_k"),
     ("fake", HI, {"tool_choice": "auto"}, "tool_choice"),
-    ("fake", [{"role": "user", "content": "hi", "name": "ann"}], {}, "messages.0.name"),
+    ("fake", [{"role": "assistant", "content": "hi", "audio": {"id": "a1"}}, *HI], {},
+     "messages.0.audio"),
     ("fake", [*HI, {"role": "tool", "tool_call_id": "x", "content": "1"}], {},
      "messages.1.role"),
 ])
