@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,13 +21,18 @@ __all__ = ("NoPassages", "PassageSource", "StageDeps")
 
 
 class PassageSource(Protocol):
-    async def search(self, request: MessageReceived, limit: int) -> list[Passage]: ...
+    async def search(self, request: MessageReceived, limit: int,
+                     collections: Sequence[str] = ("library",)) -> list[Passage]:
+        """Passages of the scopes the request may see; ``collections`` are those of its
+        assistant (``library`` and other assistants' names)."""
+        ...
 
 
 class NoPassages:
     """Until documents are indexed, retrieval finds nothing."""
 
-    async def search(self, request: MessageReceived, limit: int) -> list[Passage]:
+    async def search(self, request: MessageReceived, limit: int,
+                     collections: Sequence[str] = ("library",)) -> list[Passage]:
         return []
 
 

@@ -142,7 +142,8 @@ class DocumentOut(BaseModel):
     size: int
     conversation_id: str | None = None
     scope: str = Field("tenant", description="where its passages may be cited: `tenant` "
-                       "(every member's answers) or `conversation:<id>` (that one's)")
+                       "(every member's answers), `assistant:<name>` (that assistant's) "
+                       "or `conversation:<id>` (that one's)")
     status: Literal["queued", "indexing", "ready", "failed"]
     # chunks_done / chunks_total while indexing; 1.0 once ready.
     progress: float = Field(ge=0.0, le=1.0)

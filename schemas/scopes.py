@@ -2,6 +2,8 @@
 
 A document belongs to one scope. ``tenant`` (the library): every member's answers may cite
 it. ``conversation:<id>``: only that conversation's answers, and only its owner sees it.
+``assistant:<name>``: the answers of that assistant (and of assistants whose collections
+name it); every member sees it, its admins add to it.
 Retrieval searches each scope that applies to a message, narrowest first (see
 ``agents.retrieval.passages``); a new kind of scope is a new ``kind`` here, a rule for who
 sees it at the edge and a line in retrieval's ``scopes_of``.
@@ -18,7 +20,7 @@ from typing import Literal, get_args
 
 __all__ = ("SCOPE_KINDS", "TENANT", "Scope", "ScopeKind")
 
-ScopeKind = Literal["tenant", "conversation"]
+ScopeKind = Literal["tenant", "conversation", "assistant"]
 SCOPE_KINDS: tuple[str, ...] = get_args(ScopeKind)
 _MAX_ID = 200
 
@@ -40,6 +42,10 @@ class Scope:
     @classmethod
     def conversation(cls, conversation_id: str) -> Scope:
         return cls("conversation", conversation_id)
+
+    @classmethod
+    def assistant(cls, name: str) -> Scope:
+        return cls("assistant", name)
 
     @property
     def key(self) -> str:

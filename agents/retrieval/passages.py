@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from agents.embedders.base import Embedder
 from kernel.errors import ProviderError, StoreUnavailable
@@ -30,9 +31,16 @@ log = logging.getLogger(__name__)
 _TENANTS_KEPT = 10_000
 
 
-def scopes_of(request: MessageReceived) -> tuple[Scope, ...]:
-    """The scopes whose documents a message may cite, narrowest (searched first) first."""
-    return (Scope.conversation(request.conversation_id), TENANT)
+def scopes_of(request: MessageReceived, collections: Sequence[str] = ("library",)
+              ) -> tuple[Scope, ...]:
+    """The scopes whose documents a message may cite, narrowest (searched first) first:
+    its conversation's, its assistant's own, then the collections the assistant may cite
+    (``library``: the tenant's; another assistant's name: that one's documents)."""
+    found = [Scope.conversation(request.conversation_id)]
+    if request.assistant is not None:
+        found.append(Scope.assistant(request.assistant.name))
+    found += [TENANT if c == "library" else Scope.assistant(c) for c in collections]
+    return tuple(dict.fromkeys(found))
 
 
 class IndexedPassages:
@@ -47,7 +55,8 @@ class IndexedPassages:
         self._min_similarity = min_similarity
         self._with_documents: OrderedDict[str, None] = OrderedDict()
 
-    async def search(self, request: MessageReceived, limit: int) -> list[Passage]:
+    async def search(self, request: MessageReceived, limit: int,
+                     collections: Sequence[str] = ("library",)) -> list[Passage]:
         if limit <= 0:
             return []
         tenant, text = request.tenant_id, request.text
@@ -58,7 +67,7 @@ class IndexedPassages:
             found = await asyncio.gather(*(
                 self._index.search(tenant, text, vector, scope=scope.key, limit=limit,
                                    alpha=self._alpha)
-                for scope in scopes_of(request)))
+                for scope in scopes_of(request, collections)))
             wanted = set(content_words(text))
             hits = [h for hits in found for h in hits if self._relevant(h, wanted)]
             ready = await self._ready_documents(tenant, {h.document_id for h in hits})

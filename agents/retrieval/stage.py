@@ -146,7 +146,9 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
     # History and passages are independent: fetched concurrently, not one after another.
     (history, summary), passages = await asyncio.gather(
         reading,
-        deps.passages.search(request, deps.passages_limit) if verdict.allowed
+        deps.passages.search(request, deps.passages_limit,
+                             assistant.spec.collections if assistant else ("library",))
+        if verdict.allowed
         else _no_passages())
     if request.history is None:
         history = _guarded(history)

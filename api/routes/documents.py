@@ -15,6 +15,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as FilePart
 
+from api.assistants.use import AssistantRefused, find_version
 from api.deps import Principal, PrincipalDep, ServicesDep, own_conversation
 from api.errors import ApiError
 from api.guards.limits import count
@@ -81,7 +82,8 @@ async def upload_document(
     title: Annotated[str | None, Form(max_length=200)] = None,
     scope: Annotated[str | None, Form(
         max_length=220, description="where its passages may be cited: `tenant` (the "
-        "default: every member's answers) or `conversation:<id>` (only that conversation "
+        "default: every member's answers), `assistant:<name>` (that assistant's answers; "
+        "admins) or `conversation:<id>` (only that conversation "
         "of the caller's)")] = None,
 ) -> DocumentOut:
     documents, _ = _parts(services)
@@ -219,16 +221,25 @@ def _scope_of(scope: str | None, conversation_id: str | None) -> Scope:
 
 
 async def _check_scope(services: EdgeServices, principal: Principal, scope: Scope) -> None:
-    """Only a scope the caller may add to: the tenant's library, or their own
-    conversation (404 otherwise, as for any conversation not theirs)."""
+    """Only a scope the caller may add to: the tenant's library, their own conversation
+    (404 otherwise, as for any conversation not theirs), or, for admins, an assistant's
+    knowledge (404 when the tenant has no such assistant)."""
     if scope.kind == "conversation":
         await own_conversation(services, principal, scope.id)
+    elif scope.kind == "assistant":
+        if not principal.is_admin:
+            raise ApiError(403, "forbidden", "an assistant's documents are its admins' to add")
+        try:
+            await find_version(services, principal.tenant_id, scope.id, new_use=False)
+        except AssistantRefused as exc:
+            raise ApiError(404, "assistant_not_found", exc.message) from None
 
 
 def _visible(d: Document, principal: Principal) -> bool:
-    """A tenant's documents are every member's; a conversation's are its owner's only
-    (uploading one needs owning the conversation, so its uploader is that owner)."""
-    return d.scope.kind == "tenant" or d.user_id == principal.user_id
+    """A tenant's and an assistant's documents are every member's; a conversation's are
+    its owner's only (uploading one needs owning the conversation, so its uploader is
+    that owner)."""
+    return d.scope.kind in ("tenant", "assistant") or d.user_id == principal.user_id
 
 
 async def _find(documents: DocumentStore, principal: Principal, document_id: str,

@@ -187,3 +187,42 @@ async def test_an_assistant_that_cannot_work_is_refused_when_written(
     r = await tenant_client.post("/v1/assistants", json={
         "name": "nomodel", **_spec("Hello", model="no-such-model")})
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_model"
+
+
+async def test_an_assistant_cites_its_own_documents_and_only_the_collections_it_names(
+        tenant_client: httpx.AsyncClient, stack: Stack) -> None:
+    from tests.e2e.test_knowledge import cited, upload, wait_until_indexed
+
+    c = tenant_client
+    own, other = f"ferry-{uuid.uuid4().hex[:6]}", f"plain-{uuid.uuid4().hex[:6]}"
+    for name, collections in ((own, []), (other, ["library", own])):
+        r = await c.post("/v1/assistants", json={
+            "name": name, "title": name, "model": "local", "collections": collections})
+        assert r.status_code == 201, r.text
+    skipper = f"Captain Iselda Marr-{uuid.uuid4().hex[:4]}"
+    lib_fact = f"The Vellir ferry office opens at {uuid.uuid4().int % 9 + 1} o'clock."
+    r = await upload(c, "ferry.txt", f"The skipper of the Vellir ferry is {skipper}.".encode(),
+                     "text/plain", scope=f"assistant:{own}")
+    assert r.status_code == 202 and r.json()["scope"] == f"assistant:{own}", r.text
+    mine = await wait_until_indexed(c, r.json()["id"])
+    r = await upload(c, "office.txt", lib_fact.encode(), "text/plain")
+    library = await wait_until_indexed(c, r.json()["id"])
+    assert mine["status"] == library["status"] == "ready"
+
+    async def sources(assistant: str | None, question: str) -> set[str]:
+        cid = await new_conversation(c)
+        body = {"assistant": assistant} if assistant else {}
+        answer = await ask(c, cid, question, **body)
+        assert answer.last.event == "done", stack.logs()
+        return {x["document_id"] for x in cited(answer)}
+
+    question = "Who is the skipper of the Vellir ferry and when does the ferry office open?"
+    # Its own documents, and no library (its collections are empty).
+    assert await sources(own, question) == {mine["id"]}
+    # Without the assistant: the library only, never an assistant's documents.
+    assert await sources(None, question) == {library["id"]}
+    # An assistant naming the library and the first one's collection cites both.
+    assert await sources(other, question) == {mine["id"], library["id"]}
+    # Only admins add to an assistant's knowledge; an unknown assistant is 404.
+    r = await upload(c, "x.txt", b"x", "text/plain", scope="assistant:no-such")
+    assert r.status_code == 404, r.text
