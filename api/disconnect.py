@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.deps import Principal
+from api.errors import error_body
 from api.relay.stream import RequestStream
 from api.services import EdgeServices
 from api.submit import cancel
@@ -39,9 +40,8 @@ class ClientGone(Exception):
 
 def gone_response() -> JSONResponse:
     """What is sent to a client that left: nobody reads it, but the log shows the 499."""
-    return JSONResponse({"error": {"code": "client_closed", "message": "the client closed "
-                                   "the request", "type": "invalid_request_error",
-                                   "param": None}}, 499)
+    return JSONResponse(error_body(499, "client_closed", "the client closed the request"),
+                        499)
 Leave = Callable[[], Awaitable[None]]
 """What to do when the client left before the answer ended."""
 

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.errors import ChatstreamError, EventTooLarge, LogUnavailable, StoreUnavailable
 
-__all__ = ("ApiError", "install_error_handlers")
+__all__ = ("ApiError", "error_body", "install_error_handlers")
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +33,31 @@ class ApiError(ChatstreamError):
         self.headers = headers
 
 
-def _body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+# OpenAI's error types by status, so a body is in OpenAI's shape too.
+_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+          409: "conflict_error", 429: "rate_limit_error"}
+
+
+def error_body(status: int, code: str, message: str,
+               param: str | None = None) -> dict[str, dict[str, str | None]]:
+    """The one error body: chatstream's ``code`` and ``message``, which are also OpenAI's,
+    with OpenAI's ``type`` and ``param``, so the SDKs read every error of the edge."""
+    kind = _TYPES.get(status) or ("server_error" if status >= 500
+                                  else "invalid_request_error")
+    return {"error": {"code": code, "message": message, "type": kind, "param": param}}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.message), exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.status, exc.code, exc.message), exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(EventTooLarge)
     async def too_large(_: Request, exc: EventTooLarge) -> JSONResponse:
         # The request (with the history a client sent) is larger than the log takes.
-        return JSONResponse(_body("payload_too_large", "the request is larger than the log "
+        return JSONResponse(error_body(413, "payload_too_large", "the request is larger "
+                                       "than the log "
                                   "accepts; send less history"), 413)
 
     @app.exception_handler(StoreUnavailable)
@@ -53,27 +65,29 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         what = "store" if isinstance(exc, StoreUnavailable) else "log"
         log.warning("%s unavailable: %s", what, exc)
-        return JSONResponse(_body("unavailable", f"the {what} is unavailable; retry shortly"),
+        return JSONResponse(error_body(503, "unavailable",
+                                       f"the {what} is unavailable; retry shortly"),
                             503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(_body("invalid_json", "the body is not valid JSON"), 422)
+            return JSONResponse(error_body(422, "invalid_json", "the body is not valid JSON"),
+                                422)
         parts = []
         for e in errors[:5]:
             where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
             parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return JSONResponse(_body("invalid_request", "; ".join(parts)), 422)
+        return JSONResponse(error_body(422, "invalid_request", "; ".join(parts)), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
-        return JSONResponse(_body(code, str(exc.detail)),
+        return JSONResponse(error_body(exc.status_code, code, str(exc.detail)),
                             exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(_body("internal", "internal error"), 500)
+        return JSONResponse(error_body(500, "internal", "internal error"), 500)

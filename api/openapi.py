@@ -2,7 +2,8 @@
 
 - an HTTP Bearer scheme (an access token or an API key), so ``/docs``' Authorize works,
   required on every route but the public ones;
-- every error a route can answer, with the one error shape ``{"error": {code, message}}``,
+- every error a route can answer, with the one error shape
+  ``{"error": {code, message, type, param}}`` (chatstream's keys, which are OpenAI's too),
   instead of FastAPI's default 422 body, which the edge never sends;
 - the stream of ``GET /v1/requests/{rid}/events`` described event by event.
 """
@@ -24,9 +25,11 @@ _ERROR = {
     "type": "object",
     "required": ["error"],
     "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
+        "type": "object", "required": ["code", "message", "type", "param"],
         "properties": {"code": {"type": "string", "examples": ["not_found"]},
-                       "message": {"type": "string"}}}},
+                       "message": {"type": "string"},
+                       "type": {"type": "string", "examples": ["not_found_error"]},
+                       "param": {"type": ["string", "null"]}}}},
 }
 
 _WHY = {

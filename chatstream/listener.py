@@ -228,7 +228,7 @@ class GuardedProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if status is not None and (cycle is None or not cycle.response_started
                                    or cycle.response_complete):
-            body = error_json(code, message)
+            body = error_json(status, code, message)
             self.transport.write(b"".join([
                 STATUS_LINE[status], b"content-type: application/json\r\n",
                 b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body), body]))

@@ -106,7 +106,11 @@ class MessageList(BaseModel):
 class ModelOut(BaseModel):
     id: str
     object: Literal["model"] = "model"
+    created: int
+    """When the model was configured (the catalogue's time), as OpenAI's Unix seconds."""
     owned_by: str
+    kind: Literal["chat", "embedding"] = "chat"
+    """``chat``: answers (chat completions, Responses); ``embedding``: /v1/embeddings."""
     provider: str
     description: str
     context_window: int

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError
+from api.errors import ApiError, error_body
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
 from api.guards.slots import StreamSlots, user_of
 
@@ -79,14 +79,14 @@ def host_allowed(value: str, allowed: frozenset[str]) -> bool:
     return "*" in allowed or _host_of(value) in allowed
 
 
-def error_json(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
+def error_json(status: int, code: str, message: str) -> bytes:
+    return json.dumps(error_body(status, code, message)).encode()
 
 
 async def refuse(send: Send, status: int, code: str, message: str,
                  retry_after: str | None = None) -> None:
     """Answer with the error and close the connection."""
-    body = error_json(code, message)
+    body = error_json(status, code, message)
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
     if retry_after:

@@ -57,7 +57,12 @@ async def _conversation(c: httpx.AsyncClient, headers: dict[str, str] | None = N
 def _error(r: httpx.Response, status: int, code: str | None = None) -> None:
     assert r.status_code == status, r.text
     body = r.json()["error"]
-    assert set(body) == {"code", "message"}
+    # chatstream's keys, and OpenAI's: its SDKs read every error of the edge.
+    assert set(body) == {"code", "message", "type", "param"}
+    assert body["type"] == {401: "authentication_error", 403: "permission_error",
+                            404: "not_found_error", 409: "conflict_error",
+                            429: "rate_limit_error"}.get(status, "invalid_request_error"
+                                                         if status < 500 else "server_error")
     if code is not None:
         assert body["code"] == code
 

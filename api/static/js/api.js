@@ -55,7 +55,9 @@ async function call(method, path, body, headers = {}) {
   return response.json().catch(() => null);
 }
 
-export const listModels = () => call("GET", "/v1/models").then((r) => r.data);
+// The models that answer (the list also names the embedder, kind "embedding").
+export const listModels = () => call("GET", "/v1/models")
+  .then((r) => r.data.filter((m) => m.kind !== "embedding"));
 export const listConversations = (bookmarked = false) =>
   call("GET", `/v1/conversations${bookmarked ? "?bookmarked=true" : ""}`).then((r) => r.data);
 export const createConversation = (title) => call("POST", "/v1/conversations", { title });
