@@ -16,13 +16,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 
+from kernel.settings import Settings
 from kernel.telemetry import tracing
 from schemas.events import MessageReceived, ScoresComputed
 from schemas.topics import REQUESTS, SCORES
 from streams.codec import encode
 from streams.runtime.base import Emit, Record, StageSpec
 from streams.runtime.embedded.runtime import EmbeddedRuntime
-from streams.runtime.runner import StageRunner
+from streams.runtime.runner import StageRetry, StageRunner
 
 
 async def _measure(events: int) -> float:
@@ -36,7 +37,8 @@ async def _measure(events: int) -> float:
     async def handler(event: MessageReceived) -> AsyncIterator[Emit]:
         yield Emit(SCORES, "k", scores)
 
-    runner = StageRunner(StageSpec("bench", (REQUESTS,), handler), runtime.publisher)
+    runner = StageRunner(StageSpec("bench", (REQUESTS,), handler), runtime.publisher,
+                         StageRetry.of(Settings.defaults()))
     record = Record(REQUESTS.name, 0, 0, b"k", encode(request), 0)
     logging_off = __import__("logging")
     logging_off.disable(logging_off.INFO)  # the per-event log line is not what is measured

@@ -21,6 +21,7 @@ from streams.runtime.base import Runtime
 from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.kafka.lag import KafkaLag
 from streams.runtime.lag import LagSource, lag_monitor
+from streams.runtime.runner import StageRetry
 
 __all__ = ("Backend", "CassandraStores", "SQLiteStores", "StoreFamily")
 
@@ -129,11 +130,11 @@ class Backend:
             from streams.runtime.kafka.runtime import KafkaRuntime
             return KafkaRuntime(
                 s.kafka_bootstrap, topic_prefix=s.topic_prefix, partitions=s.partitions,
-                replication=s.replication_factor, retries=s.stage_retries,
+                replication=s.replication_factor, retry=StageRetry.of(s),
                 data_dir=s.data_dir, client_id=client_id,
                 session_timeout_s=s.session_timeout_s, retention=s.log_retention)
         self._embedded = EmbeddedRuntime(
-            partitions=s.partitions, topic_prefix=s.topic_prefix, retries=s.stage_retries,
+            partitions=s.partitions, topic_prefix=s.topic_prefix, retry=StageRetry.of(s),
             path=self._log_path(),
             retention=s.log_retention, cache_bytes=s.log_cache_mb << 20)
         return self._embedded

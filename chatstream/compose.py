@@ -19,10 +19,9 @@ import uvicorn
 
 from agents import batches, persistence, scoring
 from agents.analytics import stage as analytics
-from agents.deps import NoPassages, StageDeps
+from agents.deps import StageDeps
 from agents.inference import stage as inference
 from agents.inference.breaker import BreakerBoard, BreakerConfig
-from agents.inference.retry import RetryPolicy
 from agents.providers.base import ChatProvider
 from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
@@ -108,9 +107,7 @@ def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) 
 
 
 def build_breakers(settings: Settings, providers: Sequence[str] = ()) -> BreakerBoard:
-    board = BreakerBoard(BreakerConfig(failures=settings.breaker_failures,
-                                       window_s=settings.breaker_window_s,
-                                       open_s=settings.breaker_open_s))
+    board = BreakerBoard(BreakerConfig.of(settings))
     for key in providers:  # known from the start: /readyz and the gauge show them all
         board.get(key)
     return board
@@ -127,23 +124,11 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
                                  f"choose from {', '.join(STAGE_NAMES)}")
-    deps = StageDeps(
-        store=store, catalogue=catalogue or load_catalogue(settings.models_file),
+    deps = StageDeps.of(
+        settings, store=store, catalogue=catalogue or load_catalogue(settings.models_file),
         providers=providers if providers is not None else build_providers(settings),
-        history_turns=settings.history_turns, history_max_bytes=settings.history_max_bytes,
-        chunk_max_ms=settings.chunk_max_ms, chunk_max_chars=settings.chunk_max_chars,
-        inference_concurrency=settings.inference_concurrency,
-        passages=knowledge.passages() if knowledge is not None else NoPassages(),
-        passages_limit=settings.rag_passages,
-        web=web, web_results=settings.web_search_results,
-        assistants=assistants or AssistantRegistry(None),
-        breakers=breakers or build_breakers(settings),
-        retry=RetryPolicy(
-            retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
-            max_backoff_s=settings.retry_max_backoff_s,
-            retry_after_max_s=settings.retry_after_max_s,
-            first_token_timeout_s=settings.first_token_timeout_s),
-    )
+        passages=knowledge.passages() if knowledge is not None else None,
+        web=web, assistants=assistants, breakers=breakers or build_breakers(settings))
     factories: dict[str, Callable[[], StageSpec]] = {
         "retrieval": lambda: retrieval.stage(deps),
         "inference": lambda: inference.stage(deps),
@@ -267,11 +252,7 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
             relay = TokenRelay(
                 runtime, edge_id=settings.edge_id or _edge_id(settings.port),
                 partition=settings.relay_partition,
-                limits=RelayLimits(keep_s=settings.relay_keep_s,
-                                   max_age_s=settings.relay_max_age_s,
-                                   max_streams=settings.relay_max_streams,
-                                   max_bytes=settings.relay_max_bytes,
-                                   lookback_s=settings.relay_lookback_s))
+                limits=RelayLimits.of(settings))
             await relay.start()
             stack.push_async_callback(relay.stop)
             view = AnalyticsView(runtime, analytics_name(settings.analytics_group))

@@ -116,10 +116,14 @@ class Settings(BaseSettings):
                                    "ends with an `error` event and leaves the edge's memory")
     relay_max_streams: int = Field(20_000, ge=1, description="answers the edge keeps in "
                                    "memory at most")
-    relay_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="memory the SSE frames "
-                                 "the edge keeps may take at most (their bytes and about 100 "
-                                 "more each); the oldest answers go first")
+    relay_max_bytes: int = Field(64 * 1024 * 1024, ge=1, description="memory the answers "
+                                 "the edge keeps may take at most (about 120 bytes per "
+                                 "event and its text); the oldest answers go first")
     stage_retries: int = Field(3, ge=0, description="tries of an event before dead-lettering")
+    stage_backoff_s: float = Field(0.2, ge=0, description="first wait before a stage tries "
+                                   "an event again; doubles each try, with full jitter")
+    stage_max_backoff_s: float = Field(10.0, ge=0, description="longest wait between a "
+                                       "stage's tries of an event")
     inference_concurrency: int = Field(64, ge=1, description="answers one inference worker "
                                        "generates at once")
     session_timeout_s: float = Field(10.0, ge=6.0, description="a worker that stops "
@@ -405,6 +409,12 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return topic_name(name, self.topic_prefix)
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """Every setting at its documented default, whatever the environment says: what
+        the policy objects built from settings get when nothing configures them."""
+        return cls.model_construct()
 
 
 @lru_cache

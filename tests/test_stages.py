@@ -60,8 +60,10 @@ async def test_what_the_stages_emit_is_what_the_registry_says(tmp_path: Path) ->
     before = _emitted()
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("CHATSTREAM_")}
     try:
+        # The deterministic model: the small language model (the default once installed)
+        # takes minutes on a loaded machine, and what is checked is the topics.
         settings = Settings(data_dir=tmp_path, log_durable=False, lag_interval_s=0,
-                            local_model_delay_ms=0)
+                            local_model_delay_ms=0, default_model="extractive")
         async with deployment(settings, edge=True, stages=stage_names("chat")) as running:
             assert running.services is not None
             transport = httpx.ASGITransport(app=create_app(running.services))

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from kernel.settings import Settings
 from kernel.telemetry.metrics import BREAKER_STATE
 
 __all__ = ("BreakerBoard", "BreakerConfig", "CircuitBreaker")
@@ -35,13 +36,18 @@ _GAUGE = {"closed": 0, "half_open": 1, "open": 2}
 
 @dataclass(frozen=True)
 class BreakerConfig:
-    failures: int = 5
-    window_s: float = 60.0
-    open_s: float = 30.0
+    failures: int
+    window_s: float
+    open_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> BreakerConfig:
+        return cls(failures=settings.breaker_failures, window_s=settings.breaker_window_s,
+                   open_s=settings.breaker_open_s)
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, config: BreakerConfig = BreakerConfig(),
+    def __init__(self, name: str, config: BreakerConfig,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self._config = config
@@ -132,7 +138,7 @@ class CircuitBreaker:
 class BreakerBoard:
     """The breakers of one worker, made on first use."""
 
-    def __init__(self, config: BreakerConfig = BreakerConfig(),
+    def __init__(self, config: BreakerConfig,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
         self._clock = clock

@@ -3,24 +3,32 @@ own ``Retry-After`` when it gives one (unless that is longer than failing over).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+
+from kernel.backoff import full_jitter
+from kernel.settings import Settings
 
 __all__ = ("RetryPolicy",)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 2
-    backoff_s: float = 0.5
-    max_backoff_s: float = 8.0
-    retry_after_max_s: float = 20.0
-    first_token_timeout_s: float = 30.0
+    retries: int
+    backoff_s: float
+    max_backoff_s: float
+    retry_after_max_s: float
+    first_token_timeout_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> RetryPolicy:
+        return cls(retries=settings.provider_retries, backoff_s=settings.retry_backoff_s,
+                   max_backoff_s=settings.retry_max_backoff_s,
+                   retry_after_max_s=settings.retry_after_max_s,
+                   first_token_timeout_s=settings.first_token_timeout_s)
 
     def delay(self, retry: int, retry_after: float | None = None) -> float | None:
         """Seconds to wait before retry number ``retry`` (from 1); None: do not wait,
         fail over now (the provider asked for a longer pause than is worth waiting)."""
         if retry_after is not None:
             return None if retry_after > self.retry_after_max_s else retry_after
-        # Full jitter: workers that failed together do not retry together.
-        return random.uniform(0, min(self.max_backoff_s, self.backoff_s * 2 ** (retry - 1)))
+        return full_jitter(retry, self.backoff_s, self.max_backoff_s)

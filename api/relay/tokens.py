@@ -29,6 +29,7 @@ import orjson
 
 from api.relay.stream import RequestStream
 from api.views.topicview import TopicView
+from kernel.settings import Settings
 from schemas.events import MessageReceived, time_of_id
 from schemas.topics import REQUESTS, TOKENS
 from streams.runtime.base import Record, Runtime, request_of
@@ -41,14 +42,25 @@ log = logging.getLogger(__name__)
 _SKEW_MS = 5_000
 
 
+# Answers read from the log on demand at once.
+_MAX_SEEKS = 32
+
+
 @dataclass(frozen=True)
 class RelayLimits:
-    keep_s: float = 60.0  # how long a finished answer stays for a resume without the log
-    max_age_s: float = 900.0  # an answer unfinished after this ends with an error
-    max_streams: int = 20_000
-    max_bytes: int = 64 * 1024 * 1024
-    lookback_s: float = 600.0  # how far back an answer can be found in the log
-    max_seeks: int = 32  # answers read on demand at once
+    """What the relay keeps and for how long (the RELAY_* settings say what each is)."""
+
+    keep_s: float
+    max_age_s: float
+    max_streams: int
+    max_bytes: int
+    lookback_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> RelayLimits:
+        return cls(keep_s=settings.relay_keep_s, max_age_s=settings.relay_max_age_s,
+                   max_streams=settings.relay_max_streams, max_bytes=settings.relay_max_bytes,
+                   lookback_s=settings.relay_lookback_s)
 
 
 class TokenRelay:
@@ -57,7 +69,7 @@ class TokenRelay:
         self._runtime = runtime
         self._edge_id = edge_id
         self._partition = partition
-        self.limits = limits or RelayLimits()
+        self.limits = limits or RelayLimits.of(Settings.defaults())
         self.home = 0
         # Unfinished answers by arrival, finished ones by finishing time.
         self._live: OrderedDict[str, RequestStream] = OrderedDict()
@@ -66,7 +78,7 @@ class TokenRelay:
         self._pending: set[str] = set()
         self._bytes = 0
         self._seeks: dict[str, asyncio.Task[None]] = {}
-        self._seek_slots = asyncio.Semaphore(self.limits.max_seeks)
+        self._seek_slots = asyncio.Semaphore(_MAX_SEEKS)
         self._view: TopicView | None = None
 
     async def start(self, timeout_s: float = 60.0) -> None:

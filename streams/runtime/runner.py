@@ -10,14 +10,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from kernel.backoff import full_jitter
 from kernel.errors import EventTooLarge, LogUnavailable, PoisonEvent, StoreUnavailable
+from kernel.settings import Settings
 from kernel.telemetry import tracing
 from kernel.telemetry.logs import request_id_var
 from kernel.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
@@ -28,7 +30,7 @@ from streams.codec import decode
 from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
 from streams.runtime.observe import observe_emit
 
-__all__ = ("StageRunner",)
+__all__ = ("StageRetry", "StageRunner")
 
 log = logging.getLogger(__name__)
 
@@ -55,33 +57,37 @@ def _describe(event: Any) -> str:
     return f"document_id={doc}" if doc else f"type={getattr(event, 'type', '?')}"
 
 
+@dataclass(frozen=True, slots=True)
+class StageRetry:
+    """How often a stage tries a failing event again before dead-lettering it, and how
+    long it waits in between (also while the store or the log is out)."""
+
+    retries: int
+    backoff_s: float
+    max_backoff_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> StageRetry:
+        return cls(settings.stage_retries, settings.stage_backoff_s,
+                   settings.stage_max_backoff_s)
+
+    def delay(self, attempt: int) -> float:
+        return full_jitter(attempt, self.backoff_s, self.max_backoff_s)
+
+
 class StageRunner:
-    def __init__(
-        self,
-        spec: StageSpec,
-        publisher: Publisher,
-        *,
-        topic_prefix: str = "",
-        retries: int = 3,
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 10.0,
-    ) -> None:
+    def __init__(self, spec: StageSpec, publisher: Publisher, retry: StageRetry, *,
+                 topic_prefix: str = "") -> None:
         self.spec = spec
         self._publisher = publisher
-        self._retries = retries
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._retry = retry
         self._by_name: dict[str, TopicSpec] = {
             topic_name(t, topic_prefix): t for t in (*spec.inputs, *ALL_TOPICS)
         }
 
-    def _delay(self, attempt: int) -> float:
-        # Exponential with full jitter, so retrying workers do not stampede together.
-        return random.uniform(0, min(self._max_backoff_s, self._backoff_s * 2**attempt))
-
     async def _wait_out(self, outage: StoreUnavailable | LogUnavailable,
                         attempt: int) -> None:
-        delay = self._delay(min(attempt, 6))
+        delay = self._retry.delay(attempt)
         log.warning("%s: %s unavailable (%s); retrying in %.1fs", self.spec.name,
                     "store" if isinstance(outage, StoreUnavailable) else "log", outage, delay)
         await asyncio.sleep(delay)
@@ -136,12 +142,12 @@ class StageRunner:
             except Exception as exc:
                 STAGE_EVENTS.labels(self.spec.name, topic.name, "error").inc()
                 tracing.current_span().record_exception(exc)
-                if isinstance(exc, PoisonEvent) or attempt > self._retries:
+                if isinstance(exc, PoisonEvent) or attempt > self._retry.retries:
                     log.exception("%s: giving up on %s@%d:%d", self.spec.name,
                                   record.topic, record.partition, record.offset)
                     await self._dead_letter(record, exc, attempt, event)
                     return
-                delay = self._delay(attempt)
+                delay = self._retry.delay(attempt)
                 log.warning("%s: attempt %d failed (%s: %s); retrying in %.2fs",
                             self.spec.name, attempt, type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)

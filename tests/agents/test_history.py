@@ -15,6 +15,7 @@ from agents.providers.base import Delta, Prompt
 from agents.providers.extractive import ExtractiveProvider
 from agents.retrieval.stage import handle as retrieve
 from kernel.errors import ProviderError
+from kernel.settings import Settings
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import ContextBuilt, HistorySummary, HistoryTurn, MessageReceived
 from stores.conversations.base import Conversation, StoredMessage
@@ -212,7 +213,8 @@ async def test_retrieval_loads_the_summary_and_only_the_turns_after_it(
         await store.save_message(m)
     await store.save_summary(StoredSummary("t", "c", "turns 0 to 3", "m3", stored[3].created_at,
                                            T0))
-    deps = StageDeps(store=store, catalogue=Catalogue(models=(TINY,)), providers={})
+    deps = StageDeps.of(Settings.defaults(), store=store, catalogue=Catalogue(models=(TINY,)),
+                        providers={})
     request = MessageReceived(tenant_id="t", request_id="r9", message_id="m9",
                               conversation_id="c", user_id="u", text="and now?", model="tiny")
     [emit] = [e async for e in retrieve(request, deps)]

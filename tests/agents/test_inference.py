@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from agents.providers.groq_sdk import GroqProvider
 from agents.providers.openai_sdk import OpenAIProvider
 from api.relay.stream import RequestStream
 from harness.fake_models import FakeModelServer, Reply
+from kernel.settings import Settings
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import (
     AnswerFailed,
@@ -68,17 +70,15 @@ def make_deps(store: SQLiteConversationStore, openai_provider: OpenAIProvider,
     def make(*, retries: int = 2, first_token_timeout_s: float = 5.0,
              breakers: BreakerBoard | None = None,
              providers: dict[str, ChatProvider] | None = None) -> StageDeps:
-        return StageDeps(
-            store=store, catalogue=CATALOGUE,
+        deps = StageDeps.of(
+            Settings.defaults(), store=store, catalogue=CATALOGUE,
             providers=providers if providers is not None else {
                 "openai": openai_provider, "groq": groq_provider,
                 "extractive": ExtractiveProvider(delay_ms=0)},
-            chunk_max_ms=5, chunk_max_chars=8,
-            breakers=breakers or BreakerBoard(),
-            retry=RetryPolicy(retries=retries, backoff_s=0.01, max_backoff_s=0.05,
-                              retry_after_max_s=5,
-                              first_token_timeout_s=first_token_timeout_s),
-        )
+            breakers=breakers)
+        return replace(deps, chunk_max_ms=5, chunk_max_chars=8, retry=RetryPolicy(
+            retries=retries, backoff_s=0.01, max_backoff_s=0.05, retry_after_max_s=5,
+            first_token_timeout_s=first_token_timeout_s))
     return make
 
 

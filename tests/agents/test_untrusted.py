@@ -17,6 +17,7 @@ from agents.providers.base import Prompt
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retrieval.stage import cap_history, handle
 from harness.fake_models import FakeModelServer, Reply
+from kernel.settings import Settings
 from schemas.catalogue import Catalogue, ModelSpec
 from schemas.events import ContextBuilt, HistoryTurn, MessageReceived, Passage, ToolCall
 from stores.conversations.base import Conversation, StoredMessage
@@ -42,7 +43,8 @@ async def deps(tmp_path: Path) -> AsyncIterator[StageDeps]:
     store = SQLiteConversationStore(tmp_path / "chat.db")
     await store.start()
     try:
-        yield StageDeps(store=store, catalogue=Catalogue(models=()), providers={})
+        yield StageDeps.of(Settings.defaults(), store=store, catalogue=Catalogue(models=()),
+                          providers={})
     finally:
         await store.close()
 

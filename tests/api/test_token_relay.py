@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from api.relay.events import Failed, Token
 from api.relay.native import NativeSse
 from api.relay.stream import RequestStream
 from api.relay.tokens import RelayLimits, TokenRelay
+from kernel.settings import Settings
 from schemas.events import (
     AnswerFailed,
     AnswerFinished,
@@ -66,7 +68,7 @@ async def _read(stream: RequestStream, after: int = 0) -> list[Any]:
 @contextlib.asynccontextmanager
 async def _edge(rt: EmbeddedRuntime, partition: int, **limits: Any) -> Any:
     relay = TokenRelay(rt, edge_id=f"edge-{partition}", partition=partition,
-                       limits=RelayLimits(**limits))
+                       limits=replace(RelayLimits.of(Settings.defaults()), **limits))
     await relay.start()
     try:
         yield relay

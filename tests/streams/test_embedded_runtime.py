@@ -13,6 +13,7 @@ from schemas.topics import DLQ, REQUESTS
 from streams.codec import decode
 from streams.runtime.base import Emit, StageSpec
 from streams.runtime.embedded.runtime import EmbeddedLog, EmbeddedRuntime
+from streams.runtime.runner import StageRetry, StageRunner
 
 
 def _msg(key: str, n: int) -> MessageReceived:
@@ -76,7 +77,7 @@ async def test_a_restarted_group_resumes_from_its_committed_offset() -> None:
 
 
 async def test_a_failing_event_is_dead_lettered_and_the_stage_moves_on() -> None:
-    rt = EmbeddedRuntime(partitions=1, retries=1)
+    rt = EmbeddedRuntime(partitions=1, retry=StageRetry(1, 0.001, 0.01))
     seen: list[MessageReceived] = []
     await rt.start([_collector(seen, fail_on="1")])
     try:
@@ -154,7 +155,6 @@ async def test_a_dead_letter_waits_for_the_log_instead_of_being_dropped() -> Non
     """The log refuses the dead letter twice (an outage): the runner keeps the record
     until the letter is written, then moves on to the next event."""
     from kernel.errors import LogUnavailable
-    from streams.runtime.runner import StageRunner
 
     rt = EmbeddedRuntime(partitions=1)
     await rt.start()
@@ -174,7 +174,7 @@ async def test_a_dead_letter_waits_for_the_log_instead_of_being_dropped() -> Non
             await rt.publisher.publish(topic, key, event, headers)
 
     seen: list[MessageReceived] = []
-    runner = StageRunner(_collector(seen, fail_on="1"), Flaky(), retries=0, backoff_s=0.001)
+    runner = StageRunner(_collector(seen, fail_on="1"), Flaky(), StageRetry(0, 0.001, 0.01))
     try:
         await rt.publisher.publish(REQUESTS, "k", _msg("k", 1))
         await rt.publisher.publish(REQUESTS, "k", _msg("k", 2))

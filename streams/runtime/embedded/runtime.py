@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kernel.settings import TopicRetention
+from kernel.settings import Settings, TopicRetention
 from kernel.telemetry.tracing import with_trace
 from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TOKENS, TopicSpec
@@ -32,7 +32,7 @@ from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.lag import Offsets
 from streams.runtime.offsets import OffsetTracker
 from streams.runtime.retention import topic_retention
-from streams.runtime.runner import StageRunner
+from streams.runtime.runner import StageRetry, StageRunner
 
 __all__ = ("EmbeddedLog", "EmbeddedRuntime")
 
@@ -126,8 +126,9 @@ class EmbeddedRuntime:
 
     kind = "embedded"
 
-    def __init__(self, *, partitions: int = 6, topic_prefix: str = "", retries: int = 3,
-                 log_: EmbeddedLog | None = None, path: Path | None = None,
+    def __init__(self, *, partitions: int = 6, topic_prefix: str = "",
+                 retry: StageRetry | None = None, log_: EmbeddedLog | None = None,
+                 path: Path | None = None,
                  retention: Mapping[str, TopicRetention] | None = None,
                  cache_bytes: int = 16 << 20, retention_check_s: float = 30.0) -> None:
         self._owns_log = log_ is None
@@ -135,7 +136,7 @@ class EmbeddedRuntime:
             partitions, path=path, retention=topic_retention(topic_prefix, retention),
             light=(topic_name(TOKENS, topic_prefix),), cache_bytes=cache_bytes)
         self._prefix = topic_prefix
-        self._retries = retries
+        self._retry = retry or StageRetry.of(Settings.defaults())
         self._retention_check_s = retention_check_s
         self._publisher = EmbeddedPublisher(self.log, topic_prefix)
         self._groups: list[_GroupConsumer] = []
@@ -157,8 +158,7 @@ class EmbeddedRuntime:
             if spec.state is not None:
                 # Kept with the group's offsets, so a restart resumes both together.
                 spec.state.store = await self.log.state_store(f"{name}-{spec.state.name}")
-            runner = StageRunner(spec, self._publisher, topic_prefix=self._prefix,
-                                 retries=self._retries)
+            runner = StageRunner(spec, self._publisher, self._retry, topic_prefix=self._prefix)
             group = _GroupConsumer(
                 self.log, name,
                 [topic_name(t, self._prefix) for t in spec.inputs], runner, spec.concurrency,

@@ -19,14 +19,14 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kernel.errors import LogUnavailable
-from kernel.settings import TopicRetention
+from kernel.settings import Settings, TopicRetention
 from schemas.stages import group_name, topic_name
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.runtime.base import Record, StageSpec, follow_broadcast
 from streams.runtime.kafka import clients
 from streams.runtime.kafka.publish import BULK_LINGER_MS, KafkaPublisher, RenewingProducer
 from streams.runtime.retention import topic_retention
-from streams.runtime.runner import StageRunner
+from streams.runtime.runner import StageRetry, StageRunner
 
 __all__ = ("KafkaPublisher", "KafkaRuntime", "create_topics")
 
@@ -80,7 +80,8 @@ class KafkaRuntime:
     kind = "kafka"
 
     def __init__(self, bootstrap: str, *, topic_prefix: str = "", partitions: int = 6,
-                 replication: int = 1, retries: int = 3, data_dir: Path = Path(".chatstream"),
+                 replication: int = 1, retry: StageRetry | None = None,
+                 data_dir: Path = Path(".chatstream"),
                  client_id: str = "chatstream", session_timeout_s: float = 10.0,
                  retention: Mapping[str, TopicRetention] | None = None) -> None:
         self._retention = retention
@@ -88,7 +89,7 @@ class KafkaRuntime:
         self._prefix = topic_prefix
         self._partitions = partitions
         self._replication = replication
-        self._retries = retries
+        self._retry = retry or StageRetry.of(Settings.defaults())
         self._data_dir = data_dir
         self._client_id = client_id
         self._session_timeout_s = session_timeout_s
@@ -156,8 +157,7 @@ class KafkaRuntime:
             spec.state.store = app.Table(
                 spec.state.name, default=None, partitions=self._partitions,
                 schema=faust.Schema(key_serializer="json", value_serializer="json"))
-        runner = StageRunner(spec, self.publisher, topic_prefix=self._prefix,
-                             retries=self._retries)
+        runner = StageRunner(spec, self.publisher, self._retry, topic_prefix=self._prefix)
         channel = app.topic(
             *(topic_name(t, self._prefix) for t in spec.inputs),
             key_serializer="raw",
