@@ -94,7 +94,7 @@ def test_one_tenants_failures_do_not_open_it_while_others_use_the_provider() -> 
 
 def test_a_single_tenant_still_opens_it_when_nobody_else_uses_the_provider() -> None:
     clock = Clock()
-    breaker = CircuitBreaker("openai", BreakerConfig(failures=2, window_s=60), clock)
+    breaker = CircuitBreaker("openai", BreakerConfig(failures=2, window_s=60, open_s=30), clock)
     for _ in range(2):
         assert breaker.allow("only")
         breaker.failure("only")

@@ -218,7 +218,7 @@ async def test_a_request_the_upstream_refuses_comes_back_as_it_said_once(
     fake.plan(Reply.failing(400, "Invalid 'messages[0].content': string too long.",
                             type="invalid_request_error", code="string_above_max_length",
                             param="messages[0].content"))
-    board = BreakerBoard(BreakerConfig(failures=1))
+    board = BreakerBoard(BreakerConfig(failures=1, window_s=60, open_s=30))
     events = await run(context(), make_deps(breakers=board))
     [failed] = [e for e in events if isinstance(e, AnswerFailed)]
     assert (failed.status, failed.code, failed.param, failed.error_type) == (
@@ -247,7 +247,7 @@ async def test_when_every_upstream_rate_limits_the_answer_is_429_with_when_to_re
         make_deps: Callable[..., StageDeps]) -> None:
     fake.set_default(Reply.rate_limited(retry_after=30))
     backup.set_default(Reply.rate_limited(retry_after=12))
-    board = BreakerBoard(BreakerConfig(failures=1))
+    board = BreakerBoard(BreakerConfig(failures=1, window_s=60, open_s=30))
     events = await run(context(), make_deps(breakers=board))
     [failed] = [e for e in events if isinstance(e, AnswerFailed)]
     assert (failed.status, failed.error_type, failed.retry_after_s) == (
