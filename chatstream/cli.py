@@ -73,7 +73,7 @@ def _read_password() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from schemas.stages import STAGE_NAMES
+    from schemas.stages import ROLES, STAGE_NAMES
 
     parser = argparse.ArgumentParser(
         prog="chatstream", description="An event-driven AI chat backend on Apache Kafka: "
@@ -86,9 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     _server_flags(up, edge=True)
     edge = sub.add_parser("edge", help="the edge only (Kafka deployments)")
     _server_flags(edge, edge=True)
-    worker = sub.add_parser("worker", help="one or more stages (Kafka deployments)")
+    worker = sub.add_parser("worker", help="one or more stages, one consumer group "
+                            "(Kafka deployments)")
     worker.add_argument("stages", nargs="+", metavar="STAGE",
-                        help=f"any of {', '.join(STAGE_NAMES)}")
+                        help=f"stages ({', '.join(STAGE_NAMES)}) or roles "
+                        f"({', '.join(r.name for r in ROLES if len(r.stages) > 1)})")
     _server_flags(worker, edge=False)
     topics = sub.add_parser("topics", help="topic administration")
     topics_sub = topics.add_subparsers(dest="topics_command", required=True)
@@ -155,6 +157,17 @@ async def _create_topics(settings: Settings) -> None:
     print("created: " + (", ".join(created) if created else "nothing (all exist)"))
 
 
+def _stages(names: list[str]) -> tuple[str, ...]:
+    """The stages named, roles expanded (``pipeline`` is scoring, persistence...)."""
+    from schemas.stages import STAGE_NAMES, role_stages
+
+    try:
+        return tuple(dict.fromkeys(s for n in names for s in role_stages(n)))
+    except KeyError as exc:
+        raise ConfigurationError(f"unknown stage or role {exc}; choose from "
+                                 f"{', '.join(STAGE_NAMES)} or a role") from None
+
+
 def serve(main: Coroutine[Any, Any, None]) -> None:
     """Run a long-lived process on uvloop (less CPU per socket event and per task
     switch than asyncio's own loop; Faust, aiokafka and the Cassandra driver run on it)."""
@@ -178,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "edge":
             serve(run(settings, edge=True, stages=()))
         elif args.command == "worker":
-            serve(run(settings, edge=False, stages=args.stages))
+            serve(run(settings, edge=False, stages=_stages(args.stages)))
         elif args.command == "topics":
             asyncio.run(_create_topics(settings))
         elif args.command == "replay":

@@ -1,11 +1,11 @@
-"""The composition root: builds the runtime, store, stages and edge from settings."""
+"""The composition root: starts one process's parts in order (stores, its stages from
+chatstream/workers.py, the edge's readers and server) and stops them in reverse."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ipaddress
-import logging
 import os
 import signal
 import socket
@@ -17,18 +17,6 @@ from urllib.parse import urlparse
 
 import uvicorn
 
-from agents import batches, persistence, scoring
-from agents.analytics import stage as analytics
-from agents.deps import StageDeps
-from agents.inference import stage as inference
-from agents.inference.breaker import BreakerBoard, BreakerConfig
-from agents.providers.base import ChatProvider
-from agents.providers.extractive import ExtractiveProvider
-from agents.providers.groq_sdk import GroqProvider
-from agents.providers.llama_cpp import LlamaCppProvider, llama_cpp_installed
-from agents.providers.openai_sdk import OpenAIProvider
-from agents.retrieval import stage as retrieval
-from agents.retrieval.web import WebSearch, build_web_search
 from api.app import create_app
 from api.assistants.service import Assistants
 from api.guards.clients import networks
@@ -41,114 +29,21 @@ from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
 from chatstream.listener import TransportLimits, listen
 from chatstream.local_models import default_model_line, resolve_default_model
+from chatstream.workers import stage_parts
 from kernel.catalogue import load_catalogue
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from kernel.telemetry import tracing
 from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
-from schemas.stages import KNOWLEDGE_STAGES, STAGE_NAMES, analytics_name
+from schemas.stages import KNOWLEDGE_STAGES, STAGE_NAMES, analytics_name, role_name
 from stores.accounts.base import AccountStore
 from stores.assistants.base import AssistantStore
 from stores.assistants.registry import AssistantRegistry
-from stores.conversations.base import ConversationStore
-from streams.runtime.base import StageSpec
 
-__all__ = ("Running", "build_stages", "deployment", "run")
-
-log = logging.getLogger("chatstream")
+__all__ = ("Running", "check_exposure", "deployment", "run")
 
 
-
-def build_providers(settings: Settings) -> dict[str, ChatProvider]:
-    """The providers that can be reached with the keys and endpoints in settings, by
-    provider key; a model whose provider is missing here is skipped by failover."""
-    timeout = settings.provider_timeout_s
-    providers: dict[str, ChatProvider] = {
-        "extractive": ExtractiveProvider(delay_ms=settings.local_model_delay_ms)}
-    if llama_cpp_installed():
-        providers["llama-cpp"] = LlamaCppProvider(concurrency=settings.llm_concurrency,
-                                                  threads=settings.llm_threads or None)
-    if settings.openai_api_key is not None:
-        providers["openai"] = OpenAIProvider(
-            "openai", base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key.get_secret_value(), timeout_s=timeout)
-    if settings.groq_api_key is not None:
-        providers["groq"] = GroqProvider(
-            base_url=settings.groq_base_url,
-            api_key=settings.groq_api_key.get_secret_value(), timeout_s=timeout)
-    for name, endpoint in settings.endpoints.items():
-        key = endpoint.api_key.get_secret_value() if endpoint.api_key else None
-        providers[name] = OpenAIProvider(name, base_url=endpoint.base_url, api_key=key,
-                                         timeout_s=timeout)
-    return providers
-
-
-def web_search(settings: Settings) -> WebSearch | None:
-    key = settings.web_search_api_key
-    return build_web_search(settings.web_search, key.get_secret_value() if key else None,
-                            settings.web_search_timeout_s)
-
-
-async def close_providers(providers: dict[str, ChatProvider]) -> None:
-    for provider in providers.values():
-        aclose = getattr(provider, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
-
-
-def _warn_unreachable(catalogue: Catalogue, providers: dict[str, ChatProvider]) -> None:
-    missing = [f"{m.name} ({m.provider_key})" for m in catalogue.models
-               if m.provider_key not in providers]
-    if missing:
-        log.warning("models without a configured provider (no key or endpoint in settings),"
-                    " skipped by failover: %s", ", ".join(missing))
-
-
-def build_breakers(settings: Settings, providers: Sequence[str] = ()) -> BreakerBoard:
-    board = BreakerBoard(BreakerConfig.of(settings))
-    for key in providers:  # known from the start: /readyz and the gauge show them all
-        board.get(key)
-    return board
-
-
-def build_stages(names: Sequence[str], settings: Settings, store: ConversationStore,
-                 knowledge: Knowledge | None = None, catalogue: Catalogue | None = None,
-                 providers: dict[str, ChatProvider] | None = None,
-                 accounts: AccountStore | None = None,
-                 breakers: BreakerBoard | None = None,
-                 web: WebSearch | None = None,
-                 assistants: AssistantRegistry | None = None) -> list[StageSpec]:
-    unknown = sorted(set(names) - set(STAGE_NAMES))
-    if unknown:
-        raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
-                                 f"choose from {', '.join(STAGE_NAMES)}")
-    deps = StageDeps.of(
-        settings, store=store, catalogue=catalogue or load_catalogue(settings.models_file),
-        providers=providers if providers is not None else build_providers(settings),
-        passages=knowledge.passages() if knowledge is not None else None,
-        web=web, assistants=assistants, breakers=breakers or build_breakers(settings))
-    factories: dict[str, Callable[[], StageSpec]] = {
-        "retrieval": lambda: retrieval.stage(deps),
-        "inference": lambda: inference.stage(deps),
-        "scoring": scoring.stage,
-        "persistence": lambda: persistence.stage(persistence.PersistenceDeps(store, accounts)),
-        "ingestion": lambda: _need(knowledge).ingestion_stage(),
-        "batches": lambda: batches.feeder_stage(
-            batches.FeederDeps(in_flight=settings.batch_in_flight)),
-        "batch-results": batches.results_stage,
-        "analytics": lambda: analytics.stage(analytics.AnalyticsDeps(
-            group=settings.analytics_group, lead_threshold=settings.analytics_lead_threshold,
-            flush_s=settings.analytics_flush_ms / 1000)),
-    }
-    return [factories[n]() for n in names]
-
-
-def _need(knowledge: Knowledge | None) -> Knowledge:
-    if knowledge is None:
-        raise ConfigurationError("the ingestion stage needs the document parts")
-    return knowledge
 
 
 def transport_limits(settings: Settings) -> TransportLimits:
@@ -197,6 +92,41 @@ def check_exposure(settings: Settings) -> None:
             "CHATSTREAM_ALLOW_INSECURE_DEV_AUTH_ON_NETWORK=true")
 
 
+async def _edge_services(stack: contextlib.AsyncExitStack, settings: Settings,
+                         backend: Backend, catalogue: Catalogue, knowledge: Knowledge | None,
+                         accounts: AccountStore | None, assistant_store: AssistantStore,
+                         breaker_states: Callable[[], Mapping[str, str]] | None,
+                         ) -> EdgeServices:
+    """The edge's readers of the log (relay, analytics, batch and assistant views) and
+    stores."""
+    runtime = backend.runtime
+    relay = TokenRelay(
+        runtime, edge_id=settings.edge_id or _edge_id(settings.port),
+        partition=settings.relay_partition,
+        limits=RelayLimits.of(settings))
+    await relay.start()
+    stack.push_async_callback(relay.stop)
+    view = AnalyticsView(runtime, analytics_name(settings.analytics_group))
+    await view.start()
+    stack.push_async_callback(view.stop)
+    batch_view = BatchView(runtime)
+    await batch_view.start()
+    stack.push_async_callback(batch_view.stop)
+    idempotency = await _started(stack, backend.stores.idempotency())
+    assistants = Assistants(assistant_store, runtime)
+    await assistants.start()
+    stack.push_async_callback(assistants.stop)
+    return EdgeServices(settings=settings, runtime=runtime, store=backend.stores.conversations,
+                        catalogue=catalogue, relay=relay, idempotency=idempotency,
+                        documents=knowledge.documents if knowledge else None,
+                        vectors=knowledge.index if knowledge else None,
+                        embedder=knowledge.embedder if knowledge else None,
+                        accounts=accounts,
+                        credentials=Credentials(settings) if accounts else None,
+                        analytics=view, batches=batch_view, breaker_states=breaker_states,
+                        assistants=assistants)
+
+
 @dataclass(frozen=True)
 class Running:
     """What :func:`deployment` started: the edge's services, or the worker's checks."""
@@ -215,12 +145,9 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
     close clients."""
     catalogue = catalogue or load_catalogue(settings.models_file)
     settings = resolve_default_model(settings, catalogue)
-    providers = build_providers(settings) if "inference" in stages else {}
-    if providers:
-        _warn_unreachable(catalogue, providers)
-    breakers = build_breakers(settings, list(providers))
+    parts = stage_parts(settings, stages, catalogue)
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(close_providers, providers)
+        stack.push_async_callback(parts.aclose)
         backend = await stack.enter_async_context(
             Backend(settings, client_id="chatstream-edge" if edge else "chatstream"))
         store, stores = backend.stores.conversations, backend.stores
@@ -233,55 +160,27 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
             knowledge = build_knowledge(settings, stores.documents())
             await knowledge.start()
             stack.push_async_callback(knowledge.close)
-        web = web_search(settings) if "retrieval" in stages else None
-        if web is not None:
-            stack.push_async_callback(web.aclose)
         assistant_store: AssistantStore | None = None
-        registry: AssistantRegistry | None = None
         if edge or "retrieval" in stages:
             assistant_store = await _started(stack, stores.assistants())
-            registry = AssistantRegistry(assistant_store)
-        await backend.runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
-                                                 providers, accounts, breakers, web,
-                                                 registry))
+        await parts.start(settings, backend.runtime, stages, catalogue=catalogue, store=store,
+                          knowledge=knowledge, accounts=accounts,
+                          assistants=AssistantRegistry(assistant_store)
+                          if assistant_store is not None else None)
+        breaker_states = parts.breaker_states
         await stack.enter_async_context(backend.lag_reported(STAGE_NAMES))
-        breaker_states = breakers.states if providers else None
         services: EdgeServices | None = None
         if edge:
-            runtime = backend.runtime
-            relay = TokenRelay(
-                runtime, edge_id=settings.edge_id or _edge_id(settings.port),
-                partition=settings.relay_partition,
-                limits=RelayLimits.of(settings))
-            await relay.start()
-            stack.push_async_callback(relay.stop)
-            view = AnalyticsView(runtime, analytics_name(settings.analytics_group))
-            await view.start()
-            stack.push_async_callback(view.stop)
-            batch_view = BatchView(runtime)
-            await batch_view.start()
-            stack.push_async_callback(batch_view.stop)
-            idempotency = await _started(stack, stores.idempotency())
             assert assistant_store is not None
-            assistants = Assistants(assistant_store, runtime)
-            await assistants.start()
-            stack.push_async_callback(assistants.stop)
-            services = EdgeServices(settings=settings, runtime=runtime, store=store,
-                                    catalogue=catalogue, relay=relay,
-                                    idempotency=idempotency,
-                                    documents=knowledge.documents if knowledge else None,
-                                    vectors=knowledge.index if knowledge else None,
-                                    embedder=knowledge.embedder if knowledge else None,
-                                    accounts=accounts,
-                                    credentials=Credentials(settings) if accounts else None,
-                                    analytics=view, batches=batch_view,
-                                    breaker_states=breaker_states, assistants=assistants)
+            services = await _edge_services(stack, settings, backend, catalogue, knowledge,
+                                            accounts, assistant_store, breaker_states)
         checks: dict[str, Checkable] = {"log": backend.runtime, "store": store}
         if knowledge is not None:
             checks["vectors"] = knowledge.index
         print(f"chatstream: log={backend.describe_log()} "
               f"store={urlparse(settings.store_url).scheme} "
-              f"stages={','.join(stages) or '-'}", flush=True)
+              f"stages={','.join(stages) or '-'}"
+              f"{f' group={role_name(stages)}' if stages else ''}", flush=True)
         if knowledge is not None:
             print(f"chatstream: {knowledge.describe()}", flush=True)
         if edge:
@@ -317,7 +216,7 @@ async def run(settings: Settings, *, edge: bool, stages: Sequence[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tracing.setup_tracing(settings.trace_exporter,
-                          "chatstream-edge" if edge else f"chatstream-{'-'.join(stages)}")
+                          "chatstream-edge" if edge else f"chatstream-{role_name(stages)}")
     try:
         async with deployment(settings, edge=edge, stages=stages,
                               catalogue=catalogue) as running:

@@ -199,8 +199,9 @@ class Settings(BaseSettings):
     url_fetch_allow_loopback: bool = Field(False, description="tests only: let the URL "
                                            "fetcher reach 127.0.0.1 (every other "
                                            "internal address stays refused)")
-    analytics_group: str = Field("", description="suffix of the analytics consumer group "
-                                 "(`chatstream-analytics-SUFFIX`): a new one rebuilds the "
+    analytics_group: str = Field("", description="suffix of the analytics stage's name "
+                                 "(`analytics-SUFFIX`, so a new consumer group for its "
+                                 "role): a new one rebuilds the "
                                  "aggregates from the beginning of the topics; the edge "
                                  "serves the group named here")
     analytics_lead_threshold: float = Field(0.7, ge=0, le=1, description="lead score from "

@@ -1,5 +1,6 @@
-"""The stage registry: the one place every stage, its topics and its consumer group are
-named, and the one place physical topic and group names are built from a prefix.
+"""The stage registry: the one place every stage, its topics, the roles worker processes
+run and their consumer groups are named, and the one place physical topic and group names
+are built from a prefix.
 
 The command line, the composition root, the runtimes, the local cluster, the test stacks,
 docker-compose.kafka.yml and the Kubernetes manifests follow it (tests/deploy and
@@ -8,6 +9,7 @@ tests/integration/test_compose.py fail when a deployment lacks a stage).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,12 +37,16 @@ __all__ = (
     "KNOWLEDGE_STAGES",
     "PERSISTENCE",
     "RETRIEVAL",
+    "ROLES",
     "SCORING",
     "STAGES",
     "STAGE_NAMES",
+    "Role",
     "StageInfo",
     "analytics_name",
     "group_name",
+    "role_name",
+    "role_stages",
     "stage_info",
     "stage_names",
     "topic_name",
@@ -54,9 +60,10 @@ def topic_name(topic: TopicSpec | str, prefix: str = "") -> str:
     return prefix + (topic if isinstance(topic, str) else topic.name)
 
 
-def group_name(stage: str, prefix: str = "") -> str:
-    """The consumer group of a stage (or of a reader such as ``replay``)."""
-    return f"{prefix}chatstream-{stage}"
+def group_name(role: str, prefix: str = "") -> str:
+    """The consumer group of a role (see :func:`role_name`; a role of one stage is named
+    after it) or of a reader such as ``replay``."""
+    return f"{prefix}chatstream-{role}"
 
 
 def analytics_name(suffix: str = "") -> str:
@@ -81,6 +88,7 @@ class StageInfo:
     knowledge: bool = False
 
     def group(self, prefix: str = "") -> str:
+        """The consumer group of this stage when a worker runs it alone."""
         return group_name(self.name, prefix)
 
 
@@ -131,3 +139,60 @@ def stage_info(name: str) -> StageInfo:
     if name.startswith(analytics_name() + "-"):
         return ANALYTICS_STAGE
     raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Role:
+    """A set of stages one worker process runs: one consumer group (``chatstream-<name>``),
+    so identical processes of a role share its partitions and roles scale apart."""
+
+    name: str
+    stages: tuple[str, ...]
+    description: str
+
+
+# The roles the deployments run (make cluster, docker-compose.kafka.yml, deploy/k8s):
+# inference waits on models and scales on its own; the stages after an answer are cheap
+# and share one process. Any other set of stages is a role too (see role_name).
+ROLES: tuple[Role, ...] = (
+    Role("retrieval", (RETRIEVAL.name,), RETRIEVAL.description),
+    Role("inference", (INFERENCE.name,), INFERENCE.description),
+    Role("ingestion", (INGESTION.name,), INGESTION.description),
+    Role("pipeline", (SCORING.name, PERSISTENCE.name, ANALYTICS_STAGE.name, BATCHES.name,
+                      BATCH_RESULTS.name),
+         "what follows an answer: scores, the stored conversation, analytics and batches"),
+    Role("all", STAGE_NAMES, "every stage in one process (chatstream up)"),
+)
+
+
+def role_name(stages: Iterable[str]) -> str:
+    """The role of a worker running ``stages``: a registered role's name when the set is
+    one, else the stages in registry order joined by ``.`` (a group id is also part of
+Faust's internal topic names, which allow no ``+``). A stage alone is its own role,
+    so its consumer group is the one it had when every stage ran apart."""
+    ordered = sorted(set(stages), key=_registry_order)
+    if not ordered:
+        raise ValueError("a role runs at least one stage")
+    for role in ROLES:
+        if set(role.stages) == set(ordered):
+            return role.name
+    return ".".join(ordered)
+
+
+def _registry_order(name: str) -> tuple[int, str]:
+    try:
+        return STAGES.index(stage_info(name)), name
+    except KeyError:
+        return len(STAGES), name  # a stage of a test or an extension: after the registry's
+
+
+def role_stages(name: str) -> tuple[str, ...]:
+    """The stages of the role called ``name`` (a registered role, a stage, or stages
+    joined by ``.``); KeyError when a part names no stage."""
+    for role in ROLES:
+        if role.name == name:
+            return role.stages
+    parts = tuple(name.split("."))
+    for part in parts:
+        stage_info(part)
+    return parts

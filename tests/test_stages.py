@@ -11,14 +11,18 @@ import httpx
 import pytest
 
 from api.app import create_app
-from chatstream.compose import build_stages, deployment
+from chatstream.compose import deployment
+from chatstream.workers import build_stages
 from kernel.settings import Settings
 from kernel.telemetry.metrics import STAGE_EVENTS
 from schemas.stages import (
+    ROLES,
     STAGE_NAMES,
     STAGES,
     analytics_name,
     group_name,
+    role_name,
+    role_stages,
     stage_info,
     stage_names,
     topic_name,
@@ -46,6 +50,24 @@ def test_names_are_built_in_one_place() -> None:
     assert stage_info(analytics_name("eu")).name == "analytics"
     with pytest.raises(KeyError):
         stage_info("nope")
+
+
+def test_a_role_is_named_by_the_registry_whatever_order_its_stages_come_in() -> None:
+    # A stage alone keeps the consumer group it always had.
+    assert role_name(["inference"]) == "inference"
+    assert group_name(role_name(["retrieval"]), "p-") == STAGES[0].group("p-")
+    assert role_name(["batch-results", "analytics", "persistence", "batches", "scoring"]) \
+        == "pipeline"
+    assert role_name(reversed(STAGE_NAMES)) == "all"
+    # Any other set: its stages in registry order, joined by a character Kafka topic
+    # names allow (Faust names internal topics after the group).
+    assert role_name(["persistence", "retrieval"]) == "retrieval.persistence"
+    for role in ROLES:
+        assert role_stages(role.name) == role.stages
+        assert role_name(role.stages) == role.name
+    assert role_stages("retrieval.persistence") == ("retrieval", "persistence")
+    with pytest.raises(KeyError):
+        role_stages("retrieval.nope")
 
 
 def test_paths_partition_the_stages() -> None:

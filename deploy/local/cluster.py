@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A multi-process chatstream on the local Kafka, Cassandra and Weaviate: N edges behind a
-small round-robin HTTP proxy, and M workers per stage, each its own process.
+small round-robin HTTP proxy, and M workers per role (schemas/stages.py: retrieval,
+inference, ingestion, pipeline), each its own process.
 
     python deploy/local/cluster.py [--edges 2] [--workers 2] [--port 8800]   (make cluster)
 
@@ -27,8 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-# Run with the project's environment (make cluster): the stages come from the registry.
-from schemas.stages import STAGE_NAMES
+# Run with the project's environment (make cluster): the roles come from the registry.
+from schemas.stages import ROLES
+
+# Every stage once: the registry's roles but the one that runs them all.
+_DEPLOYED = ",".join(r.name for r in ROLES if r.name != "all")
 
 _URL = re.compile(r"listening on (http://\S+)")
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "upgrade", "expect"}
@@ -213,7 +217,7 @@ class Child:
             await self.proc.wait()
 
 
-async def run(edges: int, workers: int, port: int, stages: list[str], logs: Path,
+async def run(edges: int, workers: int, port: int, roles: list[str], logs: Path,
               ready_s: float) -> None:
     base = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for key, value in DEFAULTS.items():
@@ -231,8 +235,8 @@ async def run(edges: int, workers: int, port: int, stages: list[str], logs: Path
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
-    pool = [child(f"{s}-{i}", ["worker", s], "workers running")
-            for i in range(workers) for s in stages]
+    pool = [child(f"{r}-{i}", ["worker", r], "workers running")
+            for i in range(workers) for r in roles]
     front = [child(f"edge-{i}", ["edge", "--port", "0"], "listening on")
              for i in range(edges)]
     server: asyncio.Server | None = None
@@ -257,7 +261,7 @@ async def run(edges: int, workers: int, port: int, stages: list[str], logs: Path
         server = await asyncio.start_server(proxy.handle, "127.0.0.1", port)
         bound = server.sockets[0].getsockname()[1]
         print(f"chatstream cluster: {edges} edges ({', '.join(e.url or '' for e in front)}), "
-              f"{workers} worker(s) per stage ({len(pool)} processes), logs in {logs}, "
+              f"{workers} worker(s) per role ({len(pool)} processes), logs in {logs}, "
               f"started in {time.monotonic() - started:.1f} s", flush=True)
         print(f"chatstream cluster listening on http://127.0.0.1:{bound}/", flush=True)
         await stop.wait()
@@ -274,15 +278,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="processes per stage")
+    parser.add_argument("--workers", type=int, default=2, help="processes per role")
     parser.add_argument("--port", type=int, default=8800, help="proxy port, 0 for any")
-    parser.add_argument("--stages", default=",".join(STAGE_NAMES))
+    parser.add_argument("--roles", default=_DEPLOYED,
+                        help="roles or stages, comma-separated; each one process (a role "
+                        "of several stages: stages joined by '.', e.g. scoring.persistence)")
     parser.add_argument("--logs", type=Path, default=Path(".chatstream/cluster-logs"))
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds each process has to become ready")
     args = parser.parse_args()
     args.logs.mkdir(parents=True, exist_ok=True)
-    asyncio.run(run(args.edges, args.workers, args.port, args.stages.split(","), args.logs,
+    asyncio.run(run(args.edges, args.workers, args.port, args.roles.split(","), args.logs,
                     args.timeout))
 
 

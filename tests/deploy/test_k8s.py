@@ -1,6 +1,7 @@
 """The Kubernetes manifests in deploy/k8s: valid against the Kubernetes schemas bundled by
 kubernetes-validate (offline), KEDA ScaledObjects limited to the fields KEDA documents,
-and one ScaledObject per stage on that stage's own consumer group and input topics."""
+and one Deployment and one ScaledObject per role (schemas/stages.py), on the role's
+consumer group, the roles running every stage once."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from schemas.stages import STAGE_NAMES as STAGES
-from schemas.stages import STAGES as REGISTERED
-from schemas.stages import group_name, topic_name
-from schemas.topics import ALL_TOPICS
+from schemas.stages import ROLES, STAGE_NAMES, group_name
+
+# The roles deployed: every registered role but the one of every stage at once.
+DEPLOYED = [r for r in ROLES if r.name != "all"]
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy/k8s"
@@ -62,10 +63,6 @@ def _by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]
 def _config(docs: list[dict[str, Any]]) -> dict[str, str]:
     data: dict[str, str] = _by_kind(docs, "ConfigMap")["chatstream-config"]["data"]
     return data
-
-
-def _stage_inputs() -> dict[str, set[str]]:
-    return {s.name: {t.name for t in s.inputs} for s in REGISTERED}
 
 
 def test_every_manifest_file_is_part_of_a_kustomization() -> None:
@@ -136,7 +133,7 @@ def _check_scaled_object(so: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.name)
-def test_each_stage_scales_on_its_own_consumer_group(kustomization: Path) -> None:
+def test_each_role_scales_on_its_own_consumer_group(kustomization: Path) -> None:
     docs = _render(kustomization)
     config = _config(docs)
     partitions = int(config["CHATSTREAM_PARTITIONS"])
@@ -144,34 +141,31 @@ def test_each_stage_scales_on_its_own_consumer_group(kustomization: Path) -> Non
     bootstrap = config["CHATSTREAM_BROKER"].removeprefix("kafka://")
     deployments = _by_kind(docs, "Deployment")
     scaled = _by_kind(docs, "ScaledObject")
-    inputs = _stage_inputs()
-    registered = {t.name for t in ALL_TOPICS}
     targets = set()
-    for stage in STAGES:
-        so = scaled[f"chatstream-{stage}"]
+    for role in DEPLOYED:
+        so = scaled[f"chatstream-{role.name}"]
         _check_scaled_object(so)
         target = so["spec"]["scaleTargetRef"]
         assert target.get("kind", "Deployment") == "Deployment"
         deployment = deployments[target["name"]]
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        # The target runs exactly this stage, so the group's lag is its own work.
-        assert container["args"] == ["chatstream", "worker", stage]
+        # The target runs exactly this role, so the group's lag is its own work.
+        assert container["args"] == ["chatstream", "worker", role.name]
         assert "replicas" not in deployment["spec"], "KEDA owns the replica count"
-        triggers = so["spec"]["triggers"]
-        # The consumer group the Kafka runtime names: {prefix}chatstream-{stage}.
-        assert {t["metadata"]["consumerGroup"] for t in triggers} == {
-            group_name(stage, prefix)}
-        assert {t["metadata"]["topic"] for t in triggers} == {
-            topic_name(name, prefix) for name in inputs[stage]} and inputs[stage] <= registered
-        assert {t["metadata"]["bootstrapServers"] for t in triggers} == {bootstrap}
+        # One trigger: the lag of the role's group ({prefix}chatstream-{role}) over every
+        # topic it reads.
+        [trigger] = so["spec"]["triggers"]
+        assert trigger["metadata"]["consumerGroup"] == group_name(role.name, prefix)
+        assert "topic" not in trigger["metadata"]
+        assert trigger["metadata"]["bootstrapServers"] == bootstrap
         # A consumer beyond the partition count gets no partition: it would cost a pod
         # and a rebalance and add nothing.
-        assert so["spec"]["maxReplicaCount"] <= partitions, stage
-        assert all(t["metadata"].get("allowIdleConsumers", "false") == "false"
-                   for t in triggers)
+        assert so["spec"]["maxReplicaCount"] <= partitions, role.name
+        assert trigger["metadata"].get("allowIdleConsumers", "false") == "false"
         targets.add(target["name"])
-    assert len(targets) == len(STAGES)
-    assert set(scaled) == {f"chatstream-{s}" for s in STAGES}
+    assert len(targets) == len(DEPLOYED)
+    assert set(scaled) == {f"chatstream-{r.name}" for r in DEPLOYED}
+    assert sorted(s for r in DEPLOYED for s in r.stages) == sorted(STAGE_NAMES)
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.name)

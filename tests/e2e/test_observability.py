@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.process import ChatstreamProcess
 from schemas.stages import STAGE_NAMES as ALL_STAGES
+from schemas.stages import role_stages
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import STAGES, Stack
 
@@ -115,7 +116,9 @@ def _value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
 
 
 def _worker(stack: Stack, stage: str) -> ChatstreamProcess:
-    return next(p for p in stack.processes if p.args == ["worker", stage])
+    """The worker running ``stage`` (alone or in a role of several)."""
+    return next(p for p in stack.processes
+                if p.args[0] == "worker" and stage in role_stages(p.args[1]))
 
 
 async def test_every_process_serves_its_metrics_after_an_answer(split_stack: Stack) -> None:

@@ -9,17 +9,19 @@ from typing import Any
 import pytest
 import yaml
 
-from schemas.stages import STAGE_NAMES
+from schemas.stages import ROLES, STAGE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.kafka.yml"
-STAGES = STAGE_NAMES  # every registered stage needs its worker service
+# One worker service per role the registry names (but the role of every stage at once);
+# together they run every stage once.
+DEPLOYED = tuple(r for r in ROLES if r.name != "all")
 SERVERS = {
     "kafka": "apache/kafka:3.9.1",
     "cassandra": "cassandra:5.0",
     "weaviate": "semitechnologies/weaviate:1.39.0",
 }
-APP_SERVICES = ("edge", *(f"worker-{stage}" for stage in STAGES))
+APP_SERVICES = ("edge", *(f"worker-{role.name}" for role in DEPLOYED))
 SETTINGS = {
     "CHATSTREAM_BROKER": "kafka://kafka:9092",
     "CHATSTREAM_STORE": "cassandra://cassandra:9042/chatstream",
@@ -150,8 +152,13 @@ def test_prometheus_scrapes_the_edge_and_every_worker() -> None:
             for target in static["targets"]:
                 targets[target] = job.get("metrics_path", "/metrics")
     assert targets.get("edge:8000") == "/metrics"
-    for stage in STAGES:
-        assert targets.get(f"worker-{stage}:9100") == "/metrics", stage
+    for role in DEPLOYED:
+        assert targets.get(f"worker-{role.name}:9100") == "/metrics", role.name
+
+
+def test_the_workers_run_every_stage_once() -> None:
+    stages = [s for role in DEPLOYED for s in role.stages]
+    assert sorted(stages) == sorted(STAGE_NAMES)
 
 
 def test_dockerfile_installs_the_project() -> None:

@@ -25,6 +25,8 @@ from schemas.stages import stage_names
 
 # The split stack runs each stage of the chat and document paths in its own process.
 STAGES = stage_names("chat", "documents")
+# The split stack's workers: roles of one stage, and one of two (one app, one group).
+SPLIT_ROLES = ("retrieval", "inference", "scoring.persistence", "ingestion")
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "e2e" / "models.yaml"
 CLUSTER = ROOT / "deploy" / "local" / "cluster.py"
@@ -132,9 +134,9 @@ def start_stack(name: str, tmp: Path, extra: dict[str, str] | None = None) -> St
         assert launcher.url
         return Stack(name, launcher.url, env, [launcher])
     workers = [
-        ChatstreamProcess(["worker", stage], env, tmp / f"{stage}.log",
+        ChatstreamProcess(["worker", role], env, tmp / f"{role}.log",
                           ready="workers running").start(180)
-        for stage in STAGES
+        for role in SPLIT_ROLES
     ]
     edge = ChatstreamProcess(["edge", "--port", "0"], env, tmp / "edge.log").start(180)
     assert edge.url

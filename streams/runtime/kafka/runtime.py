@@ -1,5 +1,6 @@
-"""The Kafka runtime: stages are Faust agents (one app, so one consumer group, per
-stage); the edge publishes and tails with aiokafka directly.
+"""The Kafka runtime: the stages a process runs are agents of one Faust app (one consumer,
+one commit timer, one consumer group: the process's role); the edge publishes and tails
+with aiokafka directly.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kernel.errors import LogUnavailable
 from kernel.settings import Settings, TopicRetention
-from schemas.stages import group_name, topic_name
+from schemas.stages import group_name, role_name, topic_name
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.runtime.base import Record, StageSpec, follow_broadcast
 from streams.runtime.kafka import clients
+from streams.runtime.kafka.carry_over import Floors, carry_over
 from streams.runtime.kafka.publish import BULK_LINGER_MS, KafkaPublisher, RenewingProducer
 from streams.runtime.retention import topic_retention
 from streams.runtime.runner import StageRetry, StageRunner
@@ -96,7 +98,7 @@ class KafkaRuntime:
         self._producer: RenewingProducer | None = None
         self._bulk: RenewingProducer | None = None
         self._publisher: KafkaPublisher | None = None
-        self._apps: list[faust.App] = []
+        self._app: faust.App | None = None
         self._broadcasts: list[asyncio.Task[None]] = []
 
     @property
@@ -115,12 +117,15 @@ class KafkaRuntime:
         await self._producer.start()
         await self._bulk.start()
         self._publisher = KafkaPublisher(self._producer, self._prefix, self._bulk)
-        for spec in stages:
-            app = self._faust_app(spec)
-            await app.start()
-            self._apps.append(app)
-            self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
-                                 for b in spec.broadcasts]
+        if not stages:
+            return
+        role = role_name(s.name for s in stages)
+        floors = await carry_over(self._bootstrap, self._prefix,
+                                  group_name(role, self._prefix), stages)
+        self._app = self._faust_app(role, stages, floors)
+        await self._app.start()
+        self._broadcasts += [asyncio.create_task(follow_broadcast(self, spec, b))
+                             for spec in stages for b in spec.broadcasts]
 
     def _producer_factory(self, linger_ms: int) -> Callable[[], AIOKafkaProducer]:
         def make() -> AIOKafkaProducer:
@@ -128,11 +133,12 @@ class KafkaRuntime:
                                     linger_ms=linger_ms)
         return make
 
-    def _faust_app(self, spec: StageSpec) -> faust.App:
-        datadir = self._data_dir / "faust" / spec.name
+    def _faust_app(self, role: str, stages: Sequence[StageSpec],
+                   floors: Floors) -> faust.App:
+        datadir = self._data_dir / "faust" / role
         datadir.mkdir(parents=True, exist_ok=True)
         app = faust.App(
-            group_name(spec.name, self._prefix),
+            group_name(role, self._prefix),
             broker=f"kafka://{self._bootstrap}",
             web_enabled=False,
             datadir=str(datadir),
@@ -149,14 +155,29 @@ class KafkaRuntime:
             broker_heartbeat_interval=self._session_timeout_s / 4,
             # host-pid in the client id: `kafka-consumer-groups --describe` then names
             # the process that owns each partition.
-            broker_client_id=f"chatstream-{spec.name}-{socket.gethostname()}-{os.getpid()}",
+            broker_client_id=f"chatstream-{role}-{socket.gethostname()}-{os.getpid()}",
         )
+        for spec in stages:
+            self._agent(app, spec, floors.get(spec.name))
+        return app
+
+    def _agent(self, app: faust.App, spec: StageSpec,
+               floors: Mapping[tuple[str, int], int] | None) -> None:
+        """``spec`` as an agent of ``app`` on its own input topics. Two agents of one app
+        reading a topic each get every record; the app commits an offset once every agent
+        is done with the records before it."""
         if spec.state is not None:
-            # Changelogged by Faust (topic <app id>-<name>-changelog), partitioned like the
-            # inputs: a write goes to the changelog partition of the record being handled.
+            # Changelogged by Faust, partitioned like the inputs: a write goes to the
+            # changelog partition of the record being handled. The topic is named after
+            # the stage, not the app, so the state outlives a change of role.
+            schema: faust.Schema[str, Any] = faust.Schema(key_serializer="json",
+                                                          value_serializer="json")
             spec.state.store = app.Table(
-                spec.state.name, default=None, partitions=self._partitions,
-                schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                spec.state.name, default=None, partitions=self._partitions, schema=schema,
+                changelog_topic=app.topic(
+                    f"{group_name(spec.name, self._prefix)}-{spec.state.name}-changelog",
+                    schema=schema, partitions=self._partitions, compacting=True,
+                    deleting=False, acks=False, internal=True))
         runner = StageRunner(spec, self.publisher, self._retry, topic_prefix=self._prefix)
         channel = app.topic(
             *(topic_name(t, self._prefix) for t in spec.inputs),
@@ -167,6 +188,9 @@ class KafkaRuntime:
         async def agent(stream: Any) -> None:
             async for event in stream.events():
                 message = event.message
+                if floors and message.offset < floors.get((message.topic, message.partition),
+                                                          -1):
+                    continue  # handled in the stage's own group before its role's
                 await runner.process(Record(
                     topic=message.topic,
                     partition=message.partition,
@@ -178,17 +202,16 @@ class KafkaRuntime:
                 ))
 
         app.agent(channel, name=spec.name, concurrency=spec.concurrency)(agent)
-        return app
 
     async def stop(self) -> None:
         for t in self._broadcasts:
             t.cancel()
         await asyncio.gather(*self._broadcasts, return_exceptions=True)
         self._broadcasts.clear()
-        for app in reversed(self._apps):
+        if self._app is not None:
             with contextlib.suppress(Exception):
-                await app.stop()
-        self._apps.clear()
+                await self._app.stop()
+            self._app = None
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
