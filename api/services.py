@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from api.assistants.service import Assistants
 from api.guards.credentials import Credentials
@@ -21,7 +21,7 @@ from stores.idempotency import IdempotencyStore
 from stores.vectors.base import VectorIndex
 from streams.runtime.base import Runtime
 
-__all__ = ("EdgeServices", "TextEmbedder")
+__all__ = ("DecodesTokens", "EdgeServices", "TextEmbedder")
 
 
 class TextEmbedder(Protocol):
@@ -32,6 +32,14 @@ class TextEmbedder(Protocol):
     def space(self) -> str: ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class DecodesTokens(Protocol):
+    """An embedder with its model's tokenizer here: ``/v1/embeddings`` takes token arrays
+    of that tokenizer, as the OpenAI clients send them."""
+
+    def decode(self, ids: Sequence[int]) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,7 @@ class OnnxEmbedder:
         self._max_batch = max_batch
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
         self._model: _Model | None = None
+        self._decoder: Any = None  # the tokenizer, on the caller's thread (decode)
         self._waiting: list[_Waiting] = []
         self._draining: asyncio.Task[None] | None = None
 
@@ -160,6 +161,21 @@ class OnnxEmbedder:
     @property
     def dimensions(self) -> int:
         return self._files.dimensions
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of the model's own token ids (what OpenAI clients send as a token
+        array); ``ValueError`` for an id outside its vocabulary (another tokenizer's)."""
+        if self._decoder is None:
+            from tokenizers import Tokenizer
+
+            self._decoder = Tokenizer.from_str(self._files.tokenizer_json)
+        size = self._decoder.get_vocab_size()
+        bad = next((i for i in ids if not 0 <= i < size), None)
+        if bad is not None:
+            raise ValueError(f"token {bad} is not in {self.space}'s vocabulary "
+                             f"(0 to {size - 1})")
+        text: str = self._decoder.decode(list(ids), skip_special_tokens=True)
+        return text
 
     def _embed_now(self, texts: list[str]) -> Vectors:
         if self._model is None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.deps import Principal, PrincipalDep, ServicesDep
 from api.guards.limits import count
 from api.openai_compat.errors import openai_error
-from api.services import EdgeServices, TextEmbedder
+from api.services import DecodesTokens, EdgeServices, TextEmbedder
 from kernel.errors import ChatstreamError
 from kernel.tokens import estimate_tokens
 from schemas.completions import OpenAIError
@@ -78,20 +78,18 @@ async def embeddings(request: Request, services: ServicesDep,
         return openai_error(404, f"The embedding model `{body.model}` does not exist; "
                             f"chatstream embeds with {known}", param="model",
                             code="model_not_found")
-    texts = [body.input] if isinstance(body.input, str) else body.input
-    if not texts or not all(isinstance(t, str) for t in texts):
-        return openai_error(400, "input must be a text or a non-empty list of texts (token "
-                            "arrays are not supported)", param="input", code="invalid_value")
+    texts = _texts(body.input, embedder)
+    if isinstance(texts, JSONResponse):
+        return texts
     if len(texts) > MAX_INPUTS:
         return openai_error(400, f"at most {MAX_INPUTS} inputs a request", param="input",
                             code="invalid_value")
     limit = services.settings.max_message_chars
     for i, text in enumerate(texts):
-        assert isinstance(text, str)
         if not text or len(text) > limit:
             return openai_error(400, f"input {i} has {len(text)} characters; each must "
                                 f"have 1 to {limit}", param="input", code="invalid_value")
-    strings = [t for t in texts if isinstance(t, str)]
+    strings = texts
     await count(services, principal)
     try:
         vectors = await embedder.embed(strings)
@@ -108,6 +106,35 @@ async def embeddings(request: Request, services: ServicesDep,
     out = EmbeddingList(data=data, model=embedder.space,
                         usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens))
     return JSONResponse(out.model_dump())
+
+
+# What a client sending token arrays is told when they cannot be read here.
+_NO_TOKENS = ("token arrays need the model's own tokenizer, and `{space}` has none here: send "
+              "text (LangChain's OpenAIEmbeddings sends token arrays unless "
+              "`check_embedding_ctx_length=False`)")
+
+
+def _texts(given: object, embedder: TextEmbedder) -> list[str] | JSONResponse:
+    """The input as texts: a text, texts, or token arrays (one, or one per input) decoded
+    with the embedder's own tokenizer when it has one here."""
+    if isinstance(given, str):
+        given = [given]
+    if not isinstance(given, list) or not given:
+        return openai_error(400, "input must be a text, a non-empty list of texts or of token "
+                            "arrays", param="input", code="invalid_value")
+    if all(isinstance(t, str) for t in given):
+        return list(given)
+    arrays = [given] if all(isinstance(t, int) for t in given) else given
+    if not isinstance(embedder, DecodesTokens):
+        return openai_error(400, _NO_TOKENS.format(space=embedder.space), param="input",
+                            code="unsupported_parameter")
+    try:
+        return [embedder.decode(ids) for ids in arrays]
+    except ValueError as exc:
+        return openai_error(400, f"{exc}: these are another tokenizer's tokens (LangChain's "
+                            "OpenAIEmbeddings counts with tiktoken unless "
+                            "`check_embedding_ctx_length=False`); send text", param="input",
+                            code="invalid_value")
 
 
 def _encode(vector: list[float]) -> str:
