@@ -22,6 +22,7 @@ from api.errors import error_body
 from api.relay.stream import RequestStream
 from api.services import EdgeServices
 from api.submit import cancel
+from kernel.errors import ChatstreamError
 
 __all__ = ("ON_DISCONNECT", "ClientGone", "Leave", "canceller", "gone_response",
            "unless_disconnected", "until_disconnected")
@@ -34,7 +35,7 @@ ON_DISCONNECT = "X-Chatstream-On-Disconnect"
 T = TypeVar("T")
 
 
-class ClientGone(Exception):
+class ClientGone(ChatstreamError):
     """The client went away before the answer it waits for (its answer was cancelled)."""
 
 

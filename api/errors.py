@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,15 +23,17 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
 
 
 class ApiError(ChatstreamError):
-    """An HTTP answer given on purpose: ``{"error": {code, message}}`` with ``status``."""
+    """An HTTP answer given on purpose: ``{"error": {code, message}}`` with ``status``;
+    ``param`` names the request field at fault, when one is."""
 
     def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.param = param
 
 
 # OpenAI's error types by status, so a body is in OpenAI's shape too.
@@ -50,8 +53,8 @@ def error_body(status: int, code: str, message: str,
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.code, exc.message), exc.status,
-                            headers=exc.headers)
+        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.param),
+                            exc.status, headers=exc.headers)
 
     @app.exception_handler(EventTooLarge)
     async def too_large(_: Request, exc: EventTooLarge) -> JSONResponse:

@@ -7,13 +7,14 @@ idempotent, so replaying what was already handled is safe).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
-from kernel.errors import ConfigurationError
+from kernel.errors import ConfigurationError, PoisonEvent
 from kernel.settings import Settings
+from schemas.events import DeadLettered
 from schemas.stages import group_name
 from schemas.topics import ALL_TOPICS, DLQ
+from streams.codec import decode
 from streams.runtime.kafka import clients
 
 __all__ = ("replay_dead_letters", "replay_range")
@@ -43,17 +44,20 @@ async def replay_dead_letters(settings: Settings, *, stage: str | None, dry_run:
                 break
             for records in batch.values():
                 for r in records:
-                    letter = json.loads(r.value)
-                    if stage and letter.get("stage") != stage:
+                    try:
+                        letter: DeadLettered = decode(DLQ, r.value)
+                    except PoisonEvent as exc:
+                        print(f"skipping {r.topic}@{r.partition}:{r.offset}: {exc}")
+                        continue
+                    if stage and letter.stage != stage:
                         continue
                     print(f"{'would replay' if dry_run else 'replaying'} "
-                          f"{letter['topic']}@{letter['partition']}:{letter['offset']} "
-                          f"({letter['stage']}: {letter['error_type']})")
+                          f"{letter.topic}@{letter.partition}:{letter.offset} "
+                          f"({letter.stage}: {letter.error_type})")
                     if not dry_run:
-                        key = letter.get("key")
                         await producer.send_and_wait(
-                            letter["topic"], letter["original"].encode(),
-                            key=key.encode() if key is not None else None)
+                            letter.topic, letter.original.encode(),
+                            key=letter.key.encode() if letter.key is not None else None)
                     count += 1
             if not dry_run:
                 await consumer.commit()

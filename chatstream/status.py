@@ -10,7 +10,6 @@ process) everything comes from that process' /metrics.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -19,9 +18,10 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from kernel.errors import ConfigurationError
+from kernel.errors import ConfigurationError, PoisonEvent
 from kernel.settings import Settings
 from schemas.topics import DLQ
+from streams.codec import decode
 from streams.runtime.kafka import clients
 from streams.runtime.kafka.lag import KafkaLag
 from streams.runtime.lag import Offsets
@@ -81,7 +81,10 @@ async def _dead_letters(settings: Settings) -> Counter[str]:
         _, left = await clients.seek_to_time(consumer, tps,
                                              int((time.time() - DLQ_WINDOW_S) * 1000))
         async for r in clients.read_to_end(consumer, left):
-            counts[json.loads(r.value).get("stage", "?")] += 1
+            try:
+                counts[decode(DLQ, r.value).stage] += 1
+            except PoisonEvent:
+                counts["?"] += 1
     finally:
         await consumer.stop()
     return counts

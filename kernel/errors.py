@@ -1,4 +1,5 @@
-"""The exception tree of chatstream.
+"""The exception tree of chatstream (tests/kernel/test_errors.py keeps every public
+exception of ours under the root).
 
 ChatstreamError
 ├── ConfigurationError      settings or a catalogue that cannot work
@@ -8,9 +9,17 @@ ChatstreamError
 │   └── EventTooLarge       an event larger than the log takes
 ├── ProviderError           a model provider failed (retryable or not)
 │   └── ProvidersExhausted  every model of a fallback chain failed or was skipped
+├── StreamError             an error event inside an upstream's stream (the adapter
+│                           makes it a ProviderError; agents/providers/chunks.py)
+├── TemplateError, BadUrl   a template or a URL that cannot be used (kernel/)
+├── ExtractionError         a document whose text cannot be read (agents/ingestion/)
+├── ClientGone              the client left before its answer (api/disconnect.py)
 └── ApiError                an HTTP answer the edge gives on purpose (api/errors.py: it
-                            carries a status and a code, and only the edge raises it)
-"""
+    │                       carries a status, a code and the field at fault; only the
+    │                       edge raises it)
+    ├── BadField            a request field chatstream cannot honour
+    ├── AssistantRefused    a request that cannot use the assistant as asked
+    └── DocumentTooLarge    an upload over its limit, found while it is read"""
 
 from __future__ import annotations
 

@@ -16,13 +16,14 @@ from typing import Any
 import orjson
 
 from agents.providers.base import ToolCallDelta
+from kernel.errors import ChatstreamError
 from kernel.sse_reader import EventReader
 from schemas.events import Usage
 
 __all__ = ("MAX_EVENT_CHARS", "Chunk", "StreamError", "chunks")
 
 
-class StreamError(Exception):
+class StreamError(ChatstreamError):
     """The server sent an error event in the middle of the stream: its message, and its
     error ``type``, ``code`` and HTTP ``status`` where it gave them."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from api.deps import Principal
+from api.errors import ApiError
 from api.services import EdgeServices
 from kernel.templates import TemplateError, builtins, placeholders, resolve
 from schemas.assistants import VariableValue, parse_ref
@@ -26,13 +27,12 @@ __all__ = ("Applied", "AssistantRefused", "Chosen", "apply_assistant", "find_ver
            "for_conversation", "spec_options")
 
 
-class AssistantRefused(Exception):
+class AssistantRefused(ApiError):
     """The request cannot use the assistant as asked; ``param`` names what."""
 
     def __init__(self, status: int, code: str, message: str, param: str | None = None
                  ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.param = status, code, message, param
+        super().__init__(status, code, message, param=param)
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,17 @@ class _StopStream(Exception):
     """The stream was refused or its reader is gone: stop the app that sends it."""
 
 
-class DocumentTooLarge(HTTPException):
-    """Raised inside the form parser: FastAPI passes an HTTPException on (any other
-    error would become a 400), and the app's handler makes it JSON with this code."""
+class DocumentTooLarge(ApiError, HTTPException):
+    """An upload over its limit, found while the form parser reads it: an
+    :class:`ApiError` (413 ``document_too_large``), and an HTTPException too, which
+    FastAPI's body parsing passes on (it makes any other error a 400)."""
 
-    code = "document_too_large"
+    CODE = "document_too_large"
+
+    def __init__(self, limit: int) -> None:
+        message = f"upload over {limit} bytes"
+        ApiError.__init__(self, 413, self.CODE, message)
+        HTTPException.__init__(self, 413, message)
 
 
 def _host_of(value: str) -> str:
@@ -147,7 +153,7 @@ class BoundaryMiddleware:
             limit = self.boundary.max_upload_bytes
             if length.isdigit() and int(length) > limit:
                 await _drain(receive, limit)
-                await refuse(send, 413, DocumentTooLarge.code, f"upload over {limit} bytes")
+                await refuse(send, 413, DocumentTooLarge.CODE, f"upload over {limit} bytes")
                 return
         else:
             if kind != b"application/json" and not (
@@ -272,7 +278,7 @@ def _counting(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             size += len(message.get("body", b""))
             if size > limit:
-                raise DocumentTooLarge(413, f"upload over {limit} bytes")
+                raise DocumentTooLarge(limit)
         return message
 
     return counting

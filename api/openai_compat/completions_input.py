@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from api.errors import ApiError
 from kernel.tokens import estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.completions import NEUTRAL, REFUSED, ChatCompletionRequest, ChatMessageIn
@@ -24,16 +25,12 @@ _ROLES: dict[str, Literal["system", "user", "assistant"]] = {
     "system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
-class BadField(Exception):
+class BadField(ApiError):
     """A request field chatstream cannot honour: the 400 names it."""
 
     def __init__(self, param: str | None, message: str, code: str = "invalid_value",
                  status: int = 400) -> None:
-        super().__init__(message)
-        self.param = param
-        self.message = message
-        self.code = code
-        self.status = status
+        super().__init__(status, code, message, param=param)
 
 
 @dataclass(frozen=True)

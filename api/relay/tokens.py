@@ -25,13 +25,13 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import orjson
-
 from api.relay.stream import RequestStream
 from api.views.topicview import TopicView
+from kernel.errors import PoisonEvent
 from kernel.settings import Settings
 from schemas.events import MessageReceived, time_of_id
 from schemas.topics import REQUESTS, TOKENS
+from streams.codec import decode, fields
 from streams.runtime.base import Record, Runtime, request_of
 
 __all__ = ("RelayLimits", "TokenRelay")
@@ -142,12 +142,12 @@ class TokenRelay:
 
     def _add(self, stream: RequestStream, record: Record) -> None:
         try:
-            raw = orjson.loads(record.value)
-        except orjson.JSONDecodeError:
+            raw = fields(record.value)
+        except PoisonEvent:
             log.warning("relay: skipping malformed token event at %s@%d:%d",
                         record.topic, record.partition, record.offset)
             return
-        if not isinstance(raw, dict) or raw.get("request_id") != stream.request_id:
+        if raw.get("request_id") != stream.request_id:
             return
         before = stream.nbytes
         stream.add(raw)
@@ -240,9 +240,10 @@ class TokenRelay:
             if request_of(record) != wanted:
                 continue
             try:
-                return MessageReceived.model_validate_json(record.value)
-            except ValueError:
+                found: MessageReceived = decode(REQUESTS, record.value)
+            except PoisonEvent:
                 return None
+            return found
         return None
 
     async def _seek(self, stream: RequestStream, since_ms: int, partitions: list[int] | None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from kernel.telemetry.metrics import DEAD_LETTERS, STAGE_EVENTS, STAGE_SECONDS
 from schemas.events import DeadLettered
 from schemas.stages import topic_name
 from schemas.topics import ALL_TOPICS, DLQ, TopicSpec
-from streams.codec import decode
+from streams.codec import decode, fields
 from streams.runtime.base import CURRENT_RECORD, Emit, Publisher, Record, StageSpec
 from streams.runtime.observe import observe_emit
 
@@ -176,8 +175,8 @@ class StageRunner:
         DEAD_LETTERS.labels(self.spec.name).inc()
         tracing.current_span().set_status(Status(StatusCode.ERROR, type(exc).__name__))
         tenant = "unknown"
-        with contextlib.suppress(ValueError, AttributeError):
-            tenant = str(json.loads(record.value).get("tenant_id", "unknown"))
+        with contextlib.suppress(PoisonEvent):
+            tenant = str(fields(record.value).get("tenant_id", "unknown"))
         letter = DeadLettered(
             tenant_id=tenant,
             stage=self.spec.name,
