@@ -15,6 +15,7 @@ from api.views.batches import BatchView
 from kernel.settings import Settings
 from schemas.catalogue import Catalogue
 from stores.accounts.base import AccountStore
+from stores.accounts.leases import QuotaLeases
 from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
@@ -57,6 +58,8 @@ class EdgeServices:
     # Tenants, users, keys and usage counters (AUTH=jwt; None in dev mode).
     accounts: AccountStore | None = None
     credentials: Credentials | None = None
+    # Blocks of the limits' units this edge holds and spends (with accounts).
+    leases: QuotaLeases | None = None
     # The analytics group's aggregates, read from analytics.summary.v1.
     analytics: AnalyticsView | None = None
     # Batch jobs' progress and results, read from the batch topics.

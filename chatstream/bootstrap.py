@@ -34,6 +34,6 @@ async def bootstrap(settings: Settings, tenant: str, email: str, password: str,
         user = User(tenant, uuid.uuid4().hex, email.strip().lower(),
                     cast(Role, role), await Credentials(settings).hash_password(password), utcnow())
         if not await accounts.create_user(user):
-            raise ConfigurationError("a user with this email exists")
+            raise ConfigurationError("a user with this email exists in this tenant")
         await accounts.close()
         return user.id

@@ -38,6 +38,7 @@ from kernel.telemetry.health import Checkable, readiness, worker_app
 from schemas.catalogue import Catalogue
 from schemas.stages import KNOWLEDGE_STAGES, STAGE_NAMES, analytics_name, role_name
 from stores.accounts.base import AccountStore
+from stores.accounts.leases import QuotaLeases
 from stores.assistants.base import AssistantStore
 from stores.assistants.registry import AssistantRegistry
 
@@ -116,6 +117,8 @@ async def _edge_services(stack: contextlib.AsyncExitStack, settings: Settings,
     assistants = Assistants(assistant_store, runtime)
     await assistants.start()
     stack.push_async_callback(assistants.stop)
+    leases = None if accounts is None else await _started(stack, QuotaLeases(
+        accounts, lease_s=settings.quota_lease_s, max_block=settings.quota_lease_max))
     return EdgeServices(settings=settings, runtime=runtime, store=backend.stores.conversations,
                         catalogue=catalogue, relay=relay, idempotency=idempotency,
                         documents=knowledge.documents if knowledge else None,
@@ -123,8 +126,8 @@ async def _edge_services(stack: contextlib.AsyncExitStack, settings: Settings,
                         embedder=knowledge.embedder if knowledge else None,
                         accounts=accounts,
                         credentials=Credentials(settings) if accounts else None,
-                        analytics=view, batches=batch_view, breaker_states=breaker_states,
-                        assistants=assistants)
+                        leases=leases, analytics=view, batches=batch_view,
+                        breaker_states=breaker_states, assistants=assistants)
 
 
 @dataclass(frozen=True)

@@ -325,6 +325,14 @@ class Settings(BaseSettings):
     password_hash_queue: int = Field(64, ge=0, description="logins waiting for a hash "
                                      "worker; more are 503 at once, so a flood costs "
                                      "neither memory nor everyone's latency")
+    quota_lease_s: float = Field(10.0, gt=0, le=300, description="how long an edge "
+                                 "holds a block of a limit's units it took from the shared "
+                                 "counter before giving back what it did not spend (units "
+                                 "held count as spent, so one edge's may be refused on "
+                                 "another this long at most when a limit runs low)")
+    quota_lease_max: int = Field(256, ge=1, description="most units of a limit one lease "
+                                 "takes (the block grows to it for busy keys); 1: a "
+                                 "conditional write per request")
 
     @field_validator("broker")
     @classmethod

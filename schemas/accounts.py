@@ -15,6 +15,8 @@ __all__ = ("KeyCreate", "KeyCreated", "KeyList", "KeyOut", "LoginRequest", "Refr
 class LoginRequest(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    tenant: str | None = Field(None, min_length=1, max_length=200, description="the "
+                               "tenant to sign in to, when the email is a user of several")
 
 
 class RefreshRequest(BaseModel):

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_body
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
-from api.guards.slots import StreamSlots, user_of
+from api.guards.slots import SLOTS_KEY, StreamSlots, user_of
 
 __all__ = ("PROBES", "Boundary", "BoundaryMiddleware", "error_json", "host_allowed", "refuse")
 
@@ -187,21 +187,23 @@ class BoundaryMiddleware:
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app, with its streamed responses counted against the user's slots and
         each of their sends bounded in time."""
-        give_back = None
+        slots = self.boundary.slots
+        if slots is not None:
+            scope[SLOTS_KEY] = slots  # routes that publish take theirs first (hold)
         streaming = False
 
         async def send_(message: Message) -> None:
-            nonlocal give_back, streaming
+            nonlocal streaming
             if message["type"] == "http.response.start":
                 kind = dict(message.get("headers", ())).get(b"content-type", b"")
                 streaming = kind.startswith(b"text/event-stream")
                 user = user_of(scope)
-                if streaming and user is not None and self.boundary.slots is not None:
+                if streaming and user is not None and slots is not None:
                     try:
-                        give_back = self.boundary.slots.take(*user)
+                        slots.hold(scope, *user)
                     except ApiError as exc:
                         await refuse(send, exc.status, exc.code, exc.message,
-                                      (exc.headers or {}).get("Retry-After"))
+                                     (exc.headers or {}).get("Retry-After"))
                         raise _StopStream from None
             if not streaming:
                 await send(message)
@@ -218,8 +220,7 @@ class BoundaryMiddleware:
         except* _StopStream:
             pass  # refused with 429 (sent), or the connection is dropped unfinished
         finally:
-            if give_back is not None:
-                give_back()
+            StreamSlots.release(scope)
 
 
 async def _drain(receive: Receive, limit: int) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi.responses import JSONResponse
+from starlette.types import Scope
 
 from api.assistants.use import AssistantRefused, apply_assistant, find_version
 from api.deps import Principal
+from api.guards.slots import hold
 from api.openai_compat.completions_input import BadField, Limits, parse_request, translate
 from api.openai_compat.errors import openai_error
 from api.relay.stream import RequestStream
@@ -26,11 +28,14 @@ MAX_IMAGE_BYTES = 512 * 1024
 
 
 async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
+                      scope: Scope,
                       ) -> tuple[ChatCompletionRequest, MessageReceived, RequestStream] \
         | JSONResponse:
     """The request, the event published for it and the stream its answer fills. A model
     ``assistant:NAME[@N]`` is that assistant (its model, options, tools and instructions),
-    its template's values in ``variables`` (chatstream's extension, ``extra_body``)."""
+    its template's values in ``variables`` (chatstream's extension, ``extra_body``). A
+    streamed request takes the user's stream slot (in ``scope``, the request's) before
+    anything is published or counted."""
     settings = services.settings
     try:
         raw, variables = split_variables(raw)
@@ -68,6 +73,8 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
     except AssistantRefused as exc:
         return openai_error(404 if exc.status == 404 else 400, exc.message,
                             param=exc.param, code=exc.code)
+    if body.stream:
+        hold(scope, principal.tenant_id, principal.user_id)
     return body, event, await submit(services, principal, event)
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AccountsDep, AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.guards.limits import minute_window, month_window, plan_of
+from api.guards.limits import count, minute_window, month_window, plan_of, usage_of
 from api.shapes import key_out
 from schemas.accounts import KeyList, UsageOut, UserCreate, UserList, UserOut
 from schemas.events import utcnow
@@ -38,8 +38,8 @@ async def _usage(services: ServicesDep, tenant_id: str, user_ids: list[str]) -> 
     assert services.accounts is not None
     name, plan = await plan_of(services, tenant_id)
     month, _ = month_window()
-    used = await services.accounts.counters(f"tenant:{tenant_id}", month)
-    users = {uid: await services.accounts.counters(f"user:{tenant_id}:{uid}", month)
+    used = await usage_of(services, f"tenant:{tenant_id}", month)
+    users = {uid: await usage_of(services, f"user:{tenant_id}:{uid}", month)
              for uid in user_ids}
     return UsageOut(plan=name, month=month, limits=plan.model_dump(), used=used,
                     users=users or None)
@@ -51,8 +51,7 @@ async def usage(services: ServicesDep, principal: PrincipalDep,
     """The tenant's counters this month, and the caller's own (with this minute's)."""
     out = await _usage(services, principal.tenant_id, [principal.user_id])
     minute, _ = minute_window()
-    mine = await accounts[0].counters(f"user:{principal.tenant_id}:{principal.user_id}",
-                                      minute)
+    mine = await usage_of(services, f"user:{principal.tenant_id}:{principal.user_id}", minute)
     if out.users is not None:
         out.users[principal.user_id]["requests_this_minute"] = mine.get("requests", 0)
     return out
@@ -65,14 +64,16 @@ async def list_users(principal: AdminDep, accounts: AccountsDep) -> UserList:
 
 
 @router.post("/users", status_code=201, response_model=UserOut)
-async def create_user(body: UserCreate, principal: AdminDep, accounts: AccountsDep) -> UserOut:
+async def create_user(body: UserCreate, principal: AdminDep, accounts: AccountsDep,
+                      services: ServicesDep) -> UserOut:
     store, credentials = accounts
+    await count(services, principal)
     if body.role == "admin" and principal.role != "owner":
         raise ApiError(403, "forbidden", "only owners create admins")
     user = User(principal.tenant_id, uuid.uuid4().hex, body.email.strip().lower(), body.role,
                 await credentials.hash_password(body.password), utcnow())
     if not await store.create_user(user):
-        raise ApiError(409, "email_taken", "a user with this email exists")
+        raise ApiError(409, "email_taken", "a user with this email exists in this tenant")
     return _user_out(user)
 
 

@@ -2,7 +2,13 @@
 
 Guessing is throttled per client address (attempts) and per email (failures), each
 429 with ``Retry-After``; hashing runs in a bounded pool
-(:class:`api.guards.credentials.Credentials`)."""
+(:class:`api.guards.credentials.Credentials`).
+
+An email is unique per tenant, so one address may be a user of several tenants. A login
+may name its ``tenant``; without one, the password is tried against each of the
+address's users (a handful at most) and the one it opens is signed in; when it opens
+several, the caller must name one (409 ``tenant_required``, listing them: the caller has
+just shown it holds those accounts)."""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import logging
 from fastapi import APIRouter, Request
 
 from api.deps import AccountsDep, ServicesDep
+from api.errors import ApiError
 from api.guards.credentials import unauthorized
-from api.guards.limits import login_allowed, login_failed, peer
+from api.guards.limits import login_allowed, login_succeeded, peer
 from schemas.accounts import LoginRequest, RefreshRequest, TokenPair
 
 __all__ = ("router",)
@@ -22,24 +29,38 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 # Verified when the email is unknown too, so both failures take the same time.
+# Users of one address tried by one login, at most (each try is a hash).
+MAX_TENANTS_PER_EMAIL = 8
 _DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$3UdQdC8BZuo0xjbIav+"
                "nYg$dhyLJmLuwkPiE7O5vv8y6EX+0lz45UPZg6QnM1p62hw")
 
 
 @router.post("/token", response_model=TokenPair,
-             responses={429: {"description": "too many attempts; see Retry-After"}})
+             responses={409: {"description": "the password opens accounts of several "
+                                    "tenants: name one in `tenant`"},
+                        429: {"description": "too many attempts; see Retry-After"}})
 async def token(body: LoginRequest, accounts: AccountsDep, services: ServicesDep,
                 request: Request) -> TokenPair:
     store, credentials = accounts
     email = body.email.strip().lower()
     await login_allowed(services, peer(services, request), email)
-    user = await store.user_by_email(email)
-    ok = await credentials.check_password(user.password_hash if user else _DUMMY_HASH,
-                                          body.password)
-    if user is None or not ok:
+    users = [u for u in await store.users_by_email(email)
+             if body.tenant is None or u.tenant_id == body.tenant][:MAX_TENANTS_PER_EMAIL]
+    opened = []
+    if not users:  # hashed all the same, so an unknown email takes as long
+        await credentials.check_password(_DUMMY_HASH, body.password)
+    for user in users:
+        if await credentials.check_password(user.password_hash, body.password):
+            opened.append(user)
+    if not opened:
         log.info("failed login")  # never the email, never the password
-        await login_failed(services, email)
         raise unauthorized("wrong email or password", "invalid_credentials")
+    await login_succeeded(services, email)
+    if len(opened) > 1:
+        raise ApiError(409, "tenant_required", "this email and password open accounts of "
+                       f"several tenants ({', '.join(u.tenant_id for u in opened)}): name "
+                       "one in `tenant`")
+    user = opened[0]
     access, refresh, jti = credentials.issue(user.tenant_id, user.id, user.role)
     await store.add_refresh(jti, user.id, credentials.refresh_ttl)
     return TokenPair(access_token=access, refresh_token=refresh,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Response
 
@@ -10,6 +12,7 @@ from api.deps import Principal, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.guards.limits import count
 from api.openai_compat.completions_input import BadField, native_options
+from api.services import EdgeServices
 from api.views.batches import BatchState, BatchView
 from kernel.tokens import estimate_tokens
 from schemas.batches import BatchCreate, BatchOut, BatchResult
@@ -19,6 +22,10 @@ from schemas.topics import BATCH_REQUESTS, BATCH_STATUS
 __all__ = ("router",)
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+# A claimed place whose batch no edge's view has read this long after is taken for one
+# that was never queued (its edge failed between the claim and the publish).
+UNSEEN_BATCH_S = 60.0
 
 
 def _view(services: ServicesDep) -> BatchView:
@@ -67,27 +74,79 @@ async def submit(body: BatchCreate, services: ServicesDep,
     except BadField as exc:
         raise ApiError(422, exc.code, exc.message) from None
     view = _view(services)
-    # Fair between tenants: a tenant's queue ahead of the others' is a few batches long.
-    if view.active(principal.tenant_id) >= settings.batch_max_active_per_tenant:
-        raise ApiError(429, "too_many_batches", f"this tenant already has "
-                       f"{settings.batch_max_active_per_tenant} batches queued or running; "
-                       "retry when one finishes", headers={"Retry-After": "30"})
     # Every prompt is a message of the plan, counted now; its answer's tokens are
     # counted as it finishes, and the prompts alone must still fit in the month.
     max_tokens = options.get("max_tokens")
     expected = sum(estimate_tokens(p) for p in body.prompts) + len(body.prompts) * (
         max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0)
-    await count(services, principal, messages=len(body.prompts), tokens=expected)
-    batch_id = str(uuid.uuid4())
-    event = BatchSubmitted(tenant_id=principal.tenant_id, batch_id=batch_id,
+    event = BatchSubmitted(tenant_id=principal.tenant_id, batch_id=str(uuid.uuid4()),
                            user_id=principal.user_id, model=model, options=options,
                            prompts=tuple(body.prompts))
-    await services.runtime.publisher.publish(
-        BATCH_REQUESTS, f"{principal.tenant_id}:{batch_id}", event)
+    place = await _take_place(services, view, event)
+    try:
+        spent = await count(services, principal, messages=len(body.prompts),
+                            tokens=expected)
+        try:
+            await services.runtime.publisher.publish(
+                BATCH_REQUESTS, f"{principal.tenant_id}:{event.batch_id}", event)
+        except BaseException:
+            spent.put_back()
+            raise
+    except BaseException:
+        await place.give_back()
+        raise
     view.apply(event)  # readable at once on this replica; the others read the topic
-    state = view.get(principal.tenant_id, batch_id)
+    state = view.get(principal.tenant_id, event.batch_id)
     assert state is not None
     return _out(state)
+
+
+@dataclass
+class _Place:
+    """A tenant's place for one active batch, given back if the batch is not queued."""
+
+    services: EdgeServices
+    view: BatchView
+    event: BatchSubmitted
+
+    async def give_back(self) -> None:
+        if self.services.accounts is None:
+            self.view.discard(self.event.tenant_id, self.event.batch_id)
+        else:
+            await self.services.accounts.unclaim(_places(self.event.tenant_id),
+                                                 self.event.batch_id)
+
+
+def _places(tenant_id: str) -> str:
+    return f"batches:{tenant_id}"
+
+
+async def _take_place(services: EdgeServices, view: BatchView,
+                      event: BatchSubmitted) -> _Place:
+    """One of the tenant's BATCH_MAX_ACTIVE_PER_TENANT places (fair between tenants: a
+    tenant's queue ahead of the others' is a few batches long), taken in one step: in
+    the account store every replica shares, or (no accounts: one process) in the view
+    itself, before anything is awaited. 429 when every place is held."""
+    cap = services.settings.batch_max_active_per_tenant
+    tenant_id = event.tenant_id
+    if services.accounts is None:
+        taken = view.active(tenant_id) < cap
+        if taken:
+            view.apply(event)
+    else:
+        def ended(batch_id: str, since: float) -> bool:
+            state = view.get(tenant_id, batch_id)
+            if state is None:  # not on the topic a minute after its claim: never queued
+                return time.time() - since > UNSEEN_BATCH_S
+            return state.status in ("completed", "cancelled")
+
+        taken = await services.accounts.claim(_places(tenant_id), event.batch_id, cap,
+                                              int(view.lookback_s), ended)
+    if not taken:
+        raise ApiError(429, "too_many_batches", f"this tenant already has {cap} batches "
+                       "queued or running; retry when one finishes",
+                       headers={"Retry-After": "30"})
+    return _Place(services, view, event)
 
 
 @router.get("/{batch_id}", response_model=BatchOut)

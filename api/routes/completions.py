@@ -54,7 +54,7 @@ async def chat_completions(request: Request, services: ServicesDep,
         raw = await request.json()
     except ValueError:
         return openai_error(400, "the body is not valid JSON", code="invalid_json")
-    started = await accept_chat(services, principal, raw)
+    started = await accept_chat(services, principal, raw, request.scope)
     if isinstance(started, JSONResponse):
         return started
     body, event, stream = started

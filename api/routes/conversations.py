@@ -13,6 +13,8 @@ from api.deps import OwnConversation, PrincipalDep, ServicesDep
 from api.disconnect import canceller, unless_disconnected
 from api.errors import ApiError
 from api.guards.idempotency import fingerprint, once
+from api.guards.limits import count
+from api.guards.slots import hold
 from api.openai_compat.completions_input import BadField, native_options
 from api.relay.native import NativeSse, open_stream
 from api.relay.render import frames
@@ -47,6 +49,7 @@ def _out(c: Conversation) -> ConversationOut:
 async def create_conversation(services: ServicesDep, principal: PrincipalDep,
                               body: ConversationCreate | None = None,
                               idempotency_key: IdempotencyKey = None) -> ConversationOut:
+    await count(services, principal)
     conversation = Conversation(
         tenant_id=principal.tenant_id, id=str(uuid.uuid4()), user_id=principal.user_id,
         title=(body.title if body and body.title else "New conversation"),
@@ -89,8 +92,8 @@ async def post_message(
 ) -> MessageAccepted | StreamingResponse:
     settings = services.settings
     streamed = bool(accept and "text/event-stream" in accept)
-    if streamed:  # refused before the message is published, not after
-        request.app.state.stream_slots.check(principal.tenant_id, principal.user_id)
+    if streamed:  # refused before the message is published or counted, not after
+        hold(request.scope, principal.tenant_id, principal.user_id)
     text = body.text.strip()
     if not text:
         raise ApiError(422, "empty_text", "text must not be empty")

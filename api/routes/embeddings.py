@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.deps import Principal, PrincipalDep, ServicesDep
+from api.deps import PrincipalDep, ServicesDep
 from api.guards.limits import count
 from api.openai_compat.errors import openai_error
 from api.services import DecodesTokens, EdgeServices, TextEmbedder
@@ -19,7 +19,6 @@ from kernel.errors import ChatstreamError
 from kernel.tokens import estimate_tokens
 from schemas.completions import OpenAIError
 from schemas.embeddings import EmbeddingItem, EmbeddingList, EmbeddingsRequest, EmbeddingUsage
-from schemas.plans import MONTH_TTL_S, month_window
 
 __all__ = ("MAX_INPUTS", "router")
 
@@ -37,16 +36,6 @@ def _names(services: EdgeServices, embedder: TextEmbedder) -> set[str]:
     if settings.embedder == "openai":
         names.add(settings.embeddings_model)
     return names
-
-
-async def _meter(services: EdgeServices, principal: Principal, tokens: int) -> None:
-    """The request's tokens into its tenant's month (and its user's), as answers are."""
-    if not principal.metered or services.accounts is None or not tokens:
-        return
-    month, _ = month_window()
-    for scope in (f"tenant:{principal.tenant_id}",
-                  f"user:{principal.tenant_id}:{principal.user_id}"):
-        await services.accounts.consume(scope, month, "tokens", None, MONTH_TTL_S, tokens)
 
 
 @router.post("/embeddings", response_model=EmbeddingList,
@@ -90,17 +79,19 @@ async def embeddings(request: Request, services: ServicesDep,
             return openai_error(400, f"input {i} has {len(text)} characters; each must "
                                 f"have 1 to {limit}", param="input", code="invalid_value")
     strings = texts
-    await count(services, principal)
+    tokens = sum(estimate_tokens(t) for t in strings)
+    # The tokens are taken against the month before the work (429 when they do not
+    # fit), and given back if the embedder fails.
+    spent = await count(services, principal, spend_tokens=tokens)
     try:
         vectors = await embedder.embed(strings)
     except ChatstreamError as exc:
+        spent.put_back()
         return openai_error(502, str(exc), type="server_error", code="embedder_error")
     if body.dimensions is not None and vectors and body.dimensions != len(vectors[0]):
         return openai_error(400, f"`{embedder.space}` has {len(vectors[0])} dimensions and "
                             "cannot shorten them", param="dimensions",
                             code="unsupported_parameter")
-    tokens = sum(estimate_tokens(t) for t in strings)
-    await _meter(services, principal, tokens)
     data = [EmbeddingItem(index=i, embedding=_encode(v) if body.encoding_format == "base64"
                           else v) for i, v in enumerate(vectors)]
     out = EmbeddingList(data=data, model=embedder.space,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import AccountsDep, PrincipalDep
+from api.deps import AccountsDep, PrincipalDep, ServicesDep
 from api.errors import ApiError
+from api.guards.limits import count
 from api.shapes import key_out
 from schemas.accounts import KeyCreate, KeyCreated, KeyList
 from schemas.events import utcnow
@@ -17,9 +18,10 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
 @router.post("", status_code=201, response_model=KeyCreated)
-async def create_key(principal: PrincipalDep, accounts: AccountsDep,
+async def create_key(principal: PrincipalDep, accounts: AccountsDep, services: ServicesDep,
                      body: KeyCreate | None = None) -> KeyCreated:
     store, credentials = accounts
+    await count(services, principal)
     whole, prefix, digest = credentials.new_key()
     key = ApiKey(prefix, principal.tenant_id, principal.user_id, body.name if body else "",
                  digest, utcnow())

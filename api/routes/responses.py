@@ -51,7 +51,7 @@ async def create_response(request: Request, services: ServicesDep,
         chat = to_chat(raw)
     except BadField as exc:
         return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
-    started = await accept_chat(services, principal, chat)
+    started = await accept_chat(services, principal, chat, request.scope)
     if isinstance(started, JSONResponse):
         return started
     body, event, stream = started

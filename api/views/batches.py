@@ -112,6 +112,14 @@ class BatchView:
         while len(self._batches) > MAX_BATCHES:
             del self._batches[next(iter(self._batches))]
 
+    @property
+    def lookback_s(self) -> float:
+        return self._lookback_s
+
+    def discard(self, tenant_id: str, batch_id: str) -> None:
+        """A batch applied here that was then never published."""
+        self._batches.pop((tenant_id, batch_id), None)
+
     def get(self, tenant_id: str, batch_id: str) -> BatchState | None:
         return self._batches.get((tenant_id, batch_id))
 

@@ -1,13 +1,30 @@
-"""The account store interface: tenants, users, API keys, refresh tokens, public shares
-and the usage counters every edge replica checks and counts through atomically."""
+"""The account store interface: tenants, users, API keys, sessions, public shares, and
+the usage counters and claims every edge replica checks and takes through atomically."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-__all__ = ("AccountStore", "ApiKey", "Role", "Share", "Tenant", "User")
+__all__ = ("LEASE_SHARE", "AccountStore", "ApiKey", "Role", "Share", "Tenant", "User",
+           "grant")
+
+# A lease takes at most this fraction (1/LEASE_SHARE) of a limit's units left beyond
+# what it needs at once, so the other edges still find units when a limit runs low.
+LEASE_SHARE = 4
+
+
+def grant(limit: int | None, used: int, least: int, most: int) -> int | None:
+    """Units a lease of ``least`` to ``most`` gets from a counter at ``used`` of
+    ``limit``: ``None`` when even ``least`` does not fit."""
+    if limit is None:
+        return most
+    left = limit - used
+    if left < least:
+        return None
+    return min(most, max(least, -(-left // LEASE_SHARE)))
 
 Role = Literal["owner", "admin", "member"]
 
@@ -28,6 +45,9 @@ class User:
     role: Role
     password_hash: str
     created_at: datetime
+    # Tokens issued before this time (epoch seconds) are dead: every session the user
+    # had ends when the role or password changes or an admin ends them.
+    sessions_after: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +61,10 @@ class ApiKey:
     digest: str
     created_at: datetime
     revoked: bool = False
+    # What the key may do (api/guards/scopes.py); ``None``: a key made before scopes
+    # existed, which may do what every scope allows.
+    scopes: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +88,34 @@ class AccountStore(Protocol):
     async def set_plan(self, tenant_id: str, plan: str) -> None: ...
 
     async def create_user(self, user: User) -> bool:
-        """Insert if the email is free (emails are unique across tenants: they log in)."""
+        """Insert if the email is free in the user's tenant (emails are unique per
+        tenant: the same address may belong to users of several tenants)."""
         ...
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None: ...
 
-    async def user_by_email(self, email: str) -> User | None: ...
+    async def users_by_email(self, email: str) -> list[User]:
+        """Every user with this email, one per tenant at most."""
+        ...
 
     async def list_users(self, tenant_id: str) -> list[User]: ...
+
+    async def update_user(self, tenant_id: str, user_id: str, *, role: Role | None = None,
+                          password_hash: str | None = None,
+                          sessions_after: float | None = None) -> User | None:
+        """Change what is given; the user as it is now, ``None`` if there is none."""
+        ...
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        """``False`` when the tenant has no such user."""
+        ...
+
+    async def revoke_session(self, session_id: str, ttl_s: int) -> None:
+        """End one session (a login and the tokens issued from it) for ``ttl_s``: as
+        long as any of its tokens could live."""
+        ...
+
+    async def session_revoked(self, session_id: str) -> bool: ...
 
     async def create_key(self, key: ApiKey) -> None: ...
 
@@ -120,8 +164,26 @@ class AccountStore(Protocol):
                       ttl_s: int, amount: int = 1) -> int | None:
         """Add ``amount`` to counter ``(scope, window, name)`` unless that takes it over
         ``limit``, in one atomic step shared by every process on the store. Returns the
-        new count, or ``None`` when refused (the counter is left as it was)."""
+        new count, or ``None`` when refused (the counter is left as it was). A negative
+        ``amount`` (with no limit) gives units back."""
         ...
+
+    async def lease(self, scope: str, window: str, name: str, limit: int | None,
+                    ttl_s: int, least: int, most: int) -> int | None:
+        """Take from ``least`` to ``most`` units of a counter in one atomic step
+        (:func:`grant` says how many); the number taken, ``None`` when even ``least``
+        would pass ``limit`` (nothing is taken)."""
+        ...
+
+    async def claim(self, scope: str, holder: str, limit: int, ttl_s: int,
+                    ended: Callable[[str, float], bool]) -> bool:
+        """Hold one of ``limit`` places of ``scope`` for ``holder`` (at most ``ttl_s``),
+        in one atomic step; holders ``ended(holder, claimed_at)`` says are finished are
+        let go first (``claimed_at``: epoch seconds).
+        ``False`` when every place is held."""
+        ...
+
+    async def unclaim(self, scope: str, holder: str) -> None: ...
 
     async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
                        ttl_s: int) -> bool:

@@ -1,20 +1,20 @@
 """Cassandra account store; shares the conversation store's session and keyspace.
 
-Counters are Cassandra lightweight transactions, not Cassandra counters (which cannot
-check and count in one step): a compare-and-set loop ``UPDATE ... SET n = ? IF n = ?``.
-Each write also names its writer, so an attempt that times out (Paxos contention) is
-settled by a SERIAL read instead of being guessed: a count is never lost or doubled."""
+Users are found by email through ``user_emails`` (one row per tenant the address is a
+user of); rows of the older ``users_by_email`` (one tenant per address) are still read.
+Counters and claims: :mod:`stores.accounts.cassandra_counters`."""
 
 from __future__ import annotations
 
-import uuid
+import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cassandra import ConsistencyLevel
+from cassandra import InvalidRequest
 
-from kernel.errors import StoreUnavailable
-from stores.accounts.base import ApiKey, Share, Tenant, User
+from stores.accounts.base import ApiKey, Role, Share, Tenant, User
+from stores.accounts.cassandra_counters import CassandraCounters
 
 if TYPE_CHECKING:
     from stores.cassandra import CassandraSession
@@ -25,11 +25,16 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS tenants (id text PRIMARY KEY, name text, plan text, "
     "created double)",
     "CREATE TABLE IF NOT EXISTS users (tenant_id text, id text, email text, role text, "
-    "password_hash text, created double, PRIMARY KEY ((tenant_id), id))",
+    "password_hash text, created double, sessions_after double, "
+    "PRIMARY KEY ((tenant_id), id))",
     "CREATE TABLE IF NOT EXISTS users_by_email (email text PRIMARY KEY, tenant_id text, "
     "id text)",
+    "CREATE TABLE IF NOT EXISTS user_emails (email text, tenant_id text, id text, "
+    "PRIMARY KEY ((email), tenant_id))",
+    "CREATE TABLE IF NOT EXISTS revoked_sessions (sid text PRIMARY KEY, revoked boolean)",
     "CREATE TABLE IF NOT EXISTS api_keys (prefix text PRIMARY KEY, tenant_id text, "
-    "user_id text, name text, digest text, created double, revoked boolean)",
+    "user_id text, name text, digest text, created double, revoked boolean, scopes text, "
+    "expires double)",
     "CREATE TABLE IF NOT EXISTS api_keys_by_tenant (tenant_id text, prefix text, "
     "PRIMARY KEY ((tenant_id), prefix))",
     "CREATE TABLE IF NOT EXISTS refresh_tokens (jti text PRIMARY KEY, user_id text, "
@@ -42,11 +47,65 @@ _TABLES = (
     "text, PRIMARY KEY ((tenant_id), provider))",
     "CREATE TABLE IF NOT EXISTS bookmarks (tenant_id text, user_id text, conversation_id "
     "text, PRIMARY KEY ((tenant_id, user_id), conversation_id))",
-    "CREATE TABLE IF NOT EXISTS counted (marker text PRIMARY KEY)",
-    "CREATE TABLE IF NOT EXISTS usage_counters (scope text, win text, name text, n int, "
-    "writer text, PRIMARY KEY ((scope, win), name))",
 )
-_CAS_TRIES = 200
+# Columns the tables made by earlier versions lack.
+_ADDED = (("users", "sessions_after", "double"), ("api_keys", "scopes", "text"),
+          ("api_keys", "expires", "double"))
+
+_STATEMENTS = {
+    "tenant_ins": ("INSERT INTO tenants (id, name, plan, created) VALUES (?,?,?,?) "
+                   "IF NOT EXISTS", False),
+    "tenant_get": ("SELECT id, name, plan, created FROM tenants WHERE id=?", True),
+    "tenant_plan": ("UPDATE tenants SET plan=? WHERE id=?", True),
+    "email_ins": ("INSERT INTO user_emails (email, tenant_id, id) VALUES (?,?,?) "
+                  "IF NOT EXISTS", False),
+    "email_get": ("SELECT tenant_id, id FROM user_emails WHERE email=?", True),
+    "email_del": ("DELETE FROM user_emails WHERE email=? AND tenant_id=?", True),
+    "legacy_email_get": ("SELECT tenant_id, id FROM users_by_email WHERE email=?", True),
+    "legacy_email_del": ("DELETE FROM users_by_email WHERE email=?", True),
+    "user_ins": ("INSERT INTO users (tenant_id, id, email, role, password_hash, created, "
+                 "sessions_after) VALUES (?,?,?,?,?,?,?)", True),
+    "user_get": ("SELECT * FROM users WHERE tenant_id=? AND id=?", True),
+    "user_list": ("SELECT * FROM users WHERE tenant_id=?", True),
+    "user_del": ("DELETE FROM users WHERE tenant_id=? AND id=?", True),
+    "user_role": ("UPDATE users SET role=? WHERE tenant_id=? AND id=?", True),
+    "user_password": ("UPDATE users SET password_hash=? WHERE tenant_id=? AND id=?", True),
+    "user_sessions": ("UPDATE users SET sessions_after=? WHERE tenant_id=? AND id=?", True),
+    "session_revoke": ("INSERT INTO revoked_sessions (sid, revoked) VALUES (?, true) "
+                       "USING TTL ?", True),
+    "session_get": ("SELECT revoked FROM revoked_sessions WHERE sid=?", True),
+    "key_ins": ("INSERT INTO api_keys (prefix, tenant_id, user_id, name, digest, created, "
+                "revoked, scopes, expires) VALUES (?,?,?,?,?,?,?,?,?)", True),
+    "key_by_tenant": ("INSERT INTO api_keys_by_tenant (tenant_id, prefix) VALUES (?,?)", True),
+    "key_get": ("SELECT * FROM api_keys WHERE prefix=?", True),
+    "key_list": ("SELECT prefix FROM api_keys_by_tenant WHERE tenant_id=?", True),
+    "key_revoke": ("UPDATE api_keys SET revoked=true WHERE prefix=?", True),
+    "refresh_ins": ("INSERT INTO refresh_tokens (jti, user_id, used) VALUES (?,?,false) "
+                    "USING TTL ?", True),
+    "refresh_ttl": ("SELECT TTL(user_id) AS ttl FROM refresh_tokens WHERE jti=?", True),
+    # With the row's remaining TTL: a cell written without one outlives the row's other
+    # cells, and the table would keep every used token forever.
+    "refresh_use": ("UPDATE refresh_tokens USING TTL ? SET used=true WHERE jti=? "
+                    "IF used=false", False),
+    "share_ins": ("INSERT INTO shares (share_token, tenant_id, conversation_id) "
+                  "VALUES (?,?,?)", True),
+    "share_get": ("SELECT * FROM shares WHERE share_token=?", True),
+    "share_del": ("DELETE FROM shares WHERE share_token=?", True),
+    "share_of_ins": ("INSERT INTO shares_by_conversation (tenant_id, conversation_id, "
+                     "share_token) VALUES (?,?,?) IF NOT EXISTS", False),
+    "share_of": ("SELECT share_token FROM shares_by_conversation WHERE tenant_id=? "
+                 "AND conversation_id=?", True),
+    "share_of_del": ("DELETE FROM shares_by_conversation WHERE tenant_id=? AND "
+                     "conversation_id=?", True),
+    "cred_set": ("INSERT INTO credentials (tenant_id, provider, ciphertext) VALUES (?,?,?)",
+                 True),
+    "cred_list": ("SELECT provider, ciphertext FROM credentials WHERE tenant_id=?", True),
+    "mark_on": ("INSERT INTO bookmarks (tenant_id, user_id, conversation_id) "
+                "VALUES (?,?,?)", True),
+    "mark_off": ("DELETE FROM bookmarks WHERE tenant_id=? AND user_id=? AND "
+                 "conversation_id=?", True),
+    "marks": ("SELECT conversation_id FROM bookmarks WHERE tenant_id=? AND user_id=?", True),
+}
 
 
 def _dt(ts: float) -> datetime:
@@ -55,85 +114,33 @@ def _dt(ts: float) -> datetime:
 
 def _user(r: dict[str, Any]) -> User:
     return User(r["tenant_id"], r["id"], r["email"], r["role"], r["password_hash"],
-                _dt(r["created"]))
+                _dt(r["created"]), float(r.get("sessions_after") or 0.0))
 
 
 def _key(r: dict[str, Any]) -> ApiKey:
+    scopes, expires = r.get("scopes"), r.get("expires")
     return ApiKey(r["prefix"], r["tenant_id"], r["user_id"], r["name"], r["digest"],
-                  _dt(r["created"]), bool(r["revoked"]))
+                  _dt(r["created"]), bool(r["revoked"]),
+                  tuple(scopes.split()) if scopes is not None else None,
+                  _dt(expires) if expires is not None else None)
 
 
 class CassandraAccountStore:
     def __init__(self, session: CassandraSession) -> None:
         self._db = session
         self._q: dict[str, Any] = {}
+        self._counters = CassandraCounters(session)
 
     async def start(self) -> None:
         for cql in _TABLES:
             await self._db.execute(cql)
-        statements = {
-            "tenant_ins": ("INSERT INTO tenants (id, name, plan, created) VALUES (?,?,?,?) "
-                           "IF NOT EXISTS", False),
-            "tenant_get": ("SELECT id, name, plan, created FROM tenants WHERE id=?", True),
-            "tenant_plan": ("UPDATE tenants SET plan=? WHERE id=?", True),
-            "email_ins": ("INSERT INTO users_by_email (email, tenant_id, id) VALUES (?,?,?) "
-                          "IF NOT EXISTS", False),
-            "email_get": ("SELECT tenant_id, id FROM users_by_email WHERE email=?", True),
-            "user_ins": ("INSERT INTO users (tenant_id, id, email, role, password_hash, "
-                         "created) VALUES (?,?,?,?,?,?)", True),
-            "user_get": ("SELECT * FROM users WHERE tenant_id=? AND id=?", True),
-            "user_list": ("SELECT * FROM users WHERE tenant_id=?", True),
-            "key_ins": ("INSERT INTO api_keys (prefix, tenant_id, user_id, name, digest, "
-                        "created, revoked) VALUES (?,?,?,?,?,?,?)", True),
-            "key_by_tenant": ("INSERT INTO api_keys_by_tenant (tenant_id, prefix) "
-                              "VALUES (?,?)", True),
-            "key_get": ("SELECT * FROM api_keys WHERE prefix=?", True),
-            "key_list": ("SELECT prefix FROM api_keys_by_tenant WHERE tenant_id=?", True),
-            "key_revoke": ("UPDATE api_keys SET revoked=true WHERE prefix=?", True),
-            "refresh_ins": ("INSERT INTO refresh_tokens (jti, user_id, used) VALUES (?,?,false)"
-                            " USING TTL ?", True),
-            "refresh_ttl": ("SELECT TTL(user_id) AS ttl FROM refresh_tokens WHERE jti=?",
-                            True),
-            # With the row's remaining TTL: a cell written without one outlives the row's
-            # other cells, and the table would keep every used token forever.
-            "refresh_use": ("UPDATE refresh_tokens USING TTL ? SET used=true WHERE jti=? "
-                            "IF used=false", False),
-            "share_ins": ("INSERT INTO shares (share_token, tenant_id, conversation_id) "
-                          "VALUES (?,?,?)", True),
-            "share_get": ("SELECT * FROM shares WHERE share_token=?", True),
-            "share_del": ("DELETE FROM shares WHERE share_token=?", True),
-            "share_of_ins": ("INSERT INTO shares_by_conversation (tenant_id, conversation_id, "
-                             "share_token) VALUES (?,?,?) IF NOT EXISTS", False),
-            "share_of": ("SELECT share_token FROM shares_by_conversation WHERE tenant_id=? "
-                         "AND conversation_id=?", True),
-            "share_of_del": ("DELETE FROM shares_by_conversation WHERE tenant_id=? AND "
-                             "conversation_id=?", True),
-            "cred_set": ("INSERT INTO credentials (tenant_id, provider, ciphertext) "
-                         "VALUES (?,?,?)", True),
-            "cred_list": ("SELECT provider, ciphertext FROM credentials WHERE tenant_id=?",
-                          True),
-            "mark_on": ("INSERT INTO bookmarks (tenant_id, user_id, conversation_id) "
-                        "VALUES (?,?,?)", True),
-            "mark_off": ("DELETE FROM bookmarks WHERE tenant_id=? AND user_id=? AND "
-                         "conversation_id=?", True),
-            "marks": ("SELECT conversation_id FROM bookmarks WHERE tenant_id=? AND user_id=?",
-                      True),
-            "counted": ("INSERT INTO counted (marker) VALUES (?) IF NOT EXISTS USING TTL ?",
-                        False),
-            "count_get": ("SELECT n, writer FROM usage_counters WHERE scope=? AND win=? "
-                          "AND name=?", True),
-            "count_ins": ("INSERT INTO usage_counters (scope, win, name, n, writer) "
-                          "VALUES (?,?,?,?,?) IF NOT EXISTS USING TTL ?", False),
-            "count_cas": ("UPDATE usage_counters USING TTL ? SET n=?, writer=? WHERE scope=? "
-                          "AND win=? AND name=? IF n=?", False),
-            "count_all": ("SELECT name, n FROM usage_counters WHERE scope=? AND win=?",
-                          True),
-        }
-        for name, (cql, idempotent) in statements.items():
+        for table, column, kind in _ADDED:
+            # Cassandra has no ADD IF NOT EXISTS: a column already there is refused.
+            with contextlib.suppress(InvalidRequest):
+                await self._db.execute(f"ALTER TABLE {table} ADD {column} {kind}")
+        for name, (cql, idempotent) in _STATEMENTS.items():
             self._q[name] = await self._db.prepare(cql, idempotent=idempotent)
-        serial = await self._db.prepare(statements["count_get"][0])
-        serial.consistency_level = ConsistencyLevel.SERIAL
-        self._q["count_serial"] = serial
+        await self._counters.start()
 
     async def close(self) -> None:
         return None  # the conversation store owns the session
@@ -158,31 +165,70 @@ class CassandraAccountStore:
     async def set_plan(self, tenant_id: str, plan: str) -> None:
         await self._x("tenant_plan", plan, tenant_id)
 
+    async def _email_rows(self, email: str) -> dict[str, str]:
+        """The users with this email, as tenant id → user id."""
+        found = {r["tenant_id"]: r["id"] for r in await self._x("legacy_email_get", email)}
+        found.update({r["tenant_id"]: r["id"] for r in await self._x("email_get", email)})
+        return found
+
     async def create_user(self, user: User) -> bool:
+        if user.tenant_id in await self._email_rows(user.email):
+            return False  # an older row (one tenant per address) holds it already
         rows = await self._x("email_ins", user.email, user.tenant_id, user.id)
         if rows and not rows[0]["[applied]"]:
             return False
         await self._x("user_ins", user.tenant_id, user.id, user.email, user.role,
-                      user.password_hash, user.created_at.timestamp())
+                      user.password_hash, user.created_at.timestamp(), user.sessions_after)
         return True
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
         rows = await self._x("user_get", tenant_id, user_id)
         return _user(rows[0]) if rows else None
 
-    async def user_by_email(self, email: str) -> User | None:
-        rows = await self._x("email_get", email)
-        return await self.get_user(rows[0]["tenant_id"], rows[0]["id"]) if rows else None
+    async def users_by_email(self, email: str) -> list[User]:
+        users = [await self.get_user(tenant, uid)
+                 for tenant, uid in (await self._email_rows(email)).items()]
+        return sorted((u for u in users if u is not None), key=lambda u: u.created_at)
 
     async def list_users(self, tenant_id: str) -> list[User]:
         users = [_user(r) for r in await self._x("user_list", tenant_id)]
         return sorted(users, key=lambda u: u.created_at)
 
+    async def update_user(self, tenant_id: str, user_id: str, *, role: Role | None = None,
+                          password_hash: str | None = None,
+                          sessions_after: float | None = None) -> User | None:
+        if await self.get_user(tenant_id, user_id) is None:
+            return None  # an UPDATE would make a row of the missing user
+        for statement, value in (("user_role", role), ("user_password", password_hash),
+                                 ("user_sessions", sessions_after)):
+            if value is not None:
+                await self._x(statement, value, tenant_id, user_id)
+        return await self.get_user(tenant_id, user_id)
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        user = await self.get_user(tenant_id, user_id)
+        if user is None:
+            return False
+        await self._x("email_del", user.email, tenant_id)
+        legacy = await self._x("legacy_email_get", user.email)
+        if legacy and (legacy[0]["tenant_id"], legacy[0]["id"]) == (tenant_id, user_id):
+            await self._x("legacy_email_del", user.email)
+        await self._x("user_del", tenant_id, user_id)
+        return True
+
+    async def revoke_session(self, session_id: str, ttl_s: int) -> None:
+        await self._x("session_revoke", session_id, ttl_s)
+
+    async def session_revoked(self, session_id: str) -> bool:
+        return bool(await self._x("session_get", session_id))
+
     # -- keys and refresh tokens -----------------------------------------------------
 
     async def create_key(self, key: ApiKey) -> None:
         await self._x("key_ins", key.prefix, key.tenant_id, key.user_id, key.name, key.digest,
-                      key.created_at.timestamp(), key.revoked)
+                      key.created_at.timestamp(), key.revoked,
+                      " ".join(key.scopes) if key.scopes is not None else None,
+                      key.expires_at.timestamp() if key.expires_at is not None else None)
         await self._x("key_by_tenant", key.tenant_id, key.prefix)
 
     async def get_key(self, prefix: str) -> ApiKey | None:
@@ -255,56 +301,28 @@ class CassandraAccountStore:
     async def credentials(self, tenant_id: str) -> dict[str, str]:
         return {r["provider"]: r["ciphertext"] for r in await self._x("cred_list", tenant_id)}
 
-    # -- counters --------------------------------------------------------------------
-
-    async def _settle(self, key: tuple[str, str, str], writer: str) -> int | None:
-        """After a timed-out write: the SERIAL read finishes any Paxos round under way,
-        so it tells for certain whether our write is the one in place."""
-        rows = await self._x("count_serial", *key)
-        if rows and rows[0]["writer"] == writer:
-            return int(rows[0]["n"])
-        return None
+    # -- counters and claims: stores/accounts/cassandra_counters.py -------------------
 
     async def consume(self, scope: str, window: str, name: str, limit: int | None,
                       ttl_s: int, amount: int = 1) -> int | None:
-        if limit is not None and amount > limit:
-            return None
-        key = (scope, window, name)
-        rows = await self._x("count_get", *key)
-        current: int | None = int(rows[0]["n"]) if rows else None
-        for _ in range(_CAS_TRIES):
-            writer = uuid.uuid4().hex
-            try:
-                if current is None:
-                    rows = await self._x("count_ins", *key, amount, writer, ttl_s)
-                else:
-                    if limit is not None and current + amount > limit:
-                        return None
-                    rows = await self._x("count_cas", ttl_s, current + amount, writer, *key,
-                                         current)
-            except StoreUnavailable:
-                settled = await self._settle(key, writer)
-                if settled is not None:
-                    return settled
-                rows = await self._x("count_get", *key)
-                current = int(rows[0]["n"]) if rows else None
-                continue
-            if rows and rows[0]["[applied]"]:
-                return amount if current is None else current + amount
-            current = int(rows[0]["n"]) if rows and rows[0].get("n") is not None else None
-        raise StoreUnavailable(f"counter {scope}/{window}/{name}: too much contention")
+        done = await self._counters.take(scope, window, name, limit, ttl_s, amount, amount)
+        return done[1] if done is not None else None
+
+    async def lease(self, scope: str, window: str, name: str, limit: int | None,
+                    ttl_s: int, least: int, most: int) -> int | None:
+        done = await self._counters.take(scope, window, name, limit, ttl_s, least, most)
+        return done[0] if done is not None else None
 
     async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
                        ttl_s: int) -> bool:
-        # The marker first: a crash between the two writes under-counts one answer
-        # rather than counting a redelivered one twice.
-        rows = await self._x("counted", marker, ttl_s)
-        if rows and not rows[0]["[applied]"]:
-            return False
-        await self.consume(scope, window, name, None, ttl_s, amount)
-        return True
+        return await self._counters.add_once(marker, scope, window, name, amount, ttl_s)
 
     async def counters(self, scope: str, window: str) -> dict[str, int]:
-        return {r["name"]: int(r["n"]) for r in await self._x("count_all", scope, window)}
+        return await self._counters.counters(scope, window)
 
+    async def claim(self, scope: str, holder: str, limit: int, ttl_s: int,
+                    ended: Callable[[str, float], bool]) -> bool:
+        return await self._counters.claim(scope, holder, limit, ttl_s, ended)
 
+    async def unclaim(self, scope: str, holder: str) -> None:
+        await self._counters.unclaim(scope, holder)

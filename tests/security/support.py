@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,14 @@ class Edge:
             r = await c.post("/v1/admin/users", json={"email": email, "password": PASSWORD})
             assert r.status_code in (201, 409), r.text
         return await self.login(email)
+
+    async def tenant(self, plan: str) -> str:
+        """A tenant of its own on ``plan``, its owner logged in; the owner's email."""
+        name = f"t{uuid.uuid4().hex[:8]}"
+        email = f"owner@{name}.io"
+        bootstrap({**os.environ, **self.env}, name, email, PASSWORD, plan=plan)
+        await self.login(email)
+        return email
 
     async def login(self, email: str, password: str = PASSWORD) -> str:
         async with self.client() as c:

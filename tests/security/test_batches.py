@@ -3,7 +3,6 @@ evicted when old."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import timedelta
 
@@ -11,17 +10,7 @@ import httpx
 
 from api.views.batches import MAX_BATCHES, BatchView
 from schemas.events import BatchSubmitted, utcnow
-from tests.security.support import PASSWORD, Edge
-from tests.tenancy.support import bootstrap
-
-
-async def _tenant(edge: Edge, plan: str) -> str:
-    """A tenant of its own on ``plan``; its owner's email."""
-    name = f"t{uuid.uuid4().hex[:8]}"
-    email = f"owner@{name}.io"
-    bootstrap({**os.environ, **edge.env}, name, email, PASSWORD, plan=plan)
-    await edge.login(email)
-    return email
+from tests.security.support import Edge
 
 
 async def _submit(c: httpx.AsyncClient, prompts: list[str]) -> httpx.Response:
@@ -29,7 +18,7 @@ async def _submit(c: httpx.AsyncClient, prompts: list[str]) -> httpx.Response:
 
 
 async def test_another_members_batch_is_not_theirs_to_read_or_cancel(jwt_edge: Edge) -> None:
-    owner = await _tenant(jwt_edge, "pro")
+    owner = await jwt_edge.tenant("pro")
     alice = f"alice-{uuid.uuid4().hex[:6]}@x.io"
     bob = f"bob-{uuid.uuid4().hex[:6]}@x.io"
     await jwt_edge.member(alice, owner)
@@ -48,7 +37,7 @@ async def test_another_members_batch_is_not_theirs_to_read_or_cancel(jwt_edge: E
 
 
 async def test_a_batch_counts_against_the_months_messages(jwt_edge: Edge) -> None:
-    tiny = await _tenant(jwt_edge, "tiny")  # 2 messages a month
+    tiny = await jwt_edge.tenant("tiny")  # 2 messages a month
     async with jwt_edge.client(tiny) as c:
         r = await _submit(c, ["one", "two", "three"])
         assert r.status_code == 429, r.text
@@ -64,7 +53,7 @@ async def test_a_batch_counts_against_the_months_messages(jwt_edge: Edge) -> Non
 
 
 async def test_a_batch_must_fit_the_months_tokens(jwt_edge: Edge) -> None:
-    few = await _tenant(jwt_edge, "few_tokens")  # 1 token a month
+    few = await jwt_edge.tenant("few_tokens")  # 1 token a month
     async with jwt_edge.client(few) as c:
         r = await _submit(c, ["Summarise the whole of War and Peace for me, please."])
         assert r.status_code == 429, r.text
@@ -72,7 +61,7 @@ async def test_a_batch_must_fit_the_months_tokens(jwt_edge: Edge) -> None:
 
 
 async def test_one_tenant_cannot_queue_without_end(jwt_edge: Edge) -> None:
-    greedy = await _tenant(jwt_edge, "pro")
+    greedy = await jwt_edge.tenant("pro")
     async with jwt_edge.client(greedy) as c:
         ids = []
         for _ in range(3):
@@ -86,7 +75,7 @@ async def test_one_tenant_cannot_queue_without_end(jwt_edge: Edge) -> None:
         for bid in ids:
             await c.post(f"/v1/batches/{bid}/cancel")
     # Another tenant's batch is taken meanwhile.
-    other = await _tenant(jwt_edge, "pro")
+    other = await jwt_edge.tenant("pro")
     async with jwt_edge.client(other) as c:
         assert (await _submit(c, ["hello"])).status_code == 202
 

@@ -9,14 +9,16 @@ import httpx
 
 __all__ = ("JWT_ENV", "bootstrap", "login")
 
-SECRET = "e2e-jwt-secret-" + "x" * 40
+# Random-looking, as a deployment's is: a secret of low entropy is refused at start.
+SECRET = "e2e-jwt-9f3c1a7be2d84c06a5f1e3b79d20c8a4-5e6b1d7f"
 JWT_ENV = {
     "CHATSTREAM_AUTH": "jwt",
     "CHATSTREAM_JWT_SECRET": SECRET,
     "CHATSTREAM_CREDENTIALS_KEY": "POso4t2yz8O87juIbY7Adnns9odMm3i93Ye0mCL7xPQ=",
     "CHATSTREAM_PLANS": '{"tiny": {"messages_per_month": 2}, '
                         '"burst": {"requests_per_minute": 5}, '
-                        '"few_tokens": {"tokens_per_month": 1}}',
+                        '"few_tokens": {"tokens_per_month": 1}, '
+                        '"tokens400": {"tokens_per_month": 400}}',
     # Every test signs in from the same loopback address, more than 20 times a minute on a
     # fast run: the per-address login throttle (its own tests are in tests/security, with
     # a small limit) must not refuse the suite's own sign-ins.
