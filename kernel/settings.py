@@ -141,7 +141,9 @@ class Settings(BaseSettings):
                              "/healthz, /readyz and /metrics (0: any free one; on HOST)")
     metrics_token: SecretStr = Field(SecretStr(""), description="when set, /metrics needs "
                                      "`Authorization: Bearer` this token (or basic auth "
-                                     "with it as password)")
+                                     "with it as password); empty: /metrics answers "
+                                     "requests made on this host only. 16 characters or "
+                                     "more")
     lag_interval_s: float = Field(5.0, ge=0, description="how often each process measures "
                                   "the consumer lag of every stage (0: never)")
     weaviate_grpc_port: int = Field(50051, ge=1, le=65535, description="Weaviate's gRPC "
@@ -382,6 +384,15 @@ class Settings(BaseSettings):
     @property
     def plan_catalogue(self) -> dict[str, Plan]:
         return {**DEFAULT_PLANS, **self.plans}
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_not_a_placeholder(cls, v: SecretStr) -> SecretStr:
+        token = v.get_secret_value()
+        if token and (len(token) < 16 or token.lower() in _DEFAULT_SECRETS):
+            raise ValueError("metrics_token: 16 characters or more, not a default "
+                             "(e.g. `openssl rand -hex 16`)")
+        return v
 
     @field_validator("trusted_proxies")
     @classmethod

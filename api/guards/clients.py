@@ -8,7 +8,9 @@ from collections.abc import Iterable
 
 from starlette.requests import HTTPConnection
 
-__all__ = ("Networks", "client_address", "networks")
+from kernel.telemetry.health import from_this_host
+
+__all__ = ("Networks", "client_address", "local_client", "networks")
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
@@ -42,3 +44,15 @@ def client_address(conn: HTTPConnection, trusted: Networks) -> str:
         except ValueError:
             return peer  # garbage where a proxy should have written an address
     return peer
+
+
+def local_client(conn: HTTPConnection, trusted: Networks) -> bool:
+    """Whether the client is on this host: a loopback peer with no proxy header saying
+    the request was relayed from elsewhere, or a trusted proxy vouching (with
+    ``X-Forwarded-For``) for a loopback client."""
+    peer = conn.client.host if conn.client else None
+    if from_this_host(peer, conn.headers):
+        return True
+    return (peer is not None and _trusted(peer, trusted)
+            and "x-forwarded-for" in conn.headers
+            and ipaddress.ip_address(client_address(conn, trusted)).is_loopback)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
+from api.guards.clients import local_client, networks
 from kernel.telemetry.health import Checkable, metrics_response, readiness, readiness_body
 
 __all__ = ("router",)
@@ -36,8 +37,10 @@ async def readyz(services: ServicesDep,
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
-async def metrics(services: ServicesDep,
+async def metrics(services: ServicesDep, request: Request,
                   authorization: Annotated[str | None, Header()] = None) -> Response:
-    """Prometheus metrics; with METRICS_TOKEN set, only with that token."""
-    return metrics_response(authorization,
-                            services.settings.metrics_token.get_secret_value())
+    """Prometheus metrics: with METRICS_TOKEN set, only with that token; without one,
+    only to a request made on this host."""
+    settings = services.settings
+    return metrics_response(authorization, settings.metrics_token.get_secret_value(),
+                            local_client(request, networks(settings.trusted_proxies)))

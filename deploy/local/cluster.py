@@ -41,6 +41,8 @@ DEFAULTS = {
     "CHATSTREAM_BROKER": "kafka://127.0.0.1:9092",
     "CHATSTREAM_STORE": "cassandra://127.0.0.1:9042/chatstream_cluster",
     "CHATSTREAM_VECTORS": "weaviate://127.0.0.1:8080",
+    # The edges sit behind this launcher's proxy, which says who it relays for.
+    "CHATSTREAM_TRUSTED_PROXIES": '["127.0.0.1"]',
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -16,8 +17,8 @@ from starlette.routing import Route
 
 from kernel.telemetry.metrics import exposition
 
-__all__ = ("Checkable", "metrics_allowed", "metrics_response", "readiness", "readiness_body",
-           "worker_app")
+__all__ = ("Checkable", "from_this_host", "metrics_allowed", "metrics_response", "readiness",
+           "readiness_body", "worker_app")
 
 
 class Checkable(Protocol):
@@ -49,11 +50,27 @@ async def readiness(parts: Mapping[str, Checkable],
     return ok, checks
 
 
-def metrics_allowed(authorization: str | None, token: str) -> bool:
-    """No token configured: open. Otherwise ``Bearer <token>`` or basic auth with the
-    token as password (any user name), compared in constant time."""
+# Headers a proxy adds: a request carrying one came from elsewhere, whatever its peer.
+_FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def from_this_host(peer: str | None, headers: Mapping[str, str]) -> bool:
+    """Whether a request was made on this host: a loopback peer, and no proxy header
+    saying it was relayed from elsewhere (a local proxy's peer is loopback too)."""
+    try:
+        loopback = peer is not None and ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(name in headers for name in _FORWARDED)
+
+
+def metrics_allowed(authorization: str | None, token: str, local: bool = False) -> bool:
+    """No token configured: only a request made on this host (``local``), so an edge or
+    worker reachable from a network never serves its figures to anyone. Otherwise
+    ``Bearer <token>`` or basic auth with the token as password (any user name),
+    compared in constant time."""
     if not token:
-        return True
+        return local
     if not authorization:
         return False
     scheme, _, value = authorization.partition(" ")
@@ -67,10 +84,11 @@ def metrics_allowed(authorization: str | None, token: str) -> bool:
     return hmac.compare_digest(value.encode(), token.encode())
 
 
-def metrics_response(authorization: str | None, token: str) -> Response:
-    if not metrics_allowed(authorization, token):
-        return JSONResponse({"error": {"code": "unauthorized", "message":
-                                       "metrics need the metrics token"}}, 401,
+def metrics_response(authorization: str | None, token: str, local: bool) -> Response:
+    if not metrics_allowed(authorization, token, local):
+        message = "metrics need the metrics token" if token else \
+            "metrics are served on this host only until CHATSTREAM_METRICS_TOKEN is set"
+        return JSONResponse({"error": {"code": "unauthorized", "message": message}}, 401,
                             headers={"WWW-Authenticate": 'Basic realm="metrics"'})
     body, content_type = exposition()
     return Response(body, media_type=content_type)
@@ -97,7 +115,9 @@ def worker_app(ready: Callable[[], Awaitable[tuple[bool, dict[str, Any]]]],
                               metrics_token)
 
     async def metrics(request: Request) -> Response:
-        return metrics_response(request.headers.get("authorization"), metrics_token)
+        peer = request.client.host if request.client else None
+        return metrics_response(request.headers.get("authorization"), metrics_token,
+                                from_this_host(peer, request.headers))
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz),
                              Route("/metrics", metrics)])

@@ -6,6 +6,7 @@ consumer group, the roles running every stage once."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import ValidationError
 
+from kernel.settings import Settings
 from schemas.stages import ROLES, STAGE_NAMES, group_name
 
 # The roles deployed: every registered role but the one of every stage at once.
@@ -223,3 +226,26 @@ def test_every_process_authenticates_with_keys_from_a_secret(kustomization: Path
             refs = [e["secretRef"] for e in container.get("envFrom", []) if "secretRef" in e]
             assert any(r["name"] == "chatstream-secrets" and not r.get("optional")
                        for r in refs), f"{name}: the Secret is missing or optional"
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS, ids=lambda p: p.name)
+def test_secure_defaults_at_the_edge(kustomization: Path) -> None:
+    """#26: a metrics token from the Secret (its placeholder refused at start, so nobody
+    runs with a guessable one and /metrics is never open), the ingress trusted for
+    X-Forwarded-For, whole requests buffered by the ingress, and the edge keeping idle
+    connections longer than the ingress reuses them."""
+    docs = _render(kustomization)
+    config = _config(docs)
+    secret = _by_kind(docs, "Secret")["chatstream-secrets"]["stringData"]
+    assert "CHATSTREAM_METRICS_TOKEN" not in config
+    placeholder = secret["CHATSTREAM_METRICS_TOKEN"]
+    assert placeholder
+    with pytest.raises(ValidationError, match="metrics_token"):
+        Settings(metrics_token=placeholder)
+    trusted = Settings.model_validate({"trusted_proxies": json.loads(
+        config["CHATSTREAM_TRUSTED_PROXIES"])}).trusted_proxies
+    assert trusted
+    assert int(config["CHATSTREAM_KEEP_ALIVE_TIMEOUT_S"]) > 60  # ingress-nginx: 60 s
+    ingress = _by_kind(docs, "Ingress")["chatstream-edge"]
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"

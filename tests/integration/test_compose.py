@@ -161,6 +161,23 @@ def test_the_workers_run_every_stage_once() -> None:
     assert sorted(stages) == sorted(STAGE_NAMES)
 
 
+def test_prometheus_scrapes_with_the_metrics_token(compose: dict[str, Any],
+                                                   services: dict[str, dict[str, Any]]) -> None:
+    """/metrics answers another container only with the token (#26.9): the app requires
+    it from .env, and Prometheus reads the same value from a file compose mounts."""
+    for name in APP_SERVICES:
+        token = env_of(services[name])["CHATSTREAM_METRICS_TOKEN"]
+        assert token.startswith("${CHATSTREAM_METRICS_TOKEN:?"), name
+    assert compose["configs"]["metrics-token"]["content"].startswith(
+        "${CHATSTREAM_METRICS_TOKEN:?")
+    [mounted] = services["prometheus"]["configs"]
+    assert mounted == {"source": "metrics-token", "target": "/etc/prometheus/metrics-token"}
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    for job in config["scrape_configs"]:
+        if job["job_name"] != "prometheus":
+            assert job["authorization"] == {"credentials_file": mounted["target"]}, job
+
+
 def test_dockerfile_installs_the_project() -> None:
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     assert text.count("FROM ") == 1

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from kernel.telemetry.health import metrics_allowed
+from kernel.telemetry.health import from_this_host, metrics_allowed
 from kernel.telemetry.logs import JsonFormatter, _Context, redact, request_id_var
 from kernel.telemetry.tracing import JsonlSpanExporter
 
@@ -52,13 +52,23 @@ def test_a_json_log_line_carries_the_request_and_trace_ids() -> None:
 
 
 def test_metrics_need_the_token_when_one_is_set() -> None:
-    assert metrics_allowed(None, "")
+    assert not metrics_allowed(None, "")  # no token: this host only
+    assert metrics_allowed(None, "", local=True)
+    assert not metrics_allowed(None, "t0k", local=True)
     assert not metrics_allowed(None, "t0k")
     assert metrics_allowed("Bearer t0k", "t0k")
     assert not metrics_allowed("Bearer nope", "t0k")
     basic = base64.b64encode(b"prometheus:t0k").decode()
     assert metrics_allowed(f"Basic {basic}", "t0k")
     assert not metrics_allowed("Basic !!!", "t0k")
+
+
+def test_this_host_is_a_loopback_peer_no_proxy_relayed_for() -> None:
+    assert from_this_host("127.0.0.1", {}) and from_this_host("::1", {})
+    assert not from_this_host("192.0.2.7", {})
+    assert not from_this_host(None, {}) and not from_this_host("unknown", {})
+    for header in ("x-forwarded-for", "forwarded", "x-real-ip"):
+        assert not from_this_host("127.0.0.1", {header: "203.0.113.9"})
 
 
 def test_the_jsonl_exporter_writes_one_line_per_span_with_its_parent(tmp_path) -> None:  # type: ignore[no-untyped-def]
