@@ -22,6 +22,7 @@ from api.routes import (
     health,
     keys,
     me,
+    memories,
     models,
     public,
     requests,
@@ -45,7 +46,7 @@ def create_app(services: EdgeServices) -> FastAPI:
               documents.router, health.router, auth.router, keys.router, admin.router,
               admin.usage_router, public.router, analytics.router, batches.router,
               embeddings.router, responses.router, me.router, status.router,
-              assistants.router, assistants.conversation_router):
+              assistants.router, assistants.conversation_router, memories.router):
         app.include_router(r)
     web.mount(app)
     install_openapi(app)

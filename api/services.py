@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from api.assistants.service import Assistants
 from api.guards.credentials import Credentials
 from api.guards.ownership import OwnershipCache
+from api.memories import MemoryPolicy
 from api.relay.tokens import TokenRelay
 from api.views.analytics import AnalyticsView
 from api.views.batches import BatchView
@@ -70,5 +71,7 @@ class EdgeServices:
     embedder: TextEmbedder | None = None
     # Assistants: their versions (a view of assistants.v1) and conversations' pins.
     assistants: Assistants | None = None
+    # Users' long-term memories and the switches that turn memory off.
+    memories: MemoryPolicy | None = None
     # Conversation owners, remembered briefly so a message POST rarely asks the store.
     owners: OwnershipCache = field(default_factory=OwnershipCache)

@@ -17,6 +17,7 @@ from stores.assistants.base import AssistantStore
 from stores.conversations.base import ConversationStore
 from stores.documents.base import DocumentStore
 from stores.idempotency import IdempotencyStore
+from stores.memories.base import MemoryStore
 from streams.runtime.base import Runtime
 from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.kafka.lag import KafkaLag
@@ -40,6 +41,8 @@ class StoreFamily(Protocol):
     def documents(self) -> DocumentStore: ...
 
     def assistants(self) -> AssistantStore: ...
+
+    def memories(self) -> MemoryStore: ...
 
 
 class SQLiteStores:
@@ -71,6 +74,10 @@ class SQLiteStores:
         from stores.assistants.sqlite import SQLiteAssistantStore
         return SQLiteAssistantStore(self._conversations.path)
 
+    def memories(self) -> MemoryStore:
+        from stores.memories.sqlite import SQLiteMemoryStore
+        return SQLiteMemoryStore(self._conversations.path)
+
 
 class CassandraStores:
     """Every store in one keyspace over the conversation store's session."""
@@ -100,6 +107,10 @@ class CassandraStores:
     def assistants(self) -> AssistantStore:
         from stores.assistants.cassandra import CassandraAssistantStore
         return CassandraAssistantStore(self._conversations.session)
+
+    def memories(self) -> MemoryStore:
+        from stores.memories.cassandra import CassandraMemoryStore
+        return CassandraMemoryStore(self._conversations.session)
 
 
 class Backend:

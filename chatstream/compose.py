@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
@@ -21,6 +21,7 @@ from api.app import create_app
 from api.assistants.service import Assistants
 from api.guards.clients import networks
 from api.guards.credentials import Credentials
+from api.memories import MemoryPolicy
 from api.relay.tokens import RelayLimits, TokenRelay
 from api.services import EdgeServices
 from api.views.analytics import AnalyticsView
@@ -41,6 +42,7 @@ from stores.accounts.base import AccountStore
 from stores.accounts.leases import QuotaLeases
 from stores.assistants.base import AssistantStore
 from stores.assistants.registry import AssistantRegistry
+from stores.memories.base import MemoryStore
 
 __all__ = ("Running", "check_exposure", "deployment", "run")
 
@@ -166,10 +168,13 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
         assistant_store: AssistantStore | None = None
         if edge or "retrieval" in stages:
             assistant_store = await _started(stack, stores.assistants())
+        memories: MemoryStore | None = None
+        if edge or "memory" in stages:
+            memories = await _started(stack, stores.memories())
         await parts.start(settings, backend.runtime, stages, catalogue=catalogue, store=store,
                           knowledge=knowledge, accounts=accounts,
                           assistants=AssistantRegistry(assistant_store)
-                          if assistant_store is not None else None)
+                          if assistant_store is not None else None, memories=memories)
         breaker_states = parts.breaker_states
         await stack.enter_async_context(backend.lag_reported(STAGE_NAMES))
         services: EdgeServices | None = None
@@ -177,6 +182,8 @@ async def deployment(settings: Settings, *, edge: bool, stages: Sequence[str],
             assert assistant_store is not None
             services = await _edge_services(stack, settings, backend, catalogue, knowledge,
                                             accounts, assistant_store, breaker_states)
+            if memories is not None:
+                services = replace(services, memories=MemoryPolicy(memories))
         checks: dict[str, Checkable] = {"log": backend.runtime, "store": store}
         if knowledge is not None:
             checks["vectors"] = knowledge.index

@@ -13,10 +13,12 @@ from agents.ingestion import stage as ingestion
 from agents.ingestion.extract import ocr_available
 from agents.ingestion.fetch import FetchLimits
 from agents.ingestion.sandbox import ExtractionLimits
+from agents.memory import stage as memory
 from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from stores.documents.base import DocumentStore
+from stores.memories.base import MemoryStore
 from stores.vectors.base import VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex
 from streams.runtime.base import StageSpec
@@ -91,6 +93,10 @@ class Knowledge:
                               timeout_s=self.settings.url_fetch_timeout_s,
                               max_redirects=self.settings.url_fetch_max_redirects,
                               allow_loopback=self.settings.url_fetch_allow_loopback)))
+
+    def memory_stage(self, store: MemoryStore) -> StageSpec:
+        return memory.stage(memory.MemoryDeps(store=store, index=self.index,
+                                              embedder=self.embedder))
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"

@@ -29,6 +29,7 @@ from schemas.stages import STAGE_NAMES
 from stores.accounts.base import AccountStore
 from stores.assistants.registry import AssistantRegistry
 from stores.conversations.base import ConversationStore
+from stores.memories.base import MemoryStore
 from streams.runtime.base import Runtime, StageSpec
 
 __all__ = ("StageParts", "build_breakers", "build_providers", "build_stages", "stage_parts")
@@ -95,7 +96,8 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
                  accounts: AccountStore | None = None,
                  breakers: BreakerBoard | None = None,
                  web: WebSearch | None = None,
-                 assistants: AssistantRegistry | None = None) -> list[StageSpec]:
+                 assistants: AssistantRegistry | None = None,
+                 memories: MemoryStore | None = None) -> list[StageSpec]:
     unknown = sorted(set(names) - set(STAGE_NAMES))
     if unknown:
         raise ConfigurationError(f"unknown stage(s) {', '.join(unknown)}; "
@@ -111,6 +113,7 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "scoring": scoring.stage,
         "persistence": lambda: persistence.stage(persistence.PersistenceDeps(store, accounts)),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
+        "memory": lambda: _need(knowledge).memory_stage(_need_store(memories)),
         "batches": lambda: batches.feeder_stage(
             batches.FeederDeps(in_flight=settings.batch_in_flight)),
         "batch-results": batches.results_stage,
@@ -119,6 +122,12 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
             flush_s=settings.analytics_flush_ms / 1000)),
     }
     return [factories[n]() for n in names]
+
+
+def _need_store(memories: MemoryStore | None) -> MemoryStore:
+    if memories is None:
+        raise ConfigurationError("the memory stage needs the memory store")
+    return memories
 
 
 def _need(knowledge: Knowledge | None) -> Knowledge:
@@ -144,12 +153,13 @@ class StageParts:
     async def start(self, settings: Settings, runtime: Runtime, stages: Sequence[str], *,
                     catalogue: Catalogue, store: ConversationStore,
                     knowledge: Knowledge | None, accounts: AccountStore | None,
-                    assistants: AssistantRegistry | None) -> None:
+                    assistants: AssistantRegistry | None,
+                    memories: MemoryStore | None = None) -> None:
         """Build ``stages`` and start them on ``runtime``, one consumer group for them all
         (the log's clients only, for a process with no stage)."""
         await runtime.start(build_stages(stages, settings, store, knowledge, catalogue,
                                          self.providers, accounts, self.breakers, self.web,
-                                         assistants))
+                                         assistants, memories))
 
     async def aclose(self) -> None:
         await close_providers(self.providers)

@@ -170,6 +170,10 @@ class MessageReceived(Envelope, frozen=True):
     # values of its template's variables, built-ins included, as the edge checked them.
     assistant: AssistantRef | None = None
     variables: dict[str, str] = Field(default_factory=dict)
+    # The user's long-term memory may be read (recalled into the prompt) and written
+    # (facts kept from this exchange). False for a temporary chat, a paused user, a
+    # tenant without memory, and every event from before memory existed.
+    memory: bool = False
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -331,6 +335,8 @@ class ResponseCompleted(Envelope, frozen=True):
     # regenerated answer overwrites it. None in events written before the field existed.
     requested_at: datetime | None = None
     assistant: AssistantRef | None = None
+    # Copied from the request: the memory stage keeps facts only from such exchanges.
+    memory: bool = False
 
 
 class Signal(BaseModel, frozen=True):

@@ -61,6 +61,9 @@ class MessageCreate(_In):
     variables: dict[str, str | int | float | bool] = Field(
         default_factory=dict, max_length=32, description="values of the assistant's "
         "template variables")
+    memory: bool = Field(True, description="use the caller's long-term memory (recall "
+                         "facts into the answer, keep new ones); false: a temporary chat "
+                         "message, which neither reads nor writes memory")
 
 
 class MessageAccepted(BaseModel):

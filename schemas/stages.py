@@ -35,6 +35,7 @@ __all__ = (
     "INFERENCE",
     "INGESTION",
     "KNOWLEDGE_STAGES",
+    "MEMORY",
     "PERSISTENCE",
     "RETRIEVAL",
     "ROLES",
@@ -105,6 +106,10 @@ SCORING = StageInfo(
 PERSISTENCE = StageInfo(
     "persistence", (REQUESTS, RESPONSES, SCORES), (), "chat",
     description="requests, responses and scores into the conversation store")
+MEMORY = StageInfo(
+    "memory", (RESPONSES,), (), "chat", knowledge=True,
+    description="facts about the user proposed from finished exchanges, kept and indexed "
+                "per user for recall")
 INGESTION = StageInfo(
     "ingestion", (INGEST,), (), "documents", knowledge=True,
     description="documents extracted, split, embedded and indexed")
@@ -120,7 +125,7 @@ BATCH_RESULTS = StageInfo(
     description="answered batch prompts recorded in the batch's status")
 
 STAGES: tuple[StageInfo, ...] = (
-    RETRIEVAL, INFERENCE, SCORING, PERSISTENCE, INGESTION, ANALYTICS_STAGE, BATCHES,
+    RETRIEVAL, INFERENCE, SCORING, PERSISTENCE, MEMORY, INGESTION, ANALYTICS_STAGE, BATCHES,
     BATCH_RESULTS)
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
 KNOWLEDGE_STAGES = frozenset(s.name for s in STAGES if s.knowledge)
@@ -157,7 +162,9 @@ class Role:
 ROLES: tuple[Role, ...] = (
     Role("retrieval", (RETRIEVAL.name,), RETRIEVAL.description),
     Role("inference", (INFERENCE.name,), INFERENCE.description),
-    Role("ingestion", (INGESTION.name,), INGESTION.description),
+    # Both read users' text into the vector index with the same embedder.
+    Role("ingestion", (INGESTION.name, MEMORY.name),
+         "documents indexed, and facts about users kept from their exchanges"),
     Role("pipeline", (SCORING.name, PERSISTENCE.name, ANALYTICS_STAGE.name, BATCHES.name,
                       BATCH_RESULTS.name),
          "what follows an answer: scores, the stored conversation, analytics and batches"),

@@ -34,8 +34,8 @@ from stores.conversations.sqlite import SQLiteConversationStore
 def test_built_stages_read_the_registered_topics(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     store = SQLiteConversationStore.from_url("sqlite:///:memory:")
-    # ingestion needs the document parts; its spec is checked through the registry below.
-    names = [n for n in STAGE_NAMES if n != "ingestion"]
+    # ingestion and memory need the document parts; checked through the registry below.
+    names = [n for n in STAGE_NAMES if n not in ("ingestion", "memory")]
     for spec in build_stages(names, settings, store):
         info = stage_info(spec.name)
         assert spec.inputs == info.inputs, spec.name
@@ -71,7 +71,8 @@ def test_a_role_is_named_by_the_registry_whatever_order_its_stages_come_in() -> 
 
 
 def test_paths_partition_the_stages() -> None:
-    assert stage_names("chat") == ("retrieval", "inference", "scoring", "persistence")
+    assert stage_names("chat") == ("retrieval", "inference", "scoring", "persistence",
+                                   "memory")
     assert set(stage_names("chat", "documents", "analytics", "batches")) == set(STAGE_NAMES)
     assert len(set(STAGE_NAMES)) == len(STAGE_NAMES)
 

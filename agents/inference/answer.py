@@ -168,5 +168,5 @@ class Answer:
             citations=self.citations if served else (), guard=self.ctx.guard,
             tool_calls=tool_calls, time_to_first_token_ms=self.first_token_ms,
             duration_ms=(time.monotonic() - self.started_at) * 1000,
-            requested_at=req.occurred_at, assistant=req.assistant)
+            requested_at=req.occurred_at, assistant=req.assistant, memory=req.memory)
         return done, response

@@ -20,12 +20,16 @@ from kernel.errors import ProviderError, StoreUnavailable
 from schemas.events import MessageReceived, Passage
 from schemas.scopes import TENANT, Scope
 from stores.documents.base import Document, DocumentStore
+from stores.memories.base import MEMORY_TITLE, memory_scope
 from stores.vectors.base import DEFAULT_ALPHA, Hit, VectorIndex
 from stores.vectors.text import content_words
 
 __all__ = ("IndexedPassages", "scopes_of")
 
 log = logging.getLogger(__name__)
+
+MEMORIES_RECALLED = 3
+"""A user's memories recalled into one prompt at most (the most relevant)."""
 
 # Tenants known to have had a document: bounded, the least recently asking forgotten first.
 _TENANTS_KEPT = 10_000
@@ -61,24 +65,34 @@ class IndexedPassages:
             return []
         tenant, text = request.tenant_id, request.text
         try:
-            if not await self._has_documents(tenant):
+            documents = await self._has_documents(tenant)
+            if not documents and not request.memory:
                 return []  # nothing to find: the question is not embedded for nothing
             [vector] = await self._embedder.embed([text])
+            scopes = [s.key for s in scopes_of(request, collections)] if documents else []
+            if request.memory:
+                scopes.append(memory_scope(request.user_id))
             found = await asyncio.gather(*(
-                self._index.search(tenant, text, vector, scope=scope.key, limit=limit,
-                                   alpha=self._alpha)
-                for scope in scopes_of(request, collections)))
+                self._index.search(tenant, text, vector, scope=scope,
+                                   limit=MEMORIES_RECALLED if scope.startswith("memory:")
+                                   else limit, alpha=self._alpha)
+                for scope in scopes))
             wanted = set(content_words(text))
             hits = [h for hits in found for h in hits if self._relevant(h, wanted)]
+            recalled = [h for h in hits if h.document_id.startswith("memory:")]
+            hits = [h for h in hits if not h.document_id.startswith("memory:")]
             ready = await self._ready_documents(tenant, {h.document_id for h in hits})
         except (StoreUnavailable, ProviderError) as exc:
             # Chat goes on without documents rather than not at all.
             log.warning("retrieval: no passages for %s: %s", request.request_id, exc)
             return []
-        # A page ingested by URL is cited with its address.
-        return [Passage(document_id=h.document_id, title=h.title, chunk=h.chunk, text=h.text,
-                        score=h.score, url=ready[h.document_id].url)
-                for h in hits if h.document_id in ready][:limit]
+        # A page ingested by URL is cited with its address; a memory as a memory (its
+        # document id is ``memory:<id>``, and only its user's scope was searched).
+        cited = [Passage(document_id=h.document_id, title=h.title, chunk=h.chunk, text=h.text,
+                         score=h.score, url=ready[h.document_id].url)
+                 for h in hits if h.document_id in ready][:limit]
+        return cited + [Passage(document_id=h.document_id, title=MEMORY_TITLE, chunk=0,
+                                text=h.text, score=h.score) for h in recalled]
 
     async def _has_documents(self, tenant_id: str) -> bool:
         """Whether the tenant has any document. Once it has had one, it is assumed to have

@@ -38,7 +38,7 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
     anything is published or counted."""
     settings = services.settings
     try:
-        raw, variables = split_variables(raw)
+        raw, variables, memory = split_extensions(raw)
         body = parse_request(raw)
         version = None
         model = body.model
@@ -60,6 +60,8 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
             model=spec.name, options=asked.options.model_dump(exclude_none=True),
             history=asked.history, tool_rounds=asked.tool_rounds, images=asked.images,
             name=asked.name,
+            memory=services.memories is not None and await services.memories.allowed(
+                principal.tenant_id, principal.user_id, memory),
         )
         if version is not None:
             applied = await apply_assistant(services, principal, version, model=None,
@@ -78,16 +80,23 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
     return body, event, await submit(services, principal, event)
 
 
-def split_variables(raw: object) -> tuple[object, dict[str, VariableValue] | None]:
-    """The body without chatstream's ``variables`` (an assistant's template values, sent
-    with ``extra_body``), and those values."""
-    if not isinstance(raw, dict) or "variables" not in raw:
-        return raw, None
-    rest = {k: v for k, v in raw.items() if k != "variables"}
+def split_extensions(raw: object
+                     ) -> tuple[object, dict[str, VariableValue] | None, bool]:
+    """The body without chatstream's extensions (sent with ``extra_body``): an assistant's
+    template values (``variables``), and ``memory: true`` to use the caller's long-term
+    memory (off unless asked: an API call's answer depends only on what it sends)."""
+    if not isinstance(raw, dict):
+        return raw, None, False
+    rest = {k: v for k, v in raw.items() if k not in ("variables", "memory")}
+    memory = raw.get("memory", False)
+    if not isinstance(memory, bool):
+        raise BadField("memory", "`memory` is true or false")
+    if "variables" not in raw:
+        return rest, None, memory
     given = raw["variables"]
     if not isinstance(given, dict) or len(given) > 32 or not all(
             isinstance(k, str) and isinstance(v, str | int | float | bool)
             for k, v in given.items()):
         raise BadField("variables", "`variables` is an object of at most 32 strings, "
                        "numbers or booleans")
-    return rest, given
+    return rest, given, memory

@@ -123,6 +123,8 @@ async def post_message(
         tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
         conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
         options=options, web_search=body.web_search,
+        memory=services.memories is not None and await services.memories.allowed(
+            principal.tenant_id, principal.user_id, body.memory),
     )
     if chosen is not None:
         try:

@@ -1,0 +1,1 @@
+"""The memory stage: facts about a user proposed from their finished exchanges."""
