@@ -3,6 +3,9 @@ its tool call, and an upstream's refusal raised as the status it had."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import openai
 import pytest
 from pydantic import BaseModel
 from pydantic_ai import Agent
@@ -19,16 +22,22 @@ class City(BaseModel):
     country: str
 
 
-def _model(stack: Stack, name: str) -> OpenAIChatModel:
-    return OpenAIChatModel(name, provider=OpenAIProvider(base_url=f"{stack.url}/v1",
-                                                         api_key="dev"))
+@pytest.fixture
+async def sdk_client(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0)
+    yield client
+    await client.close()
+
+
+def _model(client: openai.AsyncOpenAI, name: str) -> OpenAIChatModel:
+    return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client))
 
 
 async def test_structured_output_through_a_tool_call(
-        stack: Stack, fake_model: FakeModelServer, marker: str) -> None:
+        sdk_client: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     fake_model.plan(Reply.calling(FakeToolCall(
         "final_result", '{"name": "Porto", "country": "Portugal"}')))
-    agent = Agent(_model(stack, "fake"), output_type=City)
+    agent = Agent(_model(sdk_client, "fake"), output_type=City)
     result = await agent.run(f"Where is the Ribeira? {marker}")
     assert result.output == City(name="Porto", country="Portugal")
     [seen] = fake_model.asked(marker)
@@ -37,10 +46,10 @@ async def test_structured_output_through_a_tool_call(
 
 @pytest.mark.usefixtures("healthy_after")
 async def test_an_upstream_refusal_is_raised_with_its_status(
-        stack: Stack, fake_model: FakeModelServer, marker: str) -> None:
+        sdk_client: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     fake_model.plan(Reply.failing(400, "Invalid schema for function 'final_result'.",
                                   type="invalid_request_error", code="invalid_function_parameters"))
-    agent = Agent(_model(stack, "flaky"), output_type=City)
+    agent = Agent(_model(sdk_client, "flaky"), output_type=City)
     with pytest.raises(ModelHTTPError) as caught:
         await agent.run(f"Where is the Ribeira? {marker}")
     assert caught.value.status_code == 400
