@@ -1,15 +1,18 @@
-"""The Kafka deployment shape: the edge and each stage in its own process."""
+"""The Kafka deployment shape: the edge and the workers, each a role in a process of its
+own (one of them two stages in one app: scoring and persistence)."""
 
 from __future__ import annotations
 
 import httpx
 
+from schemas.stages import role_stages
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
-from tests.support.stacks import STAGES, Stack
+from tests.support.stacks import SPLIT_ROLES, STAGES, Stack
 
 
-async def test_each_stage_in_its_own_process_answers_and_stores(split_stack: Stack) -> None:
-    assert len(split_stack.processes) == len(STAGES) + 1
+async def test_the_roles_in_their_own_processes_answer_and_store(split_stack: Stack) -> None:
+    assert len(split_stack.processes) == len(SPLIT_ROLES) + 1
+    assert sorted(s for r in SPLIT_ROLES for s in role_stages(r)) == sorted(STAGES)
     async with httpx.AsyncClient(base_url=split_stack.url, timeout=30) as client:
         cid = await new_conversation(client)
         first = await ask(client, cid, "Our office plant is called Fernando.")
