@@ -14,7 +14,7 @@ from agents.providers.base import ChatProvider
 from agents.retrieval.web import WebSearch
 from kernel.settings import Settings
 from schemas.catalogue import Catalogue
-from schemas.events import MessageReceived, Passage
+from schemas.events import GuardMode, MessageReceived, Passage
 from stores.assistants.registry import AssistantRegistry
 from stores.conversations.base import ConversationStore
 
@@ -51,6 +51,8 @@ class StageDeps:
     chunk_max_chars: int
     inference_concurrency: int
     web_results: int
+    # The prompt guard's mode for tenants that have not chosen one (GUARD_MODE).
+    guard_mode: GuardMode
     # Shared by every request of this worker: breakers per provider, and its cancels.
     breakers: BreakerBoard
     retry: RetryPolicy
@@ -74,7 +76,7 @@ class StageDeps:
             passages_limit=settings.rag_passages, chunk_max_ms=settings.chunk_max_ms,
             chunk_max_chars=settings.chunk_max_chars,
             inference_concurrency=settings.inference_concurrency,
-            web_results=settings.web_search_results,
+            web_results=settings.web_search_results, guard_mode=settings.guard_mode,
             breakers=breakers or BreakerBoard(BreakerConfig.of(settings)),
             retry=RetryPolicy.of(settings), passages=passages or NoPassages(), web=web,
             assistants=assistants or AssistantRegistry(None))

@@ -11,6 +11,7 @@ from api.guards.credentials import Credentials
 from api.guards.ownership import OwnershipCache
 from api.memories import MemoryPolicy
 from api.relay.tokens import TokenRelay
+from api.tenant_settings import TenantSettings
 from api.views.analytics import AnalyticsView
 from api.views.batches import BatchView
 from kernel.settings import Settings
@@ -75,3 +76,5 @@ class EdgeServices:
     memories: MemoryPolicy | None = None
     # Conversation owners, remembered briefly so a message POST rarely asks the store.
     owners: OwnershipCache = field(default_factory=OwnershipCache)
+    # Tenants' own settings (the prompt guard's mode), remembered briefly likewise.
+    tenant_settings: TenantSettings = field(default_factory=TenantSettings)

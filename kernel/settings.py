@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     url_fetch_allow_loopback: bool = Field(False, description="tests only: let the URL "
                                            "fetcher reach 127.0.0.1 (every other "
                                            "internal address stays refused)")
+    guard_mode: Literal["block", "flag", "off"] = Field(
+        "block", description="what the prompt guard does with a message it flags, for "
+        "tenants that have not chosen (`PUT /v1/admin/guard`): `block` refuses it "
+        "(`content_filter`), `flag` lets it through marked, `off` reads nothing")
     analytics_group: str = Field("", description="suffix of the analytics stage's name "
                                  "(`analytics-SUFFIX`, so a new consumer group for its "
                                  "role): a new one rebuilds the "

@@ -153,6 +153,9 @@ class ResponseMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None
     tool_calls: list[ToolCallOut] | None = None
+    # Why no answer was generated (the prompt guard refused the request), as OpenAI
+    # reports a refusal.
+    refusal: str | None = None
 
 
 class Choice(BaseModel):

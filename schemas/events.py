@@ -11,11 +11,12 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = (
+    "GUARD_MODES",
     "SCHEMA_VERSION",
     "AnalyticsSnapshot",
     "AnswerFailed",
@@ -34,6 +35,7 @@ __all__ = (
     "DeadLettered",
     "DocumentSubmitted",
     "Envelope",
+    "GuardMode",
     "GuardVerdict",
     "HistoryFitted",
     "HistorySummary",
@@ -88,6 +90,12 @@ def utcnow() -> datetime:
 def conversation_key(tenant_id: str, conversation_id: str) -> str:
     """The partition key of every chat event: one conversation stays on one partition."""
     return f"{tenant_id}:{conversation_id}"
+
+
+GuardMode = Literal["block", "flag", "off"]
+"""What the prompt guard does with a message it flags: refuse it, let it through marked as
+flagged, or nothing (the guard does not read messages at all)."""
+GUARD_MODES: tuple[GuardMode, ...] = get_args(GuardMode)
 
 
 class Envelope(BaseModel):
@@ -174,6 +182,8 @@ class MessageReceived(Envelope, frozen=True):
     # (facts kept from this exchange). False for a temporary chat, a paused user, a
     # tenant without memory, and every event from before memory existed.
     memory: bool = False
+    # The tenant's prompt guard mode; None: the deployment's (GUARD_MODE).
+    guard_mode: GuardMode | None = None
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -195,9 +205,17 @@ class Passage(BaseModel, frozen=True):
 
 
 class GuardVerdict(BaseModel, frozen=True):
+    """The prompt guard's word on a request. ``category`` is set when the guard flagged
+    something; ``allowed`` is False only when the request is refused for it (mode
+    ``block``)."""
+
     allowed: bool = True
     category: str | None = None
     reason: str | None = None
+    # The mode the verdict was given in, and the classifier's probability of an attack
+    # for what it flagged (None: nothing was read, or events before these fields).
+    mode: GuardMode | None = None
+    score: float | None = None
 
 
 class ContextBuilt(Envelope, frozen=True):
@@ -285,6 +303,9 @@ class AnswerFinished(_StreamBase, frozen=True):
     message_id: str
     usage: Usage
     finish_reason: str
+    # Why the answer was refused instead of generated (finish_reason ``blocked``): what the
+    # client is told, in place of an answer.
+    refusal: str | None = None
 
 
 class AnswerFailed(_StreamBase, frozen=True):

@@ -140,12 +140,14 @@ class Answer:
                             message=f"model {model!r} is not configured")
 
     def finished(self, prompt_tokens: int, extra: Usage | None,
-                 fallback_model: str, fallback_provider: str,
+                 fallback_model: str, fallback_provider: str, refusal: str | None = None,
                  ) -> tuple[AnswerFinished, ResponseCompleted]:
         """The answer's last token event and the completed response. ``extra``: the
-        usage of the request's other upstream calls (a summary), added to the answer's."""
+        usage of the request's other upstream calls (a summary), added to the answer's;
+        ``refusal``: the prompt guard's, said in place of an answer (and stored as its
+        text)."""
         req = self.ctx.request
-        text = "".join(self.parts)
+        text = "".join(self.parts) or refusal or ""
         tool_calls = self.calls.done()
         usage = self.final.usage or Usage(prompt_tokens=prompt_tokens, completion_tokens=(
             estimate_tokens(text) + sum(estimate_tokens(c.arguments) for c in tool_calls)))
@@ -157,7 +159,7 @@ class Answer:
         self.seq += 1
         served = self.served
         done = AnswerFinished(**self._common(), seq=self.seq, message_id=message_id,
-                              usage=usage, finish_reason=finish)
+                              usage=usage, finish_reason=finish, refusal=refusal)
         response = ResponseCompleted(
             tenant_id=req.tenant_id, request_id=req.request_id, message_id=message_id,
             conversation_id=req.conversation_id, user_id=req.user_id,

@@ -21,7 +21,7 @@ from agents.inference.chunker import coalesce
 from agents.inference.control import CANCEL_LOOKBACK_S
 from agents.inference.failover import ModelRouter, Served
 from agents.inference.history import PromptBuilder
-from agents.providers.base import Delta, estimate_tokens
+from agents.providers.base import Delta
 from agents.unanswered import answer_failed
 from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
@@ -34,10 +34,10 @@ from streams.runtime.base import Broadcast, Emit, StageSpec
 __all__ = ("assistant_message_id", "handle", "stage")
 
 
-async def _refuse(model: ModelSpec, text: str) -> AsyncIterator[Served | Delta]:
+async def _refuse(model: ModelSpec) -> AsyncIterator[Served | Delta]:
+    # No text: the refusal travels on the finish event, so no protocol shows it as an answer.
     yield Served(model, "guard")
-    yield Delta(text=text)
-    yield Delta(usage=Usage(completion_tokens=estimate_tokens(text)), finish_reason="blocked")
+    yield Delta(usage=Usage(), finish_reason="blocked")
 
 
 def _fits(spec: ModelSpec, options: GenerationOptions, vision: bool) -> bool:
@@ -76,7 +76,7 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         items = router.stream(_chain(ctx, model, deps), prompt,
                               restart_on_failure=model.restart_on_failure)
     else:
-        items = _refuse(model, guard.refusal(ctx.guard))
+        items = _refuse(model)
     with deps.cancels.track(req.tenant_id, req.request_id) as cancelled:
         try:
             async for chunk in coalesce(items, max_ms=deps.chunk_max_ms,
@@ -91,8 +91,9 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         except ProviderError as exc:
             yield token(answer.failed(exc))
             return
-    done, response = answer.finished(prompt.prompt_tokens, prompt.extra_usage,
-                                      model.name, model.provider_key)
+    done, response = answer.finished(
+        prompt.prompt_tokens, prompt.extra_usage, model.name, model.provider_key,
+        refusal=None if ctx.guard.allowed else guard.refusal(ctx.guard))
     yield token(done)
     yield Emit(RESPONSES, key, response)
 

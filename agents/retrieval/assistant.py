@@ -1,6 +1,6 @@
 """The request's assistant, for retrieval: its version's instructions rendered with the
-request's variables (checked at the edge), and a guard verdict on the values a person
-typed, which reach the system prompt (quoted as data, and still guarded).
+request's variables (checked at the edge), and the values a person typed, which reach
+the system prompt (quoted as data) and are judged by the guard like the person's message.
 
 The version comes from the stage's view of assistants.v1 (the store only on a miss), so
 a message costs no store read for its assistant.
@@ -8,14 +8,13 @@ a message costs no store read for its assistant.
 
 from __future__ import annotations
 
-from agents import guard
 from agents.deps import StageDeps
 from kernel.errors import PoisonEvent
 from kernel.templates import TemplateError, render
-from schemas.events import GuardVerdict, MessageReceived
+from schemas.events import MessageReceived
 from stores.assistants.base import AssistantVersion
 
-__all__ = ("assistant_of", "instructions_of", "variables_verdict")
+__all__ = ("assistant_of", "instructions_of", "typed_values")
 
 
 async def assistant_of(request: MessageReceived, deps: StageDeps) -> AssistantVersion | None:
@@ -37,12 +36,8 @@ def instructions_of(request: MessageReceived, version: AssistantVersion) -> str 
     return text.strip() or None
 
 
-def variables_verdict(request: MessageReceived, version: AssistantVersion) -> GuardVerdict:
-    """The guard's verdict on the string values a person gave the template."""
+def typed_values(request: MessageReceived, version: AssistantVersion) -> tuple[str, ...]:
+    """The string values a person gave the template."""
     strings = {v.name for v in version.spec.variables if v.type == "string"}
-    for name, value in request.variables.items():
-        if name in strings or name in ("user.name", "user.email"):
-            verdict = guard.check(value)
-            if not verdict.allowed:
-                return verdict
-    return GuardVerdict()
+    return tuple(value for name, value in request.variables.items()
+                 if name in strings or name in ("user.name", "user.email"))

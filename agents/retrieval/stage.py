@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from agents import guard
 from agents.deps import StageDeps
-from agents.retrieval.assistant import assistant_of, instructions_of, variables_verdict
+from agents.retrieval.assistant import assistant_of, instructions_of, typed_values
 from agents.retrieval.web import passages_of, web_query
 from agents.unanswered import answer_failed
 from schemas.events import (
@@ -112,31 +112,20 @@ _WITHHELD = "[withheld: the prompt guard flagged this message]"
 
 
 def _guarded(history: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
-    """Stored turns the guard flags stay out of the prompt: a refused injection would
-    otherwise reach the model with the next, innocent question."""
-    return tuple(t if guard.check(t.text).allowed
-                 else t.model_copy(update={"text": _WITHHELD}) for t in history)
-
-
-def _tool_results(turns: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
-    return tuple(HistoryTurn(role="user", text=c.result) for t in turns for c in t.tool_calls
-                 if c.result)
+    """Stored user turns the guard flags stay out of the prompt: a refused injection
+    would otherwise reach the model with the next, innocent question."""
+    return tuple(t.model_copy(update={"text": _WITHHELD})
+                 if t.role == "user" and guard.check(t.text).category is not None else t
+                 for t in history)
 
 
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
     assistant = await assistant_of(request, deps)
     instructions = instructions_of(request, assistant) if assistant is not None else None
-    verdict = guard.check(request.text)
-    if verdict.allowed and assistant is not None:
-        verdict = variables_verdict(request, assistant)
-    if verdict.allowed and request.history:
-        # Turns the client sends go to the model like its last message: guarded alike.
-        verdict = guard.check_history(request.history)
-    if verdict.allowed:
-        # Tool results come from outside (a web page, a file, an API): the classic way
-        # in for an injection, so guarded like the history they extend.
-        verdict = guard.check_history(_tool_results((*(request.history or ()),
-                                                     *request.tool_rounds)))
+    mode = request.guard_mode or deps.guard_mode
+    judged = guard.judge(request, mode,
+                         typed=typed_values(request, assistant) if assistant else ())
+    verdict, request = judged.verdict, judged.request
     if request.history is not None:
         reading = _given(request.history)  # the client sent the whole conversation
     elif deps.history_turns:
@@ -150,12 +139,14 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
                              assistant.spec.collections if assistant else ("library",))
         if verdict.allowed
         else _no_passages())
-    if request.history is None:
+    blocking = mode == "block"
+    if request.history is None and blocking:
         history = _guarded(history)
     if verdict.allowed:
         passages = [*passages, *await _web(request, history, deps)]
-    # Passages the guard flags are left out: an upload must not instruct the model.
-    passages = [p for p in passages if guard.check(p.text).allowed]
+    if blocking:
+        # Passages the guard flags are left out: an upload must not instruct the model.
+        passages = [p for p in passages if guard.check(p.text).category is None]
     # The turns travel once, in ``history``; the request keeps an empty tuple, which still
     # says the client sent them (inference stores no summary of such turns).
     if request.history:

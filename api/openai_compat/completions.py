@@ -105,10 +105,12 @@ class ChatChunks(Renderer):
 
     def finished(self, e: Finished) -> bytes:
         chunk = self.completion.chunk
+        # A refusal is told as OpenAI streams one: a delta of its own, never as content.
+        said = chunk(_choices({"refusal": e.refusal})) if e.refusal is not None else b""
         finish = _choices({}, _finish_reason(e))
         if self.include_usage:
-            return chunk(finish, usage=None) + chunk([], usage=_usage(e)) + _DONE
-        return chunk(finish, usage=_usage(e)) + _DONE
+            return said + chunk(finish, usage=None) + chunk([], usage=_usage(e)) + _DONE
+        return said + chunk(finish, usage=_usage(e)) + _DONE
 
 
 async def collect(stream: RequestStream, completion: Completion) -> JSONResponse:
@@ -122,7 +124,8 @@ async def collect(stream: RequestStream, completion: Completion) -> JSONResponse
     body = ChatCompletion(
         id=completion.id, created=completion.created, model=answer.model,
         choices=[Choice(message=ResponseMessage(
-            content=answer.text if answer.parts or not calls else None,
-            tool_calls=calls or None), finish_reason=_finish_reason(answer.finish))],
+            content=answer.text if answer.parts or not (calls or answer.finish.refusal)
+            else None, tool_calls=calls or None, refusal=answer.finish.refusal),
+            finish_reason=_finish_reason(answer.finish))],
         usage=CompletionUsage(**_usage(answer.finish)))
     return JSONResponse(body.model_dump())

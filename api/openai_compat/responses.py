@@ -35,6 +35,7 @@ class ResponseEvents(Renderer):
         self.incomplete: dict[str, str] | None = None
         self.usage: dict[str, Any] | None = None
         self.error: Failed | None = None
+        self._refusal: str | None = None  # the prompt guard's, in place of text
         self._items: list[int] = []  # output items in the order they opened
         self._closed = False
         self._seq = 0
@@ -63,8 +64,11 @@ class ResponseEvents(Renderer):
     def _message_id(self) -> str:
         return f"msg_{self.id[5:]}"
 
-    def _part(self) -> dict[str, Any]:
-        return {"type": "output_text", "text": self.answer.text, "annotations": []}
+    def _part(self, empty: bool = False) -> dict[str, Any]:
+        if self._refusal is not None:
+            return {"type": "refusal", "refusal": "" if empty else self._refusal}
+        return {"type": "output_text", "text": "" if empty else self.answer.text,
+                "annotations": []}
 
     def _item(self, which: int, *, opening: bool = False) -> dict[str, Any]:
         status = "completed" if self._closed else "in_progress"
@@ -94,7 +98,7 @@ class ResponseEvents(Renderer):
         if which == _MESSAGE:
             out += self._event("response.content_part.added", item_id=self._message_id,
                                output_index=index, content_index=0,
-                               part={"type": "output_text", "text": "", "annotations": []})
+                               part=self._part(empty=True))
         return out
 
     def _close(self) -> bytes:
@@ -103,7 +107,11 @@ class ResponseEvents(Renderer):
         for index, which in enumerate(self._items):
             if which == _MESSAGE:
                 part = self._part()
-                out += [self._event("response.output_text.done", item_id=self._message_id,
+                out += [self._event("response.refusal.done", item_id=self._message_id,
+                                    output_index=index, content_index=0,
+                                    refusal=part["refusal"])
+                        if self._refusal is not None else
+                        self._event("response.output_text.done", item_id=self._message_id,
                                     output_index=index, content_index=0, text=part["text"],
                                     logprobs=[]),
                         self._event("response.content_part.done", item_id=self._message_id,
@@ -156,7 +164,14 @@ class ResponseEvents(Renderer):
         return self._event("response.failed", response=self.response())
 
     def finished(self, e: Finished) -> bytes:
-        out = self._close()
+        out = b""
+        if e.refusal is not None and _MESSAGE not in self._items:
+            # The prompt guard's refusal, as a refusal part of the message (never text).
+            self._refusal = e.refusal
+            out = self._open(_MESSAGE) + self._event(
+                "response.refusal.delta", item_id=self._message_id,
+                output_index=self._items.index(_MESSAGE), content_index=0, delta=e.refusal)
+        out += self._close()
         self.usage = {"input_tokens": e.prompt_tokens, "output_tokens": e.completion_tokens,
                       "total_tokens": e.prompt_tokens + e.completion_tokens,
                       "input_tokens_details": {"cached_tokens": 0},

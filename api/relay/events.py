@@ -76,6 +76,8 @@ class Finished:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    refusal: str | None = None
+    """The prompt guard's reason, told in place of an answer (``blocked``)."""
 
     @property
     def blocked(self) -> bool:
@@ -142,7 +144,7 @@ def _finished(raw: Mapping[str, Any], id_: int) -> Finished:
     usage = usage if isinstance(usage, dict) else {}
     return Finished(id_, _opt(raw.get("message_id")), _int(usage.get("prompt_tokens")),
                     _int(usage.get("completion_tokens")),
-                    _str(raw.get("finish_reason")) or "stop")
+                    _str(raw.get("finish_reason")) or "stop", _opt(raw.get("refusal")))
 
 
 def _failed(raw: Mapping[str, Any], id_: int) -> Failed:

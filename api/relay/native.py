@@ -64,9 +64,12 @@ class NativeSse(Renderer):
         return _frame(e, {"attempt": e.attempt})
 
     def finished(self, e: Finished) -> bytes:
-        return _frame(e, {"message_id": e.message_id, "usage": {
+        payload: dict[str, Any] = {"message_id": e.message_id, "usage": {
             "prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens},
-            "finish_reason": e.finish_reason})
+            "finish_reason": e.finish_reason}
+        if e.refusal is not None:
+            payload["refusal"] = e.refusal
+        return _frame(e, payload)
 
     def failed(self, e: Failed) -> bytes:
         payload: dict[str, Any] = {"code": e.code, "message": e.message}
@@ -102,12 +105,14 @@ def from_store(message: StoredMessage, after: int) -> RequestStream:
     s.append(Started(s.next_id, message.model or "", message.provider or ""))
     if message.citations:
         s.append(Cited(s.next_id, tuple(message.citations)))
-    s.append(Token(s.next_id, message.text, 1))
+    refusal = message.text if message.finish_reason == "blocked" else None
+    if refusal is None:
+        s.append(Token(s.next_id, message.text, 1))
     for i, call in enumerate(message.tool_calls):
         s.append(ToolCallPiece(s.next_id, i, call.get("id"), call.get("name"),
                                call.get("arguments", ""), 2 + i))
     s.append(Finished(s.next_id, message.id, message.prompt_tokens,
-                      message.completion_tokens, message.finish_reason or "stop"))
+                      message.completion_tokens, message.finish_reason or "stop", refusal))
     return s
 
 

@@ -12,9 +12,10 @@ from api.deps import AccountsDep, AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.guards.limits import count, minute_window, month_window, plan_of, usage_of
 from api.shapes import key_out
+from api.submit import GUARD_SETTING
 from schemas.accounts import KeyList, UsageOut, UserCreate, UserList, UserOut
-from schemas.events import utcnow
-from stores.accounts.base import User
+from schemas.events import GUARD_MODES, GuardMode, utcnow
+from stores.accounts.base import AccountStore, User
 
 __all__ = ("router", "usage_router")
 
@@ -28,6 +29,17 @@ def _user_out(u: User) -> UserOut:
 
 class PlanChange(BaseModel):
     plan: str
+
+
+class GuardSetting(BaseModel):
+    mode: GuardMode = Field(description="`block`: a message the prompt guard flags is "
+                            "refused (`content_filter`); `flag`: it goes through, marked "
+                            "as flagged; `off`: the guard reads nothing")
+
+
+class GuardOut(GuardSetting):
+    chosen: bool = Field(description="whether the tenant chose the mode (otherwise it is "
+                         "the deployment's GUARD_MODE)")
 
 
 class CredentialIn(BaseModel):
@@ -98,6 +110,30 @@ async def set_plan(body: PlanChange, services: ServicesDep, principal: AdminDep,
         raise ApiError(422, "unknown_plan", f"no plan {body.plan!r}")
     await accounts[0].set_plan(principal.tenant_id, body.plan)
     return await _usage(services, principal.tenant_id, [])
+
+
+async def _guard(services: ServicesDep, store: AccountStore, tenant_id: str) -> GuardOut:
+    chosen = (await services.tenant_settings.of(store, tenant_id)).get(GUARD_SETTING)
+    if chosen in GUARD_MODES:
+        return GuardOut(mode=chosen, chosen=True)
+    return GuardOut(mode=services.settings.guard_mode, chosen=False)
+
+
+@router.get("/guard", response_model=GuardOut)
+async def get_guard(services: ServicesDep, principal: AdminDep,
+                    accounts: AccountsDep) -> GuardOut:
+    """The tenant's prompt guard mode."""
+    return await _guard(services, accounts[0], principal.tenant_id)
+
+
+@router.put("/guard", response_model=GuardOut)
+async def set_guard(body: GuardSetting, services: ServicesDep, principal: AdminDep,
+                    accounts: AccountsDep) -> GuardOut:
+    """What the prompt guard does with the tenant's messages it flags, from the next
+    message on (on other edges within a few seconds)."""
+    await accounts[0].set_tenant_setting(principal.tenant_id, GUARD_SETTING, body.mode)
+    services.tenant_settings.forget(principal.tenant_id)
+    return await _guard(services, accounts[0], principal.tenant_id)
 
 
 @router.put("/credentials/{provider}", status_code=204)

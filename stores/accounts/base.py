@@ -160,6 +160,14 @@ class AccountStore(Protocol):
         """The tenant's encrypted provider keys, by provider."""
         ...
 
+    async def set_tenant_setting(self, tenant_id: str, name: str, value: str) -> None:
+        """One of the tenant's own settings (its prompt guard mode, ...), chosen by an admin."""
+        ...
+
+    async def tenant_settings(self, tenant_id: str) -> dict[str, str]:
+        """The settings the tenant has chosen, by name; absent ones are the deployment's."""
+        ...
+
     async def consume(self, scope: str, window: str, name: str, limit: int | None,
                       ttl_s: int, amount: int = 1) -> int | None:
         """Add ``amount`` to counter ``(scope, window, name)`` unless that takes it over

@@ -45,6 +45,8 @@ _TABLES = (
     "text, share_token text, PRIMARY KEY ((tenant_id), conversation_id))",
     "CREATE TABLE IF NOT EXISTS credentials (tenant_id text, provider text, ciphertext "
     "text, PRIMARY KEY ((tenant_id), provider))",
+    "CREATE TABLE IF NOT EXISTS tenant_settings (tenant_id text, name text, value text, "
+    "PRIMARY KEY (tenant_id, name))",
     "CREATE TABLE IF NOT EXISTS bookmarks (tenant_id text, user_id text, conversation_id "
     "text, PRIMARY KEY ((tenant_id, user_id), conversation_id))",
 )
@@ -100,6 +102,9 @@ _STATEMENTS = {
     "cred_set": ("INSERT INTO credentials (tenant_id, provider, ciphertext) VALUES (?,?,?)",
                  True),
     "cred_list": ("SELECT provider, ciphertext FROM credentials WHERE tenant_id=?", True),
+    "setting_set": ("INSERT INTO tenant_settings (tenant_id, name, value) VALUES (?,?,?)",
+                    True),
+    "settings": ("SELECT name, value FROM tenant_settings WHERE tenant_id=?", True),
     "mark_on": ("INSERT INTO bookmarks (tenant_id, user_id, conversation_id) "
                 "VALUES (?,?,?)", True),
     "mark_off": ("DELETE FROM bookmarks WHERE tenant_id=? AND user_id=? AND "
@@ -300,6 +305,12 @@ class CassandraAccountStore:
 
     async def credentials(self, tenant_id: str) -> dict[str, str]:
         return {r["provider"]: r["ciphertext"] for r in await self._x("cred_list", tenant_id)}
+
+    async def set_tenant_setting(self, tenant_id: str, name: str, value: str) -> None:
+        await self._x("setting_set", tenant_id, name, value)
+
+    async def tenant_settings(self, tenant_id: str) -> dict[str, str]:
+        return {r["name"]: r["value"] for r in await self._x("settings", tenant_id)}
 
     # -- counters and claims: stores/accounts/cassandra_counters.py -------------------
 

@@ -44,6 +44,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS shares_by_conversation
     ON shares (tenant_id, conversation_id);
 CREATE TABLE IF NOT EXISTS credentials (tenant_id TEXT NOT NULL, provider TEXT NOT NULL,
     ciphertext TEXT NOT NULL, PRIMARY KEY (tenant_id, provider));
+CREATE TABLE IF NOT EXISTS tenant_settings (tenant_id TEXT NOT NULL, name TEXT NOT NULL,
+    value TEXT NOT NULL, PRIMARY KEY (tenant_id, name));
 CREATE TABLE IF NOT EXISTS bookmarks (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL, PRIMARY KEY (tenant_id, user_id, conversation_id));
 CREATE TABLE IF NOT EXISTS counted (marker TEXT PRIMARY KEY, expires REAL NOT NULL);
@@ -258,6 +260,16 @@ class SQLiteAccountStore:
     async def credentials(self, tenant_id: str) -> dict[str, str]:
         rows = await self._db.run(lambda db: db.execute(
             "SELECT provider, ciphertext FROM credentials WHERE tenant_id=?",
+            (tenant_id,)).fetchall())
+        return {r[0]: r[1] for r in rows}
+
+    async def set_tenant_setting(self, tenant_id: str, name: str, value: str) -> None:
+        await self._db.run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO tenant_settings VALUES (?,?,?)", (tenant_id, name, value)))
+
+    async def tenant_settings(self, tenant_id: str) -> dict[str, str]:
+        rows = await self._db.run(lambda db: db.execute(
+            "SELECT name, value FROM tenant_settings WHERE tenant_id=?",
             (tenant_id,)).fetchall())
         return {r[0]: r[1] for r in rows}
 

@@ -71,6 +71,15 @@ async def test_keys_keep_their_scopes_and_expiry(accounts: AccountStore) -> None
     assert old is not None and old.scopes is None and old.expires_at is None
 
 
+async def test_a_tenants_settings_are_its_own(accounts: AccountStore) -> None:
+    assert await accounts.tenant_settings("t1") == {}
+    await accounts.set_tenant_setting("t1", "guard_mode", "flag")
+    await accounts.set_tenant_setting("t1", "guard_mode", "off")
+    await accounts.set_tenant_setting("t2", "guard_mode", "block")
+    assert await accounts.tenant_settings("t1") == {"guard_mode": "off"}
+    assert await accounts.tenant_settings("t2") == {"guard_mode": "block"}
+
+
 async def test_keys_are_revoked_only_by_their_tenant(accounts: AccountStore) -> None:
     await accounts.create_key(ApiKey("p1", "t1", "u1", "ci", "d", utcnow()))
     assert not await accounts.revoke_key("t2", "p1")

@@ -120,6 +120,8 @@ export class Answer {
         this.element.dataset.restarts = String(Number(this.element.dataset.restarts ?? 0) + 1);
         break;
       case "done":
+        // A refused request has no answer, only the guard's reason.
+        if (data.refusal && !this.text) this.text = data.refusal;
         this.finish(data.finish_reason ?? "stop", data.usage);
         break;
       case "error":

@@ -1,4 +1,7 @@
-"""The prompt guard: catches injection attempts and abuse before a model sees them.
+"""The rule guard chatstream had before its classifier (agents/guard/), kept as it was
+for ``python -m bench.guard`` to measure the classifier against on the same texts.
+
+It caught injection attempts and abuse before a model saw them.
 
 Text is folded before matching, so the tricks that defeat a plain pattern do not:
 compatibility forms (NFKC: fullwidth letters, ligatures), invisible format characters
