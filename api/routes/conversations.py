@@ -22,6 +22,7 @@ from api.relay.response import sse_response
 from api.shapes import message_out
 from api.submit import submit
 from schemas.accounts import ShareOut, ShareRequest
+from schemas.assistants import ASSISTANT_MODEL_PREFIX
 from schemas.events import MessageReceived, new_id, utcnow
 from schemas.http import (
     ConversationCreate,
@@ -102,6 +103,10 @@ async def post_message(
                        f"text has {len(body.text)} characters; the limit is "
                        f"{settings.max_message_chars}")
     try:
+        if body.model and body.model.startswith(ASSISTANT_MODEL_PREFIX):
+            # The page's picker (and /v1/models) name assistants as models.
+            body = body.model_copy(update={
+                "assistant": body.model.removeprefix(ASSISTANT_MODEL_PREFIX), "model": None})
         chosen = await for_conversation(services, principal, cid, body.assistant)
     except AssistantRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None

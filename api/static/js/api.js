@@ -67,14 +67,24 @@ export const listDocuments = () => call("GET", "/v1/documents").then((r) => r.da
 export const getDocument = (id) => call("GET", `/v1/documents/${encodeURIComponent(id)}`);
 export const deleteDocument = (id) => call("DELETE", `/v1/documents/${encodeURIComponent(id)}`);
 
-export function sendMessage(cid, text, model, webSearch = false) {
-  const body = { text };
+export function sendMessage(cid, text, model, webSearch = false, extra = {}) {
+  const body = { text, ...extra };
   if (model) body.model = model;
   if (webSearch) body.web_search = true;
   // The same key on a retry makes the edge answer once.
   return call("POST", `/v1/conversations/${encodeURIComponent(cid)}/messages`, body,
               { "Idempotency-Key": crypto.randomUUID() });
 }
+
+// Assistants, memory and pages by URL (assist.js, memory.js, pages.js).
+export const getAssistant = (name) => call("GET", `/v1/assistants/${encodeURIComponent(name)}`);
+export const listMemories = () => call("GET", "/v1/memories");
+export const addMemory = (text) => call("POST", "/v1/memories", { text });
+export const editMemory = (id, text) =>
+  call("PATCH", `/v1/memories/${encodeURIComponent(id)}`, { text });
+export const deleteMemory = (id) => call("DELETE", `/v1/memories/${encodeURIComponent(id)}`);
+export const pauseMemory = (paused) => call("PUT", "/v1/memories/settings", { paused });
+export const addPage = (url) => call("POST", "/v1/documents", { url });
 
 export const cancelRequest = (rid) =>
   call("POST", `/v1/requests/${encodeURIComponent(rid)}/cancel`);

@@ -6,9 +6,12 @@ import * as api from "./api.js";
 import * as auth from "./auth.js";
 import { Account, describeLimit } from "./account.js";
 import { Answer, follow } from "./answer.js";
+import { AssistantPanel } from "./assist.js";
 import { Batches } from "./batches.js";
 import { Documents } from "./documents.js";
 import { Inflight } from "./inflight.js";
+import { MemoryPanel } from "./memory.js";
+import { PageByUrl } from "./pages.js";
 import { Sharing, showShared, tokenFromHash } from "./share.js";
 import { StatusView } from "./status.js";
 
@@ -212,6 +215,7 @@ function clearMessages() {
 async function openConversation(cid) {
   detach();
   state.cid = cid;
+  memory.sync();
   const token = ++state.loadToken;
   markCurrent();
   clearMessages();
@@ -342,7 +346,8 @@ async function send(text) {
       await loadConversations();
     }
     const accepted = await api.sendMessage(cid, text, ui.model.value,
-                                           !$("web-toggle").hidden && $("web-search").checked);
+                                           !$("web-toggle").hidden && $("web-search").checked,
+                                           { ...assistant.extra(), ...memory.extra() });
     stickToEnd = true; // your own message brings you to the end
     if (state.cid !== cid) return; // switched away meanwhile: the history will show it
     inflight.add(cid, { rid: accepted.request_id, text });
@@ -392,6 +397,10 @@ ui.input.addEventListener("input", resize);
 // --- start ------------------------------------------------------------------------------
 
 const documents = new Documents($("documents-section"), notify);
+new PageByUrl($("documents-section"), documents, notify);
+const assistant = new AssistantPanel(ui.model, $("composer"), ui.input, notify);
+const memory = new MemoryPanel(document.querySelector(".who-actions"), $("composer"), notify,
+                               () => state.cid);
 const account = new Account(notify);
 const sharing = new Sharing(notify, () => state.cid);
 new Batches(notify, () => ui.model.value);
@@ -415,6 +424,7 @@ let started = false;
 async function load() {
   await sharing.enable(account.jwt); // the bookmarks, before the list shows their stars
   await Promise.all([loadModels(), loadConversations(), documents.load()]);
+  assistant.show();
   await openConversation(state.cid);
 }
 
