@@ -3,8 +3,11 @@ services (the composition root in :mod:`chatstream.compose`)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
+from api.deps import authenticate
 from api.errors import install_error_handlers
 from api.guards.boundary import Boundary, BoundaryMiddleware
 from api.guards.slots import StreamSlots
@@ -58,7 +61,8 @@ def create_app(services: EdgeServices) -> FastAPI:
         if settings.auth == "dev" else frozenset(),
         max_in_flight=settings.max_concurrent_requests,
         send_timeout_s=settings.sse_send_timeout_s,
-        slots=app.state.stream_slots))
+        slots=app.state.stream_slots,
+        authenticate=partial(authenticate, services) if settings.auth == "jwt" else None))
     # Outermost: it times and counts every request, the refused ones included.
     app.add_middleware(TelemetryMiddleware)
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.types import Scope
 
 from api.errors import ApiError
 from api.guards.credentials import Credentials, unauthorized
@@ -16,7 +17,10 @@ from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation
 
 __all__ = ("AccountsDep", "AdminDep", "OwnConversation", "Principal", "PrincipalDep",
-           "ServicesDep", "own_conversation")
+           "ServicesDep", "authenticate", "own_conversation")
+
+# Where :func:`authenticate` keeps the caller it found, in the request's ASGI scope.
+PRINCIPAL_KEY = "chatstream.principal"
 
 
 def get_services(request: Request) -> EdgeServices:
@@ -46,10 +50,21 @@ async def get_principal(services: Annotated[EdgeServices, Depends(get_services)]
                         request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The tenant and user come from the credential only, never from the request body."""
-    principal = await _principal(services, request, authorization)
+    found = request.scope.get(PRINCIPAL_KEY)
+    principal = found if isinstance(found, Principal) \
+        else await _principal(services, request, authorization)
     # For the boundary middleware: whose stream a streamed response is (api/guards/slots.py).
     request.scope[USER_KEY] = (principal.tenant_id, principal.user_id)
     return principal
+
+
+async def authenticate(services: EdgeServices, scope: Scope) -> None:
+    """Check a request's credential before its body is read (the boundary calls it):
+    an anonymous or forged one is 401 before the edge reads a byte of the body. The
+    principal is kept in the scope, so the route does not check it twice."""
+    request = Request(scope)
+    scope[PRINCIPAL_KEY] = await _principal(services, request,
+                                            request.headers.get("authorization"))
 
 
 async def _principal(services: EdgeServices, request: Request,

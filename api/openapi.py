@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-__all__ = ("PUBLIC_PATHS", "install_openapi")
+__all__ = ("PUBLIC_PATHS", "install_openapi", "is_public")
 
 # Answered without a credential.
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/v1/auth/token", "/v1/auth/refresh",
@@ -57,13 +57,13 @@ stream; reconnect with `Last-Event-ID` (or `?last_event_id=`) to resume after it
 """
 
 
-def _public(path: str) -> bool:
+def is_public(path: str) -> bool:
     return any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC_PATHS)
 
 
 def _errors_of(path: str, method: str, op: dict[str, Any], admin: bool) -> list[str]:
     codes = ["503"]
-    if not _public(path):
+    if not is_public(path):
         codes += ["401", "429"]
     if admin:
         codes.append("403")
@@ -120,7 +120,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, op in item.items():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
-            if not _public(path):
+            if not is_public(path):
                 op["security"] = [{"bearer": []}]
             _hoist_definitions(op, schemas)
             admin = "admin" in op.get("tags", ())

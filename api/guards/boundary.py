@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import ApiError, error_body
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
 from api.guards.slots import SLOTS_KEY, StreamSlots, user_of
+from api.openapi import is_public
+from kernel.errors import ChatstreamError
 
 __all__ = ("PROBES", "Boundary", "BoundaryMiddleware", "error_json", "host_allowed", "refuse")
 
@@ -46,6 +49,9 @@ class Boundary:
     max_in_flight: int = 1000
     send_timeout_s: float = 30.0
     slots: StreamSlots | None = None
+    # Checks a request's credential (401 as an ApiError) before its body is read; None:
+    # no credentials here (AUTH=dev).
+    authenticate: Callable[[Scope], Awaitable[None]] | None = None
 
 
 # Always answered, even at the in-flight cap: orchestrators must see the edge is alive.
@@ -90,14 +96,21 @@ def error_json(status: int, code: str, message: str) -> bytes:
 
 
 async def refuse(send: Send, status: int, code: str, message: str,
-                 retry_after: str | None = None) -> None:
-    """Answer with the error and close the connection."""
+                 retry_after: str | None = None, *, close: bool = True,
+                 headers: Mapping[str, str] | None = None) -> None:
+    """Answer with the error and close the connection (unless ``close`` is false: the
+    server then reads and drops what is left of the request's body, within its body
+    timeout, and the connection serves the next request)."""
     body = error_json(status, code, message)
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    fields = [(b"content-type", b"application/json"),
+              (b"content-length", str(len(body)).encode())]
+    if close:
+        fields.append((b"connection", b"close"))
     if retry_after:
-        headers.append((b"retry-after", retry_after.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+        fields.append((b"retry-after", retry_after.encode()))
+    fields += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+               for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": fields})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -162,6 +175,8 @@ class BoundaryMiddleware:
                               "send the body as application/json")
                 return
             limit = self.boundary.max_json_bytes
+        if not await self._authenticated(scope, send):
+            return
         if length.isdigit() and int(length) > limit:
             await _drain(receive, limit)
             await refuse(send, 413, "payload_too_large", f"body over {limit} bytes")
@@ -183,6 +198,22 @@ class BoundaryMiddleware:
                           f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return
         await self._serve(scope, _replay(body, receive), send)
+
+    async def _authenticated(self, scope: Scope, send: Send) -> bool:
+        """The credential, checked before a byte of the body is read: an anonymous 1 MiB
+        JSON or 5 MB upload is refused for the price of its headers."""
+        authenticate = self.boundary.authenticate
+        if authenticate is None or is_public(scope["path"]):
+            return True
+        try:
+            await authenticate(scope)
+        except ApiError as exc:
+            await refuse(send, exc.status, exc.code, exc.message, close=False,
+                         headers=exc.headers)
+            return False
+        except ChatstreamError:
+            pass  # the store cannot tell now: the route checks again and answers 503
+        return True
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app, with its streamed responses counted against the user's slots and

@@ -70,11 +70,12 @@ async def test_a_30mb_chunked_json_body_is_refused_early(dev_edge: Edge) -> None
     assert sent < 10 * MB  # refused at the limit (1 MiB), not after reading 30 MB
 
 
-async def test_an_unauthenticated_huge_body_is_413_before_auth(jwt_edge: Edge) -> None:
-    """The limit comes before any credential check: no parsing for anonymous callers."""
+async def test_an_unauthenticated_huge_body_is_refused_unread(jwt_edge: Edge) -> None:
+    """No credential, no body read: 401 from the headers (test_credential_first.py), so
+    no parsing or counting for anonymous callers either."""
     status, _, body, sent = await _send_chunked(
         jwt_edge.url, "/v1/conversations", 30 * MB, "application/json")
-    assert status == 413, body
+    assert status == 401, body
     assert sent < 10 * MB
 
 
