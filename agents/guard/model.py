@@ -1,5 +1,6 @@
-"""The classifier: a linear model over the words, word pairs and letter n-grams of a
-folded text, trained by :mod:`agents.guard.train` from the committed corpora.
+"""The classifier: a linear model over the words, word pairs, letter n-grams and frames
+(:mod:`agents.guard.frames`) of a folded text, trained by :mod:`agents.guard.train` from
+the committed corpora.
 
 A text is read in windows of a few sentences (an instruction hidden in a long page is
 not drowned by the rest of it), along with the texts it hides (:func:`~agents.guard.text.hidden`);
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from agents.guard.frames import frames
 from agents.guard.text import fold, hidden, squeeze
 
 __all__ = ("WEIGHTS", "Model", "Scored", "classifier", "features", "load", "segments")
@@ -24,14 +26,18 @@ WEIGHTS = Path(__file__).with_name("weights.json")
 WINDOW = 500
 """Characters of a window: about the length of the longest items the model learnt from."""
 _NGRAMS = (4,)
+_FRAME_WEIGHT = 3
 _WORD = re.compile(r"\w+")
 _SENTENCE = re.compile("(?<=[.!?;:\u3002\uff01\uff1f])\\s+")  # and CJK full stops
 
 
 def features(folded: str) -> set[str]:
-    """Words, adjacent word pairs and the 4-letter runs of the letters alone."""
+    """Words, adjacent word pairs, the 4-letter runs of the letters alone, and the
+    frames of :mod:`agents.guard.frames` (each counted as many times as ``FRAME_WEIGHT``
+    features, so a frame weighs against a long text's many letter runs)."""
     words = _WORD.findall(folded)
     found = {"w " + w for w in words}
+    found.update(f"f {name} {i}" for name in frames(folded) for i in range(_FRAME_WEIGHT))
     found.update(f"b {a} {b}" for a, b in itertools.pairwise(words))
     letters = squeeze(folded)
     for n in _NGRAMS:
