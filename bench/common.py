@@ -111,9 +111,13 @@ class Proc:
                     out.write(line)
                     m = re.search(r"(http://[\d.:]+)", line)
                     if ready in line:
-                        self.url = m.group(1) if m else None
+                        # The address on the ready line, else the one it said it listens
+                        # on before (a worker's metrics).
+                        self.url = m.group(1) if m else self.url
                         self.ready = True
                         seen.set()
+                    elif m and "listening on" in line:
+                        self.url = m.group(1)
             seen.set()
 
         threading.Thread(target=pump, daemon=True).start()

@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.common import pct
 from bench.cost import Meter, Window, machine_state, service_pids
+from bench.records import counted, statements
 from bench.stacks import Stack, start_stack
 
 __all__ = ("LoadGen", "jvm_idle_rate", "measure_stack", "requests_for")
@@ -104,11 +105,12 @@ def _row(stack: Stack, window: Window, run: dict[str, Any], **extra: Any) -> dic
 def measure_stack(kind: str, tmp: Path, model_url: str, upstream_pid: int,
                   levels: list[int], answers: int, idle: dict[str, float],
                   open_rates: Sequence[float] = (), open_s: float = 6.0,
-                  idle_s: float = 3.0, rows: list[dict[str, Any]] | None = None
-                  ) -> list[dict[str, Any]]:
+                  idle_s: float = 3.0, rows: list[dict[str, Any]] | None = None,
+                  records: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One stack at each level (closed loop), then at each open-loop rate: a row each with
     latencies, answers and the window's costs, appended to ``rows`` as they are measured
-    (so a stack failing at 64 streams keeps its rows at 1 and 16)."""
+    (so a stack failing at 64 streams keeps its rows at 1 and 16). For a stack on Kafka,
+    ``records`` gets what its answers wrote (bench/records.py), counted after the run."""
     try:
         stack = start_stack(kind, tmp, model_url)
     except RuntimeError as exc:
@@ -117,7 +119,9 @@ def measure_stack(kind: str, tmp: Path, model_url: str, upstream_pid: int,
         print(f"  {kind} did not start ({str(exc)[:200]}); trying once more", flush=True)
         stack = start_stack(kind, tmp, model_url)
     rows = [] if rows is None else rows
+    counts = records is not None and kind.startswith("kafka")
     try:
+        before = statements(stack) if counts else None
         load = LoadGen(stack, tmp / f"loadgen-{kind}.log")
         try:
             meter = Meter({**stack.pids, "upstream": upstream_pid,
@@ -144,6 +148,9 @@ def measure_stack(kind: str, tmp: Path, model_url: str, upstream_pid: int,
                                  rate=rate, idle_cpu_per_s=floor))
         finally:
             load.stop()
+        if counts and records is not None and before is not None:
+            records[kind] = counted(stack, before, "default coalescing"
+                                    if kind == "kafka-coalesced" else "one frame per chunk")
     finally:
         stack.stop()
     return rows

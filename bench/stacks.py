@@ -7,6 +7,8 @@ the same fake upstream, with the pid of every process that does its work.
 - ``kafka``: the production shape on Kafka + Cassandra: ``chatstream edge``, a retrieval
   worker, an inference worker and one worker for the other stages.
 - ``kafka-up``: ``chatstream up --broker kafka://...`` (edge and stages in one process).
+- ``kafka-coalesced``: the production shape at chatstream's default coalescing of tokens
+  into frames (the others relay one frame per upstream chunk).
 
 Every chatstream stack relays each upstream chunk as one frame
 (``CHATSTREAM_CHUNK_MAX_CHARS=1``), as LiteLLM does, so all servers send the client the
@@ -32,7 +34,7 @@ from harness.servers import CASSANDRA, KAFKA, require
 
 __all__ = ("STACKS", "Stack", "ensure_litellm", "start_stack")
 
-STACKS = ("direct", "litellm", "embedded", "kafka", "kafka-up")
+STACKS = ("direct", "litellm", "embedded", "kafka", "kafka-coalesced", "kafka-up")
 MODELS = ROOT / "tests/e2e/models.yaml"
 LITELLM_REQUIREMENTS = ROOT / "bench/requirements-litellm.txt"
 CACHE = Path(os.environ.get("CHATSTREAM_CACHE_DIR", Path.home() / ".cache/chatstream"))
@@ -132,7 +134,8 @@ def _litellm(model_url: str, tmp: Path) -> Stack:
                  ours=("litellm",), _stop=[proc])
 
 
-def _chatstream_env(kind: str, tmp: Path, model_url: str, partitions: int) -> dict[str, str]:
+def _chatstream_env(kind: str, tmp: Path, model_url: str, partitions: int,
+                    chunk_per_frame: bool = True) -> dict[str, str]:
     env = {
         "CHATSTREAM_DATA_DIR": str(tmp / kind),
         "CHATSTREAM_TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:8]}.",
@@ -142,11 +145,12 @@ def _chatstream_env(kind: str, tmp: Path, model_url: str, partitions: int) -> di
         "CHATSTREAM_ENDPOINTS": json.dumps({"fake": {"base_url": model_url,
                                                      "api_key": "bench"}}),
         "CHATSTREAM_INFERENCE_CONCURRENCY": "512",
-        # One frame per upstream chunk, as LiteLLM relays them: the same chunking.
-        "CHATSTREAM_CHUNK_MAX_CHARS": "1",
         # Every client of the load generator is the same dev user.
         **UNCAPPED,
     }
+    if chunk_per_frame:
+        # One frame per upstream chunk, as LiteLLM relays them: the same chunking.
+        env["CHATSTREAM_CHUNK_MAX_CHARS"] = "1"
     if kind != "embedded":
         require(KAFKA, "Kafka")
         require(CASSANDRA, "Cassandra")
@@ -168,12 +172,17 @@ def _jvms(stack: Stack) -> None:
     stack.ours = (*stack.ours, *sorted(found))
 
 
-def start_stack(kind: str, tmp: Path, model_url: str, partitions: int = 12) -> Stack:
+def start_stack(kind: str, tmp: Path, model_url: str, partitions: int = 12, *,
+                chunk_per_frame: bool = True) -> Stack:
+    """``chunk_per_frame``: one SSE frame per upstream chunk (the suite's comparison);
+    off, chatstream's default coalescing."""
     if kind == "direct":
         return Stack("direct", model_url, "fake-model")
     if kind == "litellm":
         return _litellm(model_url, tmp)
-    env = _chatstream_env(kind, tmp, model_url, partitions)
+    if kind == "kafka-coalesced":
+        chunk_per_frame = False
+    env = _chatstream_env(kind, tmp, model_url, partitions, chunk_per_frame)
     stack = Stack(kind, "", "fake")
     stack._cleanup = {"prefix": env["CHATSTREAM_TOPIC_PREFIX"],
                       "store": env.get("CHATSTREAM_STORE", "")}

@@ -1,6 +1,8 @@
 """The side-by-side suite in one command: direct upstream, LiteLLM, chatstream embedded
-and chatstream on Kafka + Cassandra (production shape, and `up --broker kafka` beside it)
-at 1, 16 and 64 streams; ingestion of one edge; relay cost of one edge. It saves the raw
+and chatstream on Kafka + Cassandra (production shape at one frame per upstream chunk and
+at default coalescing, and `up --broker kafka` beside it) at 1, 16 and 64 streams, with
+every answer's Kafka records and Cassandra statements counted; ingestion of one edge;
+relay cost of one edge. It saves the raw
 results (bench/results/) and rewrites its section of docs/benchmarks.md and the plot.
 
     python -m bench.suite                   (make bench; ~10 minutes on a quiet 2-core machine)
@@ -37,7 +39,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full": {"stacks": list(STACKS), "levels": [1, 16, 64], "answers": 96,
              "ingest_s": 15.0, "relay": [100, 250, 500, 1000], "relay_s": 8.0,
              "idle_s": 3.0, "open": [10.0], "open_s": 6.0, "deadline_min": 45},
-    "short": {"stacks": ["direct", "litellm", "embedded", "kafka"], "levels": [1, 16, 64],
+    "short": {"stacks": ["direct", "litellm", "embedded", "kafka", "kafka-coalesced"],
+              "levels": [1, 16, 64],
               "answers": 48, "ingest_s": 8.0, "relay": [100, 500, 1000], "relay_s": 5.0,
               "idle_s": 2.0, "open": [10.0], "open_s": 4.0, "deadline_min": 30},
     "quick": {"stacks": ["direct", "embedded", "kafka"], "levels": [1, 2], "answers": 4,
@@ -92,7 +95,8 @@ def run(res: dict[str, Any], cfg: dict[str, Any], tokens: int, pace_ms: float) -
                 idle = jvm_idle_rate(cfg["idle_s"]) if kind.startswith("kafka") else {}
                 return measure_stack(kind, tmp, f"{fake.url}/v1", fake.proc.pid,
                                      cfg["levels"], cfg["answers"], idle, cfg["open"],
-                                     cfg["open_s"], cfg["idle_s"], res["side_by_side"])
+                                     cfg["open_s"], cfg["idle_s"], res["side_by_side"],
+                                     res.setdefault("records", {}))
 
             _part(res, kind, one)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -31,11 +32,12 @@ from cassandra.policies import (
     TokenAwarePolicy,
 )
 from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
-from cassandra.query import dict_factory
+from cassandra.query import BatchStatement, dict_factory
 
 from kernel.errors import ConfigurationError, StoreUnavailable
+from kernel.telemetry.metrics import STORE_STATEMENTS
 
-__all__ = ("CassandraSession", "default_connection_class")
+__all__ = ("CassandraSession", "default_connection_class", "statement_kind")
 
 DEFAULT_PORT = 9042
 DEFAULT_REPLICATION: Mapping[str, str | int] = {
@@ -200,6 +202,7 @@ class CassandraSession:
         def on_error(exc: BaseException) -> None:
             _call_soon(loop, _reject, done, exc)
 
+        STORE_STATEMENTS.labels(statement_kind(statement)).inc()
         try:
             session.execute_async(statement, params).add_callbacks(on_rows, on_error)
             return await done
@@ -208,6 +211,33 @@ class CassandraSession:
 
     def _where(self) -> str:
         return ",".join(f"{host}:{port}" for host, port in self._hosts)
+
+
+_VERB_TABLE = re.compile(
+    r"^\s*(?:(INSERT)\s+INTO|(UPDATE)|(DELETE)\b.*?\bFROM|(SELECT)\b.*?\bFROM)\s+([\w.\"]+)",
+    re.IGNORECASE | re.DOTALL)
+_CONDITIONAL = re.compile(r"\bIF\s+(?:NOT\s+EXISTS|EXISTS|\w+\s*[=<>!])", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=512)
+def _kind_of(cql: str) -> str:
+    match = _VERB_TABLE.match(cql)
+    if match is None:
+        return cql.split(None, 1)[0].upper() if cql.strip() else "?"
+    verb = next(g for g in match.groups()[:4] if g).upper()
+    kind = f"{verb} {match.group(5).rsplit('.', 1)[-1].strip(chr(34))}"
+    return f"{kind} +if" if verb != "SELECT" and _CONDITIONAL.search(cql) else kind
+
+
+def statement_kind(statement: Any) -> str:
+    """What a statement does, for counting: ``INSERT messages``, ``UPDATE usage +if`` (a
+    conditional write, four round trips of Paxos), ``BATCH``."""
+    if isinstance(statement, BatchStatement):
+        return "BATCH"
+    if isinstance(statement, str):
+        return _kind_of(statement)
+    prepared = getattr(statement, "prepared_statement", statement)
+    return _kind_of(getattr(prepared, "query_string", "") or "")
 
 
 def default_connection_class() -> type[Any]:

@@ -70,6 +70,9 @@ GEN_AI_TOKENS = Histogram(
 GEN_AI_DURATION = Histogram(
     "gen_ai_client_operation_duration_seconds", "duration of a model call (the whole "
     "streamed answer)", _GEN_AI_LABELS, buckets=_LATENCY)
+STORE_STATEMENTS = Counter("chatstream_store_statements", "Cassandra statements sent, by "
+                           "kind: verb and table, `+if` for a conditional (Paxos) write, "
+                           "BATCH for a batch", ["kind"])
 QUOTA_REFUSALS = Counter("chatstream_quota_refusals", "requests refused by a tenant quota "
                          "(429)", ["limit"])
 

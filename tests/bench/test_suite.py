@@ -50,6 +50,17 @@ def test_quick_suite_measures_every_part_and_rewrites_its_section(tmp_path: Path
     assert kafka["window"]["procs"]["edge"]["cpu_s"] > 0
     assert kafka["server_ms_per_answer"] > 0
 
+    # Every answer's records: one request, context, response and score record each, a
+    # token record per frame (and the end), and the answer stored without a Paxos round.
+    counted = res["records"]["kafka"]
+    per_topic = {t: v["records"] for t, v in counted["topics"].items()}
+    for topic in ("chat.requests.v1", "chat.contexts.v1", "chat.responses.v1",
+                  "chat.scores.v1"):
+        assert per_topic[topic] == 1, (topic, per_topic)
+    assert per_topic["chat.tokens.v1"] >= 50
+    assert counted["statements"] and not any(k.endswith("+if") for k in counted["statements"])
+    assert "### Every answer's records" in doc.read_text()
+
     assert res["ingestion"]["accepted"] > 0
     assert res["ingestion"]["stored"] == res["ingestion"]["accepted"]
     assert res["ingestion"]["edge_ms_per_post"] > 0
