@@ -68,6 +68,7 @@ cluster: install
 	$(BIN)/python deploy/local/cluster.py $(CLUSTER_ARGS)
 
 ## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite.
+## Its OpenAI Agents SDK test builds that client's own virtualenv on first use (harness/venvs.py).
 test: install llm ocr browser services lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,14 +30,13 @@ from bench.common import ROOT, START_S, UNCAPPED, Proc, free_port
 from bench.cost import service_pids
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
+from harness.venvs import ensure_venv
 
 __all__ = ("STACKS", "Stack", "ensure_litellm", "start_stack")
 
 STACKS = ("direct", "litellm", "embedded", "kafka", "kafka-coalesced", "kafka-up")
 MODELS = ROOT / "tests/e2e/models.yaml"
 LITELLM_REQUIREMENTS = ROOT / "bench/requirements-litellm.txt"
-CACHE = Path(os.environ.get("CHATSTREAM_CACHE_DIR", Path.home() / ".cache/chatstream"))
-LITELLM_VENV = CACHE / "litellm-venv"
 # The production shape's workers: the two stages on an answer's path get a process each.
 KAFKA_WORKERS = (("retrieval",), ("inference",),
                  ("scoring", "persistence", "ingestion", "analytics", "batches",
@@ -80,18 +78,9 @@ class Stack:
 
 
 def ensure_litellm() -> Path:
-    """LiteLLM in a virtual environment of its own (its pins differ from chatstream's),
-    installed from the project's pinned requirements when missing or changed."""
-    exe = LITELLM_VENV / "bin/litellm"
-    stamp = LITELLM_VENV / ".requirements"
-    wanted = LITELLM_REQUIREMENTS.read_text()
-    if not exe.exists() or not stamp.exists() or stamp.read_text() != wanted:
-        print(f"installing {LITELLM_REQUIREMENTS.name} into {LITELLM_VENV}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        subprocess.run([str(LITELLM_VENV / "bin/pip"), "install", "-q", "-r",
-                        str(LITELLM_REQUIREMENTS)], check=True)
-        stamp.write_text(wanted)
-    return exe
+    """LiteLLM's proxy command, from the project's pinned requirements, in a virtual
+    environment of its own (its pins differ from chatstream's)."""
+    return ensure_venv(LITELLM_REQUIREMENTS, "litellm-venv") / "bin/litellm"
 
 
 def _litellm(model_url: str, tmp: Path) -> Stack:
