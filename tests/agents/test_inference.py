@@ -37,6 +37,7 @@ from schemas.events import (
 )
 from stores.conversations.sqlite import SQLiteConversationStore
 from tests.agents.conftest import KEY
+from tests.support.wait import until
 
 CATALOGUE = Catalogue(models=(
     ModelSpec(name="primary", provider="openai", upstream="gpt-primary", fallbacks=("backup",)),
@@ -102,11 +103,6 @@ def response(events: list[Any]) -> ResponseCompleted:
     return found
 
 
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 # -- retries -----------------------------------------------------------------------------

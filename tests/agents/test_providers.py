@@ -3,8 +3,7 @@ speaking the chat-completions protocol."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,6 +17,7 @@ from kernel.errors import ProviderError
 from schemas.catalogue import ModelSpec
 from schemas.events import HistoryTurn, Passage, Usage
 from tests.agents.conftest import KEY
+from tests.support.wait import until
 
 MODEL = ModelSpec(name="m", provider="openai", upstream="gpt-test")
 PROMPT = Prompt(question="What is teal?",
@@ -32,11 +32,6 @@ async def _all(provider: OpenAIProvider | GroqProvider, prompt: Prompt = PROMPT)
     return [d async for d in provider.stream(MODEL, prompt)]
 
 
-async def _until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_openai_streams_text_then_finish_and_usage(
@@ -164,7 +159,7 @@ async def test_closing_the_stream_early_closes_the_upstream_connection(
     first = await anext(stream)
     assert first.text == "tok0 "
     await stream.aclose()  # type: ignore[attr-defined]
-    await _until(lambda: fake.outcomes() == ["disconnected"])
+    await until(lambda: fake.outcomes() == ["disconnected"])
     assert fake.requests[0].chunks_sent < 500
 
 

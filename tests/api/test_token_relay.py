@@ -28,6 +28,7 @@ from schemas.events import (
 )
 from schemas.topics import REQUEST_HEADER, REQUESTS, TOKENS
 from streams.runtime.embedded.runtime import EmbeddedRuntime
+from tests.support.wait import until
 
 KEY = conversation_key("t", "c")
 
@@ -53,11 +54,6 @@ async def _produce(rt: EmbeddedRuntime, request: MessageReceived, events: list[A
         await rt.publisher.publish(TOKENS, KEY, e, partition=request.reply_partition)
 
 
-async def _until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _read(stream: RequestStream, after: int = 0) -> list[Any]:
@@ -129,7 +125,7 @@ async def test_another_edge_finds_the_answer_on_demand_with_the_same_ids() -> No
         request, stream = await _accept(rt, a)
         answer = _answer(request.request_id, ["a", "b", "c", "d"])
         await _produce(rt, request, answer[:3])
-        await _until(lambda: len(stream.events) == 3)
+        await until(lambda: len(stream.events) == 3)
         found = await b.find(request.request_id)
         assert found is not None and found is not stream
         assert (found.tenant_id, found.user_id) == ("t", "u")
@@ -147,7 +143,7 @@ async def test_an_edge_sharing_the_partition_finds_the_answer_without_doubling_i
         request, stream = await _accept(rt, a)
         answer = _answer(request.request_id, ["a", "b", "c"])
         await _produce(rt, request, answer[:2])
-        await _until(lambda: len(stream.events) == 2)
+        await until(lambda: len(stream.events) == 2)
         found = await b.find(request.request_id)
         assert found is not None
         for event in answer[2:]:  # one at a time: both of b's readers get to run
@@ -207,13 +203,13 @@ async def test_finished_answers_are_bounded_by_count_and_bytes() -> None:
         for _ in range(5):
             request, stream = await _accept(rt, relay)
             await _produce(rt, request, _answer(request.request_id, ["x"]))
-            await _until(lambda s=stream: s.finished)
+            await until(lambda s=stream: s.finished)
             ids.append(request.request_id)
         assert [relay.get(r) is not None for r in ids] == [False, False, True, True, True]
     async with _edge(rt, 1, max_bytes=1) as relay:
         request, stream = await _accept(rt, relay)
         await _produce(rt, request, _answer(request.request_id, ["x"]))
-        await _until(lambda: stream.finished)
+        await until(lambda: stream.finished)
         assert relay.get(request.request_id) is None  # over the byte bound: let go
 
 

@@ -3,7 +3,6 @@ does: the upstream sees its connection close and stops generating and billing.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,15 +11,11 @@ import openai
 
 from harness.fake_models import FakeModelServer, Reply
 from tests.support.stacks import Stack
+from tests.support.wait import until
 
 LONG = Reply(tokens=3000, pace_s=0.01)  # half a minute if nobody stops it
 
 
-async def _until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def _stopped(fake: FakeModelServer, marker: str) -> Callable[[], bool]:
@@ -43,7 +38,7 @@ async def test_closing_a_chat_completions_stream_stops_the_upstream(
         if chunk.choices and chunk.choices[0].delta.content:
             break
     await stream.close()
-    await _until(_stopped(fake_model, marker))
+    await until(_stopped(fake_model, marker), 30)
     assert fake_model.asked(marker)[0].chunks_sent < 3000
 
 
@@ -55,7 +50,7 @@ async def test_closing_a_responses_stream_stops_the_upstream(
         if event.type == "response.output_text.delta":
             break
     await stream.close()
-    await _until(_stopped(fake_model, marker))
+    await until(_stopped(fake_model, marker), 30)
 
 
 async def test_giving_up_on_a_non_streamed_answer_stops_the_upstream(
@@ -72,7 +67,7 @@ async def test_giving_up_on_a_non_streamed_answer_stops_the_upstream(
             raise AssertionError("the answer takes half a minute: it should time out")
     finally:
         await impatient.close()
-    await _until(_stopped(fake_model, marker))
+    await until(_stopped(fake_model, marker), 30)
 
 
 async def test_a_client_that_says_so_leaves_the_answer_running(
@@ -84,4 +79,4 @@ async def test_a_client_that_says_so_leaves_the_answer_running(
         async for line in response.aiter_lines():
             if '"content":"tok' in line.replace(" ", ""):
                 break
-    await _until(lambda: [r.outcome for r in fake_model.asked(marker)] == ["completed"])
+    await until(lambda: [r.outcome for r in fake_model.asked(marker)] == ["completed"], 30)

@@ -4,22 +4,13 @@ the stream it asked for cancels it too, unless it said it comes back for the ans
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import httpx
 
 from harness.fake_models import FakeModelServer, Reply, SeenRequest
 from harness.sse_client import Event, collect, events
 from tests.e2e.chat import new_conversation, wait_for_messages
 from tests.support.stacks import Stack
-
-
-async def _until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+from tests.support.wait import until
 
 
 def _asked(fake: FakeModelServer, text: str) -> SeenRequest | None:
@@ -54,8 +45,8 @@ async def test_cancel_stops_the_answer_and_closes_the_upstream_stream(
     streamed = "".join(e.json()["text"] for e in got if e.event == "token")
     assert streamed.startswith("tok0 ")
 
-    await _until(lambda: (seen := _asked(fake_model, text)) is not None
-                 and seen.outcome == "disconnected")
+    await until(lambda: (seen := _asked(fake_model, text)) is not None
+                and seen.outcome == "disconnected", 30)
     seen = _asked(fake_model, text)
     assert seen is not None and seen.chunks_sent < 3000
 
@@ -78,8 +69,8 @@ async def test_a_client_that_leaves_its_stream_cancels_the_answer(
         async for e in events(response):
             if e.event == "token":
                 break  # and hang up
-    await _until(lambda: (seen := _asked(fake_model, text)) is not None
-                 and seen.outcome == "disconnected")
+    await until(lambda: (seen := _asked(fake_model, text)) is not None
+                and seen.outcome == "disconnected", 30)
     stored = await wait_for_messages(client, cid, 2, timeout=60)
     assert stored[1]["finish_reason"] == "cancelled", stack.logs()
 

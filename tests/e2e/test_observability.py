@@ -20,6 +20,7 @@ from schemas.stages import STAGE_NAMES as ALL_STAGES
 from schemas.stages import role_stages
 from tests.e2e.chat import ask, new_conversation, wait_for_messages
 from tests.support.stacks import STAGES, Stack
+from tests.support.wait import until
 
 
 def _spans(stack: Stack) -> list[dict[str, Any]]:
@@ -136,7 +137,7 @@ async def test_every_process_serves_its_metrics_after_an_answer(split_stack: Sta
             found = _samples((await client.get("/metrics")).text)
             stages = {lb["stage"] for lb, _ in found.get("chatstream_consumer_lag", [])}
             return stages >= {"retrieval", "inference", "scoring", "persistence"}
-        await _until(lag_of_every_stage, 30)
+        await until(lag_of_every_stage, 30, every=0.5)
         edge = _samples((await client.get("/metrics")).text)
         inference_url = _worker(split_stack, "inference").url
         assert inference_url
@@ -189,12 +190,6 @@ async def _lag(client: httpx.AsyncClient, stage: str) -> float:
                   stage=stage)
 
 
-async def _until(check: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.5)
 
 
 def _status(stack: Stack) -> str:
@@ -219,7 +214,7 @@ async def test_lag_rises_while_a_stage_is_stopped_and_falls_after(split_stack: S
 
             async def behind() -> bool:
                 return await _lag(client, "scoring") >= 3
-            await _until(behind)
+            await until(behind, 60, every=0.5)
             table = _status(split_stack)
             row = next(line.split() for line in table.splitlines()
                        if line.startswith("scoring"))
@@ -232,7 +227,7 @@ async def test_lag_rises_while_a_stage_is_stopped_and_falls_after(split_stack: S
 
         async def caught_up() -> bool:
             return await _lag(client, "scoring") == 0
-        await _until(caught_up, 120)
+        await until(caught_up, 120, every=0.5)
         await wait_for_messages(client, cid, 8, scored=True)
     table = _status(split_stack)
     assert table.splitlines()[0].split()[:2] == ["stage", "lag"]

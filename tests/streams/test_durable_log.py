@@ -10,7 +10,6 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from kernel.settings import TopicRetention
 from schemas.events import MessageReceived
@@ -20,6 +19,7 @@ from streams.runtime.base import Emit, Record, StageSpec
 from streams.runtime.embedded.log import EmbeddedLog
 from streams.runtime.embedded.runtime import EmbeddedRuntime
 from streams.runtime.retention import Retention
+from tests.support.wait import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,11 +29,6 @@ def _msg(key: str, n: int) -> MessageReceived:
                            conversation_id=key, user_id="u", text=str(n), model="local")
 
 
-async def _until(cond: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def _collector(seen: list[str], hang_on: str | None = None) -> StageSpec:
@@ -140,7 +135,7 @@ async def test_a_restarted_runtime_resumes_each_group_where_it_stopped(tmp_path:
     await rt.start([_collector(seen, hang_on="3")])
     for n in range(6):
         await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
-    await _until(lambda: seen == ["0", "1", "2"])
+    await until(lambda: seen == ["0", "1", "2"])
     await rt.stop()  # "3" in flight: not committed, so not lost
 
     again: list[str] = []
@@ -148,7 +143,7 @@ async def test_a_restarted_runtime_resumes_each_group_where_it_stopped(tmp_path:
     await rt2.start([_collector(again)])
     try:
         await rt2.publisher.publish(REQUESTS, "k", _msg("k", 6))
-        await _until(lambda: len(again) == 4)
+        await until(lambda: len(again) == 4)
         await asyncio.sleep(0.05)
         assert again == ["3", "4", "5", "6"]
     finally:
@@ -215,7 +210,7 @@ async def test_tail_from_a_time_finds_records_that_are_only_on_disk(tmp_path: Pa
 
     task = asyncio.create_task(read())
     try:
-        await _until(lambda: len(got) == 10)
+        await until(lambda: len(got) == 10)
         assert sorted(got, key=int) == [str(n) for n in range(10)]
     finally:
         task.cancel()
@@ -256,9 +251,9 @@ async def test_retention_by_time_in_memory_and_a_group_moves_to_the_earliest() -
     await rt.start([_collector(seen)])
     try:
         await rt.publisher.publish(REQUESTS, "k", _msg("k", 5))
-        await _until(lambda: seen == ["5"])
+        await until(lambda: seen == ["5"])
         group = "chatstream-collector"
-        await _until(lambda: rt.log.committed(group, REQUESTS.name, 0) == 6)
+        await until(lambda: rt.log.committed(group, REQUESTS.name, 0) == 6)
     finally:
         await rt.stop()
 
@@ -299,7 +294,7 @@ async def test_a_stage_state_comes_back_with_its_offsets(tmp_path: Path) -> None
     for n in range(4):
         await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
     assert first.state is not None
-    await _until(lambda: first.state is not None and first.state.store.get("k") == 4)
+    await until(lambda: first.state is not None and first.state.store.get("k") == 4)
     await rt.stop()
 
     second = counting()
@@ -307,7 +302,7 @@ async def test_a_stage_state_comes_back_with_its_offsets(tmp_path: Path) -> None
     await rt2.start([second])
     try:
         await rt2.publisher.publish(REQUESTS, "k", _msg("k", 4))
-        await _until(lambda: second.state is not None and second.state.store.get("k") == 5)
+        await until(lambda: second.state is not None and second.state.store.get("k") == 5)
     finally:
         await rt2.stop()
 

@@ -14,6 +14,7 @@ from streams.codec import decode
 from streams.runtime.base import Emit, StageSpec
 from streams.runtime.embedded.runtime import EmbeddedLog, EmbeddedRuntime
 from streams.runtime.runner import StageRetry, StageRunner
+from tests.support.wait import until
 
 
 def _msg(key: str, n: int) -> MessageReceived:
@@ -21,11 +22,6 @@ def _msg(key: str, n: int) -> MessageReceived:
                            conversation_id=key, user_id="u", text=str(n), model="local")
 
 
-async def _until(cond: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def _collector(seen: list[MessageReceived], fail_on: str | None = None) -> StageSpec:
@@ -46,7 +42,7 @@ async def test_events_of_one_key_arrive_in_order() -> None:
     try:
         for n in range(50):
             await rt.publisher.publish(REQUESTS, f"k{n % 3}", _msg(f"k{n % 3}", n))
-        await _until(lambda: len(seen) == 50)
+        await until(lambda: len(seen) == 50)
         for key in ("k0", "k1", "k2"):
             order = [int(e.text) for e in seen if e.conversation_id == key]
             assert order == sorted(order)
@@ -61,7 +57,7 @@ async def test_a_restarted_group_resumes_from_its_committed_offset() -> None:
     await rt.start([_collector(first)])
     for n in range(5):
         await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
-    await _until(lambda: len(first) == 5)
+    await until(lambda: len(first) == 5)
     await rt.stop()
 
     again: list[MessageReceived] = []
@@ -69,7 +65,7 @@ async def test_a_restarted_group_resumes_from_its_committed_offset() -> None:
     await rt2.start([_collector(again)])
     try:
         await rt2.publisher.publish(REQUESTS, "k", _msg("k", 5))
-        await _until(lambda: len(again) == 1)
+        await until(lambda: len(again) == 1)
         await asyncio.sleep(0.05)
         assert [e.text for e in again] == ["5"], "committed events must not be redelivered"
     finally:
@@ -85,9 +81,9 @@ async def test_a_failing_event_is_dead_lettered_and_the_stage_moves_on() -> None
             await rt.publisher.publish(REQUESTS, "k", _msg("k", n))
         await rt.log.append(REQUESTS.name, b"k", b'{"not": "an event"}')
         await rt.publisher.publish(REQUESTS, "k", _msg("k", 3))
-        await _until(lambda: len(seen) == 3)
+        await until(lambda: len(seen) == 3)
         assert [e.text for e in seen] == ["0", "2", "3"]
-        await _until(lambda: len(rt.log.partitions(DLQ.name)[0]) == 2)
+        await until(lambda: len(rt.log.partitions(DLQ.name)[0]) == 2)
         letters = [decode(DLQ, r.value) for r in rt.log.partitions(DLQ.name)[0]]
         assert all(isinstance(d, DeadLettered) for d in letters)
         assert letters[0].stage == "collector" and letters[0].error_type == "ValueError"
@@ -115,7 +111,7 @@ async def test_tail_reads_from_a_point_in_time_then_live() -> None:
     try:
         await rt.publisher.publish(REQUESTS, "b", _msg("b", 2))
         # "0" is older than the point: not read; "1" from the log, "2" live.
-        await _until(lambda: sorted(got) == ["1", "2"])
+        await until(lambda: sorted(got) == ["1", "2"])
     finally:
         task.cancel()
         await rt.stop()
@@ -144,7 +140,7 @@ async def test_every_worker_of_a_stage_sees_every_broadcast_event() -> None:
         for i in range(1, 6):  # keys spread over every partition
             await runtimes[0].publisher.publish(CONTROL, f"t:c{i}", early.model_copy(
                 update={"request_id": f"r{i}", "conversation_id": f"c{i}"}))
-        await _until(lambda: all(len(s) == 6 for s in seen))
+        await until(lambda: all(len(s) == 6 for s in seen))
         assert sorted(seen[0]) == sorted(seen[1]) == [f"r{i}" for i in range(6)]
     finally:
         for rt in runtimes:

@@ -4,9 +4,8 @@ twice or skipped."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -20,6 +19,7 @@ from schemas.topics import REQUESTS
 from streams.runtime.base import CURRENT_RECORD, Emit, StageSpec
 from streams.runtime.kafka.runtime import KafkaRuntime
 from tests.support.events import message_received as _request
+from tests.support.wait import until
 
 
 def _names() -> tuple[str, str]:
@@ -62,16 +62,6 @@ async def _committed(group: str) -> dict[str, int]:
     return {tp.topic: meta.offset for tp, meta in found.items() if meta.offset >= 0}
 
 
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(600):
-        if await condition():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not in time: {what}")
 
 
 async def test_stages_moved_from_their_own_groups_to_a_role_resume_where_each_stopped(
@@ -92,14 +82,16 @@ async def test_stages_moved_from_their_own_groups_to_a_role_resume_where_each_st
 
         runtime = KafkaRuntime(KAFKA, topic_prefix=prefix, partitions=1, data_dir=tmp_path)
         await runtime.start([_recording("a", a_seen), _recording("b", b_seen)])
-        await _until(lambda: _true(len(a_seen) >= 4 and len(b_seen) >= 7), "the backlog")
+        await until(lambda: len(a_seen) >= 4 and len(b_seen) >= 7,
+                    120, what="the backlog", every=0.2)
         for i in range(10, 12):
             await runtime.publisher.publish(REQUESTS, "k", _request(f"m{i}"))
-        await _until(lambda: _true(len(a_seen) >= 6 and len(b_seen) >= 9), "the new records")
+        await until(lambda: len(a_seen) >= 6 and len(b_seen) >= 9,
+                    120, what="the new records", every=0.2)
 
         async def committed() -> bool:
             return (await _committed(group_name("a.b", prefix))).get(topic, -1) >= 12
-        await _until(committed, "the role's commit")
+        await until(committed, 120, what="the role's commit", every=0.2)
     finally:
         await runtime.stop()
         drop_topics(prefix)
@@ -119,11 +111,12 @@ async def test_two_stages_of_one_process_read_a_topic_in_one_group_and_both_see_
     try:
         for i in range(5):
             await runtime.publisher.publish(REQUESTS, "k", _request(f"m{i}"))
-        await _until(lambda: _true(len(a_seen) >= 5 and len(b_seen) >= 5), "every record")
+        await until(lambda: len(a_seen) >= 5 and len(b_seen) >= 5,
+                    120, what="every record", every=0.2)
 
         async def committed() -> bool:
             return (await _committed(group_name("a.b", prefix))).get(topic, -1) >= 5
-        await _until(committed, "the role's commit")
+        await until(committed, 120, what="the role's commit", every=0.2)
         assert await _committed(group_name("a", prefix)) == {}
         assert await _committed(group_name("b", prefix)) == {}
     finally:
@@ -147,7 +140,8 @@ async def test_a_stage_moved_from_one_role_to_another_goes_on_where_it_was(
 
         async def committed(group: str, at: int) -> bool:
             return (await _committed(group_name(group, prefix))).get(topic, -1) >= at
-        await _until(lambda: committed("scoring.persistence", 6), "the first role's commit")
+        await until(lambda: committed("scoring.persistence", 6),
+                    120, what="the first role's commit", every=0.2)
         await runtime.stop()
 
         scoring: list[int] = []
@@ -157,8 +151,10 @@ async def test_a_stage_moved_from_one_role_to_another_goes_on_where_it_was(
                              _recording("analytics", analytics)])
         for i in range(6, 8):
             await runtime.publisher.publish(REQUESTS, "k", _request(f"m{i}"))
-        await _until(lambda: _true(len(scoring) >= 2 and len(analytics) >= 8), "the records")
-        await _until(lambda: committed("scoring.analytics", 8), "the second role's commit")
+        await until(lambda: len(scoring) >= 2 and len(analytics) >= 8,
+                    120, what="the records", every=0.2)
+        await until(lambda: committed("scoring.analytics", 8),
+                    120, what="the second role's commit", every=0.2)
     finally:
         await runtime.stop()
         drop_topics(prefix)
