@@ -95,10 +95,13 @@ async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
         else:
             await known.ensure((event.tenant_id, event.conversation_id),
                                lambda: store.create_conversation(conversation))
+        if event.regenerate:
+            return  # the question is stored already; only its new answer comes
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
             id=event.message_id, request_id=event.request_id, role="user", text=event.text,
-            created_at=event.occurred_at, user_id=event.user_id, model=event.model))
+            created_at=event.occurred_at, user_id=event.user_id, model=event.model,
+            parent_id=event.parent_id))
     elif isinstance(event, ResponseCompleted):
         await store.save_message(StoredMessage(
             tenant_id=event.tenant_id, conversation_id=event.conversation_id,
@@ -111,8 +114,11 @@ async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
             prompt_tokens=event.usage.prompt_tokens,
             completion_tokens=event.usage.completion_tokens,
             finish_reason=event.finish_reason,
-            citations=tuple(c.model_dump() for c in event.citations),
-            tool_calls=tuple(c.model_dump(exclude={"result"}) for c in event.tool_calls)))
+            citations=tuple(c.model_dump(exclude_none=True) for c in event.citations),
+            tool_calls=tuple(c.model_dump(exclude={"result"}) for c in event.tool_calls),
+            # An answer follows its question, whichever version of the answer it is.
+            parent_id=event.reply_to, ttft_ms=event.time_to_first_token_ms,
+            duration_ms=event.duration_ms))
         if accounts is not None:
             await count_tokens(event, accounts)
     else:

@@ -26,6 +26,7 @@ from api.routes import (
     keys,
     me,
     memories,
+    messages,
     models,
     public,
     requests,
@@ -45,9 +46,9 @@ def create_app(services: EdgeServices) -> FastAPI:
     app.state.services = services
     app.state.stream_slots = StreamSlots(services.settings.max_streams_per_user)
     install_error_handlers(app)
-    for r in (conversations.router, requests.router, completions.router, models.router,
-              documents.router, health.router, auth.router, keys.router, admin.router,
-              admin.usage_router, public.router, analytics.router, batches.router,
+    for r in (conversations.router, messages.router, requests.router, completions.router,
+              models.router, documents.router, health.router, auth.router, keys.router,
+              admin.router, admin.usage_router, public.router, analytics.router, batches.router,
               embeddings.router, responses.router, me.router, status.router,
               assistants.router, assistants.conversation_router, memories.router):
         app.include_router(r)

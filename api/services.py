@@ -74,6 +74,8 @@ class EdgeServices:
     assistants: Assistants | None = None
     # Users' long-term memories and the switches that turn memory off.
     memories: MemoryPolicy | None = None
+    # The catalogue's models this install cannot serve, each with why (for the page).
+    unavailable: Mapping[str, str] = field(default_factory=dict)
     # Conversation owners, remembered briefly so a message POST rarely asks the store.
     owners: OwnershipCache = field(default_factory=OwnershipCache)
     # Tenants' own settings (the prompt guard's mode), remembered briefly likewise.

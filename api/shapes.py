@@ -6,23 +6,28 @@ from typing import Any
 
 from schemas.accounts import KeyOut
 from schemas.events import Citation, ToolCall
-from schemas.http import MessageOut, StoredScores
+from schemas.http import MessageOut, MessageTimings, StoredScores
 from stores.accounts.base import ApiKey
 from stores.conversations.base import StoredMessage
 
 __all__ = ("key_out", "message_out")
 
 
-def message_out(m: StoredMessage) -> MessageOut:
+def message_out(m: StoredMessage, parent_id: str | None = None) -> MessageOut:
+    """``parent_id``: the message it follows, resolved (stores.conversations.branches)."""
     usage: dict[str, Any] | None = None
+    timings: MessageTimings | None = None
     if m.role == "assistant":
         usage = {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens}
+        if m.ttft_ms is not None or m.duration_ms is not None:
+            timings = MessageTimings(ttft_ms=m.ttft_ms, duration_ms=m.duration_ms)
     return MessageOut(
         id=m.id, request_id=m.request_id, role=m.role, text=m.text, created_at=m.created_at,
-        model=m.model, provider=m.provider, usage=usage, finish_reason=m.finish_reason,
+        parent_id=parent_id, model=m.model, provider=m.provider, usage=usage,
+        finish_reason=m.finish_reason,
         citations=[Citation.model_validate(c) for c in m.citations],
         scores=StoredScores.model_validate(m.scores) if m.scores else None,
-        tool_calls=[ToolCall.model_validate(c) for c in m.tool_calls],
+        tool_calls=[ToolCall.model_validate(c) for c in m.tool_calls], timings=timings,
     )
 
 

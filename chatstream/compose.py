@@ -29,7 +29,11 @@ from api.views.batches import BatchView
 from chatstream.backends import Backend
 from chatstream.knowledge import Knowledge, build_knowledge
 from chatstream.listener import TransportLimits, listen
-from chatstream.local_models import default_model_line, resolve_default_model
+from chatstream.local_models import (
+    default_model_line,
+    resolve_default_model,
+    unavailable_models,
+)
 from chatstream.workers import stage_parts
 from kernel.catalogue import load_catalogue
 from kernel.errors import ConfigurationError
@@ -129,7 +133,8 @@ async def _edge_services(stack: contextlib.AsyncExitStack, settings: Settings,
                         accounts=accounts,
                         credentials=Credentials(settings) if accounts else None,
                         leases=leases, analytics=view, batches=batch_view,
-                        breaker_states=breaker_states, assistants=assistants)
+                        breaker_states=breaker_states, assistants=assistants,
+                        unavailable=unavailable_models(settings, catalogue))
 
 
 @dataclass(frozen=True)

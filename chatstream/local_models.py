@@ -9,7 +9,7 @@ from kernel.errors import ConfigurationError
 from kernel.settings import Settings
 from schemas.catalogue import Catalogue, ModelSpec
 
-__all__ = ("can_answer", "default_model_line", "resolve_default_model")
+__all__ = ("can_answer", "default_model_line", "resolve_default_model", "unavailable_models")
 
 
 def can_answer(model: ModelSpec, settings: Settings) -> bool:
@@ -23,6 +23,15 @@ def can_answer(model: ModelSpec, settings: Settings) -> bool:
     if model.provider == "groq":
         return settings.groq_api_key is not None
     return model.provider_key in settings.endpoints
+
+
+def unavailable_models(settings: Settings, catalogue: Catalogue) -> dict[str, str]:
+    """The models this install cannot serve, each with why, in words for people."""
+    why = {"llama-cpp": "not installed here (make llm installs it)",
+           "openai": "no OpenAI API key is configured",
+           "groq": "no Groq API key is configured"}
+    return {m.name: why.get(m.provider, f"the endpoint {m.provider_key} is not configured")
+            for m in catalogue.models if not can_answer(m, settings)}
 
 
 def resolve_default_model(settings: Settings, catalogue: Catalogue) -> Settings:

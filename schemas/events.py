@@ -184,6 +184,14 @@ class MessageReceived(Envelope, frozen=True):
     memory: bool = False
     # The tenant's prompt guard mode; None: the deployment's (GUARD_MODE).
     guard_mode: GuardMode | None = None
+    # The message this one follows: None, the conversation's newest stored message (a
+    # line); "" its start (an edit of its first question); else that message's id (a
+    # branch). History is read along it.
+    parent_id: str | None = None
+    # Answer the stored question ``message_id`` again (no new question is stored).
+    regenerate: bool = False
+    # The conversation's instructions for the model (its settings' system prompt).
+    system: str | None = None
 
 
 class HistorySummary(BaseModel, frozen=True):
@@ -202,6 +210,7 @@ class Passage(BaseModel, frozen=True):
     score: float = 0.0
     # A web search result's address (its document_id is ``web:`` and the address).
     url: str | None = None
+    page: int | None = None  # the page it starts on, for a paged document (PDF)
 
 
 class GuardVerdict(BaseModel, frozen=True):
@@ -258,6 +267,9 @@ class Citation(BaseModel, frozen=True):
     title: str
     chunk: int
     url: str | None = None
+    # The page the passage starts on (PDF), and its first words, to show without a fetch.
+    page: int | None = None
+    excerpt: str | None = None
 
 
 class _StreamBase(Envelope, frozen=True):

@@ -14,6 +14,8 @@ __all__ = (
     "ConversationCreate",
     "ConversationList",
     "ConversationOut",
+    "ConversationSettings",
+    "ConversationUpdate",
     "DocumentFromUrl",
     "DocumentList",
     "DocumentOut",
@@ -23,8 +25,13 @@ __all__ = (
     "MessageCreate",
     "MessageList",
     "MessageOut",
+    "MessageTimings",
     "ModelList",
     "ModelOut",
+    "PassageOut",
+    "Regenerate",
+    "SearchHit",
+    "SearchResults",
     "StoredScores",
 )
 
@@ -33,8 +40,26 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ConversationSettings(_In):
+    """How a conversation's messages are answered unless a message says otherwise."""
+
+    system_prompt: str | None = Field(None, max_length=4000, description=(
+        "instructions the model reads before the conversation"))
+    model: str | None = Field(None, max_length=200, description=(
+        "the model its messages use when they name none"))
+    temperature: float | None = Field(None, ge=0, le=2, description=(
+        "the temperature its messages use when their options set none"))
+
+
 class ConversationCreate(_In):
     title: str | None = Field(default=None, max_length=200)
+    settings: ConversationSettings | None = None
+
+
+class ConversationUpdate(_In):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    settings: ConversationSettings | None = Field(None, description=(
+        "replaces the settings as a whole"))
 
 
 class ConversationOut(BaseModel):
@@ -42,6 +67,8 @@ class ConversationOut(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
+    settings: ConversationSettings | None = Field(None, description=(
+        "in the answers about one conversation; not in lists"))
 
 
 class ConversationList(BaseModel):
@@ -64,6 +91,21 @@ class MessageCreate(_In):
     memory: bool = Field(True, description="use the caller's long-term memory (recall "
                          "facts into the answer, keep new ones); false: a temporary chat "
                          "message, which neither reads nor writes memory")
+    parent_id: str | None = Field(None, max_length=100, description=(
+        "the message this one follows (a branch shown that is not the newest); absent: "
+        "the conversation's newest message"))
+    replaces: str | None = Field(None, max_length=100, description=(
+        "a question of the conversation this one is a new version of (an edit): it "
+        "follows what that one followed, and the answers to the old version stay, as "
+        "another branch"))
+
+
+class Regenerate(_In):
+    """Answer a question of the conversation again (another version of its answer)."""
+
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    web_search: bool = False
 
 
 class MessageAccepted(BaseModel):
@@ -86,12 +128,20 @@ class StoredScores(BaseModel):
     lead_score: float
 
 
+class MessageTimings(BaseModel):
+    ttft_ms: float | None = Field(None, description="from the request to the first token")
+    duration_ms: float | None = Field(None, description="from the request to the end")
+
+
 class MessageOut(BaseModel):
     id: str
     request_id: str
     role: Literal["user", "assistant"]
     text: str
     created_at: datetime
+    parent_id: str | None = Field(None, description=(
+        "the message this one follows (null: the conversation's first); several "
+        "messages with one parent are versions: edits of a question, regenerated answers"))
     model: str | None = None
     provider: str | None = None
     usage: Usage | None = None
@@ -100,10 +150,35 @@ class MessageOut(BaseModel):
     scores: StoredScores | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """The tools an assistant message called (``result`` is not stored)."""
+    timings: MessageTimings | None = None
 
 
 class MessageList(BaseModel):
     data: list[MessageOut]
+
+
+class SearchHit(BaseModel):
+    conversation_id: str
+    title: str
+    created_at: datetime
+    message_id: str | None = Field(None, description="null: the title matched")
+    snippet: str | None = Field(None, description="the matching message around the match")
+
+
+class SearchResults(BaseModel):
+    data: list[SearchHit]
+    complete: bool = Field(description=(
+        "every conversation of the caller was searched (false: only the newest "
+        "`searched`; see the README on search)"))
+    searched: int = Field(description="conversations looked at")
+
+
+class PassageOut(BaseModel):
+    document_id: str
+    title: str
+    chunk: int
+    page: int | None = Field(None, description="the page it starts on (PDF)")
+    text: str
 
 
 class ModelOut(BaseModel):
@@ -125,6 +200,9 @@ class ModelOut(BaseModel):
     """Reads images (``image_url`` content parts)."""
     json_mode: bool = False
     """Honours ``response_format``."""
+    available: bool = True
+    """Can answer here (its provider is configured and its model installed)."""
+    unavailable_reason: str | None = None
 
 
 class ModelList(BaseModel):

@@ -21,6 +21,7 @@ from agents.inference.chunker import coalesce
 from agents.inference.control import CANCEL_LOOKBACK_S
 from agents.inference.failover import ModelRouter, Served
 from agents.inference.history import PromptBuilder
+from agents.inference.titles import first_turn, write_title
 from agents.providers.base import Delta
 from agents.unanswered import answer_failed
 from kernel.errors import ProviderError
@@ -32,6 +33,17 @@ from schemas.topics import CONTROL, RESPONSES, TOKENS
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("assistant_message_id", "handle", "stage")
+
+
+_EXCERPT_CHARS = 160
+
+
+def _excerpt(text: str) -> str:
+    """A passage's first words, shown under a citation without fetching the passage."""
+    flat = " ".join(text.split())
+    if len(flat) <= _EXCERPT_CHARS:
+        return flat
+    return flat[:_EXCERPT_CHARS].rsplit(" ", 1)[0] + "…"
 
 
 async def _refuse(model: ModelSpec) -> AsyncIterator[Served | Delta]:
@@ -63,7 +75,8 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         return Emit(TOKENS, key, event, req.reply_partition)
 
     answer = Answer(ctx, tuple(Citation(document_id=p.document_id, title=p.title,
-                                        chunk=p.chunk, url=p.url) for p in ctx.passages))
+                                        chunk=p.chunk, url=p.url, page=p.page,
+                                        excerpt=_excerpt(p.text)) for p in ctx.passages))
     model = deps.catalogue.get(req.model)
     if model is None:
         yield token(answer.unknown_model())
@@ -96,6 +109,13 @@ async def handle(ctx: ContextBuilt, deps: StageDeps) -> AsyncIterator[Emit]:
         refusal=None if ctx.guard.allowed else guard.refusal(ctx.guard))
     yield token(done)
     yield Emit(RESPONSES, key, response)
+    served = answer.served
+    if served is not None and response.finish_reason in ("stop", "length") \
+            and first_turn(ctx):
+        provider = deps.providers.get(served.model.provider_key)
+        if provider is not None:
+            await write_title(ctx, response.text, served.model, provider, deps.store,
+                              deps.retry.first_token_timeout_s * 2)
 
 
 def stage(deps: StageDeps) -> StageSpec:

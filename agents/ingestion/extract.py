@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from agents.ingestion.markdown import markdown_to_text
+from agents.ingestion.split import PAGE_BREAK
 from kernel.errors import ChatstreamError
 
 __all__ = ("ExtractionError", "extract_page", "extract_text", "ocr_available")
@@ -74,11 +75,11 @@ def _pdf(data: bytes) -> str:
         raise  # a MemoryError is the sandbox's limit, not a damaged file
     except Exception as exc:  # pypdf raises many kinds on damaged files
         raise ExtractionError(f"not a readable PDF: {type(exc).__name__}: {exc}") from exc
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
-    if not text:
+    if not any(p.strip() for p in pages):
         raise ExtractionError("the PDF has no text layer (a scan?); OCR of PDF pages is "
                               "not supported: upload the pages as images")
-    return text
+    # Empty pages keep their place: passages are cited with the page they start on.
+    return f"\n\n{PAGE_BREAK}\n\n".join(p.strip() for p in pages)
 
 
 def _ocr(data: bytes, media_type: str, timeout_s: float) -> str:

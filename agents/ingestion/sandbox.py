@@ -51,17 +51,21 @@ def _failure(returncode: int, stderr: bytes, limits: ExtractionLimits) -> str:
 @dataclass(frozen=True, slots=True)
 class Extracted:
     passages: list[str]
+    # The page each passage is on (None: not a paged document, or for every passage).
+    pages: list[int | None]
     # A fetched page's whole main text and title (None for uploads).
     text: str | None = None
     title: str | None = None
 
 
 async def read_passages(data: bytes, media_type: str, *, limits: ExtractionLimits,
-                        passage_tokens: int, overlap_tokens: int) -> list[str]:
-    """The document's passages, or :class:`ExtractionError` with the reason to show."""
+                        passage_tokens: int, overlap_tokens: int,
+                        ) -> list[tuple[str, int | None]]:
+    """The document's passages, each with the page it is on (None: not paged), or
+    :class:`ExtractionError` with the reason to show."""
     found = await read_document(data, media_type, limits=limits,
                                 passage_tokens=passage_tokens, overlap_tokens=overlap_tokens)
-    return found.passages
+    return list(zip(found.passages, found.pages, strict=True))
 
 
 async def read_document(data: bytes, media_type: str, *, limits: ExtractionLimits,
@@ -105,6 +109,7 @@ async def read_document(data: bytes, media_type: str, *, limits: ExtractionLimit
         raise ExtractionError(str(answer["error"]))
     title = answer.get("title")
     return Extracted([str(p) for p in answer["passages"]],
+                     [int(p) if p is not None else None for p in answer["pages"]],
                      str(answer["text"]) if "text" in answer else None,
                      str(title) if title else None)
 
@@ -124,7 +129,7 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
     data = sys.stdin.buffer.read()
     try:
         from agents.ingestion.extract import ExtractionError, extract_page, extract_text
-        from agents.ingestion.split import split_passages
+        from agents.ingestion.split import split_pages
 
         out: dict[str, Any] = {}
         if params.get("page"):
@@ -133,8 +138,10 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
         else:
             text = extract_text(data, str(params["media_type"]),
                                 ocr_timeout_s=float(params["wall_s"]))
-        out["passages"] = split_passages(text, max_tokens=int(params["passage_tokens"]),
-                                         overlap_tokens=int(params["overlap_tokens"]))
+        found = split_pages(text, max_tokens=int(params["passage_tokens"]),
+                            overlap_tokens=int(params["overlap_tokens"]))
+        out["passages"] = [passage for passage, _ in found]
+        out["pages"] = [page for _, page in found]
         return out
     except ExtractionError as exc:
         return {"error": str(exc)}

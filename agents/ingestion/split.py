@@ -14,7 +14,11 @@ from dataclasses import dataclass
 
 from agents.providers.base import estimate_tokens
 
-__all__ = ("split_passages",)
+__all__ = ("PAGE_BREAK", "split_pages", "split_passages")
+
+PAGE_BREAK = "\f"
+"""A paragraph of its own between two pages (a form feed, as in plain text): the passages
+after it are on the next page."""
 
 _CHARS_PER_TOKEN = 4  # as estimate_tokens counts
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n")
@@ -32,6 +36,7 @@ class _Sentence:
     text: str
     paragraph: int
     tokens: int
+    page: int | None = None
 
 
 def _pieces(sentence: str, max_tokens: int) -> list[str]:
@@ -62,7 +67,11 @@ def _pieces(sentence: str, max_tokens: int) -> list[str]:
 def _paragraphs(text: str, max_tokens: int) -> list[list[_Sentence]]:
     out: list[list[_Sentence]] = []
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    page = 1 if PAGE_BREAK in text else None
     for raw in _PARAGRAPHS.split(text):
+        if page is not None and raw.strip(" \t\n") == PAGE_BREAK:
+            page += 1
+            continue
         paragraph = " ".join(raw.split())  # wrapped lines (PDF, OCR) become one line
         if not paragraph:
             continue
@@ -70,10 +79,10 @@ def _paragraphs(text: str, max_tokens: int) -> list[list[_Sentence]]:
         sentences: list[_Sentence] = []
         for sentence in _SENTENCES.split(paragraph):
             if _tokens(sentence) <= max_tokens:
-                sentences.append(_Sentence(sentence, n, _tokens(sentence)))
+                sentences.append(_Sentence(sentence, n, _tokens(sentence), page))
                 continue
             for piece in _pieces(sentence, max_tokens):
-                sentences.append(_Sentence(piece, n, _tokens(piece)))
+                sentences.append(_Sentence(piece, n, _tokens(piece), page))
         out.append(sentences)
     return out
 
@@ -92,6 +101,7 @@ class _Packer:
         self.max = max_tokens
         self.overlap = overlap_tokens
         self.passages: list[str] = []
+        self.pages: list[int | None] = []  # where each passage's new text starts
         self.current: list[_Sentence] = []
         self.size = 0
         self.fresh = 0  # sentences in `current` that no earlier passage holds
@@ -99,6 +109,7 @@ class _Packer:
     def emit(self, before: int) -> None:
         """End the passage; carry its tail, leaving room for ``before`` more tokens."""
         self.passages.append(_join(self.current))
+        self.pages.append(self.current[len(self.current) - self.fresh].page)
         carried: list[_Sentence] = []
         size = 0
         for s in reversed(self.current):
@@ -115,24 +126,40 @@ class _Packer:
         self.size += sentence.tokens
         self.fresh += 1
 
-    def finish(self) -> list[str]:
+    def finish(self) -> list[tuple[str, int | None]]:
         if self.fresh:
             self.passages.append(_join(self.current))
-        return self.passages
+            self.pages.append(self.current[len(self.current) - self.fresh].page)
+        return list(zip(self.passages, self.pages, strict=True))
 
 
 def split_passages(text: str, *, max_tokens: int = 200, overlap_tokens: int = 40) -> list[str]:
     """Passages of at most ``max_tokens`` tokens (estimated at four characters a token)."""
+    return [p for p, _ in split_pages(text, max_tokens=max_tokens,
+                                      overlap_tokens=overlap_tokens)]
+
+
+def split_pages(text: str, *, max_tokens: int = 200, overlap_tokens: int = 40,
+                ) -> list[tuple[str, int | None]]:
+    """Passages as :func:`split_passages` makes them, each with the page it is on: a
+    passage never spans a page break (PAGE_BREAK), and no overlap is carried across one.
+    The page is None for a text without page breaks."""
     if max_tokens < 8:
         raise ValueError("max_tokens must be at least 8")
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be between 0 and max_tokens")
     packer = _Packer(max_tokens, overlap_tokens)
+    page = None
     for sentences in _paragraphs(text, max_tokens):
         total = sum(s.tokens for s in sentences)
-        if packer.fresh and packer.size + total > packer.max and total <= packer.max:
+        if packer.fresh and sentences[0].page != page:
+            # A new page starts a new passage, with nothing of the page before: a
+            # citation names the one page its passage is on.
+            packer.emit(packer.max)
+        elif packer.fresh and packer.size + total > packer.max and total <= packer.max:
             # The paragraph fits a passage of its own: break before it, not inside it.
             packer.emit(total)
+        page = sentences[0].page
         for s in sentences:
             packer.add(s)
     return packer.finish()

@@ -56,7 +56,8 @@ def changes_of(old: str, new: str) -> str:
         "\n… (more changes)"
 
 
-async def _page(doc: Document, deps: IngestionDeps) -> tuple[Document, list[str]]:
+async def _page(doc: Document, deps: IngestionDeps,
+                ) -> tuple[Document, list[tuple[str, int | None]]]:
     """Fetch the document's page, read its main text in the sandbox, and keep it (the
     text becomes the document's bytes, so the next re-fetch can say what changed)."""
     assert doc.url is not None
@@ -74,7 +75,8 @@ async def _page(doc: Document, deps: IngestionDeps) -> tuple[Document, list[str]
             doc.tenant_id, doc.id, title=title, media_type=fetched.media_type,
             fetched_at=fetched.fetched_at, changes=changes, text=text.encode()):
         raise _Deleted
-    return replace(doc, title=title, media_type=fetched.media_type), found.passages
+    return replace(doc, title=title, media_type=fetched.media_type), \
+        list(zip(found.passages, found.pages, strict=True))
 
 
 class _Deleted(Exception):
@@ -110,12 +112,12 @@ async def _index(doc: Document, deps: IngestionDeps) -> None:
         return
     for start in range(0, total, deps.batch_size):
         batch = passages[start:start + deps.batch_size]
-        vectors = await deps.embedder.embed(batch)
+        vectors = await deps.embedder.embed([text_ for text_, _ in batch])
         await deps.index.upsert([
             IndexedChunk(tenant_id=doc.tenant_id, document_id=doc.id, chunk=start + i,
                          title=doc.title, text=text_, vector=vector,
-                         scope=doc.scope.key)
-            for i, (text_, vector) in enumerate(zip(batch, vectors, strict=True))])
+                         scope=doc.scope.key, page=page)
+            for i, ((text_, page), vector) in enumerate(zip(batch, vectors, strict=True))])
         if not await progress("indexing", start + len(batch)):
             return
     # An earlier run with a smaller budget may have left chunks past the end.

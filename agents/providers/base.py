@@ -18,7 +18,9 @@ __all__ = ("ChatProvider", "CountsTokens", "Delta", "MessageCounter", "Prompt", 
 @dataclass(frozen=True)
 class Prompt:
     """What a model is asked. ``task="answer"``: answer ``question`` given the rest.
-    ``task="summarize"``: rewrite ``summary`` so it also covers the turns in ``history``."""
+    ``task="summarize"``: rewrite ``summary`` so it also covers the turns in ``history``.
+    ``task="title"``: a few words naming a conversation that starts with ``question``
+    (answered by ``history``'s one turn)."""
 
     question: str
     history: tuple[HistoryTurn, ...] = ()
@@ -26,7 +28,7 @@ class Prompt:
     max_tokens: int | None = None
     temperature: float | None = None
     summary: str | None = None
-    task: Literal["answer", "summarize"] = "answer"
+    task: Literal["answer", "summarize", "title"] = "answer"
     options: GenerationOptions = field(default_factory=GenerationOptions)
     """The request's other options (tools, stop, seed, ...); ``max_tokens`` and
     ``temperature`` above take precedence (a summary sets its own)."""

@@ -17,7 +17,7 @@ from agents.providers.base import Delta, Prompt, estimate_tokens
 from schemas.catalogue import ModelSpec
 from schemas.events import Usage
 
-__all__ = ("ExtractiveProvider", "answer", "summarize")
+__all__ = ("ExtractiveProvider", "answer", "summarize", "title")
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -242,6 +242,30 @@ def summarize(prompt: Prompt) -> str:
     return " ".join(out)
 
 
+_MARKUP = re.compile(r"```.*?(?:```|$)|`|https?://\S+|[#*_>~|\[\]()]", re.S)
+_FILLER = re.compile(
+    r"^(?:(?:please|hi|hello|hey|ok|okay|so|well|now|here is|here's|can you|could you|"
+    r"would you|will you|tell me about|tell me|do you know|i'd like to know|i want to know|"
+    r"i need|help me|explain|what is|what are|what's|who is|who are|who's|how do i|"
+    r"how can i|how to|how does|how do|when is|when does|when do|where is|where are|"
+    r"why is|why does|why do|is there|are there|the|a|an)\b[\s,]*)+", re.I)
+_TITLE_WORDS = 7
+
+
+def title(prompt: Prompt) -> str:
+    """A short title from the question's first clause: markup and filler words left out,
+    at most seven words."""
+    lines = [" ".join(x.split()) for x in _MARKUP.sub(" ", prompt.question).splitlines()]
+    plain = next((x for x in lines if x), "")
+    sentence = re.split(r"[.!?]", plain, maxsplit=1)[0]
+    clause = re.split(r"[,;:\u2014\u2013(]", sentence, maxsplit=1)[0].strip()
+    words = (_FILLER.sub("", clause) or clause or plain).split()[:_TITLE_WORDS]
+    while len(words) > 1 and words[-1].lower() in _STOP:
+        words.pop()
+    text = " ".join(words)[:60].strip()
+    return text[:1].upper() + text[1:]
+
+
 def _limited(text: str, prompt: Prompt) -> tuple[str, str]:
     """The answer cut at the first stop sequence, then at ``max_tokens``, with the finish
     reason an upstream would give."""
@@ -262,8 +286,9 @@ class ExtractiveProvider:
         self._delay = delay_ms / 1000
 
     async def stream(self, model: ModelSpec, prompt: Prompt) -> AsyncIterator[Delta]:
-        summarizing = prompt.task == "summarize"
-        text = summarize(prompt) if summarizing else answer(prompt)
+        summarizing = prompt.task != "answer"
+        text = (summarize(prompt) if prompt.task == "summarize"
+                else title(prompt) if prompt.task == "title" else answer(prompt))
         finish = "stop"
         if not summarizing:
             text, finish = _limited(text, prompt)

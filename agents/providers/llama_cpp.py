@@ -65,7 +65,7 @@ def gguf_path(upstream: str) -> Path | None:
 
 def _messages(prompt: Prompt) -> list[dict[str, str]]:
     messages = to_messages(prompt)
-    return messages if prompt.task == "summarize" else _with_system(messages)
+    return messages if prompt.task in ("summarize", "title") else _with_system(messages)
 
 
 def _with_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:

@@ -10,13 +10,20 @@ from agents.providers.base import Prompt, estimate_tokens
 from schemas.events import HistoryTurn, ImagePart, Passage
 
 __all__ = ("MEMORY_INSTRUCTIONS", "PASSAGES_INSTRUCTIONS", "SUMMARY_INSTRUCTIONS",
-           "message_tokens", "passages_message", "to_messages", "turn_messages")
+           "TITLE_INSTRUCTIONS", "message_tokens", "passages_message", "to_messages",
+           "turn_messages")
 
 SUMMARY_INSTRUCTIONS = (
     "You keep the running summary of a conversation between a user and an assistant. "
     "Rewrite the summary so it also covers the new turns. Keep facts, names, numbers, "
     "decisions, the user's preferences and open questions; drop pleasantries. Write it "
     "in the third person, as plain prose, and answer with the summary only{limit}."
+)
+
+TITLE_INSTRUCTIONS = (
+    "Write a title of at most six words for a conversation that begins with the message "
+    "below. Name its subject plainly. Answer with the title only: no quotes, no "
+    "punctuation at the end."
 )
 
 # Each message costs a few tokens of framing besides its content (role, separators).
@@ -133,6 +140,10 @@ def _turn_messages(turn: HistoryTurn) -> list[dict[str, Any]]:
 
 
 def to_messages(prompt: Prompt) -> list[dict[str, Any]]:
+    if prompt.task == "title":
+        answer = "".join(f"\n\nThe answer began: {t.text}" for t in prompt.history[:1])
+        return [{"role": "system", "content": TITLE_INSTRUCTIONS},
+                {"role": "user", "content": f"The message: {prompt.question}{answer}"}]
     if prompt.task == "summarize":
         limit = f", in under {prompt.max_tokens * 3 // 4} words" if prompt.max_tokens else ""
         turns = "\n".join(f"{t.role}: {t.text}" for t in prompt.history)

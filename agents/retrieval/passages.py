@@ -89,7 +89,7 @@ class IndexedPassages:
         # A page ingested by URL is cited with its address; a memory as a memory (its
         # document id is ``memory:<id>``, and only its user's scope was searched).
         cited = [Passage(document_id=h.document_id, title=h.title, chunk=h.chunk, text=h.text,
-                         score=h.score, url=ready[h.document_id].url)
+                         score=h.score, url=ready[h.document_id].url, page=h.page)
                  for h in hits if h.document_id in ready][:limit]
         return cited + [Passage(document_id=h.document_id, title=MEMORY_TITLE, chunk=0,
                                 text=h.text, score=h.score) for h in recalled]

@@ -24,33 +24,65 @@ from schemas.events import (
 from schemas.stages import RETRIEVAL
 from schemas.topics import ASSISTANTS, CONTEXTS
 from stores.conversations.base import StoredMessage, StoredSummary
+from stores.conversations.branches import branch, parents
 from streams.runtime.base import Broadcast, Emit, StageSpec
 
 __all__ = ("cap_history", "handle", "stage")
 
 
-def _after(summary: StoredSummary, stored: list[StoredMessage]) -> list[StoredMessage]:
-    """The messages a summary does not cover yet."""
-    ids = [m.id for m in stored]
+# A branch's history may need more than the last turns read: edits and regenerated answers
+# of other branches sit among them. Read at most this many when it does.
+_BRANCH_READ = 400
+
+
+def _after(summary: StoredSummary, path: list[StoredMessage], whole: bool,
+           ) -> list[StoredMessage] | None:
+    """The messages of the branch a summary does not cover yet; None when the summary is
+    of another branch (the branch was read to its start and does not hold its message)."""
+    ids = [m.id for m in path]
     if summary.through_message_id in ids:
-        return stored[ids.index(summary.through_message_id) + 1:]
-    return [m for m in stored if m.created_at > summary.through_at]
+        return path[ids.index(summary.through_message_id) + 1:]
+    if whole:
+        return None
+    return [m for m in path if m.created_at > summary.through_at]
+
+
+def _branch(request: MessageReceived, stored: list[StoredMessage]
+            ) -> tuple[list[StoredMessage], bool]:
+    """The branch the request follows, oldest first, and whether it reached the start."""
+    if request.parent_id == "":
+        return [], True
+    tip = request.parent_id
+    if tip is None:  # after the newest message: the request's own may be stored already
+        others = [m for m in stored if m.id != request.message_id]
+        tip = others[-1].id if others else None
+    path = branch(stored, tip)
+    whole = not path or parents(stored)[path[0].id] is None
+    return path, whole and (tip is None or bool(path))
 
 
 async def _history(request: MessageReceived, deps: StageDeps
                    ) -> tuple[tuple[HistoryTurn, ...], HistorySummary | None]:
     # Both reads at once: each is a store round trip on the way to the first token.
+    want = deps.history_turns + 1  # one more: persistence may hold this very message
     found, stored = await asyncio.gather(
         deps.store.get_summary(request.tenant_id, request.conversation_id),
-        # One more than wanted: persistence may already hold this very message.
-        deps.store.list_messages(request.tenant_id, request.conversation_id,
-                                 deps.history_turns + 1))
-    stored = [m for m in stored if m.id != request.message_id]
+        deps.store.list_messages(request.tenant_id, request.conversation_id, want))
+    path, whole = _branch(request, stored)
+    if not whole and len(path) < deps.history_turns and len(stored) >= want:
+        # Other branches took room among the last turns: read further back.
+        stored = await deps.store.list_messages(request.tenant_id, request.conversation_id,
+                                                max(want, _BRANCH_READ))
+        path, whole = _branch(request, stored)
     summary: HistorySummary | None = None
     if found is not None:
-        stored = _after(found, stored)
-        summary = HistorySummary(text=found.text, through_message_id=found.through_message_id,
-                                 through_at=found.through_at)
+        after = _after(found, path, whole)
+        if after is not None:
+            path = after
+            summary = HistorySummary(text=found.text,
+                                     through_message_id=found.through_message_id,
+                                     through_at=found.through_at)
+    stored = path
     history = tuple(HistoryTurn(role=m.role, text=m.text, message_id=m.id, at=m.created_at,
                                 tool_calls=tuple(ToolCall.model_validate(c)
                                                  for c in m.tool_calls))
@@ -126,6 +158,15 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
     judged = guard.judge(request, mode,
                          typed=typed_values(request, assistant) if assistant else ())
     verdict, request = judged.verdict, judged.request
+    if request.system:
+        # The conversation's own system prompt, after its assistant's: the person's
+        # words, so guarded like their message.
+        instructions = "\n\n".join(filter(None, (instructions, request.system)))
+        flagged = guard.check(request.system) if mode != "off" else None
+        if verdict.category is None and flagged is not None and flagged.category is not None:
+            verdict = flagged.model_copy(update={
+                "reason": f"{flagged.reason}, in the conversation's system prompt",
+                "mode": mode, "allowed": mode != "block"})
     if request.history is not None:
         reading = _given(request.history)  # the client sent the whole conversation
     elif deps.history_turns:

@@ -1,39 +1,31 @@
-"""Conversations and their messages."""
+"""Conversations: create, list, search, read, rename and set up, delete; bookmarks and
+public links. Their messages are in :mod:`api.routes.messages`."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Response
 
-from api.assistants.use import AssistantRefused, apply_assistant, for_conversation
 from api.deps import OwnConversation, PrincipalDep, ServicesDep
-from api.disconnect import canceller, unless_disconnected
 from api.errors import ApiError
 from api.guards.idempotency import fingerprint, once
 from api.guards.limits import count
-from api.guards.slots import hold
-from api.openai_compat.completions_input import BadField, native_options
-from api.relay.native import NativeSse, open_stream
-from api.relay.render import frames
-from api.relay.response import sse_response
-from api.shapes import message_out
-from api.submit import submit
+from api.services import EdgeServices
 from schemas.accounts import ShareOut, ShareRequest
-from schemas.assistants import ASSISTANT_MODEL_PREFIX
-from schemas.events import MessageReceived, new_id, utcnow
+from schemas.events import utcnow
 from schemas.http import (
     ConversationCreate,
     ConversationList,
     ConversationOut,
-    MessageAccepted,
-    MessageCreate,
-    MessageList,
+    ConversationSettings,
+    ConversationUpdate,
+    SearchHit,
+    SearchResults,
 )
 from stores.accounts.base import AccountStore, Share
-from stores.conversations.base import Conversation
+from stores.conversations.base import DEFAULT_TITLE, Conversation, Found
 
 __all__ = ("router",)
 
@@ -41,26 +33,41 @@ router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
-def _out(c: Conversation) -> ConversationOut:
-    return ConversationOut(id=c.id, title=c.title, created_at=c.created_at,
-                           updated_at=c.created_at)
+def _out(c: Conversation, with_settings: bool = False) -> ConversationOut:
+    return ConversationOut(
+        id=c.id, title=c.title, created_at=c.created_at, updated_at=c.created_at,
+        settings=ConversationSettings.model_validate(c.settings or {}) if with_settings
+        else None)
+
+
+def _settings(services: EdgeServices, settings: ConversationSettings) -> dict[str, Any]:
+    """The settings as stored; a model the catalogue lacks is refused now, not at the
+    next message."""
+    if settings.model is not None and services.catalogue.get(settings.model) is None:
+        raise ApiError(422, "unknown_model",
+                       f"model {settings.model!r} is not configured; see GET /v1/models")
+    return settings.model_dump(exclude_none=True)
 
 
 @router.post("", status_code=201, response_model=ConversationOut)
 async def create_conversation(services: ServicesDep, principal: PrincipalDep,
                               body: ConversationCreate | None = None,
                               idempotency_key: IdempotencyKey = None) -> ConversationOut:
+    """A new conversation, titled ``title`` or, until the model writes one after the
+    first answer, "New conversation"."""
+    settings = _settings(services, body.settings) if body and body.settings else None
     await count(services, principal)
     conversation = Conversation(
         tenant_id=principal.tenant_id, id=str(uuid.uuid4()), user_id=principal.user_id,
-        title=(body.title if body and body.title else "New conversation"),
-        created_at=utcnow(),
+        title=(body.title.strip() if body and body.title and body.title.strip()
+               else DEFAULT_TITLE),
+        created_at=utcnow(), settings=settings or None,
     )
     out, _ = await once(
         services, principal.tenant_id, idempotency_key,
         lambda: fingerprint("conversation", principal.user_id,
                             body.model_dump() if body else None),
-        _out(conversation), lambda: services.store.create_conversation(conversation))
+        _out(conversation, True), lambda: services.store.create_conversation(conversation))
     return out
 
 
@@ -76,91 +83,69 @@ async def list_conversations(services: ServicesDep, principal: PrincipalDep,
     return ConversationList(data=[_out(c) for c in found])
 
 
-@router.get("/{cid}/messages", response_model=MessageList)
-async def list_messages(cid: str, conversation: OwnConversation, services: ServicesDep,
-                        principal: PrincipalDep, limit: int = 100) -> MessageList:
-    found = await services.store.list_messages(principal.tenant_id, cid,
-                                               max(1, min(limit, 1000)))
-    return MessageList(data=[message_out(m) for m in found])
+def _snippet(text: str, query: str, room: int = 60) -> str:
+    """The message around the first match, on one line."""
+    flat = " ".join(text.split())
+    at = flat.casefold().find(query.casefold())
+    if at < 0:
+        return flat[: room * 2]
+    start, end = max(0, at - room), min(len(flat), at + len(query) + room)
+    return f"{'…' if start else ''}{flat[start:end]}{'…' if end < len(flat) else ''}"
 
 
-@router.post("/{cid}/messages", status_code=202, response_model=MessageAccepted,
-             responses={200: {"content": {"text/event-stream": {}}}})
-async def post_message(
-    cid: str, body: MessageCreate, conversation: OwnConversation, services: ServicesDep,
-    principal: PrincipalDep, request: Request,
-    accept: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
-) -> MessageAccepted | StreamingResponse:
-    settings = services.settings
-    streamed = bool(accept and "text/event-stream" in accept)
-    if streamed:  # refused before the message is published or counted, not after
-        hold(request.scope, principal.tenant_id, principal.user_id)
-    text = body.text.strip()
-    if not text:
-        raise ApiError(422, "empty_text", "text must not be empty")
-    if len(body.text) > settings.max_message_chars:
-        raise ApiError(413, "text_too_long",
-                       f"text has {len(body.text)} characters; the limit is "
-                       f"{settings.max_message_chars}")
-    try:
-        if body.model and body.model.startswith(ASSISTANT_MODEL_PREFIX):
-            # The page's picker (and /v1/models) name assistants as models.
-            body = body.model_copy(update={
-                "assistant": body.model.removeprefix(ASSISTANT_MODEL_PREFIX), "model": None})
-        chosen = await for_conversation(services, principal, cid, body.assistant)
-    except AssistantRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
-    model = body.model or settings.default_model
-    if chosen is not None:
-        model = chosen.version.spec.model or settings.default_model
-    spec = services.catalogue.get(model)
-    if spec is None:
-        raise ApiError(422, "unknown_model",
-                       f"model {model!r} is not configured; see GET /v1/models")
-    try:
-        options = native_options(body.options, spec)
-    except BadField as exc:
-        raise ApiError(422, exc.code, exc.message) from None
-    if body.web_search and not settings.web_search:
-        raise ApiError(422, "web_search_unavailable",
-                       "web_search: this deployment has no web search (WEB_SEARCH)")
-    event = MessageReceived(
-        tenant_id=principal.tenant_id, request_id=new_id(), message_id=new_id(),
-        conversation_id=cid, user_id=principal.user_id, text=body.text, model=model,
-        options=options, web_search=body.web_search,
-        memory=services.memories is not None and await services.memories.allowed(
-            principal.tenant_id, principal.user_id, body.memory),
-    )
-    if chosen is not None:
-        try:
-            applied = await apply_assistant(
-                services, principal, chosen.version, model=body.model, options=options,
-                variables=body.variables, web_search=body.web_search)
-        except AssistantRefused as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from None
-        event = event.model_copy(update={
-            "model": applied.model, "options": applied.options,
-            "web_search": applied.web_search, "assistant": applied.assistant,
-            "variables": applied.variables})
-        await chosen.accepted(services)
-    elif body.variables:
-        raise ApiError(400, "unknown_variable", "variables need an assistant")
-    accepted = MessageAccepted(request_id=event.request_id, message_id=event.message_id,
-                               conversation_id=cid,
-                               events_url=f"/v1/requests/{event.request_id}/events")
+def _hit(found: Found, query: str) -> SearchHit:
+    c, m = found.conversation, found.message
+    return SearchHit(conversation_id=c.id, title=c.title, created_at=c.created_at,
+                     message_id=m.id if m else None,
+                     snippet=_snippet(m.text, query) if m else None)
 
-    accepted, _ = await once(
-        services, principal.tenant_id, idempotency_key,
-        lambda: fingerprint("message", cid, principal.user_id, body.model_dump()), accepted,
-        lambda: submit(services, principal, event))
-    if streamed:
-        stream = await open_stream(services, principal, accepted.request_id)
-        # The client streams the answer it asked for: leaving cancels it (unless it said
-        # X-Chatstream-On-Disconnect: continue, to read it again later).
-        leave = canceller(request, services, principal, stream)
-        return sse_response(unless_disconnected(frames(stream, NativeSse()), leave),
-                            {"X-Request-Id": stream.request_id})
-    return accepted
+
+@router.get("/search", response_model=SearchResults)
+async def search(services: ServicesDep, principal: PrincipalDep,
+                 q: Annotated[str, Query(min_length=1, max_length=200, description=(
+                     "words to find in titles and messages (case folded, as typed)"))],
+                 limit: Annotated[int, Query(ge=1, le=50)] = 20) -> SearchResults:
+    """The caller's conversations whose title or messages contain ``q``, newest first,
+    with the newest matching message's text around the match. On SQLite every
+    conversation is searched; on Cassandra, which has no text index, the newest ones
+    only (``complete`` false: see the README)."""
+    query = " ".join(q.split())
+    if not query:
+        raise ApiError(422, "empty_query", "q must contain a word")
+    outcome = await services.store.search(principal.tenant_id, principal.user_id, query,
+                                          limit)
+    return SearchResults(data=[_hit(f, query) for f in outcome.found],
+                         complete=outcome.complete, searched=outcome.searched)
+
+
+@router.get("/{cid}", response_model=ConversationOut)
+async def get_conversation(cid: str, services: ServicesDep, principal: PrincipalDep,
+                           conversation: OwnConversation) -> ConversationOut:
+    """One conversation with its settings (read from the store, not the cache)."""
+    fresh = await services.store.get_conversation(principal.tenant_id, cid)
+    if fresh is None:
+        raise ApiError(404, "not_found", f"conversation {cid} not found")
+    return _out(fresh, True)
+
+
+@router.patch("/{cid}", response_model=ConversationOut)
+async def update_conversation(cid: str, body: ConversationUpdate, services: ServicesDep,
+                              principal: PrincipalDep,
+                              conversation: OwnConversation) -> ConversationOut:
+    """Rename it (``title``) and replace its settings (``settings``, as a whole): its
+    next messages use them."""
+    title = body.title.strip() if body.title is not None else None
+    if title == "":
+        raise ApiError(422, "empty_title", "title must not be blank")
+    settings = _settings(services, body.settings) if body.settings is not None else None
+    updated = await services.store.update_conversation(
+        principal.tenant_id, cid, title=title, settings=settings)
+    # This edge's next message reads the new settings (others within the cache's
+    # few seconds).
+    services.owners.forget(principal.tenant_id, cid)
+    if updated is None:
+        raise ApiError(404, "not_found", f"conversation {cid} not found")
+    return _out(updated, True)
 
 
 @router.delete("/{cid}", status_code=204)

@@ -11,7 +11,7 @@ import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as FilePart
 
@@ -23,7 +23,7 @@ from api.services import EdgeServices
 from kernel.errors import StoreUnavailable
 from kernel.urls import MAX_URL_CHARS, BadUrl, check_url
 from schemas.events import DocumentSubmitted, new_id, utcnow
-from schemas.http import DocumentFromUrl, DocumentList, DocumentOut
+from schemas.http import DocumentFromUrl, DocumentList, DocumentOut, PassageOut
 from schemas.media import SUPPORTED_MEDIA_TYPES, resolve_media_type
 from schemas.scopes import TENANT, Scope
 from schemas.topics import INGEST
@@ -276,6 +276,25 @@ async def get_document(document_id: str, services: ServicesDep,
     if found is None:
         raise ApiError(404, "not_found", f"document {document_id} not found")
     return _out(found)
+
+
+@router.get("/{document_id}/passages/{chunk}", response_model=PassageOut)
+async def get_passage(document_id: str, chunk: Annotated[int, Path(ge=0, le=1_000_000)],
+                      services: ServicesDep, principal: PrincipalDep) -> PassageOut:
+    """One passage of a document the caller sees (what a citation points at), with the
+    page it is on for a PDF."""
+    documents, vectors = _parts(services)
+    found = await _find(documents, principal, document_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"document {document_id} not found")
+    try:
+        hit = await vectors.passage(principal.tenant_id, document_id, chunk)
+    except StoreUnavailable as exc:
+        raise _unavailable() from exc
+    if hit is None:
+        raise ApiError(404, "not_found", f"document {document_id} has no passage {chunk}")
+    return PassageOut(document_id=document_id, title=found.title, chunk=chunk,
+                      page=hit.page, text=hit.text)
 
 
 @router.delete("/{document_id}", status_code=204)

@@ -22,6 +22,7 @@ class MeOut(BaseModel):
     email: str | None = None
     web_search: bool = False  # messages may ask for web search
     operator: bool = False  # sees the pipeline's status
+    max_message_chars: int  # a longer message is refused (413)
 
 
 @router.get("", response_model=MeOut)
@@ -33,4 +34,5 @@ async def me(services: ServicesDep, principal: PrincipalDep) -> MeOut:
     return MeOut(auth=services.settings.auth, tenant_id=principal.tenant_id,
                  user_id=principal.user_id, role=principal.role, email=email,
                  web_search=bool(services.settings.web_search),
-                 operator=principal.is_operator(services.settings))
+                 operator=principal.is_operator(services.settings),
+                 max_message_chars=services.settings.max_message_chars)

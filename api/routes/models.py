@@ -32,11 +32,13 @@ def _configured_at(path: Path | None) -> int:
         return 0
 
 
-def _out(m: ModelSpec, created: int, **override: str) -> ModelOut:
+def _out(m: ModelSpec, created: int, why_not: str | None, **override: str) -> ModelOut:
+    """``why_not``: why this install cannot serve the model (None: it can)."""
     out = ModelOut(id=m.name, created=created, owned_by=m.provider_key, provider=m.provider,
                    description=m.description, context_window=m.context_window, tier=m.tier,
                    offline=m.offline, tools=m.supports("tools"), vision=m.vision,
-                   json_mode=m.supports("response_format"))
+                   json_mode=m.supports("response_format"), available=why_not is None,
+                   unavailable_reason=why_not)
     return out.model_copy(update=override)
 
 
@@ -55,7 +57,8 @@ def _embedder(services: EdgeServices, created: int) -> list[ModelOut]:
 
 async def _models(services: EdgeServices, tenant_id: str) -> list[ModelOut]:
     created = _configured_at(services.settings.models_file)
-    data = [_out(m, created) for m in services.catalogue.models]
+    data = [_out(m, created, services.unavailable.get(m.name))
+            for m in services.catalogue.models]
     data += _embedder(services, created)
     if services.assistants is not None:
         for v in await services.assistants.store.list_latest(tenant_id):
@@ -63,6 +66,7 @@ async def _models(services: EdgeServices, tenant_id: str) -> list[ModelOut]:
             if v.archived or model is None:
                 continue
             data.append(_out(model, int(v.created_at.timestamp()),
+                             services.unavailable.get(model.name),
                              id=f"{ASSISTANT_MODEL_PREFIX}{v.name}", owned_by=tenant_id,
                              provider="assistant",
                              description=v.spec.description or v.spec.title))

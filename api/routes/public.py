@@ -9,6 +9,7 @@ from api.errors import ApiError
 from api.guards.limits import check_ip, peer
 from api.shapes import message_out
 from schemas.http import MessageList
+from stores.conversations.branches import branch
 
 __all__ = ("router",)
 
@@ -26,7 +27,9 @@ async def shared_conversation(token: str, request: Request,
                                                          share.conversation_id)
     if conversation is None:
         raise ApiError(404, "not_found", "no conversation is shared at this link")
-    messages = await services.store.list_messages(share.tenant_id, share.conversation_id, 1000)
+    stored = await services.store.list_messages(share.tenant_id, share.conversation_id, 1000)
+    # The newest branch: the conversation as its owner last left it.
+    messages = branch(stored, stored[-1].id if stored else None)
     # No ids of the tenant or users: only what the conversation says.
     return {"title": conversation.title,
             "messages": MessageList(data=[message_out(m) for m in messages]).model_dump(

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ("Conversation", "ConversationStore", "StoredMessage", "StoredSummary")
+__all__ = ("DEFAULT_TITLE", "Conversation", "ConversationStore", "Found", "SearchOutcome",
+           "StoredMessage", "StoredSummary")
+
+DEFAULT_TITLE = "New conversation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,9 @@ class Conversation:
     user_id: str
     title: str
     created_at: datetime
+    # System prompt, model and temperature (schemas.http.ConversationSettings), as JSON
+    # values; None: none set. Lists leave them out.
+    settings: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,26 @@ class StoredMessage:
     scores: dict[str, Any] | None = field(default=None)
     tool_calls: tuple[dict[str, Any], ...] = ()
     """An assistant message's tool calls: ``{"id", "name", "arguments"}`` each."""
+    parent_id: str | None = None
+    """The message this one follows: None, the one stored before it (a line, and every
+    message stored before branches); "" the conversation's start; else its id."""
+    ttft_ms: float | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A conversation a search found: by its title (``message`` None) or by a message."""
+
+    conversation: Conversation
+    message: StoredMessage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    found: list[Found]
+    complete: bool  # every conversation of the user was looked at
+    searched: int  # how many conversations were
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +95,25 @@ class ConversationStore(Protocol):
     async def list_conversations(self, tenant_id: str, user_id: str,
                                  limit: int = 50) -> list[Conversation]:
         """The user's conversations, newest first."""
+        ...
+
+    async def update_conversation(self, tenant_id: str, conversation_id: str, *,
+                                  title: str | None = None,
+                                  settings: dict[str, Any] | None = None,
+                                  ) -> Conversation | None:
+        """Change the title and (when given) replace the settings; None if absent."""
+        ...
+
+    async def retitle(self, tenant_id: str, conversation_id: str, title: str, *,
+                      only_if: str) -> bool:
+        """Set the title only while it is still ``only_if`` (a model's title never
+        replaces one a person chose); whether it was set."""
+        ...
+
+    async def search(self, tenant_id: str, user_id: str, query: str,
+                     limit: int) -> SearchOutcome:
+        """The user's conversations whose title or messages contain ``query`` (case
+        folded), newest first, at most ``limit``."""
         ...
 
     async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:

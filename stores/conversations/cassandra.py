@@ -18,7 +18,13 @@ from cassandra.query import BatchStatement, BatchType
 
 from kernel.errors import StoreUnavailable
 from stores.cassandra import CassandraSession
-from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+from stores.conversations.base import (
+    Conversation,
+    Found,
+    SearchOutcome,
+    StoredMessage,
+    StoredSummary,
+)
 from stores.conversations.batching import PartitionBatcher
 from stores.timestamps import from_us, to_us
 
@@ -76,8 +82,24 @@ _DELETES = {
 
 _MESSAGE_COLUMNS = (
     "tenant_id, conversation_id, created_us, role, message_id, request_id, user_id, text, "
-    "model, provider, prompt_tokens, completion_tokens, finish_reason, citations, tool_calls"
+    "model, provider, prompt_tokens, completion_tokens, finish_reason, citations, tool_calls, "
+    "parent_id, ttft_ms, duration_ms"
 )
+# Columns added since the first schema: keyspaces made before them get them.
+_ADDED = {
+    "messages_by_conversation": ("tool_calls text", "parent_id text", "ttft_ms double",
+                                 "duration_ms double"),
+    "messages_by_request": ("tool_calls text", "parent_id text", "ttft_ms double",
+                            "duration_ms double"),
+    "conversations": ("settings text",),
+}
+# How far a search looks, Cassandra having no text index: the titles of the user's newest
+# SEARCH_TITLES conversations, and the newest SEARCH_MESSAGES messages of each of the
+# newest SEARCH_CONVERSATIONS of them, read SEARCH_READS partitions at a time.
+SEARCH_TITLES = 200
+SEARCH_CONVERSATIONS = 50
+SEARCH_MESSAGES = 200
+SEARCH_READS = 8
 _MESSAGE_MARKERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
 
@@ -87,6 +109,9 @@ class _Statements:
     insert_conversation_by_user: Any
     select_conversation: Any
     select_conversations_by_user: Any
+    update_conversation: Any
+    update_title_by_user: Any
+    retitle: Any
     insert_message: Any
     insert_message_by_request: Any
     select_messages: Any
@@ -104,13 +129,25 @@ class _Statements:
             # create_conversation for why a read before the write is enough.
             insert_conversation=await prep(
                 "INSERT INTO conversations (tenant_id, conversation_id, user_id, title, "
-                "created_us) VALUES (?, ?, ?, ?, ?)"),
+                "created_us, settings) VALUES (?, ?, ?, ?, ?, ?)"),
             insert_conversation_by_user=await prep(
                 "INSERT INTO conversations_by_user (tenant_id, user_id, created_us, "
                 "conversation_id, title) VALUES (?, ?, ?, ?, ?)"),
             select_conversation=await prep(
-                "SELECT tenant_id, conversation_id, user_id, title, created_us "
+                "SELECT tenant_id, conversation_id, user_id, title, created_us, settings "
                 "FROM conversations WHERE tenant_id = ? AND conversation_id = ?"),
+            # Conditional, so an update racing a delete never brings a row back (a
+            # plain UPDATE writes the row it names).
+            update_conversation=await prep(
+                "UPDATE conversations SET title = ?, settings = ? WHERE tenant_id = ? AND "
+                "conversation_id = ? IF EXISTS", idempotent=False),
+            update_title_by_user=await prep(
+                "UPDATE conversations_by_user SET title = ? WHERE tenant_id = ? AND "
+                "user_id = ? AND created_us = ? AND conversation_id = ? IF EXISTS",
+                idempotent=False),
+            retitle=await prep(
+                "UPDATE conversations SET title = ? WHERE tenant_id = ? AND "
+                "conversation_id = ? IF title = ?", idempotent=False),
             select_conversations_by_user=await prep(
                 "SELECT tenant_id, conversation_id, user_id, title, created_us "
                 "FROM conversations_by_user WHERE tenant_id = ? AND user_id = ? LIMIT ?"),
@@ -175,15 +212,15 @@ class CassandraConversationStore:
         await self._session.start()
         for ddl in _TABLES:
             await self._session.execute(ddl)
-        await self._add_tool_calls()
+        await self._add_columns()
         self._statements = await _Statements.prepare(self._session)
 
-    async def _add_tool_calls(self) -> None:
-        """Keyspaces made before messages kept tool calls get the column."""
-        for table in ("messages_by_conversation", "messages_by_request"):
-            # Cassandra has no ADD IF NOT EXISTS: a column already there is refused.
-            with contextlib.suppress(InvalidRequest):
-                await self._session.execute(f"ALTER TABLE {table} ADD tool_calls text")
+    async def _add_columns(self) -> None:
+        for table, columns in _ADDED.items():
+            for column in columns:
+                # Cassandra has no ADD IF NOT EXISTS: a column already there is refused.
+                with contextlib.suppress(InvalidRequest):
+                    await self._session.execute(f"ALTER TABLE {table} ADD {column}")
 
     async def close(self) -> None:
         self._statements = None
@@ -210,7 +247,8 @@ class CassandraConversationStore:
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
         batch.add(st.insert_conversation_by_user, (c.tenant_id, c.user_id, created, c.id,
                                                    c.title))
-        batch.add(st.insert_conversation, (*key, c.user_id, c.title, created))
+        batch.add(st.insert_conversation, (*key, c.user_id, c.title, created,
+                                           json.dumps(c.settings) if c.settings else None))
         batch.is_idempotent = True
         await self._execute(batch)
 
@@ -226,6 +264,67 @@ class CassandraConversationStore:
         rows = await self._execute(
             self._prepared().select_conversations_by_user, (tenant_id, user_id, limit))
         return [_conversation(r) for r in rows]
+
+    async def update_conversation(self, tenant_id: str, conversation_id: str, *,
+                                  title: str | None = None,
+                                  settings: dict[str, Any] | None = None,
+                                  ) -> Conversation | None:
+        st, key = self._prepared(), (tenant_id, conversation_id)
+        rows = await self._execute(st.select_conversation, key)
+        if not rows:
+            return None
+        row = rows[0]
+        new_title = title if title is not None else row["title"]
+        new_settings = json.dumps(settings) if settings is not None else row["settings"]
+        applied = await self._execute(st.update_conversation, (new_title, new_settings, *key))
+        if not (applied and applied[0]["[applied]"]):
+            return None  # deleted meanwhile
+        if new_title != row["title"]:
+            await self._execute(st.update_title_by_user, (
+                new_title, tenant_id, row["user_id"], row["created_us"], conversation_id))
+        return _conversation({**row, "title": new_title, "settings": new_settings})
+
+    async def retitle(self, tenant_id: str, conversation_id: str, title: str, *,
+                      only_if: str) -> bool:
+        st, key = self._prepared(), (tenant_id, conversation_id)
+        applied = await self._execute(st.retitle, (title, *key, only_if))
+        if not (applied and applied[0]["[applied]"]):
+            return False
+        rows = await self._execute(st.select_conversation, key)
+        if rows:
+            await self._execute(st.update_title_by_user, (
+                title, tenant_id, rows[0]["user_id"], rows[0]["created_us"], conversation_id))
+        return True
+
+    async def search(self, tenant_id: str, user_id: str, query: str,
+                     limit: int) -> SearchOutcome:
+        """A bounded scan (Cassandra has no text index): the titles of the user's newest
+        SEARCH_TITLES conversations and the newest SEARCH_MESSAGES messages of each of
+        the newest SEARCH_CONVERSATIONS. ``complete`` says whether that was everything."""
+        needle = query.casefold()
+        listed = await self.list_conversations(tenant_id, user_id, SEARCH_TITLES + 1)
+        more = len(listed) > SEARCH_TITLES
+        listed = listed[:SEARCH_TITLES]
+        found: dict[str, Found] = {c.id: Found(c) for c in listed
+                                   if needle in c.title.casefold()}
+        scanned = listed[:SEARCH_CONVERSATIONS]
+        gate = asyncio.Semaphore(SEARCH_READS)
+        cut = False
+
+        async def scan(c: Conversation) -> None:
+            nonlocal cut
+            async with gate:
+                messages = await self.list_messages(tenant_id, c.id, SEARCH_MESSAGES)
+            cut = cut or len(messages) >= SEARCH_MESSAGES
+            for m in reversed(messages):  # the newest match
+                if needle in m.text.casefold():
+                    found.setdefault(c.id, Found(c, m))
+                    return
+
+        await asyncio.gather(*(scan(c) for c in scanned if c.id not in found))
+        complete = not more and not cut and len(listed) <= SEARCH_CONVERSATIONS
+        ranked = [found[c.id] for c in listed if c.id in found]
+        return SearchOutcome(ranked[:limit], complete=complete, searched=len(scanned))
 
     async def delete_conversation(self, tenant_id: str, conversation_id: str) -> bool:
         found = await self._execute(self._prepared().select_conversation,
@@ -255,6 +354,7 @@ class CassandraConversationStore:
             m.tenant_id, m.conversation_id, to_us(m.created_at), m.role, m.id, m.request_id,
             m.user_id, m.text, m.model, m.provider, m.prompt_tokens, m.completion_tokens,
             m.finish_reason, json.dumps(list(m.citations)), json.dumps(list(m.tool_calls)),
+            m.parent_id, m.ttft_ms, m.duration_ms,
         )
         # Two single-partition writes side by side, not a logged batch (whose batch log
         # costs Cassandra two more writes per message): each is idempotent (the whole key
@@ -327,9 +427,11 @@ class CassandraConversationStore:
 
 
 def _conversation(row: dict[str, Any]) -> Conversation:
+    settings = row.get("settings")
     return Conversation(
         tenant_id=row["tenant_id"], id=row["conversation_id"], user_id=row["user_id"],
         title=row["title"], created_at=from_us(row["created_us"]),
+        settings=json.loads(settings) if settings else None,
     )
 
 
@@ -343,5 +445,7 @@ def _message(row: dict[str, Any], scores: str | None) -> StoredMessage:
         completion_tokens=row["completion_tokens"] or 0,
         finish_reason=row["finish_reason"], citations=tuple(json.loads(row["citations"])),
         tool_calls=tuple(json.loads(row.get("tool_calls") or "[]")),
+        parent_id=row.get("parent_id"), ttft_ms=row.get("ttft_ms"),
+        duration_ms=row.get("duration_ms"),
         scores=json.loads(scores) if scores else None,
     )

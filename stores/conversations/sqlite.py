@@ -8,7 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from stores.conversations.base import Conversation, StoredMessage, StoredSummary
+from stores.conversations.base import (
+    Conversation,
+    Found,
+    SearchOutcome,
+    StoredMessage,
+    StoredSummary,
+)
 from stores.sqlite_thread import SQLiteThread
 from stores.timestamps import from_us, to_us
 
@@ -17,7 +23,7 @@ __all__ = ("SQLiteConversationStore",)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     tenant_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL,
-    title TEXT NOT NULL, created_at TEXT NOT NULL,
+    title TEXT NOT NULL, created_at TEXT NOT NULL, settings TEXT,
     PRIMARY KEY (tenant_id, id));
 CREATE INDEX IF NOT EXISTS conversations_by_user
     ON conversations (tenant_id, user_id, created_at DESC);
@@ -27,7 +33,7 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL, user_id TEXT NOT NULL, model TEXT, provider TEXT,
     prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
     finish_reason TEXT, citations TEXT NOT NULL DEFAULT '[]',
-    tool_calls TEXT NOT NULL DEFAULT '[]',
+    tool_calls TEXT NOT NULL DEFAULT '[]', parent_id TEXT, ttft_ms REAL, duration_ms REAL,
     PRIMARY KEY (tenant_id, conversation_id, id));
 CREATE INDEX IF NOT EXISTS messages_in_order
     ON messages (tenant_id, conversation_id, created_at);
@@ -57,7 +63,7 @@ class SQLiteConversationStore:
 
     async def start(self) -> None:
         await self._db.start()
-        await self._db.run(_add_tool_calls)
+        await self._db.run(_add_columns)
 
     async def close(self) -> None:
         await self._db.close()
@@ -68,19 +74,81 @@ class SQLiteConversationStore:
     async def create_conversation(self, conversation: Conversation) -> None:
         c = conversation
         await self._db.run(lambda db: db.execute(
-            "INSERT OR IGNORE INTO conversations VALUES (?,?,?,?,?)",
-            (c.tenant_id, c.id, c.user_id, c.title, c.created_at.isoformat())))
+            "INSERT OR IGNORE INTO conversations (tenant_id, id, user_id, title, created_at, "
+            "settings) VALUES (?,?,?,?,?,?)",
+            (c.tenant_id, c.id, c.user_id, c.title, c.created_at.isoformat(),
+             json.dumps(c.settings) if c.settings is not None else None)))
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:
         row = await self._db.run(lambda db: db.execute(
-            "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
+            "SELECT tenant_id, id, user_id, title, created_at, settings FROM conversations "
             "WHERE tenant_id=? AND id=?", (tenant_id, conversation_id)).fetchone())
         return _conversation(row) if row else None
+
+    async def update_conversation(self, tenant_id: str, conversation_id: str, *,
+                                  title: str | None = None,
+                                  settings: dict[str, Any] | None = None,
+                                  ) -> Conversation | None:
+        def run(db: sqlite3.Connection) -> Any:
+            db.execute(
+                "UPDATE conversations SET title=coalesce(?, title), "
+                "settings=CASE WHEN ? THEN ? ELSE settings END WHERE tenant_id=? AND id=?",
+                (title, settings is not None, json.dumps(settings), tenant_id,
+                 conversation_id))
+            return db.execute(
+                "SELECT tenant_id, id, user_id, title, created_at, settings FROM "
+                "conversations WHERE tenant_id=? AND id=?",
+                (tenant_id, conversation_id)).fetchone()
+        row = await self._db.run(run)
+        return _conversation(row) if row else None
+
+    async def retitle(self, tenant_id: str, conversation_id: str, title: str, *,
+                      only_if: str) -> bool:
+        changed = await self._db.run(lambda db: db.execute(
+            "UPDATE conversations SET title=? WHERE tenant_id=? AND id=? AND title=?",
+            (title, tenant_id, conversation_id, only_if)).rowcount)
+        return bool(changed)
+
+    async def search(self, tenant_id: str, user_id: str, query: str,
+                     limit: int) -> SearchOutcome:
+        """Every conversation of the user is searched: titles and the text of every
+        message, compared case folded (a scan of the user's rows, fine at the sizes the
+        embedded store serves)."""
+        needle = query.casefold()
+
+        def run(db: sqlite3.Connection) -> tuple[list[Any], list[Any], int]:
+            db.create_function("casefold", 1, _casefold, deterministic=True)
+            key = (tenant_id, user_id)
+            by_title = db.execute(
+                "SELECT tenant_id, id, user_id, title, created_at, NULL FROM conversations "
+                "WHERE tenant_id=? AND user_id=? AND instr(casefold(title), ?) > 0 "
+                "ORDER BY created_at DESC LIMIT ?", (*key, needle, limit)).fetchall()
+            # The newest matching message of each conversation (SQLite takes the bare
+            # columns of an aggregate query from the row max() picked).
+            by_text = db.execute(
+                "SELECT c.tenant_id, c.id, c.user_id, c.title, c.created_at, NULL, "
+                f"{_MESSAGE_COLUMNS_OF_M}, max(m.created_at) "
+                "FROM conversations c JOIN messages m ON m.tenant_id=c.tenant_id AND "
+                "m.conversation_id=c.id WHERE c.tenant_id=? AND c.user_id=? AND "
+                "instr(casefold(m.text), ?) > 0 GROUP BY c.id "
+                "ORDER BY c.created_at DESC LIMIT ?", (*key, needle, limit)).fetchall()
+            total = db.execute("SELECT count(*) FROM conversations WHERE tenant_id=? AND "
+                               "user_id=?", key).fetchone()[0]
+            return by_title, by_text, int(total)
+        by_title, by_text, total = await self._db.run(run)
+        found: dict[str, Found] = {}
+        for row in by_title:
+            found[row[1]] = Found(_conversation(row))
+        for row in by_text:
+            if row[1] not in found:
+                found[row[1]] = Found(_conversation(row[:6]), _message((*row[6:-1], None)))
+        ranked = sorted(found.values(), key=lambda f: f.conversation.created_at, reverse=True)
+        return SearchOutcome(ranked[:limit], complete=True, searched=total)
 
     async def list_conversations(self, tenant_id: str, user_id: str,
                                  limit: int = 50) -> list[Conversation]:
         rows = await self._db.run(lambda db: db.execute(
-            "SELECT tenant_id, id, user_id, title, created_at FROM conversations "
+            "SELECT tenant_id, id, user_id, title, created_at, NULL FROM conversations "
             "WHERE tenant_id=? AND user_id=? ORDER BY created_at DESC LIMIT ?",
             (tenant_id, user_id, limit)).fetchall())
         return [_conversation(r) for r in rows]
@@ -99,11 +167,12 @@ class SQLiteConversationStore:
         await self._db.run(lambda db: db.execute(
             # Replace: a regenerated answer (a redelivery) overwrites the one row of its
             # request, as on Cassandra; a user message is saved again with the same values.
-            "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (m.tenant_id, m.conversation_id, m.id, m.request_id, m.role, m.text,
              m.created_at.isoformat(), m.user_id, m.model, m.provider, m.prompt_tokens,
              m.completion_tokens, m.finish_reason, json.dumps(list(m.citations)),
-             json.dumps(list(m.tool_calls)))))
+             json.dumps(list(m.tool_calls)), m.parent_id, m.ttft_ms, m.duration_ms)))
 
     async def save_scores(self, tenant_id: str, conversation_id: str, message_id: str,
                           scores: dict[str, Any]) -> None:
@@ -114,8 +183,8 @@ class SQLiteConversationStore:
     async def list_messages(self, tenant_id: str, conversation_id: str,
                             limit: int = 100) -> list[StoredMessage]:
         rows = await self._db.run(lambda db: db.execute(
-            "SELECT m.*, s.scores FROM (SELECT * FROM messages WHERE tenant_id=? AND "
-            "conversation_id=? ORDER BY created_at DESC, role ASC LIMIT ?) m "
+            f"SELECT m.*, s.scores FROM (SELECT {_MESSAGE_COLUMNS} FROM messages WHERE "
+            "tenant_id=? AND conversation_id=? ORDER BY created_at DESC, role ASC LIMIT ?) m "
             "LEFT JOIN scores s ON s.tenant_id=m.tenant_id AND "
             "s.conversation_id=m.conversation_id AND s.message_id=m.id "
             "ORDER BY m.created_at, m.role DESC", (tenant_id, conversation_id, limit)).fetchall())
@@ -123,7 +192,7 @@ class SQLiteConversationStore:
 
     async def get_reply(self, tenant_id: str, request_id: str) -> StoredMessage | None:
         row = await self._db.run(lambda db: db.execute(
-            "SELECT m.*, s.scores FROM messages m LEFT JOIN scores s ON "
+            f"SELECT {_MESSAGE_COLUMNS_OF_M}, s.scores FROM messages m LEFT JOIN scores s ON "
             "s.tenant_id=m.tenant_id AND s.conversation_id=m.conversation_id AND "
             "s.message_id=m.id WHERE m.tenant_id=? AND m.request_id=? AND "
             "m.role='assistant'", (tenant_id, request_id)).fetchone())
@@ -150,16 +219,36 @@ class SQLiteConversationStore:
              to_us(s.through_at), to_us(s.updated_at))))
 
 
-def _add_tool_calls(db: sqlite3.Connection) -> None:
-    """Databases made before messages kept tool calls get the column (last, as in a new
-    table, so ``SELECT m.*`` reads the same either way)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
-    if "tool_calls" not in columns:
-        db.execute("ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]'")
+_MESSAGE_COLUMNS = (
+    "tenant_id, conversation_id, id, request_id, role, text, created_at, user_id, model, "
+    "provider, prompt_tokens, completion_tokens, finish_reason, citations, tool_calls, "
+    "parent_id, ttft_ms, duration_ms")
+_MESSAGE_COLUMNS_OF_M = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+
+# Columns added since the first schema: databases made before them get them (the
+# statements name their columns, so where they land does not matter).
+_ADDED = {
+    "messages": (("tool_calls", "TEXT NOT NULL DEFAULT '[]'"), ("parent_id", "TEXT"),
+                 ("ttft_ms", "REAL"), ("duration_ms", "REAL")),
+    "conversations": (("settings", "TEXT"),),
+}
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    for table, added in _ADDED.items():
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in added:
+            if name not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+def _casefold(text: str | None) -> str:
+    return (text or "").casefold()
 
 
 def _conversation(row: Any) -> Conversation:
-    return Conversation(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
+    return Conversation(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]),
+                        json.loads(row[5]) if row[5] else None)
 
 
 def _message(row: Any) -> StoredMessage:
@@ -168,6 +257,6 @@ def _message(row: Any) -> StoredMessage:
         text=row[5], created_at=datetime.fromisoformat(row[6]), user_id=row[7], model=row[8],
         provider=row[9], prompt_tokens=row[10], completion_tokens=row[11],
         finish_reason=row[12], citations=tuple(json.loads(row[13])),
-        tool_calls=tuple(json.loads(row[14])),
-        scores=json.loads(row[15]) if row[15] else None,
+        tool_calls=tuple(json.loads(row[14])), parent_id=row[15], ttft_ms=row[16],
+        duration_ms=row[17], scores=json.loads(row[18]) if row[18] else None,
     )

@@ -28,6 +28,8 @@ class IndexedChunk:
     vector: Sequence[float]
     scope: str = ""
     """The key of the document's scope (:attr:`schemas.scopes.Scope.key`)."""
+    page: int | None = None
+    """The page the passage starts on, for a paged document (PDF)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class Hit:
     # Cosine similarity of the passage's vector to the query's, whatever found it.
     similarity: float
     scope: str = ""
+    page: int | None = None
 
 
 class VectorIndex(Protocol):
@@ -65,6 +68,10 @@ class VectorIndex(Protocol):
 
     async def count(self, tenant_id: str, document_id: str) -> int:
         """How many chunks of the document are indexed."""
+        ...
+
+    async def passage(self, tenant_id: str, document_id: str, chunk: int) -> Hit | None:
+        """One passage of a document, as a hit that scored nothing (to show it)."""
         ...
 
     async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,

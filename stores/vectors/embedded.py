@@ -30,7 +30,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
     space TEXT NOT NULL, tenant_id TEXT NOT NULL, document_id TEXT NOT NULL,
     chunk INTEGER NOT NULL, conversation_id TEXT NOT NULL, title TEXT NOT NULL,
-    text TEXT NOT NULL, vector BLOB NOT NULL,
+    text TEXT NOT NULL, vector BLOB NOT NULL, page INTEGER,
     UNIQUE (space, tenant_id, document_id, chunk));
 CREATE INDEX IF NOT EXISTS chunks_by_scope ON chunks (space, tenant_id, conversation_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
@@ -88,6 +88,7 @@ class EmbeddedVectorIndex:
 
     async def start(self) -> None:
         await self._db.start()
+        await self._db.run(_add_page)
 
     async def close(self) -> None:
         await self._db.close()
@@ -97,15 +98,15 @@ class EmbeddedVectorIndex:
 
     async def upsert(self, chunks: Sequence[IndexedChunk]) -> None:
         rows = [(self._space, c.tenant_id, c.document_id, c.chunk, c.scope,
-                 c.title, c.text, _unit(c.vector).tobytes()) for c in chunks]
+                 c.title, c.text, _unit(c.vector).tobytes(), c.page) for c in chunks]
 
         def write(db: sqlite3.Connection) -> None:
             db.executemany(
                 "INSERT INTO chunks (space, tenant_id, document_id, chunk, conversation_id, "
-                "title, text, vector) VALUES (?,?,?,?,?,?,?,?) "
+                "title, text, vector, page) VALUES (?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (space, tenant_id, document_id, chunk) DO UPDATE SET "
                 "conversation_id=excluded.conversation_id, title=excluded.title, "
-                "text=excluded.text, vector=excluded.vector", rows)
+                "text=excluded.text, vector=excluded.vector, page=excluded.page", rows)
             self._writes += 1
         if rows:
             await self._db.run(write)
@@ -123,6 +124,16 @@ class EmbeddedVectorIndex:
             "SELECT count(*) FROM chunks WHERE space=? AND tenant_id=? AND document_id=?",
             (self._space, tenant_id, document_id)).fetchone())
         return int(row[0])
+
+    async def passage(self, tenant_id: str, document_id: str, chunk: int) -> Hit | None:
+        row = await self._db.run(lambda db: db.execute(
+            "SELECT document_id, chunk, title, text, conversation_id, page FROM chunks "
+            "WHERE space=? AND tenant_id=? AND document_id=? AND chunk=?",
+            (self._space, tenant_id, document_id, chunk)).fetchone())
+        if row is None:
+            return None
+        return Hit(document_id=row[0], chunk=row[1], title=row[2], text=row[3], score=0.0,
+                   similarity=0.0, scope=row[4], page=row[5])
 
     async def search(self, tenant_id: str, query: str, vector: Sequence[float], *,
                      scope: str, limit: int, alpha: float = DEFAULT_ALPHA) -> list[Hit]:
@@ -154,12 +165,12 @@ class EmbeddedVectorIndex:
                 return []
             marks = ",".join("?" * len(best))
             rows = {r[0]: r for r in db.execute(
-                f"SELECT rowid, document_id, chunk, title, text, conversation_id, vector "
-                f"FROM chunks WHERE rowid IN ({marks})", [rowid for rowid, _ in best])}
+                f"SELECT rowid, document_id, chunk, title, text, conversation_id, vector, "
+                f"page FROM chunks WHERE rowid IN ({marks})", [rowid for rowid, _ in best])}
             return [Hit(document_id=rows[rid][1], chunk=rows[rid][2], title=rows[rid][3],
                         text=rows[rid][4], score=round(score, 6),
                         similarity=_similarity(rows[rid][6], q),
-                        scope=rows[rid][5])
+                        scope=rows[rid][5], page=rows[rid][7])
                     for rid, score in best if rid in rows]
         return await self._db.run(search)
 
@@ -184,6 +195,12 @@ class EmbeddedVectorIndex:
             self._cache.clear()
         self._cache[(tenant_id, scope)] = (version, ids, matrix)
         return ids, matrix
+
+
+def _add_page(db: sqlite3.Connection) -> None:
+    """Indexes made before passages kept their page get the column."""
+    if "page" not in {row[1] for row in db.execute("PRAGMA table_info(chunks)")}:
+        db.execute("ALTER TABLE chunks ADD COLUMN page INTEGER")
 
 
 def _similarity(blob: bytes, query: Matrix) -> float:

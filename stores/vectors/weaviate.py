@@ -5,6 +5,7 @@ chatstream (no Weaviate vectorizer), hybrid BM25 + vector search with relative s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -48,7 +49,7 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 )
 # conversation_id holds the scope's key ("" for the tenant's library): named when a
 # conversation was the only scope narrower than the tenant.
-_PROPERTIES = ["document_id", "chunk", "title", "text", "conversation_id"]
+_PROPERTIES = ["document_id", "chunk", "title", "text", "conversation_id", "page"]
 
 
 def tenant_name(tenant_id: str) -> str:
@@ -66,6 +67,10 @@ def collection_name(base: str, space: str) -> str:
 
 def _chunk_uuid(tenant_id: str, document_id: str, chunk: int) -> str:
     return str(generate_uuid5(f"{tenant_id}:{document_id}:{chunk}"))
+
+
+def _page(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
 
 
 def _not_found(exc: WeaviateBaseError) -> bool:
@@ -126,6 +131,7 @@ class WeaviateVectorIndex:
 
     async def _ensure_collection(self, client: Any) -> None:
         if await client.collections.exists(self._name):
+            await self._add_page(client)
             return
         try:
             await client.collections.create(
@@ -137,6 +143,7 @@ class WeaviateVectorIndex:
                     Property(name="conversation_id", data_type=DataType.TEXT,
                              tokenization=Tokenization.FIELD, index_searchable=False),
                     Property(name="chunk", data_type=DataType.INT),
+                    Property(name="page", data_type=DataType.INT),
                     Property(name="title", data_type=DataType.TEXT),
                     Property(name="text", data_type=DataType.TEXT),
                 ],
@@ -148,6 +155,15 @@ class WeaviateVectorIndex:
             if not await client.collections.exists(self._name):
                 raise
             log.debug("collection %s created concurrently: %s", self._name, exc)
+
+    async def _add_page(self, client: Any) -> None:
+        """Collections made before passages kept their page get the property."""
+        collection = client.collections.use(self._name)
+        config = await collection.config.get()
+        if not any(p.name == "page" for p in config.properties):
+            with contextlib.suppress(UnexpectedStatusCodeError):  # added concurrently
+                await collection.config.add_property(
+                    Property(name="page", data_type=DataType.INT))
 
     async def close(self) -> None:
         client, self._client, self._collection = self._client, None, None
@@ -176,7 +192,7 @@ class WeaviateVectorIndex:
             objects = [DataObject(
                 uuid=_chunk_uuid(c.tenant_id, c.document_id, c.chunk),
                 properties={"document_id": c.document_id, "chunk": c.chunk, "title": c.title,
-                            "text": c.text, "conversation_id": c.scope},
+                            "text": c.text, "conversation_id": c.scope, "page": c.page},
                 vector=[float(x) for x in c.vector]) for c in group]
             try:
                 # A batch with an existing uuid replaces that object: upsert by key.
@@ -240,5 +256,22 @@ class WeaviateVectorIndex:
                             title=str(p["title"]), text=str(p["text"]),
                             score=round(float(o.metadata.score or 0.0), 6),
                             similarity=round(similarity, 6),
-                            scope=str(p["conversation_id"])))
+                            scope=str(p["conversation_id"]), page=_page(p.get("page"))))
         return hits
+
+    async def passage(self, tenant_id: str, document_id: str, chunk: int) -> Hit | None:
+        try:
+            found = await self._tenant(tenant_id).query.fetch_object_by_id(
+                _chunk_uuid(tenant_id, document_id, chunk), return_properties=_PROPERTIES)
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+        except WeaviateQueryError as exc:
+            if _not_found(exc):
+                return None
+            raise
+        if found is None:
+            return None
+        p = found.properties
+        return Hit(document_id=str(p["document_id"]), chunk=int(p["chunk"]),
+                   title=str(p["title"]), text=str(p["text"]), score=0.0, similarity=0.0,
+                   scope=str(p["conversation_id"]), page=_page(p.get("page")))

@@ -108,3 +108,15 @@ def test_a_large_markdown_document_keeps_its_text() -> None:
 ])
 def test_markdown_marks(markdown: str, text: str) -> None:
     assert extract_text(markdown.encode(), "text/markdown") == text
+
+
+def test_a_pdf_keeps_its_pages_apart() -> None:
+    from agents.ingestion.extract import extract_text
+    from agents.ingestion.split import PAGE_BREAK, split_pages
+    from tests.support.documents import make_paged_pdf
+
+    pdf = make_paged_pdf([["The first page."], [], ["The third page says hello."]])
+    text = extract_text(pdf, "application/pdf")
+    assert text.count(PAGE_BREAK) == 2  # the empty page still counts
+    assert [(t, p) for t, p in split_pages(text, max_tokens=8, overlap_tokens=0)] == [
+        ("The first page.", 1), ("The third page says hello.", 3)]

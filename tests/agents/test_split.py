@@ -67,3 +67,16 @@ def test_bad_budgets_are_refused() -> None:
         split_passages("x", max_tokens=50, overlap_tokens=50)
     with pytest.raises(ValueError, match="max_tokens"):
         split_passages("x", max_tokens=2)
+
+
+def test_passages_say_the_page_their_new_text_starts_on() -> None:
+    from agents.ingestion.split import PAGE_BREAK, split_pages
+
+    pages = [paragraph(n, sentences=6) for n in range(3)]
+    text = f"\n\n{PAGE_BREAK}\n\n".join(pages)
+    found = split_pages(text, max_tokens=60, overlap_tokens=15)
+    assert [p for _, p in found] == sorted(p for _, p in found)  # never back
+    assert {p for _, p in found} == {1, 2, 3}
+    for passage, page in found:  # on its page only: no overlap across a page break
+        assert set(re.findall(r"Paragraph (\d+)", passage)) == {str(page - 1)}
+    assert split_pages("No pages here.")[0][1] is None

@@ -13,7 +13,7 @@ import httpx
 
 from harness.servers import KAFKA
 from tests.e2e.chat import Answer, ask, new_conversation, wait_for_messages
-from tests.support.documents import CORRUPT_PDF, make_pdf, make_png
+from tests.support.documents import CORRUPT_PDF, make_paged_pdf, make_pdf, make_png
 from tests.support.stacks import Stack
 
 
@@ -162,6 +162,37 @@ async def test_a_scope_that_is_not_one_is_422_and_another_conversation_404(
                          scope="conversation:nope")).status_code == 404
     assert (await client.get("/v1/documents",
                              params={"scope": "conversation:nope"})).status_code == 404
+
+
+async def test_a_citation_names_its_page_and_opens_its_passage(
+        client: httpx.AsyncClient, stack: Stack) -> None:
+    tag = uuid.uuid4().hex[:6]
+    moorings = [f"Mooring {i} takes boats up to {i + 8} metres, booked a week ahead."
+                for i in range(20)]  # a page longer than a passage: page two starts one
+    pdf = make_paged_pdf([["Orvelle harbour handbook, chapter one: moorings.", *moorings],
+                          ["Chapter two: the Orvelle harbour pilot is "
+                           f"Maren Tully-{tag}, on duty at dawn."]])
+    r = await upload(client, "handbook.pdf", pdf, "application/pdf")
+    doc = r.json()
+    assert (await wait_until_indexed(client, doc["id"]))["status"] == "ready"
+    answer = await ask(client, await new_conversation(client),
+                       "Who is the Orvelle harbour pilot?")
+    found = [c for c in cited(answer) if c["document_id"] == doc["id"] and c["page"] == 2]
+    assert len(found) == 1, (cited(answer), answer.text)
+    [citation] = found
+    assert f"Maren Tully-{tag}" in citation["excerpt"], stack.logs()
+
+    r = await client.get(f"/v1/documents/{doc['id']}/passages/{citation['chunk']}")
+    assert r.status_code == 200, r.text
+    passage = r.json()
+    assert (passage["page"], passage["title"]) == (2, "handbook.pdf")
+    assert f"Maren Tully-{tag}" in passage["text"]
+    assert (await client.get(f"/v1/documents/{doc['id']}/passages/99")).status_code == 404
+    assert (await client.get(f"/v1/documents/{doc['id']}/passages/-1")).status_code == 422
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30,
+                                 headers={"X-Dev-Tenant": "someone-else"}) as other:
+        r = await other.get(f"/v1/documents/{doc['id']}/passages/{citation['chunk']}")
+        assert r.status_code == 404
 
 
 async def test_unsupported_type_is_415(client: httpx.AsyncClient) -> None:

@@ -371,3 +371,103 @@ async def test_a_sqlite_database_from_before_tool_calls_gets_the_column(
         assert found.tool_calls == ()
     finally:
         await store.close()
+
+
+# -- branches, settings, titles, search ------------------------------------------------
+
+
+async def test_parents_and_timings_round_trip(store: ConversationStore) -> None:
+    conv = conversation(new_id("tenant"))
+    await store.create_conversation(conv)
+    first = message(conv, role="user", at=T0, parent_id="")
+    answer = message(conv, role="assistant", at=T0, request_id=first.request_id,
+                     parent_id=first.id, ttft_ms=120.5, duration_ms=900.25)
+    legacy = message(conv, role="user", at=T0 + timedelta(seconds=1))
+    for m in (first, answer, legacy):
+        await store.save_message(m)
+    found = await store.list_messages(conv.tenant_id, conv.id)
+    assert [(m.id, m.parent_id) for m in found] == [
+        (first.id, ""), (answer.id, first.id), (legacy.id, None)]
+    assert (found[1].ttft_ms, found[1].duration_ms) == (120.5, 900.25)
+    reply = await store.get_reply(conv.tenant_id, first.request_id)
+    assert reply is not None and reply.parent_id == first.id
+
+
+async def test_settings_and_title_change_and_lists_follow(store: ConversationStore) -> None:
+    tenant = new_id("tenant")
+    conv = replace(conversation(tenant, title="New conversation"),
+                   settings={"system_prompt": "Answer in French.", "temperature": 0.2})
+    await store.create_conversation(conv)
+    assert await store.get_conversation(tenant, conv.id) == conv
+    changed = await store.update_conversation(tenant, conv.id, title="Trip to Skarholm")
+    assert changed is not None and changed.title == "Trip to Skarholm"
+    assert changed.settings == conv.settings  # left as they were
+    changed = await store.update_conversation(tenant, conv.id, settings={"model": "m"})
+    assert changed is not None and changed.settings == {"model": "m"}
+    assert (await store.get_conversation(tenant, conv.id)) == changed
+    [listed] = await store.list_conversations(tenant, conv.user_id)
+    assert listed.title == "Trip to Skarholm"
+    assert await store.update_conversation(tenant, new_id("conv"), title="x") is None
+    assert await store.update_conversation(new_id("tenant"), conv.id, title="x") is None
+
+
+async def test_a_model_title_never_replaces_a_chosen_one(store: ConversationStore) -> None:
+    tenant = new_id("tenant")
+    conv = conversation(tenant, title="New conversation")
+    await store.create_conversation(conv)
+    assert await store.retitle(tenant, conv.id, "Ferry times", only_if="New conversation")
+    assert not await store.retitle(tenant, conv.id, "Other", only_if="New conversation")
+    await store.update_conversation(tenant, conv.id, title="Mine")
+    assert not await store.retitle(tenant, conv.id, "Model's", only_if="New conversation")
+    [listed] = await store.list_conversations(tenant, conv.user_id)
+    assert listed.title == "Mine"
+    assert not await store.retitle(tenant, new_id("conv"), "x", only_if="New conversation")
+
+
+async def test_search_finds_titles_and_messages_of_the_user_only(
+        store: ConversationStore) -> None:
+    tenant = new_id("tenant")
+    by_title = conversation(tenant, title="Ferry to ÆRØ", at=T0)
+    by_text = conversation(tenant, title="Packing", at=T0 + timedelta(minutes=1))
+    unrelated = conversation(tenant, title="Lunch", at=T0 + timedelta(minutes=2))
+    colleague = conversation(tenant, user="user-2", title="ferry for them",
+                             at=T0 + timedelta(minutes=3))
+    elsewhere = conversation(new_id("tenant"), title="ferry elsewhere")
+    for c in (by_title, by_text, unrelated, colleague, elsewhere):
+        await store.create_conversation(c)
+    old = replace(message(by_text, role="user", at=T0 + timedelta(minutes=1)),
+                  text="Book the FERRY tickets")
+    new = replace(message(by_text, role="assistant", at=T0 + timedelta(minutes=2)),
+                  text="The ferry leaves at seven.")
+    await store.save_message(old)
+    await store.save_message(new)
+    await store.save_message(replace(message(colleague, role="user", at=T0),
+                                     text="ferry"))
+    outcome = await store.search(tenant, "user-1", "ferry", 10)
+    assert [(f.conversation.id, f.message.id if f.message else None)
+            for f in outcome.found] == [(by_text.id, new.id), (by_title.id, None)]
+    assert outcome.complete and outcome.searched == 3
+    assert [f.conversation.id for f in (await store.search(tenant, "user-1", "ærø", 10)).found
+            ] == [by_title.id]
+    assert (await store.search(tenant, "user-1", "ferry", 1)).found[0].conversation.id == \
+        by_text.id
+    assert (await store.search(tenant, "user-1", "nowhere", 10)).found == []
+
+
+async def test_cassandra_search_says_when_it_looked_at_the_newest_only(
+        store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not isinstance(store, CassandraConversationStore):
+        pytest.skip("SQLite searches everything")
+    from stores.conversations import cassandra
+
+    monkeypatch.setattr(cassandra, "SEARCH_CONVERSATIONS", 2)
+    tenant = new_id("tenant")
+    made = [conversation(tenant, title=f"c{i}", at=T0 + timedelta(minutes=i))
+            for i in range(3)]
+    for c in made:
+        await store.create_conversation(c)
+        await store.save_message(replace(message(c, role="user", at=c.created_at),
+                                         text="the ferry"))
+    outcome = await store.search(tenant, "user-1", "ferry", 10)
+    assert (outcome.complete, outcome.searched) == (False, 2)
+    assert [f.conversation.id for f in outcome.found] == [made[2].id, made[1].id]
