@@ -207,21 +207,41 @@ async def test_usage_counts_messages_and_a_429_says_which_limit_and_when(
 
 async def test_api_keys_are_shown_once_listed_and_revoked(jpage: Page, jwt_stack: Stack,
                                                           user: tuple[str, str]) -> None:
+    await jpage.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                          origin=jwt_stack.url)
     await signed_in(jpage, jwt_stack.url, user[1])
     await jpage.get_by_role("button", name="Usage and keys").click()
-    await jpage.get_by_label("Name").fill("laptop")
+    dialog = jpage.get_by_role("dialog", name="Usage and API keys")
+    await dialog.get_by_label("Name").fill("laptop")
     await jpage.get_by_role("button", name="Create key").click()
     secret = jpage.locator("#key-secret code")
     await expect(secret).to_have_text(re.compile(r"^cs_[0-9a-f]{12}_"))
     key = await secret.inner_text()
+    # A new key has a copy button.
+    await dialog.get_by_role("button", name="Copy key").click()
+    await expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    assert await jpage.evaluate("navigator.clipboard.readText()") == key
     async with httpx.AsyncClient(base_url=jwt_stack.url, timeout=30) as c:
         r = await c.get("/v1/conversations", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200, r.text
         prefix = key.split("_")[1]
         row = jpage.locator(f"li.key[data-prefix='{prefix}']")
         await expect(row).to_contain_text("laptop")
+        # Revoking asks first: Cancel leaves the key working.
+        confirm = jpage.get_by_role("dialog", name=re.compile("Revoke the key “laptop”"))
         await row.get_by_role("button", name=re.compile("Revoke")).click()
+        await expect(confirm).to_be_visible()
+        await expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+        await confirm.get_by_role("button", name="Cancel").click()
+        await expect(confirm).to_be_hidden()
+        assert (await c.get("/v1/conversations", headers={
+            "Authorization": f"Bearer {key}"})).status_code == 200
+        await row.get_by_role("button", name=re.compile("Revoke")).click()
+        await confirm.get_by_role("button", name="Revoke").click()
         await expect(row).to_have_attribute("data-revoked", "true")
+        # The revoked key's secret is no longer on the screen.
+        await expect(jpage.locator("#key-secret")).to_be_hidden()
+        assert key not in await jpage.locator("#account").inner_text()
         await expect(row.get_by_role("button", name=re.compile("Revoke"))).to_have_count(0)
         r = await c.get("/v1/conversations", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 401

@@ -69,8 +69,9 @@ async def test_a_message_streams_its_answer_to_the_end(page: Page, web_stack: St
     lengths: list[int] = await page.evaluate("window.__lengths")
     assert len(lengths) >= 5 and lengths == sorted(lengths), lengths  # grew, word by word
 
-    # The conversation is listed, titled by its first message, and is the current one.
-    title = "My favourite colour is teal, my cat is called Miso, and t..."
+    # The conversation is listed, titled by the model after its first answer (the offline
+    # model: the question's first clause), and is the current one.
+    title = "My favourite colour is teal"
     link = page.get_by_role("link", name=title)
     await expect(link).to_have_attribute("aria-current", "page")
     await expect(page.get_by_role("heading", level=1)).to_have_text(title)
@@ -145,13 +146,14 @@ async def test_an_uploaded_document_is_cited_under_the_answer(
     sources = answer.locator(".sources")
     await expect(sources.get_by_role("heading", name="Sources")).to_be_visible()
     await expect(sources.locator("li")).to_have_count(1)
-    await expect(sources.locator("li")).to_have_text(f"{filename} passage 1")
+    await expect(sources.get_by_role("button")).to_have_text(f"{filename} passage 1")
+    await expect(sources.locator("li")).to_contain_text(f"keeper is {keeper}")  # an excerpt
     await expect(sources.locator("li")).to_have_attribute("data-document-id", document_id or "")
 
     # Stored with the answer: a reload shows the same sources from the history.
     await page.reload()
     await expect(page.locator("#app")).to_have_attribute("data-ready", "true")
-    await expect(answers(page).first.locator(".sources li")).to_have_text(
+    await expect(answers(page).first.locator(".sources li button")).to_have_text(
         f"{filename} passage 1")
 
 

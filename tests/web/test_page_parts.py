@@ -128,7 +128,7 @@ GENERATING = ("status", {"state": "generating", "model": "local", "provider": "l
       ("token", {"text": "Again", "seq": 1}, 7),
       ("done", {"finish_reason": "stop", "usage": {}}, 8)],
      {"text": "Again", "state": "done", "sources": "SourcesNew passage 3",
-      "notes": "The answer restarted: another worker took over, so it begins again."}),
+      "notes": "The answer was interrupted and starts over."}),
     ([GENERATING, ("token", {"text": "So far", "seq": 1}, 2),
       ("done", {"finish_reason": "cancelled", "usage": {}}, 3)],
      {"text": "So far", "state": "stopped", "ending": "Stopped"}),
@@ -160,11 +160,14 @@ async def test_phone_width_drawer_and_keyboard_only_use(phone: Page, web_stack: 
     await open_page(phone, web_stack.url)
     assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
 
-    # Keyboard only: the skip link leads to the message box; Enter sends.
-    await phone.keyboard.press("Tab")
-    await expect(phone.get_by_role("link", name="Skip to the message box")).to_be_focused()
-    await phone.keyboard.press("Enter")
+    # The message box has the focus from the start; from the top of the page, the skip
+    # link leads to it. Keyboard only: Enter sends.
     box = phone.get_by_label("Message", exact=True)
+    await expect(box).to_be_focused()
+    skip = phone.get_by_role("link", name="Skip to the message box")
+    await skip.focus()
+    await expect(skip).to_be_in_viewport()  # shown while it has the focus
+    await phone.keyboard.press("Enter")
     await expect(box).to_be_focused()
     await phone.keyboard.type("Note that the ferry leaves at nine.")
     await phone.keyboard.press("Shift+Enter")
@@ -183,7 +186,7 @@ async def test_phone_width_drawer_and_keyboard_only_use(phone: Page, web_stack: 
     await expect(drawer).to_be_visible()
     await expect(menu).to_have_attribute("aria-expanded", "true")
     await expect(phone.get_by_role("button", name="New chat")).to_be_focused()
-    title = "Note that the ferry leaves at nine. And returns at six."
+    title = "Note that the ferry leaves at nine"  # written by the (offline) model
     await expect(drawer.get_by_role("link", name=title)).to_be_visible()
     await phone.keyboard.press("Escape")
     await expect(drawer).to_be_hidden()

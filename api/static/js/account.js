@@ -3,15 +3,7 @@
 
 import * as api from "./api.js";
 import * as auth from "./auth.js";
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { $, button, confirmAction, copyText, el } from "./dom.js";
 
 const LIMITS = [
   ["messages", "messages_per_month", "Messages"],
@@ -36,6 +28,7 @@ export class Account {
   constructor(notify) {
     this.notify = notify;
     this.me = null;
+    this.shownKey = null; // the prefix of the key whose secret is on screen
     this.dialog = $("account");
     this.signin = $("signin");
     $("open-account").addEventListener("click", () => this.open());
@@ -60,8 +53,8 @@ export class Account {
       const form = $("signin-form");
       const submit = async (e) => {
         e.preventDefault();
-        const button = $("signin-submit");
-        button.disabled = true;
+        const go = $("signin-submit");
+        go.disabled = true;
         try {
           await auth.signIn($("signin-email").value, $("signin-password").value);
           $("signin-password").value = "";
@@ -73,7 +66,7 @@ export class Account {
             : exc.status === 401 ? "Wrong email or password." : `Sign-in failed: ${exc.message}`;
           error.hidden = false;
         } finally {
-          button.disabled = false;
+          go.disabled = false;
         }
       };
       form.addEventListener("submit", submit);
@@ -105,7 +98,7 @@ export class Account {
 
   async open() {
     this.dialog.showModal();
-    $("key-secret").hidden = true;
+    this.hideSecret();
     await Promise.all([this.showUsage(), this.jwt ? this.showKeys() : null]);
   }
 
@@ -116,12 +109,16 @@ export class Account {
       usage = await api.usage();
     } catch (exc) {
       list.replaceChildren(el("li", "muted", exc.status === 404
-        ? "Usage is counted with CHATSTREAM_AUTH=jwt; this edge runs in dev mode."
+        ? "Usage is not tracked on this server: it runs without accounts."
         : `Usage could not be loaded: ${exc.message}`));
       $("usage-plan").textContent = "";
       return;
     }
-    $("usage-plan").textContent = `Plan ${usage.plan}, ${usage.month}`;
+    // The counters and limits are the whole tenant's (a plan is per tenant); the
+    // caller's own share is said beside each.
+    $("usage-plan").textContent = `Plan ${usage.plan}, ${usage.month}: the use of everyone ` +
+      `in ${this.me?.tenant_id ?? "your team"}, and yours.`;
+    const mine = usage.users?.[this.me?.user_id] ?? null;
     const items = [];
     for (const [used, limit, label] of LIMITS) {
       if (!(limit in usage.limits) && !(used in usage.used)) continue;
@@ -129,13 +126,15 @@ export class Account {
       const max = usage.limits[limit];
       const li = el("li", "meter");
       li.dataset.limit = used;
+      const team = max == null ? `${n} (no limit)` : `${n} of ${max}`;
       li.append(el("span", "meter-label", label),
-                el("span", "meter-value", max == null ? `${n} (no limit)` : `${n} of ${max}`));
+                el("span", "meter-value", mine && used in mine
+                  ? `team ${team} · you ${mine[used]}` : `team ${team}`));
       if (max) {
         const bar = el("progress");
         bar.max = max;
         bar.value = Math.min(n, max);
-        bar.setAttribute("aria-label", `${label}: ${n} of ${max}`);
+        bar.setAttribute("aria-label", `${label}, the team's: ${n} of ${max}`);
         li.append(bar);
       }
       items.push(li);
@@ -162,12 +161,14 @@ export class Account {
         li.append(el("span", "muted small", "revoked"));
         return li;
       }
-      const revoke = el("button", "danger", "Revoke");
-      revoke.type = "button";
-      revoke.setAttribute("aria-label", `Revoke key ${k.name || k.prefix}`);
+      const name = k.name || k.prefix;
+      const revoke = button("Revoke", { className: "danger", label: `Revoke key ${name}` });
       revoke.addEventListener("click", async () => {
+        if (!(await confirmAction(`Revoke the key “${name}”? Whatever uses it stops ` +
+                                  "working at once.", "Revoke"))) return;
         try {
           await api.revokeKey(k.prefix);
+          if (this.shownKey === k.prefix) this.hideSecret();
           this.notify("Key revoked.");
           await this.showKeys();
         } catch (exc) {
@@ -180,12 +181,22 @@ export class Account {
     if (!keys.length) list.replaceChildren(el("li", "muted", "No keys yet."));
   }
 
+  hideSecret() {
+    $("key-secret").replaceChildren();
+    $("key-secret").hidden = true;
+    this.shownKey = null;
+  }
+
   async createKey() {
     try {
       const created = await api.createKey($("key-name").value.trim());
       const secret = $("key-secret");
-      secret.replaceChildren("Your new key, shown only now: ", el("code", "", created.key));
+      const copy = button("Copy key", { className: "copy-key" });
+      copy.addEventListener("click", () => copyText(created.key, copy));
+      secret.replaceChildren(el("span", "", "Your new key, shown only now: "),
+                             el("code", "", created.key), copy);
       secret.hidden = false;
+      this.shownKey = created.prefix;
       $("key-name").value = "";
       await this.showKeys();
     } catch (exc) {

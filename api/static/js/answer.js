@@ -7,6 +7,8 @@
 // at or before the last one seen is a repeat and is ignored.
 
 import { authorizedFetch, eventsUrl } from "./api.js";
+import { renderSources } from "./citations.js";
+import { el } from "./dom.js";
 import { readEvents } from "./sse.js";
 import { renderMarkdown } from "./markdown.js";
 
@@ -18,13 +20,6 @@ const ENDINGS = {
   content_filter: ["blocked", "Blocked by the provider's content filter"],
   tool_calls: ["done", "The model asked to call a tool"],
 };
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function describe(model, provider) {
   return [...new Set([model, provider].filter(Boolean))].join(" · ");
@@ -50,10 +45,18 @@ export class Answer {
     this.tools.hidden = true;
     this.ending = el("p", "ending");
     this.ending.hidden = true;
+    this.footer = el("div", "msg-footer");
     this.element.append(this.meta, this.body, this.tools, this.sources, this.notes,
-                        this.ending);
+                        this.ending, this.footer);
     this.setState("queued");
     this.pending = false;
+    // Times of this answer as the page saw them (ms since the page loaded).
+    this.timing = { sent: performance.now(), first: null, end: null };
+    this.usage = null;
+    this.stored = null; // the stored answer's timings, when it comes from the history
+    this.messageId = null;
+    this.createdAt = null;
+    this.model = "";
   }
 
   setState(state) {
@@ -87,6 +90,7 @@ export class Answer {
           this.setState("streaming");
           this.meta.textContent = describe(data.model, data.provider) || "Generating…";
           this.element.dataset.model = data.model ?? "";
+          this.model = data.model ?? "";
         } else {
           this.meta.textContent = "Queued…";
         }
@@ -97,6 +101,7 @@ export class Answer {
         break;
       case "token":
         if (this.state !== "streaming") this.setState("streaming");
+        this.timing.first ??= performance.now();
         this.text += data.text;
         this.scheduleRender();
         break;
@@ -116,12 +121,15 @@ export class Answer {
         this.renderTools();
         this.renderSources();
         this.render();
-        this.note("restart", "The answer restarted: another worker took over, so it begins again.");
+        this.timing.first = null;
+        this.note("restart", "The answer was interrupted and starts over.");
         this.element.dataset.restarts = String(Number(this.element.dataset.restarts ?? 0) + 1);
         break;
       case "done":
         // A refused request has no answer, only the guard's reason.
         if (data.refusal && !this.text) this.text = data.refusal;
+        this.timing.end = performance.now();
+        this.messageId = data.message_id ?? null;
         this.finish(data.finish_reason ?? "stop", data.usage);
         break;
       case "error":
@@ -137,6 +145,7 @@ export class Answer {
   }
 
   finish(reason, usage) {
+    this.usage = usage ?? null;
     this.render();
     const [state, label] = ENDINGS[reason] ?? ["done", `Ended: ${reason}`];
     this.setState(state);
@@ -145,14 +154,32 @@ export class Answer {
       this.ending.textContent = label;
       this.ending.hidden = false;
     }
-    if (usage?.completion_tokens) {
-      this.meta.textContent += ` · ${usage.completion_tokens} tokens`;
+    this.element.dispatchEvent(new Event("answer-finished"));
+  }
+
+  /** Time to the first token and tokens per second, as stored or as seen live. */
+  stats() {
+    const tokens = this.usage?.completion_tokens ?? 0;
+    let first = this.stored?.ttft_ms ?? null;
+    let total = this.stored?.duration_ms ?? null;
+    if (first == null && this.timing.first != null) first = this.timing.first - this.timing.sent;
+    if (total == null && this.timing.end != null) total = this.timing.end - this.timing.sent;
+    const parts = [];
+    if (first != null) parts.push(`${(first / 1000).toFixed(1)} s to first token`);
+    if (tokens && first != null && total != null && total > first) {
+      parts.push(`${Math.round(tokens / ((total - first) / 1000))} tokens/s`);
     }
+    if (tokens) parts.push(`${tokens} tokens`);
+    return parts.join(" · ");
   }
 
   /** A stored answer (from the conversation's history). */
   static fromStored(message) {
     const a = new Answer(message.request_id);
+    a.stored = message.timings ?? null;
+    a.messageId = message.id;
+    a.createdAt = message.created_at;
+    a.model = message.model ?? "";
     a.text = message.text;
     a.citations = message.citations ?? [];
     a.calls = (message.tool_calls ?? []).map((c) => ({ ...c }));
@@ -195,32 +222,7 @@ export class Answer {
   }
 
   renderSources() {
-    const seen = new Set();
-    const items = [];
-    for (const c of this.citations) {
-      const key = `${c.document_id}:${c.chunk}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const li = el("li");
-      if (c.url && /^https?:\/\//.test(c.url)) {
-        // A web result: its page, opened apart from this one.
-        const a = el("a", "source-title", c.title);
-        a.href = c.url;
-        a.target = "_blank";
-        a.rel = "noopener noreferrer";
-        li.append(a, el("span", "source-passage", ` ${new URL(c.url).hostname}`));
-      } else {
-        li.append(el("span", "source-title", c.title));
-        li.append(el("span", "source-passage", ` passage ${c.chunk + 1}`));
-      }
-      li.dataset.documentId = c.document_id;
-      items.push(li);
-    }
-    const heading = el("h3", "sources-heading", "Sources");
-    const list = el("ol");
-    list.append(...items);
-    this.sources.replaceChildren(heading, list);
-    this.sources.hidden = items.length === 0;
+    renderSources(this.sources, this.citations, () => this.text);
   }
 }
 

@@ -58,22 +58,48 @@ async function call(method, path, body, headers = {}) {
 // The models that answer (the list also names the embedder, kind "embedding").
 export const listModels = () => call("GET", "/v1/models")
   .then((r) => r.data.filter((m) => m.kind !== "embedding"));
+const conversation = (cid) => `/v1/conversations/${encodeURIComponent(cid)}`;
+
 export const listConversations = (bookmarked = false) =>
   call("GET", `/v1/conversations${bookmarked ? "?bookmarked=true" : ""}`).then((r) => r.data);
-export const createConversation = (title) => call("POST", "/v1/conversations", { title });
+export const createConversation = (settings = null) =>
+  call("POST", "/v1/conversations", settings ? { settings } : {});
+export const getConversation = (cid) => call("GET", conversation(cid));
+/** `changes`: {title?, settings?}. */
+export const updateConversation = (cid, changes) => call("PATCH", conversation(cid), changes);
+export const deleteConversation = (cid) => call("DELETE", conversation(cid));
+export const searchConversations = (q) =>
+  call("GET", `/v1/conversations/search?q=${encodeURIComponent(q)}`);
 export const listMessages = (cid) =>
-  call("GET", `/v1/conversations/${encodeURIComponent(cid)}/messages`).then((r) => r.data);
-export const listDocuments = () => call("GET", "/v1/documents").then((r) => r.data);
+  call("GET", `${conversation(cid)}/messages?limit=1000`).then((r) => r.data);
+export const listDocuments = (scope) =>
+  call("GET", `/v1/documents${scope ? `?scope=${encodeURIComponent(scope)}` : ""}`)
+    .then((r) => r.data);
 export const getDocument = (id) => call("GET", `/v1/documents/${encodeURIComponent(id)}`);
 export const deleteDocument = (id) => call("DELETE", `/v1/documents/${encodeURIComponent(id)}`);
+export const getPassage = (id, chunk) =>
+  call("GET", `/v1/documents/${encodeURIComponent(id)}/passages/${Number(chunk)}`);
 
-export function sendMessage(cid, text, model, webSearch = false, extra = {}) {
-  const body = { text, ...extra };
-  if (model) body.model = model;
-  if (webSearch) body.web_search = true;
-  // The same key on a retry makes the edge answer once.
-  return call("POST", `/v1/conversations/${encodeURIComponent(cid)}/messages`, body,
-              { "Idempotency-Key": crypto.randomUUID() });
+/** Post a question; `fields`: model, web_search, parent_id or replaces, and whatever the
+ *  page's other modules add. The same key on a retry makes the edge answer once. */
+export const sendMessage = (cid, text, fields = {}) =>
+  call("POST", `${conversation(cid)}/messages`, { text, ...fields },
+       { "Idempotency-Key": crypto.randomUUID() });
+
+/** Answer question `mid` again, as another version of its answer. */
+export const regenerate = (cid, mid, fields = {}) =>
+  call("POST", `${conversation(cid)}/messages/${encodeURIComponent(mid)}/regenerate`, fields,
+       { "Idempotency-Key": crypto.randomUUID() });
+
+/** The conversation (the branch ending at `tip`) as a file: {blob, name}. */
+export async function exportConversation(cid, format, tip = null) {
+  const query = new URLSearchParams({ format });
+  if (tip) query.set("tip", tip);
+  const path = `${conversation(cid)}/export?${query}`;
+  const response = await authorizedFetch("GET", path);
+  if (!response.ok) throw await errorOf(response, "GET", path);
+  const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "");
+  return { blob: await response.blob(), name: name ? name[1] : `conversation.${format}` };
 }
 
 // Assistants, memory and pages by URL (assist.js, memory.js, pages.js).
@@ -115,7 +141,7 @@ export const adminStatus = () => call("GET", "/v1/admin/status");
 export const eventsUrl = (rid) => `/v1/requests/${encodeURIComponent(rid)}/events`;
 
 /** Upload with progress (fetch cannot report upload progress; XHR can). */
-export function uploadDocument(file, onProgress) {
+export function uploadDocument(file, scope, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/documents");
@@ -138,6 +164,7 @@ export function uploadDocument(file, onProgress) {
       reject(new ApiError(0, "network", "the upload did not reach the server")));
     const form = new FormData();
     form.append("file", file);
+    if (scope) form.append("scope", scope);
     xhr.send(form);
   });
 }

@@ -4,18 +4,11 @@
 
 import * as api from "./api.js";
 import { describeLimit } from "./account.js";
+import { $, download, el } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const KEY = "chatstream.batches";
 const POLL_MS = 1000;
 const FINAL = new Set(["completed", "cancelled"]);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** Prompts of a JSON Lines file: `{"prompt": "..."}` or a bare JSON string a line. */
 export function parseJsonl(text) {
@@ -159,14 +152,7 @@ export class Batches {
 
   async download(id) {
     try {
-      const blob = await api.batchResults(id);
-      const a = el("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = `batch-${id}.jsonl`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      download(await api.batchResults(id), `batch-${id}.jsonl`);
     } catch (exc) {
       this.notify(`Results unavailable: ${exc.message}`, "error");
     }

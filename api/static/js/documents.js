@@ -1,16 +1,13 @@
-// Documents for retrieval: upload with progress, then indexing status until ready or
-// failed, and removal. Every conversation's answers may cite them.
+// Documents for retrieval, in one knowledge scope: the library (every conversation's
+// answers may cite it) in the sidebar, or one conversation's attachments above the
+// composer. Upload with progress, then indexing status until ready or failed, and
+// removal after a confirmation.
 
 import * as api from "./api.js";
+import { button, confirmAction, el } from "./dom.js";
+import { notify } from "./notice.js";
 
 const POLL_MS = 500;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function statusText(doc) {
   switch (doc.status) {
@@ -29,42 +26,48 @@ function statusText(doc) {
   }
 }
 
-export class Documents {
-  constructor(section, notify) {
-    this.section = section;
-    this.notify = notify;
-    this.list = section.querySelector("#documents");
-    this.input = section.querySelector("#upload");
+export class DocumentList {
+  /** `list`: the <ul>; `scope()`: the scope shown ("tenant", "conversation:<id>", or
+   *  null for none yet); `onChange(count)`: after the list changed. */
+  constructor(list, scope, { onChange = () => {}, itemClass = "document" } = {}) {
+    this.list = list;
+    this.scope = scope;
+    this.onChange = onChange;
+    this.itemClass = itemClass;
     this.rows = new Map();
-    this.input.addEventListener("change", () => {
-      const files = [...this.input.files];
-      this.input.value = "";
-      for (const file of files) this.upload(file);
-    });
+    this.generation = 0; // a newer load makes older polls and uploads' rows moot
   }
 
   async load() {
+    const generation = ++this.generation;
+    this.rows.clear();
+    this.list.replaceChildren();
+    const scope = this.scope();
+    if (!scope) {
+      this.onChange(0);
+      return true;
+    }
     let docs;
     try {
-      docs = await api.listDocuments();
+      docs = await api.listDocuments(scope);
     } catch (exc) {
-      if (exc.status === 503) {
-        this.section.hidden = true; // documents are not configured on this edge
-        return;
-      }
-      this.notify(`Documents could not be loaded: ${exc.message}`, "error");
-      return;
+      if (exc.status === 503) return false; // documents are not configured on this edge
+      notify(`Documents could not be loaded: ${exc.message}`, "error");
+      return true;
     }
+    if (generation !== this.generation) return true;
     for (const doc of docs.reverse()) {
       this.show(doc);
-      if (doc.status === "queued" || doc.status === "indexing") this.poll(doc.id);
+      if (doc.status === "queued" || doc.status === "indexing") this.poll(doc.id, generation);
     }
+    this.onChange(this.rows.size);
+    return true;
   }
 
   row(id, title) {
     let row = this.rows.get(id);
     if (!row) {
-      const li = el("li", "document");
+      const li = el("li", this.itemClass);
       const name = el("span", "document-title", title);
       const progress = el("progress");
       progress.max = 1;
@@ -72,9 +75,7 @@ export class Documents {
       status.id = `doc-status-${id}`;
       progress.setAttribute("aria-label", `${title}: progress`);
       progress.setAttribute("aria-describedby", status.id);
-      const remove = el("button", "link-button", "Remove");
-      remove.type = "button";
-      remove.setAttribute("aria-label", `Remove ${title}`);
+      const remove = button("Remove", { className: "link-button", label: `Remove ${title}` });
       remove.hidden = true;
       li.append(name, progress, status, remove);
       this.list.prepend(li);
@@ -95,23 +96,27 @@ export class Documents {
     row.remove.onclick = () => this.remove(doc.id, doc.title);
   }
 
-  async upload(file) {
+  /** Upload `file` into `scope` (the list's, unless given). */
+  async upload(file, scope = this.scope()) {
+    const generation = this.generation;
     // A temporary row until the edge has named the document.
     const key = `upload-${crypto.randomUUID()}`;
     const row = this.row(key, file.name);
     row.li.dataset.status = "uploading";
     row.status.textContent = "Uploading: 0%";
     row.progress.value = 0;
+    this.onChange(this.rows.size);
     try {
-      const doc = await api.uploadDocument(file, (fraction) => {
+      const doc = await api.uploadDocument(file, scope, (fraction) => {
         row.progress.value = fraction;
         row.status.textContent = `Uploading: ${Math.round(fraction * 100)}%`;
       });
       this.rows.delete(key);
       row.li.remove();
+      if (generation !== this.generation) return;
       this.show(doc);
-      this.notify(`${doc.title} uploaded; indexing it.`);
-      this.poll(doc.id);
+      notify(`${doc.title} uploaded; indexing it.`);
+      this.poll(doc.id, generation);
     } catch (exc) {
       row.li.dataset.status = "failed";
       row.progress.hidden = true;
@@ -119,16 +124,14 @@ export class Documents {
       row.remove.hidden = false;
       row.remove.textContent = "Dismiss";
       row.remove.setAttribute("aria-label", `Dismiss ${file.name}`);
-      row.remove.onclick = () => {
-        this.rows.delete(key);
-        row.li.remove();
-      };
+      row.remove.onclick = () => this.forget(key);
     }
   }
 
-  async poll(id) {
+  async poll(id, generation = this.generation) {
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      if (generation !== this.generation || !this.rows.has(id)) return;
       let doc;
       try {
         doc = await api.getDocument(id);
@@ -139,10 +142,10 @@ export class Documents {
         }
         continue; // a passing failure: try again
       }
-      if (!this.rows.has(id)) return;
+      if (generation !== this.generation || !this.rows.has(id)) return;
       this.show(doc);
       if (doc.status === "ready" || doc.status === "failed") {
-        this.notify(`${doc.title}: ${statusText(doc)}`, doc.status === "failed" ? "error" : "info");
+        notify(`${doc.title}: ${statusText(doc)}`, doc.status === "failed" ? "error" : "info");
         return;
       }
     }
@@ -151,18 +154,21 @@ export class Documents {
   forget(id) {
     this.rows.get(id)?.li.remove();
     this.rows.delete(id);
+    this.onChange(this.rows.size);
   }
 
   async remove(id, title) {
+    if (!(await confirmAction(`Remove “${title}”? Answers will no longer cite it.`,
+                              "Remove"))) return;
     try {
       await api.deleteDocument(id);
     } catch (exc) {
       if (exc.status !== 404) {
-        this.notify(`${title} could not be removed: ${exc.message}`, "error");
+        notify(`${title} could not be removed: ${exc.message}`, "error");
         return;
       }
     }
     this.forget(id);
-    this.notify(`${title} removed.`);
+    notify(`${title} removed.`);
   }
 }

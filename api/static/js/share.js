@@ -2,8 +2,7 @@
 // view a public link opens (#/s/<token>), which needs no credential.
 
 import * as api from "./api.js";
-
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
 
 /** The page URL of a share, from the API's `/v1/public/conversations/<token>`. */
 export function pageLink(apiUrl) {
@@ -63,7 +62,7 @@ export class Sharing {
     const on = this.marks.has(cid);
     this.bookmarkButton.setAttribute("aria-pressed", String(on));
     this.bookmarkButton.querySelector(".star").textContent = on ? "\u2605" : "\u2606";
-    this.bookmarkButton.lastChild.textContent = on ? " Bookmarked" : " Bookmark";
+    this.bookmarkButton.querySelector(".label").textContent = on ? "Bookmarked" : "Bookmark";
   }
 
   isBookmarked(cid) {

@@ -3,9 +3,12 @@
 // breakers, refreshed every two seconds while the dialog is open.
 
 import * as api from "./api.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const EVERY_MS = 2000;
+// A circuit breaker's state, in words: closed means calls go through.
+const BREAKER = { closed: "working", open: "failing: calls paused",
+                  half_open: "recovering: trying again", "half-open": "recovering: trying again" };
 
 function cell(text) {
   const td = document.createElement("td");
@@ -65,7 +68,7 @@ export class StatusView {
     const breakers = Object.entries(status.breakers).map(([provider, state]) => {
       const li = document.createElement("li");
       li.dataset.state = state;
-      li.textContent = `${provider}: ${state}`;
+      li.textContent = `${provider}: ${BREAKER[state] ?? state}`;
       return li;
     });
     if (!breakers.length) {
