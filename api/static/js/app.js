@@ -73,7 +73,9 @@ function titleOf(cid) {
 
 const settings = new Settings({
   title: () => titleOf(state.cid),
-  shown: (s) => models.show(s.model ?? null),
+  // A conversation shows its own model (the default when it has none); a new chat the
+  // model picked last in this browser.
+  shown: (s) => models.show(s.model ?? (state.cid ? "" : null)),
 });
 
 const chat = new Chat({
