@@ -6,6 +6,7 @@ A test that fails leaves ``failure.png`` (and the page's HTML) in its own tmp di
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
@@ -50,8 +51,16 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def api(web_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=web_stack.url, timeout=30) as c:
+def tenant() -> str:
+    """A tenant of the test's own (dev mode's X-Dev-Tenant, sent by the page and the API
+    client alike): what one test uploads, remembers or lists is not another's."""
+    return f"web-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def api(web_stack: Stack, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=web_stack.url, timeout=30,
+                                 headers={"X-Dev-Tenant": tenant}) as c:
         yield c
 
 
@@ -77,17 +86,21 @@ async def _page(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
         await ctx.close()
 
 
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
 @pytest.fixture
 async def page(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path,
-               web_stack: Stack) -> AsyncIterator[Page]:
-    async for p in _page(browser, request, tmp_path, web_stack, viewport=DESKTOP):
+               web_stack: Stack, tenant: str) -> AsyncIterator[Page]:
+    async for p in _page(browser, request, tmp_path, web_stack, viewport=DESKTOP,
+                         extra_http_headers={"X-Dev-Tenant": tenant}):
         yield p
 
 
 @pytest.fixture
 async def phone(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path,
-                web_stack: Stack) -> AsyncIterator[Page]:
+                web_stack: Stack, tenant: str) -> AsyncIterator[Page]:
     async for p in _page(browser, request, tmp_path, web_stack,
-                         viewport={"width": 390, "height": 844}, is_mobile=True,
-                         has_touch=True, device_scale_factor=2):
+                         extra_http_headers={"X-Dev-Tenant": tenant}, **PHONE):
         yield p

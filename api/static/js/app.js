@@ -106,7 +106,8 @@ const memory = new MemoryPanel(document.querySelector(".who-actions"), $("compos
                                notify, () => state.cid);
 addMessageFields(() => assistant.extra());
 addMessageFields(() => memory.extra());
-on("conversation", () => memory.sync());
+// A conversation made for a first message keeps the switch as it was set for it.
+on("conversation", ({ created }) => (created ? memory.remember() : memory.sync()));
 
 $("model").addEventListener("change", () => {
   models.remember(models.picked());

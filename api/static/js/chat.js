@@ -163,7 +163,7 @@ export class Chat {
     state.cid = created.id;
     this.loadToken++;
     history.pushState(null, "", `#/c/${encodeURIComponent(created.id)}`);
-    emit("conversation", { cid: created.id });
+    emit("conversation", { cid: created.id, created: true });
     listChanged();
     return { cid: created.id, created: true };
   }

@@ -4,7 +4,8 @@
 // caller, from GET /v1/me).
 // Events on `bus` (CustomEvent, data in `detail`):
 //   "session"       {me}    signed in (or dev mode), before the data loads
-//   "conversation"  {cid}   the conversation shown changed (cid null: a new chat)
+//   "conversation"  {cid, created}  the conversation shown changed (cid null: a new
+//                           chat; created: this page just made it, for a first message)
 //   "listchanged"   {}      conversations were added, renamed or removed (any tab)
 //   "answerended"   {cid, answer}
 // Mount points: `mount(where, node, order)` places a node in the sidebar's sections, the
