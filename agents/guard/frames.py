@@ -124,9 +124,10 @@ def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     def near(a: Iterable[str], b: Iterable[str], gap: int) -> re.Pattern[str]:
         return re.compile(f"(?:{_group(a)}).{{0,{gap}}}?(?:{_group(b)})", re.S)
     return (
-        ("drop", near(_DROP, _RULES, 60)),
-        ("show", near(_SHOW, _SECRET, 50)),
-        ("unbound", near(_NEW_SELF, _UNBOUND, 60)),
+        # Gaps as long as a sentence: padding between the words is a trick of its own.
+        ("drop", near(_DROP, _RULES, 150)),
+        ("show", near(_SHOW, _SECRET, 100)),
+        ("unbound", near(_NEW_SELF, _UNBOUND, 100)),
         ("mode", re.compile(f"\\b(?:{_group(_MODE)})\\s?mode\\b")),
         ("marker", _MARKERS),
         ("reader", _READER),

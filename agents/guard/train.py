@@ -1,6 +1,6 @@
 """Trains the guard's classifier from the committed corpora and writes ``weights.json``:
 ``python -m agents.guard.train``. Deterministic: the same corpora give the same file
-(tests/agents/test_guard_model.py checks the committed one is what this writes).
+(``--check`` says whether the committed one is what this writes; a few minutes of CPU).
 
 Logistic regression, classes weighted to count equally, L2-regularised, fitted by full
 batch gradient descent with Adam steps for a fixed number of rounds (no randomness). It
@@ -186,10 +186,16 @@ def train(found: Sequence[Item]) -> dict[str, object]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing: exit 1 unless --out is what training gives")
     args = parser.parse_args(argv)
     result = train(items())
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=0) + "\n",
-                        encoding="utf-8")
+    text = json.dumps(result, ensure_ascii=False, indent=0) + "\n"
+    if args.check:
+        same = args.out.read_text(encoding="utf-8") == text
+        print(f"{args.out} {'is' if same else 'is NOT'} what training gives")
+        raise SystemExit(0 if same else 1)
+    args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}: {len(result['weights'])} features, "  # type: ignore[arg-type]
           f"threshold {result['threshold']}")
 
