@@ -51,14 +51,25 @@ class _Pending:
             yield Chunk("", tool_call=self.call)
         self.text, self.call, self.size = [], None, 0
 
-    def add_text(self, text: str) -> None:
-        """Text after a pending tool call: flush the call first (see ``coalesce``)."""
+    def deadline(self, max_ms: float) -> float | None:
+        """Seconds until what is pending must go out; None: nothing is pending."""
+        if not self:
+            return None
+        return max(0.0, max_ms / 1000 - (time.monotonic() - self.started))
+
+    def add(self, delta: Delta) -> Iterator[Chunk]:
+        """Add a delta's text or tool call piece, yielding what it pushes out first."""
+        if delta.tool_call is not None:
+            yield from self._add_call(delta.tool_call)
+            return
+        if self.call is not None:
+            yield from self.flush()  # text after a tool call ends the call
         if not self.text:
             self.started = time.monotonic()
-        self.text.append(text)
-        self.size += len(text)
+        self.text.append(delta.text)
+        self.size += len(delta.text)
 
-    def add_call(self, piece: ToolCallDelta) -> Iterator[Chunk]:
+    def _add_call(self, piece: ToolCallDelta) -> Iterator[Chunk]:
         call = self.call
         if call is not None and piece.index == call.index and piece.id is None \
                 and piece.name is None:
@@ -69,6 +80,51 @@ class _Pending:
         self.started = time.monotonic()
         self.call = piece
         self.size = len(piece.arguments)
+
+
+class _Feed:
+    """The deltas, read by a task of their own into a queue together with the cancel,
+    so the reader can wait for the next one with a deadline."""
+
+    def __init__(self, deltas: AsyncIterator[Delta | object],
+                 cancelled: asyncio.Event | None) -> None:
+        self._deltas = deltas
+        self._cancelled = cancelled
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> _Feed:
+        self._tasks.append(asyncio.create_task(self._pump()))
+        if self._cancelled is not None:
+            self._tasks.append(asyncio.create_task(self._watch(self._cancelled)))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def _pump(self) -> None:
+        try:
+            async for d in self._deltas:
+                await self._queue.put(d)
+        except Exception as exc:
+            await self._queue.put(exc)
+        else:
+            await self._queue.put(_END)
+
+    async def _watch(self, event: asyncio.Event) -> None:
+        await event.wait()
+        await self._queue.put(_CANCEL)
+
+    async def get(self, wait_s: float | None) -> object:
+        """The next item; TimeoutError after ``wait_s`` seconds (None: no limit)."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()  # what is queued already is taken at once
+        # asyncio.timeout, not wait_for (which wraps the get in a Task per chunk).
+        async with asyncio.timeout(wait_s):
+            return await self._queue.get()
 
 
 async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_chars: int,
@@ -84,39 +140,13 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
         # Cancelled before it began: the source is never started, so never contacted.
         yield Chunk("", Delta(finish_reason=CANCELLED))
         return
-    queue: asyncio.Queue[object] = asyncio.Queue()
-
-    async def pump() -> None:
-        try:
-            async for d in deltas:
-                await queue.put(d)
-        except Exception as exc:
-            await queue.put(exc)
-        else:
-            await queue.put(_END)
-
-    async def watch(event: asyncio.Event) -> None:
-        await event.wait()
-        await queue.put(_CANCEL)
-
-    task = asyncio.create_task(pump())
-    watcher = asyncio.create_task(watch(cancelled)) if cancelled is not None else None
     pending = _Pending()
     final: Delta | None = None
     sent_any = False
-    try:
+    async with _Feed(deltas, cancelled) as feed:
         while True:
-            timeout = None
-            if pending:
-                timeout = max(0.0, max_ms / 1000 - (time.monotonic() - pending.started))
             try:
-                # What is queued already is taken without waiting; a wait is bounded by
-                # asyncio.timeout, not wait_for (which wraps the get in a Task per chunk).
-                if queue.empty():
-                    async with asyncio.timeout(timeout):
-                        item = await queue.get()
-                else:
-                    item = queue.get_nowait()
+                item = await feed.get(pending.deadline(max_ms))
             except TimeoutError:
                 for c in pending.flush():
                     yield c
@@ -124,18 +154,14 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
                 continue
             if item is _END:
                 break
-            if item is _CANCEL:
+            if not isinstance(item, Delta):  # a cancel, a failure or a marker
                 for c in pending.flush():
                     yield c
-                yield Chunk("", Delta(finish_reason=CANCELLED))
-                return
-            if isinstance(item, Exception):
-                for c in pending.flush():
-                    yield c
-                raise item
-            if not isinstance(item, Delta):
-                for c in pending.flush():
-                    yield c
+                if item is _CANCEL:
+                    yield Chunk("", Delta(finish_reason=CANCELLED))
+                    return
+                if isinstance(item, Exception):
+                    raise item
                 final = None
                 yield Chunk("", marker=item)
                 continue
@@ -143,26 +169,14 @@ async def coalesce(deltas: AsyncIterator[Delta | object], *, max_ms: float, max_
                 final = item
             if not item.text and item.tool_call is None:
                 continue
-            if item.tool_call is not None:
-                for c in pending.add_call(item.tool_call):
-                    yield c
-            else:
-                if pending.call is not None:
-                    for c in pending.flush():
-                        yield c
-                pending.add_text(item.text)
+            for c in pending.add(item):
+                yield c
             # The first piece goes out at once: time to first token is what a user
             # feels; coalescing only pays off once the stream is flowing.
             if pending.size >= max_chars or not sent_any:
                 for c in pending.flush():
                     yield c
                 sent_any = True
-        for c in pending.flush():
-            yield c
-        yield Chunk("", final or Delta(finish_reason="stop"))
-    finally:
-        for t in (task, watcher):
-            if t is not None:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+    for c in pending.flush():
+        yield c
+    yield Chunk("", final or Delta(finish_reason="stop"))
