@@ -3,10 +3,9 @@
 aiokafka (0.14) refreshes metadata from one background task that retries as soon as
 anyone asks again. While the broker is down, every producer with pending batches and
 every fetcher asks again the moment the previous refresh failed, and a refused
-connection fails at once: the task spins. Measured with a broker restart under a worker
-running four stages: 61 % of a core and 125,000 error lines in 34 s. Sleeping the
-client's own ``retry_backoff_ms`` after a failed refresh turns that into a few attempts
-a second per client, and reconnects as soon as the broker is back.
+connection fails at once: the task spins (docs/reliability.md has what that cost).
+Sleeping the client's own ``retry_backoff_ms`` after a failed refresh makes it a few
+attempts a second per client, and reconnects as soon as the broker is back.
 """
 
 from __future__ import annotations
