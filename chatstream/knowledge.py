@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agents.embedders.base import Embedder
 from agents.embedders.hashing import HashingEmbedder
@@ -14,6 +14,7 @@ from agents.ingestion.extract import ocr_available
 from agents.ingestion.fetch import FetchLimits
 from agents.ingestion.sandbox import ExtractionLimits
 from agents.memory import stage as memory
+from agents.memory.model import Proposer
 from agents.retrieval.passages import IndexedPassages
 from kernel.errors import ConfigurationError
 from kernel.settings import Settings
@@ -94,9 +95,9 @@ class Knowledge:
                               max_redirects=self.settings.url_fetch_max_redirects,
                               allow_loopback=self.settings.url_fetch_allow_loopback)))
 
-    def memory_stage(self, store: MemoryStore) -> StageSpec:
-        return memory.stage(memory.MemoryDeps(store=store, index=self.index,
-                                              embedder=self.embedder))
+    def memory_stage(self, store: MemoryStore, propose: Proposer | None = None) -> StageSpec:
+        deps = memory.MemoryDeps(store=store, index=self.index, embedder=self.embedder)
+        return memory.stage(replace(deps, propose=propose) if propose else deps)
 
     def describe(self) -> str:
         ocr = "tesseract" if ocr_available() else "none (images will fail to index)"

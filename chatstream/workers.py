@@ -13,6 +13,7 @@ from agents.analytics import stage as analytics
 from agents.deps import StageDeps
 from agents.inference import stage as inference
 from agents.inference.breaker import BreakerBoard, BreakerConfig
+from agents.memory.model import ModelFacts, Proposer
 from agents.providers.base import ChatProvider
 from agents.providers.extractive import ExtractiveProvider
 from agents.providers.groq_sdk import GroqProvider
@@ -113,7 +114,8 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
         "scoring": scoring.stage,
         "persistence": lambda: persistence.stage(persistence.PersistenceDeps(store, accounts)),
         "ingestion": lambda: _need(knowledge).ingestion_stage(),
-        "memory": lambda: _need(knowledge).memory_stage(_need_store(memories)),
+        "memory": lambda: _need(knowledge).memory_stage(
+            _need_store(memories), _fact_model(settings, deps.catalogue, deps.providers)),
         "batches": lambda: batches.feeder_stage(
             batches.FeederDeps(in_flight=settings.batch_in_flight)),
         "batch-results": batches.results_stage,
@@ -122,6 +124,22 @@ def build_stages(names: Sequence[str], settings: Settings, store: ConversationSt
             flush_s=settings.analytics_flush_ms / 1000)),
     }
     return [factories[n]() for n in names]
+
+
+def _fact_model(settings: Settings, catalogue: Catalogue,
+                providers: Mapping[str, ChatProvider]) -> Proposer | None:
+    """The model that proposes memory facts (MEMORY_MODEL), or None: the rules."""
+    if not settings.memory_model:
+        return None
+    spec = catalogue.get(settings.memory_model)
+    if spec is None:
+        raise ConfigurationError(f"MEMORY_MODEL {settings.memory_model!r} is not a model "
+                                 "of the catalogue")
+    provider = providers.get(spec.provider_key)
+    if provider is None:
+        raise ConfigurationError(f"MEMORY_MODEL {spec.name}: its provider "
+                                 f"{spec.provider_key} is not configured")
+    return ModelFacts(provider, spec)
 
 
 def _need_store(memories: MemoryStore | None) -> MemoryStore:
@@ -168,7 +186,9 @@ class StageParts:
 
 
 def stage_parts(settings: Settings, stages: Sequence[str], catalogue: Catalogue) -> StageParts:
-    providers = build_providers(settings) if "inference" in stages else {}
+    # The memory stage asks a model only when MEMORY_MODEL names one.
+    wanted = "inference" in stages or ("memory" in stages and bool(settings.memory_model))
+    providers = build_providers(settings) if wanted else {}
     if providers:
         _warn_unreachable(catalogue, providers)
     return StageParts(providers, build_breakers(settings, list(providers)),

@@ -193,6 +193,9 @@ class Settings(BaseSettings):
                                     "attaches to a message, cited like passages")
     web_search_timeout_s: float = Field(3.0, gt=0, description="a web search slower than "
                                         "this is dropped: the answer comes without it")
+    memory_model: str = Field("", description="a model of the catalogue that proposes "
+                              "the facts memory keeps, by a prompt (e.g. `smollm2`); empty: "
+                              "offline rules (docs/memory.md)")
     url_fetch_timeout_s: float = Field(20.0, gt=0, le=120, description="a page fetched "
                                        "by URL (`POST /v1/documents` with `url`) must "
                                        "arrive within this, redirects included")

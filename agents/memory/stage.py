@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from agents.embedders.base import Embedder
-from agents.memory.extract import propose_facts, same_fact
+from agents.memory.extract import Fact, propose_facts, same_fact
+from agents.memory.model import Proposer
 from schemas.events import ResponseCompleted
 from schemas.stages import MEMORY
 from stores.memories.base import (
@@ -35,22 +36,28 @@ __all__ = ("MemoryDeps", "handle", "stage")
 log = logging.getLogger(__name__)
 
 
+async def _by_rules(user_text: str) -> list[Fact]:
+    return propose_facts(user_text)
+
+
 @dataclass(frozen=True)
 class MemoryDeps:
     store: MemoryStore
     index: VectorIndex
     embedder: Embedder
+    # Who proposes facts: the offline rules, or a model by a prompt (MEMORY_MODEL).
+    propose: Proposer = _by_rules
 
 
 async def handle(event: ResponseCompleted, deps: MemoryDeps) -> AsyncIterator[Emit]:
     if not event.memory or not event.guard.allowed:
         return
-    facts = propose_facts(event.prompt)
-    if not facts:
-        return
     tenant, user = event.tenant_id, event.user_id
     # Paused (or turned off for the tenant) after the message was sent: nothing is kept.
     if not (await deps.store.settings(tenant, user)).active:
+        return
+    facts = await deps.propose(event.prompt)
+    if not facts:
         return
     kept = await deps.store.list_memories(tenant, user)
     for fact in facts:
