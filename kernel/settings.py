@@ -170,6 +170,9 @@ class Settings(BaseSettings):
                                    "child process; past it the document fails")
     extract_timeout_s: float = Field(120.0, gt=0, description="wall-clock seconds to read "
                                      "one upload before its process group is killed")
+    extract_max_passages: int = Field(1000, ge=1, description="passages one document is "
+                                      "indexed with at most; past it the first ones are "
+                                      "indexed and its status says how many were left out")
     passage_tokens: int = Field(200, ge=8, description="token budget of one indexed passage")
     passage_overlap_tokens: int = Field(40, ge=0, description="tokens a passage repeats "
                                         "from the one before")

@@ -60,7 +60,7 @@ class HashingEmbedder:
             vector /= norm
         return [float(x) for x in vector]
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], tenant: str = "") -> list[list[float]]:
         if len(texts) <= 2:
             return [self.embed_one(t) for t in texts]
         # Many passages are a few milliseconds of CPU: keep them off the event loop.

@@ -7,21 +7,25 @@ ships the model's ``tokenizer.json`` inside a zip, read here with the ``tokenize
 library. A text becomes the mean of its token vectors, scaled to unit length, as
 sentence-transformers pools this model.
 
-The model runs in one worker thread of its own: embedding is CPU-bound and would stall
-the event loop. Texts asked for while a batch runs wait and go together in the next one,
-so many concurrent questions cost one ONNX call, and a batch is cut into runs of texts of
-similar length so little is spent on padding.
+The model runs in worker threads of its own (embedding is CPU-bound and would stall the
+event loop), two lanes with a session each: questions (a request of one or two texts) on
+one, bulk work (passages, batches) on the other, so a question never waits behind
+passages; the bulk lane runs at a lower CPU priority (nice 10), so it takes the CPU that
+answering leaves. Each lane takes its work in units of about 512 tokens, queued per tenant and
+served in turn (:mod:`agents.embedders.fair`): one tenant's long batch delays another's
+batch by one unit at most, and texts of several callers share a unit, so many
+concurrent questions cost one ONNX call. A unit is cut into runs of similar
+length, so little is spent on padding.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import os
+import threading
 import zipfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from agents.embedders.fair import FairLane
 from kernel.errors import ConfigurationError, ProviderError
+from kernel.tokens import estimate_tokens
 
 __all__ = ("MINILM_SPACE", "OnnxEmbedder", "OnnxModelFiles", "minilm_files")
 
@@ -41,6 +47,18 @@ longer text is cut there. A passage of the default budget is about 150-200."""
 _RUN = 16
 """Texts per ONNX call: big enough to amortise the call, small enough that sorting by
 length keeps padding low."""
+_UNIT_TOKENS = 512
+"""The work a lane gives the model at a time, in (estimated) tokens: two or three
+passages, or dozens of questions. Another tenant's work in the same lane waits for one
+such unit at most; larger units save a little CPU per text (docs/benchmarks.md)."""
+_BULK_NICE = 10
+_QUESTION_TEXTS = 2
+"""Requests of this many texts or fewer (a question, a memory) go to the questions'
+lane."""
+
+
+def _weight(text: str) -> int:
+    return min(estimate_tokens(text), _MAX_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -134,25 +152,21 @@ class _Model:
         return unit
 
 
-@dataclass
-class _Waiting:
-    texts: list[str]
-    future: asyncio.Future[list[list[float]]]
-
-
 class OnnxEmbedder:
     """Satisfies ``Embedder``. The model loads in the worker thread on first use."""
 
     def __init__(self, files: OnnxModelFiles, *, threads: int | None = None,
-                 max_batch: int = 256) -> None:
+                 unit_tokens: int = _UNIT_TOKENS) -> None:
         self._files = files
         self._threads = threads or min(2, os.cpu_count() or 1)
-        self._max_batch = max_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
-        self._model: _Model | None = None
         self._decoder: Any = None  # the tokenizer, on the caller's thread (decode)
-        self._waiting: list[_Waiting] = []
-        self._draining: asyncio.Task[None] | None = None
+        # Questions and bulk work (passages, batches) on lanes of their own, each with its
+        # own session: a question never waits for a unit of passages, and bulk work runs
+        # at a lower CPU priority, taking what answering leaves.
+        self._questions = FairLane("embedder-questions", self._worker(1, 0), self._failed,
+                                   unit=unit_tokens, cost=_weight)
+        self._bulk = FairLane("embedder", self._worker(self._threads, _BULK_NICE),
+                              self._failed, unit=unit_tokens, cost=_weight)
 
     @property
     def space(self) -> str:
@@ -177,50 +191,33 @@ class OnnxEmbedder:
         text: str = self._decoder.decode(list(ids), skip_special_tokens=True)
         return text
 
-    def _embed_now(self, texts: list[str]) -> Vectors:
-        if self._model is None:
-            self._model = _Model(self._files, self._threads)
-        return self._model.embed(texts)
+    def _worker(self, threads: int, nice: int) -> Callable[[list[str]], list[list[float]]]:
+        """A lane's work: its model, loaded in its thread on first use (the session's
+        own threads start from it, so they inherit its priority)."""
+        model: _Model | None = None
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        def work(texts: list[str]) -> list[list[float]]:
+            nonlocal model
+            if model is None:
+                if nice:
+                    with contextlib.suppress(OSError):
+                        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+                model = _Model(self._files, threads)
+            rows: list[list[float]] = model.embed(texts).tolist()
+            return rows
+
+        return work
+
+    def _failed(self, exc: Exception) -> Exception:
+        return ProviderError("embeddings", f"{self.space}: {type(exc).__name__}: "
+                             f"{str(exc)[:200]}")
+
+    async def embed(self, texts: Sequence[str], tenant: str = "") -> list[list[float]]:
         if not texts:
             return []
-        loop = asyncio.get_running_loop()
-        waiting = _Waiting(list(texts), loop.create_future())
-        self._waiting.append(waiting)
-        if self._draining is None or self._draining.done():
-            self._draining = loop.create_task(self._drain())
-        return await waiting.future
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._waiting:
-            batch: list[_Waiting] = []
-            size = 0
-            while self._waiting and (not batch
-                                     or size + len(self._waiting[0].texts) <= self._max_batch):
-                batch.append(self._waiting.pop(0))
-                size += len(batch[-1].texts)
-            texts = [t for w in batch for t in w.texts]
-            try:
-                vectors = await loop.run_in_executor(self._executor, self._embed_now, texts)
-            except Exception as exc:  # onnxruntime's own errors: every caller hears of it
-                error = ProviderError("embeddings", f"{self.space}: {type(exc).__name__}: "
-                                      f"{str(exc)[:200]}")
-                for w in batch:
-                    if not w.future.done():
-                        w.future.set_exception(error)
-                continue
-            start = 0
-            for w in batch:
-                rows = vectors[start:start + len(w.texts)]
-                start += len(w.texts)
-                if not w.future.done():  # its caller may have been cancelled meanwhile
-                    w.future.set_result(rows.tolist())
+        lane = self._questions if len(texts) <= _QUESTION_TEXTS else self._bulk
+        return await lane.submit(tenant, list(texts))
 
     async def close(self) -> None:
-        if self._draining is not None and not self._draining.done():
-            self._draining.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._draining
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self._questions.close()
+        await self._bulk.close()

@@ -28,7 +28,7 @@ class OpenAIEmbedder:
     def space(self) -> str:
         return f"openai-{self._model}"
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], tenant: str = "") -> list[list[float]]:
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self._batch_size):
             batch = list(texts[start:start + self._batch_size])

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ("Extracted", "ExtractionLimits", "read_document", "read_passages")
+__all__ = ("Extracted", "ExtractionLimits", "child_environment", "read_document")
 
 _ROOT = str(Path(__file__).resolve().parents[2])
+_NICE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,23 @@ class ExtractionLimits:
     cpu_s: int = 60
     memory_mb: int = 1024
     wall_s: float = 120.0
+    # Passages kept of one document (each costs embedding CPU and index space): a small
+    # file can inflate to thousands.
+    max_passages: int = 1000
+
+
+# What the reader and tesseract need of the environment, and nothing else: the worker's
+# own holds the JWT secret, provider keys and store credentials, which a hostile file
+# that took over the reader would otherwise find there.
+_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TESSDATA_PREFIX")
+
+
+def child_environment() -> dict[str, str]:
+    env = {k: os.environ[k] for k in _ENVIRONMENT if k in os.environ}
+    # The same code as this process, wherever the worker was started from.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH"))))
+    env["OMP_THREAD_LIMIT"] = "1"  # one OCR thread per document
+    return env
 
 
 def _failure(returncode: int, stderr: bytes, limits: ExtractionLimits) -> str:
@@ -56,16 +74,9 @@ class Extracted:
     # A fetched page's whole main text and title (None for uploads).
     text: str | None = None
     title: str | None = None
-
-
-async def read_passages(data: bytes, media_type: str, *, limits: ExtractionLimits,
-                        passage_tokens: int, overlap_tokens: int,
-                        ) -> list[tuple[str, int | None]]:
-    """The document's passages, each with the page it is on (None: not paged), or
-    :class:`ExtractionError` with the reason to show."""
-    found = await read_document(data, media_type, limits=limits,
-                                passage_tokens=passage_tokens, overlap_tokens=overlap_tokens)
-    return list(zip(found.passages, found.pages, strict=True))
+    # How many passages the document has: more than ``passages`` when it passed
+    # ``max_passages``.
+    found: int = 0
 
 
 async def read_document(data: bytes, media_type: str, *, limits: ExtractionLimits,
@@ -78,16 +89,13 @@ async def read_document(data: bytes, media_type: str, *, limits: ExtractionLimit
     params = json.dumps({"media_type": media_type, "passage_tokens": passage_tokens,
                          "overlap_tokens": overlap_tokens, "cpu_s": limits.cpu_s,
                          "memory_mb": limits.memory_mb, "wall_s": limits.wall_s,
-                         "page": page})
+                         "max_passages": limits.max_passages, "page": page})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "agents.ingestion.sandbox", params,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         # Its own process group: tesseract, a grandchild, is stopped with it.
-        start_new_session=True,
-        env={**os.environ, "OMP_THREAD_LIMIT": "1",  # one OCR thread per document
-             # The same code as this process, wherever the worker was started from.
-             "PYTHONPATH": os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH"))))},
+        start_new_session=True, env=child_environment(),
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), limits.wall_s)
@@ -108,15 +116,17 @@ async def read_document(data: bytes, media_type: str, *, limits: ExtractionLimit
     if "error" in answer:
         raise ExtractionError(str(answer["error"]))
     title = answer.get("title")
-    return Extracted([str(p) for p in answer["passages"]],
-                     [int(p) if p is not None else None for p in answer["pages"]],
+    passages = [str(p) for p in answer["passages"]]
+    return Extracted(passages, [int(p) if p is not None else None for p in answer["pages"]],
                      str(answer["text"]) if "text" in answer else None,
-                     str(title) if title else None)
+                     str(title) if title else None, int(answer.get("found", len(passages))))
 
 
 def _limit_self(cpu_s: int, memory_mb: int) -> None:
     import resource
 
+    # Reading is bulk work: it takes the CPU that answering leaves (tesseract inherits it).
+    os.nice(_NICE)
     # Soft CPU limit: SIGXCPU (whose default action ends the process); the hard one, a
     # second later, is SIGKILL. Both are inherited by tesseract, counted afresh there.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
@@ -140,8 +150,10 @@ def _child(params: dict[str, Any]) -> dict[str, Any]:
                                 ocr_timeout_s=float(params["wall_s"]))
         found = split_pages(text, max_tokens=int(params["passage_tokens"]),
                             overlap_tokens=int(params["overlap_tokens"]))
-        out["passages"] = [passage for passage, _ in found]
-        out["pages"] = [page for _, page in found]
+        kept = found[:int(params["max_passages"])]
+        out["passages"] = [passage for passage, _ in kept]
+        out["pages"] = [page for _, page in kept]
+        out["found"] = len(found)
         return out
     except ExtractionError as exc:
         return {"error": str(exc)}

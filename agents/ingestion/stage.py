@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from agents.embedders.base import Embedder
 from agents.ingestion.extract import ExtractionError
 from agents.ingestion.fetch import FetchLimits, fetch
-from agents.ingestion.sandbox import ExtractionLimits, read_document, read_passages
+from agents.ingestion.sandbox import Extracted, ExtractionLimits, read_document
 from kernel.errors import PoisonEvent, ProviderError, StoreUnavailable
 from schemas.events import DocumentSubmitted
 from schemas.stages import INGESTION
@@ -56,8 +56,7 @@ def changes_of(old: str, new: str) -> str:
         "\n… (more changes)"
 
 
-async def _page(doc: Document, deps: IngestionDeps,
-                ) -> tuple[Document, list[tuple[str, int | None]]]:
+async def _page(doc: Document, deps: IngestionDeps) -> tuple[Document, Extracted]:
     """Fetch the document's page, read its main text in the sandbox, and keep it (the
     text becomes the document's bytes, so the next re-fetch can say what changed)."""
     assert doc.url is not None
@@ -75,8 +74,7 @@ async def _page(doc: Document, deps: IngestionDeps,
             doc.tenant_id, doc.id, title=title, media_type=fetched.media_type,
             fetched_at=fetched.fetched_at, changes=changes, text=text.encode()):
         raise _Deleted
-    return replace(doc, title=title, media_type=fetched.media_type), \
-        list(zip(found.passages, found.pages, strict=True))
+    return replace(doc, title=title, media_type=fetched.media_type), found
 
 
 class _Deleted(Exception):
@@ -86,7 +84,7 @@ class _Deleted(Exception):
 async def _index(doc: Document, deps: IngestionDeps) -> None:
     if doc.url is not None:
         try:
-            doc, passages = await _page(doc, deps)
+            doc, found = await _page(doc, deps)
         except _Deleted:
             return
     else:
@@ -94,16 +92,21 @@ async def _index(doc: Document, deps: IngestionDeps) -> None:
         if blob is None:
             raise ExtractionError("the uploaded bytes are missing from the store")
         # Read in a limited child process: a hostile file fails alone (see sandbox.py).
-        passages = await read_passages(blob, doc.media_type, limits=deps.limits,
-                                       passage_tokens=deps.passage_tokens,
-                                       overlap_tokens=deps.overlap_tokens)
+        found = await read_document(blob, doc.media_type, limits=deps.limits,
+                                    passage_tokens=deps.passage_tokens,
+                                    overlap_tokens=deps.overlap_tokens)
+    passages = list(zip(found.passages, found.pages, strict=True))
     if not passages:
         raise ExtractionError("no text found in the document")
     total = len(passages)
+    # Past the cap, the first passages are indexed and the status says so.
+    note = None if found.found <= total else (
+        f"only the first {total} of its {found.found} passages are indexed "
+        f"(CHATSTREAM_EXTRACT_MAX_PASSAGES)")
 
     async def progress(status: DocumentStatus, done: int) -> bool:
         alive = await deps.documents.update_status(doc.tenant_id, doc.id, status,
-                                                   done=done, total=total)
+                                                   done=done, total=total, error=note)
         if not alive:  # deleted meanwhile: take back what this run indexed
             await deps.index.delete_document(doc.tenant_id, doc.id)
         return alive
@@ -112,7 +115,7 @@ async def _index(doc: Document, deps: IngestionDeps) -> None:
         return
     for start in range(0, total, deps.batch_size):
         batch = passages[start:start + deps.batch_size]
-        vectors = await deps.embedder.embed([text_ for text_, _ in batch])
+        vectors = await deps.embedder.embed([text_ for text_, _ in batch], doc.tenant_id)
         await deps.index.upsert([
             IndexedChunk(tenant_id=doc.tenant_id, document_id=doc.id, chunk=start + i,
                          title=doc.title, text=text_, vector=vector,

@@ -76,7 +76,7 @@ async def handle(event: ResponseCompleted, deps: MemoryDeps) -> AsyncIterator[Em
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"memory:{event.request_id}:{fact.text}")),
             text=fact.text, created_at=event.occurred_at, updated_at=event.occurred_at,
             source_conversation_id=event.conversation_id, source_message_id=event.reply_to)
-        [vector] = await deps.embedder.embed([memory.text])
+        [vector] = await deps.embedder.embed([memory.text], tenant)
         # Indexed first: a memory listed is always one recall can find.
         await deps.index.upsert([memory_chunk(memory, vector)])
         await deps.store.add(memory)

@@ -68,7 +68,7 @@ class IndexedPassages:
             documents = await self._has_documents(tenant)
             if not documents and not request.memory:
                 return []  # nothing to find: the question is not embedded for nothing
-            [vector] = await self._embedder.embed([text])
+            [vector] = await self._embedder.embed([text], tenant)
             scopes = [s.key for s in scopes_of(request, collections)] if documents else []
             if request.memory:
                 scopes.append(memory_scope(request.user_id))

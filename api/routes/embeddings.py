@@ -84,7 +84,7 @@ async def embeddings(request: Request, services: ServicesDep,
     # fit), and given back if the embedder fails.
     spent = await count(services, principal, spend_tokens=tokens)
     try:
-        vectors = await embedder.embed(strings)
+        vectors = await embedder.embed(strings, principal.tenant_id)
     except ChatstreamError as exc:
         spent.put_back()
         return openai_error(502, str(exc), type="server_error", code="embedder_error")

@@ -40,7 +40,7 @@ def _out(m: Memory) -> MemoryOut:
 async def _index(services: EdgeServices, memory: Memory) -> None:
     if services.embedder is None or services.vectors is None:
         raise ApiError(503, "unavailable", "the vector index is not configured on this edge")
-    [vector] = await services.embedder.embed([memory.text])
+    [vector] = await services.embedder.embed([memory.text], memory.tenant_id)
     await services.vectors.upsert([memory_chunk(memory, vector)])
 
 

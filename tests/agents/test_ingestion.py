@@ -139,7 +139,7 @@ async def test_a_document_deleted_meanwhile_leaves_no_chunks(parts: Parts) -> No
         space = EMBEDDER.space
         calls = 0
 
-        async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        async def embed(self, texts: Sequence[str], tenant: str = "") -> list[list[float]]:
             self.calls += 1
             if self.calls == 2:  # the user deletes it while the second batch is embedded
                 await deleting.delete("t1", event.document_id)
@@ -164,7 +164,7 @@ async def test_an_embeddings_outage_is_waited_out_not_failed(parts: Parts) -> No
     class DownEmbedder:
         space = EMBEDDER.space
 
-        async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        async def embed(self, texts: Sequence[str], tenant: str = "") -> list[list[float]]:
             raise ProviderError("embeddings", "connection refused", retryable=True)
 
         async def close(self) -> None:

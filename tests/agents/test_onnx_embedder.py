@@ -62,3 +62,30 @@ async def test_a_text_longer_than_the_model_takes_is_cut_not_refused(
     [v] = await embedder.embed(["word " * 5000])
     assert np.linalg.norm(v) == pytest.approx(1.0, abs=1e-5)
     assert await embedder.embed([]) == []
+
+
+async def test_one_tenants_batch_does_not_hold_another_tenants_question(
+        embedder: OnnxEmbedder) -> None:
+    """Served in turn by tenant (#26.6): a question asked while another tenant's 256
+    passages are being embedded is answered at once (its own lane), another tenant's
+    batch after one unit of them, not all."""
+    passages = [f"Passage {i} of a long manual about ships and harbours. " * 12
+                for i in range(256)]
+    finished: list[str] = []
+
+    async def embed(texts: list[str], tenant: str, name: str) -> list[list[float]]:
+        vectors = await embedder.embed(texts, tenant)
+        finished.append(name)
+        return vectors
+
+    batch = asyncio.ensure_future(embed(passages, "acme", "batch"))
+    await asyncio.sleep(0)  # the batch is queued first
+    [question] = await embed(["When does the ferry leave?"], "beta", "question")
+    # Another tenant's batch too: after a unit of the first, not after all of it.
+    own = await embed(passages[:6], "gamma", "small batch")
+    assert finished == ["question", "small batch"]  # the batch is still being embedded
+    vectors = await batch
+    assert len(vectors) == 256
+    [alone] = await embedder.embed([passages[200]])
+    assert cosine(vectors[200], alone) == pytest.approx(1.0, abs=1e-4)  # order kept
+    assert len(question) == 384 and len(own) == 6

@@ -110,7 +110,7 @@ class _CountingEmbedder(HashingEmbedder):
         super().__init__(dimensions=256)
         self.calls = 0
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed(self, texts: Sequence[str], tenant: str = "") -> list[list[float]]:
         self.calls += 1
         return await super().embed(texts)
 

@@ -50,7 +50,7 @@ async def test_langchain_embeddings_sending_text(stack: Stack) -> None:
 class _NoTokenizer:
     space = "hashing-v1-1024"
 
-    async def embed(self, texts: object) -> list[list[float]]:
+    async def embed(self, texts: object, tenant: str = "") -> list[list[float]]:
         return []
 
 
