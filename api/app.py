@@ -11,7 +11,7 @@ from api.deps import authenticate
 from api.errors import install_error_handlers
 from api.guards.boundary import Boundary, BoundaryMiddleware
 from api.guards.slots import StreamSlots
-from api.openapi import install_openapi
+from api.openapi import install_docs, install_openapi
 from api.routes import (
     admin,
     analytics,
@@ -41,7 +41,8 @@ __all__ = ("create_app",)
 
 
 def create_app(services: EdgeServices) -> FastAPI:
-    app = FastAPI(title="chatstream", version="0.1.0",
+    # /docs is the edge's own (api/openapi.py): FastAPI's loads Swagger UI from a CDN.
+    app = FastAPI(title="chatstream", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Event-driven AI chat on Kafka: messages in, tokens out over SSE.")
     app.state.services = services
     app.state.stream_slots = StreamSlots(services.settings.max_streams_per_user)
@@ -54,6 +55,7 @@ def create_app(services: EdgeServices) -> FastAPI:
         app.include_router(r)
     web.mount(app)
     install_openapi(app)
+    install_docs(app)
     settings = services.settings
     app.add_middleware(BoundaryMiddleware, boundary=Boundary(
         max_json_bytes=settings.max_json_bytes,

@@ -10,12 +10,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from swagger_ui_bundle import swagger_ui_path
 
-__all__ = ("PUBLIC_PATHS", "install_openapi", "is_public")
+from api.errors import ApiError
+
+__all__ = ("DOCS_CSP", "PUBLIC_PATHS", "install_docs", "install_openapi", "is_public")
 
 # Answered without a credential.
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/v1/auth/token", "/v1/auth/refresh",
@@ -147,3 +152,56 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# /docs is Swagger UI served by this edge from the swagger-ui-bundle-v2 package, under a
+# policy that lets it load nothing from another origin: a script from a CDN would run with
+# the edge's origin (the page's tokens, the whole API), and a laptop needs no network.
+DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
+_DOCS_HEADERS = {"Content-Security-Policy": DOCS_CSP, "X-Content-Type-Options": "nosniff",
+                 "Referrer-Policy": "same-origin", "Cache-Control": "no-cache"}
+_DOCS_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>chatstream API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+<link rel="icon" href="/docs/assets/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body>
+</html>
+"""
+# No inline script: the policy allows none.
+_DOCS_INIT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json", dom_id: "#swagger-ui", layout: "BaseLayout", deepLinking: true,
+  showExtensions: true, showCommonExtensions: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
+"""
+_DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                "favicon-32x32.png": "image/png"}
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI over ``/openapi.json``, every file of it from this edge."""
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(_DOCS_HTML, headers=_DOCS_HEADERS)
+
+    @app.get("/docs/init.js", include_in_schema=False)
+    async def init() -> Response:
+        return Response(_DOCS_INIT, media_type="text/javascript", headers=_DOCS_HEADERS)
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def asset(name: str) -> Response:
+        kind = _DOCS_ASSETS.get(name)
+        if kind is None:
+            raise ApiError(404, "not_found", f"no asset {name}")
+        return FileResponse(Path(str(swagger_ui_path / name)), media_type=kind,
+                            headers=_DOCS_HEADERS)

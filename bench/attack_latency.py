@@ -6,13 +6,15 @@ attack's aftermath cannot colour the next. A prober GETs /healthz every 20 ms on
 keep-alive connection from 127.0.0.1; a probe without an answer in 5 s counts as 5 s.
 
 - ``idle``: nothing else.
-- ``deep-json``: 4 clients (127.0.0.2) sending, back to back, the hostile body of #26.1
-  (65 ``[`` then an unterminated string of ``\\"``), 1 MiB each by default.
+- ``deep-json``: ``--attackers`` clients (127.0.0.2) sending, back to back, the hostile
+  body of #26.1 (65 ``[`` then an unterminated string of ``\\"``), 1 MiB each by
+  default: one client, then four (a flood as fast as the edge takes them).
 - ``slow-bodies``: 1,000 connections from 10 addresses (127.0.0.10-19, within the
   per-address cap) each sending its headers and part of a body, then a byte every 2 s;
   and 150 idle sockets.
 
     python -m bench.attack_latency [--seconds 20] [--deep-bytes 1048576]
+        [--phases idle,deep-1,deep-4,slow-bodies]
 """
 
 from __future__ import annotations
@@ -120,16 +122,20 @@ async def _phase(name: str, attack: Attack | None, seconds: float) -> list[objec
     return [name, len(ms), pct(ms, 0.5), pct(ms, 0.99), max(ms), failed, count, spent]
 
 
-async def run(seconds: float, deep_bytes: int) -> None:
-    async def deep(url: str, stop: asyncio.Event) -> int:
-        return await _deep_json(url, stop, deep_bytes)
+async def run(seconds: float, deep_bytes: int, phases: list[str]) -> None:
+    def deep(attackers: int) -> Attack:
+        async def attack(url: str, stop: asyncio.Event) -> int:
+            return sum(await asyncio.gather(*(_deep_json(url, stop, deep_bytes)
+                                              for _ in range(attackers))))
+        return attack
 
-    async def deep4(url: str, stop: asyncio.Event) -> int:
-        return sum(await asyncio.gather(*(deep(url, stop) for _ in range(4))))
-
-    rows = [await _phase("idle", None, seconds),
-            await _phase(f"deep-json ({deep_bytes} B)", deep4, seconds),
-            await _phase("slow-bodies (1,000 + 150 idle)", _slow_bodies, seconds)]
+    known: dict[str, tuple[str, Attack | None]] = {
+        "idle": ("idle", None),
+        "deep-1": (f"deep-json, 1 client ({deep_bytes} B)", deep(1)),
+        "deep-4": (f"deep-json, 4 clients ({deep_bytes} B)", deep(4)),
+        "slow-bodies": ("slow-bodies (1,000 + 150 idle)", _slow_bodies),
+    }
+    rows = [await _phase(*known[name], seconds) for name in phases]
     print(table(["phase", "probes", "p50 ms", "p99 ms", "max ms", "no answer in 5 s",
                  "attack requests / conns", "edge CPU s"], rows))
 
@@ -138,8 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--deep-bytes", type=int, default=1024 * 1024)
+    parser.add_argument("--phases", default="idle,deep-1,deep-4,slow-bodies")
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.deep_bytes))
+    asyncio.run(run(args.seconds, args.deep_bytes, args.phases.split(",")))
 
 
 if __name__ == "__main__":
