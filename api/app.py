@@ -1,12 +1,18 @@
 """The edge's app factory. Nothing is connected here: the lifespan owner starts the
-services (the composition root in :mod:`chatstream.compose`)."""
+services (the composition root in :mod:`chatstream.compose`).
+
+Every HTTP request passes the edge's own layers first: the telemetry, then the boundary's
+checks; then a hot route (:mod:`api.asgi`) is served by its ASGI endpoint, and anything
+else by FastAPI (its error handling, routing and dependencies)."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.asgi.route import HotPath
 from api.deps import authenticate
 from api.errors import install_error_handlers
 from api.guards.boundary import Boundary, BoundaryMiddleware
@@ -37,13 +43,29 @@ from api.routes import (
 from api.services import EdgeServices
 from api.telemetry import TelemetryMiddleware
 
-__all__ = ("create_app",)
+__all__ = ("Edge", "create_app")
+
+# Served as plain ASGI endpoints (api/asgi): each request of the pipeline's hot path.
+HOT_ROUTES = (messages.POST_MESSAGE, requests.EVENTS, completions.CHAT_COMPLETIONS)
 
 
-def create_app(services: EdgeServices) -> FastAPI:
+class Edge(FastAPI):
+    """The FastAPI app with the edge's own layers in front of it (``front``)."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.front is not None:
+            scope["app"] = self
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(services: EdgeServices) -> Edge:
     # /docs is the edge's own (api/openapi.py): FastAPI's loads Swagger UI from a CDN.
-    app = FastAPI(title="chatstream", version="0.1.0", docs_url=None, redoc_url=None,
-                  description="Event-driven AI chat on Kafka: messages in, tokens out over SSE.")
+    app = Edge(title="chatstream", version="0.1.0", docs_url=None, redoc_url=None,
+               description="Event-driven AI chat on Kafka: messages in, tokens out over SSE.")
     app.state.services = services
     app.state.stream_slots = StreamSlots(services.settings.max_streams_per_user)
     install_error_handlers(app)
@@ -57,7 +79,10 @@ def create_app(services: EdgeServices) -> FastAPI:
     install_openapi(app)
     install_docs(app)
     settings = services.settings
-    app.add_middleware(BoundaryMiddleware, boundary=Boundary(
+    # FastAPI itself, behind the layers below, for every route but the hot ones.
+    framework = partial(FastAPI.__call__, app)
+    hot = HotPath(HOT_ROUTES, services, framework)
+    boundary = BoundaryMiddleware(hot, Boundary(
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_document_bytes + 65_536,  # the file and the form
         allowed_hosts=frozenset(h.lower() for h in settings.dev_allowed_hosts)
@@ -67,5 +92,5 @@ def create_app(services: EdgeServices) -> FastAPI:
         slots=app.state.stream_slots,
         authenticate=partial(authenticate, services) if settings.auth == "jwt" else None))
     # Outermost: it times and counts every request, the refused ones included.
-    app.add_middleware(TelemetryMiddleware)
+    app.front = TelemetryMiddleware(boundary)
     return app

@@ -16,8 +16,8 @@ from kernel.settings import Settings
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation
 
-__all__ = ("AccountsDep", "AdminDep", "OwnConversation", "Principal", "PrincipalDep",
-           "ServicesDep", "authenticate", "own_conversation")
+__all__ = ("PRINCIPAL_KEY", "AccountsDep", "AdminDep", "OwnConversation", "Principal",
+           "PrincipalDep", "ServicesDep", "authenticate", "own_conversation", "principal_of")
 
 # Where :func:`authenticate` keeps the caller it found, in the request's ASGI scope.
 PRINCIPAL_KEY = "chatstream.principal"
@@ -50,11 +50,19 @@ async def get_principal(services: Annotated[EdgeServices, Depends(get_services)]
                         request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The tenant and user come from the credential only, never from the request body."""
-    found = request.scope.get(PRINCIPAL_KEY)
+    return await principal_of(services, request.scope, authorization,
+                              request.headers.get("X-Dev-Tenant"))
+
+
+async def principal_of(services: EdgeServices, scope: Scope, authorization: str | None,
+                       dev_tenant: str | None) -> Principal:
+    """The caller of the request of ``scope``: the one the boundary found already, or
+    found now from its headers (``Authorization``; ``X-Dev-Tenant`` in dev mode)."""
+    found = scope.get(PRINCIPAL_KEY)
     principal = found if isinstance(found, Principal) \
-        else await _principal(services, request, authorization)
+        else await _principal(services, authorization, dev_tenant)
     # For the boundary middleware: whose stream a streamed response is (api/guards/slots.py).
-    request.scope[USER_KEY] = (principal.tenant_id, principal.user_id)
+    scope[USER_KEY] = (principal.tenant_id, principal.user_id)
     return principal
 
 
@@ -63,18 +71,17 @@ async def authenticate(services: EdgeServices, scope: Scope) -> None:
     an anonymous or forged one is 401 before the edge reads a byte of the body. The
     principal is kept in the scope, so the route does not check it twice."""
     request = Request(scope)
-    scope[PRINCIPAL_KEY] = await _principal(services, request,
-                                            request.headers.get("authorization"))
+    scope[PRINCIPAL_KEY] = await _principal(services, request.headers.get("authorization"),
+                                            request.headers.get("X-Dev-Tenant"))
 
 
-async def _principal(services: EdgeServices, request: Request,
-                     authorization: str | None) -> Principal:
+async def _principal(services: EdgeServices, authorization: str | None,
+                     dev_tenant: str | None) -> Principal:
     if services.settings.auth == "dev":
         # AUTH=dev: one local user, for `chatstream up` on a laptop. The tenant is "dev"
         # unless X-Dev-Tenant names another, to try several tenants locally (and in
         # tests); dev mode has no credentials, so it is never for shared deployments.
-        return Principal(tenant_id=request.headers.get("X-Dev-Tenant") or "dev",
-                         user_id="dev")
+        return Principal(tenant_id=dev_tenant or "dev", user_id="dev")
     accounts, credentials = _accounts(services)
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

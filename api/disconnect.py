@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import anyio
-from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.types import Receive
 
 from api.deps import Principal
 from api.errors import error_body
@@ -47,11 +47,11 @@ Leave = Callable[[], Awaitable[None]]
 """What to do when the client left before the answer ended."""
 
 
-def canceller(request: Request, services: EdgeServices, principal: Principal,
+def canceller(on_disconnect: str | None, services: EdgeServices, principal: Principal,
               stream: RequestStream) -> Leave | None:
     """The cancel of ``stream``'s answer for when its client leaves; None when the request
-    asked for its answer to go on."""
-    if request.headers.get(ON_DISCONNECT, "cancel").strip().lower() == "continue":
+    asked for its answer to go on (``on_disconnect``: its :data:`ON_DISCONNECT` header)."""
+    if (on_disconnect or "cancel").strip().lower() == "continue":
         return None
 
     async def leave() -> None:
@@ -82,15 +82,15 @@ async def unless_disconnected(body: AsyncIterator[T], leave: Leave | None,
             await leave()
 
 
-async def until_disconnected(request: Request, work: Awaitable[T],
+async def until_disconnected(receive: Receive, work: Awaitable[T],
                              leave: Leave | None) -> T:
-    """``work`` (waiting on an answer), unless the client leaves first: then ``leave``
-    and :class:`ClientGone`."""
+    """``work`` (waiting on an answer), unless the client leaves first (``receive``: the
+    request's ASGI receive): then ``leave`` and :class:`ClientGone`."""
     if leave is None:
         return await work
 
     async def gone() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
+        while (await receive())["type"] != "http.disconnect":
             pass
 
     doing = asyncio.ensure_future(work)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.errors import ChatstreamError, EventTooLarge, LogUnavailable, StoreUnavailable
 
-__all__ = ("ApiError", "error_body", "install_error_handlers")
+__all__ = ("ApiError", "error_body", "error_of", "install_error_handlers", "invalid_message")
 
 log = logging.getLogger(__name__)
 
@@ -50,27 +51,43 @@ def error_body(status: int, code: str, message: str,
     return {"error": {"code": code, "message": message, "type": kind, "param": param}}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.status, exc.code, exc.message, exc.param),
-                            exc.status, headers=exc.headers)
-
-    @app.exception_handler(EventTooLarge)
-    async def too_large(_: Request, exc: EventTooLarge) -> JSONResponse:
+def error_of(exc: Exception) -> tuple[int, dict[str, dict[str, str | None]],
+                                    Mapping[str, str] | None]:
+    """The status, body and headers every error of the edge is answered with, whichever
+    layer answers it (FastAPI's handlers, or a pure-ASGI route)."""
+    if isinstance(exc, ApiError):
+        return exc.status, error_body(exc.status, exc.code, exc.message, exc.param), \
+            exc.headers
+    if isinstance(exc, EventTooLarge):
         # The request (with the history a client sent) is larger than the log takes.
-        return JSONResponse(error_body(413, "payload_too_large", "the request is larger "
-                                       "than the log "
-                                  "accepts; send less history"), 413)
-
-    @app.exception_handler(StoreUnavailable)
-    @app.exception_handler(LogUnavailable)
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return 413, error_body(413, "payload_too_large", "the request is larger than the "
+                               "log accepts; send less history"), None
+    if isinstance(exc, StoreUnavailable | LogUnavailable):
         what = "store" if isinstance(exc, StoreUnavailable) else "log"
         log.warning("%s unavailable: %s", what, exc)
-        return JSONResponse(error_body(503, "unavailable",
-                                       f"the {what} is unavailable; retry shortly"),
-                            503, headers={"Retry-After": "5"})
+        return 503, error_body(503, "unavailable", f"the {what} is unavailable; retry "
+                               "shortly"), {"Retry-After": "5"}
+    log.exception("unhandled error", exc_info=exc)
+    return 500, error_body(500, "internal", "internal error"), None
+
+
+def invalid_message(errors: Sequence[Mapping[str, Any]], prefix: str = "body") -> str:
+    """A request's validation errors as one line: ``field: what is wrong`` for the first
+    few, the field named without ``prefix``."""
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != prefix)
+        parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
+    return "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def answer(_: Request, exc: Exception) -> JSONResponse:
+        status, body, headers = error_of(exc)
+        return JSONResponse(body, status, headers=headers)
+
+    for kind in (ApiError, EventTooLarge, StoreUnavailable, LogUnavailable, Exception):
+        app.add_exception_handler(kind, answer)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -78,19 +95,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body(422, "invalid_json", "the body is not valid JSON"),
                                 422)
-        parts = []
-        for e in errors[:5]:
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
-        return JSONResponse(error_body(422, "invalid_request", "; ".join(parts)), 422)
+        return JSONResponse(error_body(422, "invalid_request", invalid_message(errors)), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
         return JSONResponse(error_body(exc.status_code, code, str(exc.detail)),
                             exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse(error_body(500, "internal", "internal error"), 500)

@@ -6,7 +6,10 @@ Cassandra; no inference runs, so the figure is the edge's ingestion path alone
 (validate, check the conversation, publish and wait for Kafka's acknowledgement).
 Load comes from separate client processes posting as fast as they can.
 
-    python -m bench.ingestion [--seconds 15] [--clients 64] [--quick]
+    python -m bench.ingestion [--seconds 15] [--clients 64] [--quick] [--profile DIR]
+
+``--profile DIR`` samples the (first) edge with py-spy while it accepts and prints where
+its event loop's time goes (the collapsed stacks are kept in DIR).
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import argparse
 import asyncio
 import multiprocessing
 import resource
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +31,7 @@ import httpx
 
 from bench.common import ROOT, START_S, UNCAPPED, Proc, bars, machine, table
 from bench.cost import Meter, service_pids
+from bench.profile import summarize
 from bench.rawhttp import post_for
 from harness.cleanup import drop_keyspace, drop_topics
 from harness.servers import CASSANDRA, KAFKA, require
@@ -60,11 +67,21 @@ async def _stored(url: str, cids: list[str]) -> int:
         return total
 
 
+def _sample(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling process ``pid`` for ``seconds`` (raw collapsed stacks to ``out``)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+         "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def measure(edges: int, seconds: float, clients: int, tmp: Path,
-            idle_s: float = 3.0) -> dict[str, Any]:
+            idle_s: float = 3.0, profile: Path | None = None) -> dict[str, Any]:
     """Accepted POSTs, their rate, how many were stored, and the CPU of every process:
     edges and load generators over the posting window; the persistence worker and the
-    JVMs until every accepted message is stored (or the drain gives up)."""
+    JVMs until every accepted message is stored (or the drain gives up). ``profile``: a
+    file for py-spy's collapsed stacks of the first edge while it accepts."""
     require(KAFKA, "Kafka")
     require(CASSANDRA, "Cassandra")
     env = {
@@ -105,6 +122,7 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path,
         start = time.monotonic()
         for w in workers:
             w.start()
+        spy = _sample(procs[1].proc.pid, seconds - 1, profile) if profile else None
         results = [queue.get(timeout=seconds + 120) for _ in workers]
         elapsed = time.monotonic() - start
         posting = meter.lap()
@@ -118,6 +136,8 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path,
         load_cpu = sum(c[2] for c in counts)
         for w in workers:
             w.join()
+        if spy is not None:
+            spy.wait(60)
         # Persistence is its own consumer group: wait for it to catch up.
         deadline = time.monotonic() + 180
         stored = 0
@@ -152,12 +172,25 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64, help="concurrent posts per edge")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs/img/ingestion.png")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="sample the edge with py-spy; keep its stacks in this dir")
     args = parser.parse_args()
     seconds = 2 if args.quick else args.seconds
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for edges in ([1] if args.quick else [1, 2]):
-            r = measure(edges, seconds, args.clients, Path(tmp), 1.0 if args.quick else 3.0)
+            stacks = None
+            if args.profile is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                stacks = args.profile / f"edge-posts-{edges}.txt"
+            r = measure(edges, seconds, args.clients, Path(tmp), 1.0 if args.quick else 3.0,
+                        stacks)
+            if stacks is not None and stacks.exists():
+                total, own, inclusive = summarize(stacks, 25)
+                print(f"\nedge profile ({edges} edge(s)): {total} samples")
+                print(table(["function (file), self", "samples", "share"], own))
+                print(table(["function (file), inclusive (ours)", "samples", "share"],
+                            inclusive))
             jvm = sum(r["jvm_ms_per_post"].values())
             rows.append([edges, r["accepted"], r["refused"], r["rate"], r["rate"] / edges,
                          r["stored"], "yes" if r["stored"] == r["accepted"] else "NO",

@@ -17,6 +17,7 @@ import collections
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -81,7 +82,7 @@ async def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.stack, args.streams, args.seconds = "embedded", 4, 3.0
-    spy = shutil.which("py-spy") or str(Path(ROOT / ".venv/bin/py-spy"))
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
         out_dir = args.out or tmp

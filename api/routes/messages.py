@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import OwnConversation, Principal, PrincipalDep, ServicesDep
-from api.disconnect import canceller, unless_disconnected
+from api.asgi.call import Call
+from api.asgi.route import HotRoute, documented
+from api.asgi.sse import send_sse
+from api.deps import OwnConversation, Principal, PrincipalDep, ServicesDep, own_conversation
+from api.disconnect import canceller
 from api.errors import ApiError
 from api.exports import export_json, export_markdown, filename
 from api.guards.idempotency import fingerprint, once
@@ -18,7 +20,6 @@ from api.guards.slots import hold
 from api.questions import Asked, Question, question
 from api.relay.native import NativeSse, open_stream
 from api.relay.render import frames
-from api.relay.response import sse_response
 from api.services import EdgeServices
 from api.shapes import message_out
 from api.submit import submit
@@ -26,7 +27,7 @@ from schemas.http import MessageAccepted, MessageCreate, MessageList, Regenerate
 from stores.conversations.base import StoredMessage
 from stores.conversations.branches import branch, parents
 
-__all__ = ("router",)
+__all__ = ("POST_MESSAGE", "router")
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -77,18 +78,17 @@ async def _answer(services: EdgeServices, principal: Principal, q: Question,
     return accepted
 
 
-@router.post("/{cid}/messages", status_code=202, response_model=MessageAccepted,
-             responses={200: {"content": {"text/event-stream": {}}}})
-async def post_message(
-    cid: str, body: MessageCreate, conversation: OwnConversation, services: ServicesDep,
-    principal: PrincipalDep, request: Request,
-    accept: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
-) -> MessageAccepted | StreamingResponse:
-    """A question, after the conversation's newest message, after ``parent_id``, or as a
-    new version of ``replaces`` (the old one and its answers stay, as another branch)."""
+async def post_message(call: Call) -> None:
+    raw = await call.json()  # the request's one parse; its schema is checked below
+    services = call.services
+    principal = await call.principal()
+    cid = call.params["cid"]
+    conversation = await own_conversation(services, principal, cid)
+    body = call.valid(MessageCreate, raw)
+    accept = call.header(b"accept")
     streamed = bool(accept and "text/event-stream" in accept)
     if streamed:  # refused before the message is published or counted, not after
-        hold(request.scope, principal.tenant_id, principal.user_id)
+        hold(call.scope, principal.tenant_id, principal.user_id)
     if body.parent_id and body.replaces:
         raise ApiError(422, "invalid_request", "send parent_id or replaces, not both")
     parent: str | None = None
@@ -106,15 +106,30 @@ async def post_message(
         text=body.text, model=body.model, options=body.options, web_search=body.web_search,
         assistant=body.assistant, variables=body.variables, memory=body.memory),
         parent_id=parent)
-    accepted = await _answer(services, principal, q, body, idempotency_key)
-    if streamed:
-        stream = await open_stream(services, principal, accepted.request_id)
-        # The client streams the answer it asked for: leaving cancels it (unless it said
-        # X-Chatstream-On-Disconnect: continue, to read it again later).
-        leave = canceller(request, services, principal, stream)
-        return sse_response(unless_disconnected(frames(stream, NativeSse()), leave),
-                            {"X-Request-Id": stream.request_id})
-    return accepted
+    accepted = await _answer(services, principal, q, body, call.header(b"idempotency-key"))
+    if not streamed:
+        await call.respond(202, accepted.model_dump_json().encode())
+        return
+    stream = await open_stream(services, principal, accepted.request_id)
+    # The client streams the answer it asked for: leaving cancels it (unless it said
+    # X-Chatstream-On-Disconnect: continue, to read it again later).
+    leave = canceller(call.header(b"x-chatstream-on-disconnect"), services, principal,
+                      stream)
+    await send_sse(call, frames(stream, NativeSse()),
+                   [(b"x-request-id", stream.request_id.encode())], leave)
+
+
+POST_MESSAGE = HotRoute("POST", "/v1/conversations/{cid}/messages", post_message)
+
+
+@documented(router, POST_MESSAGE, status_code=202, response_model=MessageAccepted,
+            responses={200: {"content": {"text/event-stream": {}}}})
+def _post_message(
+    cid: str, body: MessageCreate, principal: PrincipalDep,
+    accept: Annotated[str | None, Header()] = None, idempotency_key: IdempotencyKey = None,
+) -> None:
+    """A question, after the conversation's newest message, after ``parent_id``, or as a
+    new version of ``replaces`` (the old one and its answers stay, as another branch)."""
 
 
 @router.post("/{cid}/messages/{mid}/regenerate", status_code=202,

@@ -1,4 +1,4 @@
-"""The SSE stream of one answer."""
+"""The SSE stream of one answer, and stopping it."""
 
 from __future__ import annotations
 
@@ -7,31 +7,40 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
+from api.asgi.call import Call
+from api.asgi.route import HotRoute, documented
+from api.asgi.sse import send_sse
 from api.deps import PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.relay.native import NativeSse, last_event_id, open_stream
 from api.relay.render import frames
-from api.relay.response import sse_response
 from api.submit import cancel as cancel_answer
 from schemas.http import CancelAccepted
 
-__all__ = ("router",)
+__all__ = ("EVENTS", "router")
 
 router = APIRouter(prefix="/v1/requests", tags=["streams"])
 
 
-@router.get("/{rid}/events", response_class=StreamingResponse,
+async def events(call: Call) -> None:
+    principal = await call.principal()
+    after = last_event_id(call.header(b"last-event-id"), call.query("last_event_id"))
+    stream = await open_stream(call.services, principal, call.params["rid"], after)
+    await send_sse(call, frames(stream, NativeSse(), after))
+
+
+EVENTS = HotRoute("GET", "/v1/requests/{rid}/events", events)
+
+
+@documented(router, EVENTS, response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def events(
-    rid: str, services: ServicesDep, principal: PrincipalDep,
+def _events(
+    rid: str, principal: PrincipalDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id_param: Annotated[str | None, Query(alias="last_event_id")] = None,
-) -> StreamingResponse:
+) -> None:
     """``Last-Event-ID`` (or ``?last_event_id=`` for clients that cannot set headers)
     resumes after that event, with no gap and no repeat."""
-    after = last_event_id(last_event_id_header, last_event_id_param)
-    stream = await open_stream(services, principal, rid, after)
-    return sse_response(frames(stream, NativeSse(), after))
 
 
 @router.post("/{rid}/cancel", status_code=202, response_model=CancelAccepted)

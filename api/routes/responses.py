@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import PrincipalDep, ServicesDep
 from api.disconnect import (
+    ON_DISCONNECT,
     ClientGone,
     canceller,
     gone_response,
@@ -58,16 +59,16 @@ async def create_response(request: Request, services: ServicesDep,
     response = ResponseEvents(f"resp_{event.request_id.replace('-', '')}", event.model, raw,
                               streamed=bool(body.stream))
     headers = {"X-Request-Id": event.request_id, "X-Conversation-Id": event.conversation_id}
-    leave = canceller(request, services, principal, stream)
+    leave = canceller(request.headers.get(ON_DISCONNECT), services, principal, stream)
     try:
-        first = await until_disconnected(request, first_event(stream), leave)
+        first = await until_disconnected(request.receive, first_event(stream), leave)
         if isinstance(first, Failed):
             return answer_error(first, headers)
         headers.update(history_headers(first))
         if body.stream:
             return sse_response(unless_disconnected(frames(stream, response), leave),
                                 headers)
-        await until_disconnected(request, drain(stream, response), leave)
+        await until_disconnected(request.receive, drain(stream, response), leave)
     except ClientGone:
         return gone_response()
     if response.error is not None or response.status == "in_progress":
