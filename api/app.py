@@ -16,7 +16,9 @@ from api.asgi.route import HotPath
 from api.deps import authenticate
 from api.errors import install_error_handlers
 from api.guards.boundary import Boundary, BoundaryMiddleware
+from api.guards.clients import networks
 from api.guards.slots import StreamSlots
+from api.guards.throttle import RouteThrottle, Throttle
 from api.openapi import install_docs, install_openapi
 from api.routes import (
     admin,
@@ -90,7 +92,15 @@ def create_app(services: EdgeServices) -> Edge:
         max_in_flight=settings.max_concurrent_requests,
         send_timeout_s=settings.sse_send_timeout_s,
         slots=app.state.stream_slots,
-        authenticate=partial(authenticate, services) if settings.auth == "jwt" else None))
+        authenticate=partial(authenticate, services) if settings.auth == "jwt" else None,
+        throttles=(
+            RouteThrottle("stream reads", "GET", r"/v1/requests/[^/]+/events",
+                          Throttle(settings.stream_reads_per_minute)),
+            RouteThrottle("cancels", "POST", r"/v1/requests/[^/]+/cancel",
+                          Throttle(settings.cancels_per_minute)),
+            RouteThrottle("refreshes", "POST", r"/v1/auth/refresh",
+                          Throttle(settings.refreshes_per_minute), by_user=False)),
+        trusted=networks(settings.trusted_proxies)))
     # Outermost: it times and counts every request, the refused ones included.
     app.front = TelemetryMiddleware(boundary)
     return app

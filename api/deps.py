@@ -66,13 +66,18 @@ async def principal_of(services: EdgeServices, scope: Scope, authorization: str 
     return principal
 
 
-async def authenticate(services: EdgeServices, scope: Scope) -> None:
-    """Check a request's credential before its body is read (the boundary calls it):
-    an anonymous or forged one is 401 before the edge reads a byte of the body. The
-    principal is kept in the scope, so the route does not check it twice."""
-    request = Request(scope)
-    scope[PRINCIPAL_KEY] = await _principal(services, request.headers.get("authorization"),
-                                            request.headers.get("X-Dev-Tenant"))
+async def authenticate(services: EdgeServices, scope: Scope) -> str:
+    """Check a request's credential before its body is read or its rate counted (the
+    boundary calls it): an anonymous or forged one is 401 before the edge does any work
+    for it. The principal is kept in the scope, so the route does not check it twice;
+    returned: who it is, ``tenant:user``."""
+    principal = scope.get(PRINCIPAL_KEY)
+    if not isinstance(principal, Principal):
+        request = Request(scope)
+        principal = await _principal(services, request.headers.get("authorization"),
+                                     request.headers.get("X-Dev-Tenant"))
+        scope[PRINCIPAL_KEY] = principal
+    return f"{principal.tenant_id}:{principal.user_id}"
 
 
 async def _principal(services: EdgeServices, authorization: str | None,

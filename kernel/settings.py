@@ -302,6 +302,13 @@ class Settings(BaseSettings):
                                              "client address may hold open (the peers of "
                                              "TRUSTED_PROXIES excepted); a request on one "
                                              "more gets 429 (probes excepted)")
+    stream_reads_per_minute: int = Field(120, ge=1, description="answer streams one user "
+                                         "may open a minute on one edge (reconnects and "
+                                         "resumes included); more get 429")
+    cancels_per_minute: int = Field(60, ge=1, description="answers one user may cancel a "
+                                    "minute on one edge; more get 429")
+    refreshes_per_minute: int = Field(60, ge=1, description="token refreshes from one "
+                                      "client address a minute on one edge; more get 429")
     allow_insecure_dev_auth_on_network: bool = Field(
         False, description="let AUTH=dev (no credentials: anyone reaching the port is a "
         "user of any tenant) bind to a non-loopback HOST; otherwise the edge refuses to "

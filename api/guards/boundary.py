@@ -11,6 +11,9 @@ A plain ASGI middleware (no BaseHTTPMiddleware: SSE streams untouched, no extra 
   ``Content-Length`` says: 413 once over the limit, before anything parses them;
 - JSON nested deeper than :data:`~api.guards.depth.MAX_JSON_DEPTH` is 400 (the parsers
   would recurse), found by a scan linear in the body (:mod:`api.guards.depth`);
+- with credentials, the credential is checked before a body is read (401 for the
+  price of the headers), and the routes cheap to ask and costly to answer are rate
+  limited per caller (:mod:`api.guards.throttle`, 429);
 - at most ``max_in_flight`` requests at once (503 beyond, probes excepted), a user's
   streams capped (:mod:`api.guards.slots`, 429), and a stream whose reader stops reading for
   ``send_timeout_s`` is dropped, so a slow reader holds nothing for long.
@@ -25,11 +28,14 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_body
+from api.guards.clients import Networks, client_address
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
 from api.guards.slots import SLOTS_KEY, StreamSlots, user_of
+from api.guards.throttle import RouteThrottle
 from api.openapi import is_public
 from kernel.errors import ChatstreamError
 
@@ -49,9 +55,13 @@ class Boundary:
     max_in_flight: int = 1000
     send_timeout_s: float = 30.0
     slots: StreamSlots | None = None
-    # Checks a request's credential (401 as an ApiError) before its body is read; None:
-    # no credentials here (AUTH=dev).
-    authenticate: Callable[[Scope], Awaitable[None]] | None = None
+    # Checks a request's credential (401 as an ApiError) before its body is read or its
+    # rate counted, and says who it is; None: no credentials here (AUTH=dev).
+    authenticate: Callable[[Scope], Awaitable[str]] | None = None
+    # Rates of routes cheap to ask and costly to answer, per caller (api/guards/throttle.py).
+    throttles: tuple[RouteThrottle, ...] = ()
+    # The reverse proxies whose X-Forwarded-For names the caller's address.
+    trusted: Networks = ()
 
 
 # Always answered, even at the in-flight cap: orchestrators must see the edge is alive.
@@ -148,6 +158,11 @@ class BoundaryMiddleware:
                 await refuse(send, 403, "cross_origin", "requests from other sites are "
                               "refused by a dev-mode edge")
                 return
+        for rule in self.boundary.throttles:
+            if rule.matches(scope["method"], scope["path"]):
+                if not await self._within_rate(rule, scope, send):
+                    return
+                break
         length = headers.get(b"content-length", b"")
         has_body = b"chunked" in headers.get(b"transfer-encoding", b"").lower() or (
             bool(length) and length != b"0")
@@ -198,6 +213,28 @@ class BoundaryMiddleware:
                           f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return
         await self._serve(scope, _replay(body, receive), send)
+
+    async def _within_rate(self, rule: RouteThrottle, scope: Scope, send: Send) -> bool:
+        """Counts the request against its caller's rate (429 past it): the caller is its
+        user (after its credential is checked), or its address."""
+        if rule.by_user and self.boundary.authenticate is not None:
+            try:
+                caller = await self.boundary.authenticate(scope)
+            except ApiError as exc:
+                await refuse(send, exc.status, exc.code, exc.message, close=False,
+                             headers=exc.headers)
+                return False
+            except ChatstreamError:
+                return True  # the store cannot tell now: the route answers 503
+        else:
+            caller = client_address(HTTPConnection(scope), self.boundary.trusted)
+        wait = rule.throttle.take(f"{rule.name}:{caller}")
+        if wait is None:
+            return True
+        await refuse(send, 429, "rate_limited", f"at most {rule.throttle.per_minute} "
+                     f"{rule.name} a minute; retry in {wait}s", retry_after=str(wait),
+                     close=False)
+        return False
 
     async def _authenticated(self, scope: Scope, send: Send) -> bool:
         """The credential, checked before a byte of the body is read: an anonymous 1 MiB

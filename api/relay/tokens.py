@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 
 # Clocks of edges and brokers differ a little: look this much before a request's id time.
 _SKEW_MS = 5_000
+# A request is in the log within this long of its id's time (minted, then published at
+# once, retries included): a search for it reads no further.
+_PUBLISHED_WITHIN_MS = 60_000
+# Ids the log was searched for in vain, remembered so asking again costs no search.
+_ABSENT_S = 60.0
+_ABSENT_MAX = 10_000
 
 
 # Answers read from the log on demand at once.
@@ -79,6 +85,7 @@ class TokenRelay:
         self._bytes = 0
         self._seeks: dict[str, asyncio.Task[None]] = {}
         self._seek_slots = asyncio.Semaphore(_MAX_SEEKS)
+        self._absent: OrderedDict[str, float] = OrderedDict()
         self._view: TopicView | None = None
 
     async def start(self, timeout_s: float = 60.0) -> None:
@@ -206,12 +213,15 @@ class TokenRelay:
         if since is None or since < now_ms - self.limits.lookback_s * 1000 \
                 or since > now_ms + _SKEW_MS:
             return None  # not an id this system minted lately: only the store can tell
+        if self._absent.get(request_id, 0.0) > time.monotonic():
+            return None  # searched for lately, in vain
         async with self._seek_slots:
             found = self.get(request_id)  # another reader may have found it meanwhile
             if found is not None:
                 return found
             request = await self._find_request(request_id, since - _SKEW_MS)
             if request is None:
+                self._remember_absent(request_id)
                 return None
             found = self.get(request_id)
             if found is not None:
@@ -234,9 +244,26 @@ class TokenRelay:
                 waiter.cancel()
             return stream
 
+    def _remember_absent(self, request_id: str) -> None:
+        self._absent[request_id] = time.monotonic() + _ABSENT_S
+        self._absent.move_to_end(request_id)
+        while len(self._absent) > _ABSENT_MAX:
+            self._absent.popitem(last=False)
+
     async def _find_request(self, request_id: str, since_ms: int) -> MessageReceived | None:
+        """The request, read from the log from ``since_ms`` on; the search stops once
+        every partition is past the time by which it would have been published, so an
+        unknown id costs a minute of requests at most, not the whole look-back."""
         wanted = request_id.encode()
+        until = since_ms + 2 * _SKEW_MS + _PUBLISHED_WITHIN_MS
+        partitions = await self._runtime.partition_count(REQUESTS)
+        past: set[int] = set()
         async for record in self._runtime.scan(REQUESTS, since_ms):
+            if record.timestamp_ms > until:
+                past.add(record.partition)
+                if len(past) >= partitions:
+                    return None
+                continue
             if request_of(record) != wanted:
                 continue
             try:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -228,6 +231,39 @@ async def test_ids_not_minted_lately_are_not_looked_up() -> None:
     async with _edge(rt, 0) as relay:
         assert await relay.find("not-a-uuid") is None
         assert await relay.find("00000000-0000-4000-8000-000000000000") is None
+
+
+def _id_at(ms: int) -> str:
+    """An id minted at ``ms`` (Unix milliseconds), as a client could forge one."""
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (0b10 << 62) | 12345))
+
+
+async def test_an_unknown_id_costs_little_of_the_log_then_nothing() -> None:
+    """#26 (found by reading): an id no request has cost a search of the whole look-back
+    of chat.requests.v1, every time it was asked for. Now the search stops where the
+    request would have been published by, and an id searched for in vain is remembered."""
+    rt = EmbeddedRuntime(partitions=1)  # one partition: the count is the search's alone
+    await rt.start()
+    for i in range(200):
+        await rt.publisher.publish(REQUESTS, f"t:c{i}", _request(None))
+    read = 0
+    scan = rt.scan
+
+    async def counted(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        nonlocal read
+        async for record in scan(*args, **kwargs):
+            read += 1
+            yield record
+
+    rt.scan = counted  # type: ignore[method-assign]
+    async with _edge(rt, 0) as relay:
+        forged = _id_at(int(time.time() * 1000) - 300_000)  # five minutes ago
+        assert await relay.find(forged) is None
+        assert read == 1  # the first record read is past the window: the search ends
+        read = 0
+        for _ in range(5):
+            assert await relay.find(forged) is None
+        assert read == 0  # remembered: no search at all
 
 
 def test_a_dead_lettered_request_ends_with_an_error_and_no_restart() -> None:
