@@ -104,3 +104,19 @@ async def phone(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
     async for p in _page(browser, request, tmp_path, web_stack,
                          extra_http_headers={"X-Dev-Tenant": tenant}, **PHONE):
         yield p
+
+
+@pytest.fixture(params=["desktop", "phone"])
+async def device(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path,
+                 web_stack: Stack, tenant: str) -> AsyncIterator[Page]:
+    """The page on a desktop, then on a phone (a test that runs on both)."""
+    options: dict[str, object] = {"viewport": DESKTOP} if request.param == "desktop" \
+        else dict(PHONE)
+    async for p in _page(browser, request, tmp_path, web_stack,
+                         extra_http_headers={"X-Dev-Tenant": tenant}, **options):
+        yield p
+
+
+def on_phone(page: Page) -> bool:
+    size = page.viewport_size
+    return size is not None and size["width"] < 760

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.support.stacks import Stack, start_stack
 from tests.tenancy.support import JWT_ENV, bootstrap, login
@@ -100,6 +100,32 @@ async def test_sign_out_returns_to_the_sign_in_form(jpage: Page, jwt_stack: Stac
     await jpage.get_by_role("button", name="Sign out").click()
     await expect(jpage.get_by_role("dialog", name="Sign in to chatstream")).to_be_visible()
     await expect(jpage.locator("#conversations li")).to_have_count(0)
+
+
+async def test_whoever_signs_in_next_starts_on_a_new_chat_with_the_box_focused(
+        jpage: Page, jwt_stack: Stack, user: tuple[str, str], tiny_user: str) -> None:
+    await signed_in(jpage, jwt_stack.url, user[1])
+    await wait_finished(await send(jpage, "The owner's private note."))
+    theirs = conversation_id(jpage)
+    await jpage.get_by_role("button", name="Sign out").click()
+    dialog = jpage.get_by_role("dialog", name="Sign in to chatstream")
+    await dialog.get_by_label("Email").fill(tiny_user)
+    await dialog.get_by_label("Password").fill(PASSWORD)
+
+    async def slowly(route: Route) -> None:  # the list takes a moment: time to type
+        await asyncio.sleep(1.0)
+        await route.continue_()
+
+    await jpage.route("**/v1/conversations", slowly)
+    await dialog.get_by_role("button", name="Sign in").click()
+    await expect(dialog).to_be_hidden()
+    await jpage.keyboard.type("Typed while the page loads")
+    await expect(jpage.locator("#who-text")).to_contain_text(tiny_user)
+    await expect(jpage).to_have_url(re.compile(r"#/$"))
+    await expect(jpage.get_by_label("Message", exact=True)).to_have_value(
+        "Typed while the page loads")
+    await expect(jpage.locator("#notice")).not_to_contain_text("does not exist")
+    await expect(jpage.locator(f"a[data-id='{theirs}']")).to_have_count(0)
 
 
 async def test_a_reused_refresh_token_signs_the_user_out(jpage: Page, jwt_stack: Stack,
@@ -202,7 +228,10 @@ async def test_usage_counts_messages_and_a_429_says_which_limit_and_when(
     await expect(notice).to_contain_text("It resets in")
     await jpage.get_by_role("button", name="Usage and keys").click()
     meter = jpage.locator("li.meter[data-limit=messages]")
-    await expect(meter).to_contain_text("2 of 2")
+    # A plan is the whole tenant's: the meter says so, beside the caller's own share.
+    await expect(meter).to_contain_text("team 2 of 2 · you 2")
+    await expect(jpage.locator("#usage-plan")).to_contain_text(
+        re.compile(r"the use of everyone in t[0-9a-f]{8}, and yours"))
 
 
 async def test_api_keys_are_shown_once_listed_and_revoked(jpage: Page, jwt_stack: Stack,
