@@ -147,12 +147,17 @@ export class Chat {
     });
   }
 
-  /** A new conversation's title is written by the model after its first answer. */
+  /** A new conversation's title is written by the model after its first answer: the
+   *  list is read again until it shows, and the other tabs are told. */
   async awaitTitle(cid) {
+    if (this.ui.title(cid) !== DEFAULT_TITLE) return;
     for (const wait of TITLE_POLLS_MS) {
-      if (this.ui.title(cid) !== DEFAULT_TITLE) return;
       await new Promise((resolve) => setTimeout(resolve, wait));
       await this.ui.refreshList();
+      if (this.ui.title(cid) !== DEFAULT_TITLE) {
+        listChanged();
+        return;
+      }
     }
   }
 
