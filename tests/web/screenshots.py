@@ -6,6 +6,7 @@ in a scratch directory, fills it with a document and two answers, and writes des
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -14,18 +15,25 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from harness.process import ChatstreamProcess
 from tests.support.browser import launch
+from tests.support.documents import make_paged_pdf
 from tests.web import screenshots_accounts
 from tests.web.chat import answers, open_page, send, wait_finished
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
-NOTES = """Staff notes of the Quorvane lighthouse.
+NOTES = make_paged_pdf([
+    ["Staff notes of the Quorvane lighthouse.", "",
+     "The Quorvane lighthouse keeper is Teodric Ashmole.",
+     "He has kept the light since 1994."],
+    ["The lamp is lit at dusk and trimmed at midnight.",
+     "The fog horn sounds every thirty seconds when visibility",
+     "falls below two nautical miles."]])
 
-The Quorvane lighthouse keeper is Teodric Ashmole. He has kept the light since 1994.
+TRIP = """# Skerry trip
 
-The lamp is lit at dusk and trimmed at midnight; the fog horn sounds every thirty seconds
-when visibility falls below two nautical miles.
+We camp on the north shore of the Skerry, above the shingle beach, two nights.
+The ferry back leaves at four on Sunday.
 """
 
 CODE = """Here is the backoff rule for the **billing** service:
@@ -75,24 +83,65 @@ async def take(out: Path, url: str, browser: Browser) -> list[Path]:
 
     page = await _new_page(browser, url, DESKTOP, "light")
     await page.get_by_label("Upload a document").set_input_files(files=[{
-        "name": "quorvane-notes.txt", "mimeType": "text/plain", "buffer": NOTES.encode()}])
-    row = page.locator("#documents li", has_text="quorvane-notes.txt")
+        "name": "quorvane-notes.pdf", "mimeType": "application/pdf", "buffer": NOTES}])
+    row = page.locator("#documents li", has_text="quorvane-notes.pdf")
     await expect(row).to_have_attribute("data-status", "ready", timeout=90_000)
     await wait_finished(await send(page, "Who is the keeper of the Quorvane lighthouse?"))
     await wait_finished(await send(page, CODE))
-    await wait_finished(await send(page, "When is the lamp lit at the Quorvane lighthouse?"))
+    await wait_finished(await send(page, "When is the lamp lit at the lighthouse?"))
+    # An edit of the last question: two versions of it.
+    await page.locator("article.msg.user").last.get_by_role(
+        "button", name="Edit this message").click()
+    await page.get_by_label("Edited message").fill(
+        "When is the lamp lit at the Quorvane lighthouse?")
+    await page.get_by_label("Edited message").press("Enter")
+    await expect(page.locator(".version-count")).to_have_text("2 / 2")
+    await expect(answers(page).last).to_have_attribute("data-state", "done", timeout=60_000)
     fragment = page.url.split("/", 3)[3]
     await _settle(page)
     await shot(page, "chat-desktop-light")
+
+    await answers(page).first.get_by_role(
+        "button", name=re.compile(r"quorvane-notes\.pdf page 1")).click()
+    await expect(page.locator("#passage-text mark").first).to_be_visible()
+    await shot(page, "chat-source")
+    await page.keyboard.press("Escape")
+
+    await page.get_by_label("Search conversations").fill("lamp")
+    await expect(page.locator("#search-results")).to_be_visible()
+    await _settle(page)
+    await shot(page, "chat-search")
+    await page.get_by_label("Search conversations").fill("")
+
+    await page.get_by_role("button", name="Conversation settings").click()
+    settings = page.get_by_role("dialog", name="Conversation settings")
+    await settings.get_by_label("System prompt").fill(
+        "Answer as the lighthouse keeper would, in two sentences at most.")
+    await settings.get_by_label("Temperature").fill("0.3")
+    await shot(page, "chat-settings")
+    await page.keyboard.press("Escape")
 
     dark = await _new_page(browser, url, DESKTOP, "dark", fragment)
     await _settle(dark)
     await shot(dark, "chat-desktop-dark")
 
+    attach = await _new_page(browser, url, DESKTOP, "dark")
+    await attach.locator("#attach-input").set_input_files(files=[{
+        "name": "skerry-trip.md", "mimeType": "text/markdown", "buffer": TRIP.encode()}])
+    chip = attach.locator("#attachments li", has_text="skerry-trip.md")
+    await expect(chip).to_have_attribute("data-status", "ready", timeout=90_000)
+    await wait_finished(await send(attach, "Where do we camp on the Skerry trip?"))
+    await expect(attach.get_by_role("heading", level=1)).not_to_have_text("New conversation")
+    await _settle(attach)
+    await shot(attach, "chat-attach")
+
     for scheme in ("light", "dark"):
         phone = await _new_page(browser, url, PHONE, scheme, fragment)
         await _settle(phone)
         await shot(phone, f"chat-phone-{scheme}")
+    await phone.get_by_role("button", name="More actions").click()
+    await shot(phone, "chat-phone-actions-dark")
+    await phone.keyboard.press("Escape")
     await phone.get_by_role("button", name="Conversations and documents").click()
     await expect(phone.get_by_role("complementary")).to_be_visible()
     await expect(phone.locator("#sidebar")).to_have_css("transform", "none")  # slid in

@@ -66,7 +66,8 @@ async def take(out: Path, browser: Browser) -> list[Path]:
             await page.keyboard.press("Escape")
 
             await page.get_by_role("button", name="Usage and keys").click()
-            await page.get_by_label("Name").fill("laptop")
+            await page.get_by_role("dialog", name="Usage and API keys").get_by_label(
+                "Name").fill("laptop")
             await page.get_by_role("button", name="Create key").click()
             await expect(page.locator("#key-secret code")).to_be_visible()
             await shot(page, "account-usage-keys")

@@ -134,8 +134,9 @@ async def test_an_answer_under_way_shows_in_another_tab_with_stop(
     await expect(seen).to_have_attribute("data-state", "streaming")
     await expect(other.get_by_role("button", name="Stop")).to_be_visible()
     await expect(other.get_by_role("button", name="Send", exact=True)).to_be_disabled()
-    await wait_finished(seen)
-    await wait_finished(answer)
+    await other.get_by_role("button", name="Stop").click()  # stops it for both tabs
+    await wait_finished(seen, "stopped")
+    await wait_finished(answer, "stopped")
     assert await text_of(seen) == await text_of(answer)
     await expect(other.get_by_role("button", name="Send", exact=True)).to_be_enabled()
 

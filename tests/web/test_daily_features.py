@@ -335,8 +335,11 @@ async def test_a_conversation_is_exported_as_markdown_and_json(
 async def test_jump_to_latest_brings_back_the_end(page: Page, web_stack: Stack,
                                                   api: httpx.AsyncClient) -> None:
     cid = await create(api, title="Long notes")
-    for i in range(8):
-        await ask(api, cid, f"Note {i}: the quay is busy at {i + 6} in the morning.")
+    for i in range(8):  # answered one after another, read once all are stored
+        r = await api.post(f"/v1/conversations/{cid}/messages", json={
+            "text": f"Note {i}: the quay is busy at {i + 6} in the morning."})
+        assert r.status_code == 202, r.text
+    await stored(api, cid, 16)
     await page.set_viewport_size({"width": 1280, "height": 500})
     await open_page(page, web_stack.url, f"#/c/{cid}")
     jump = page.get_by_role("button", name="Jump to latest")

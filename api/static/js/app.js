@@ -19,7 +19,7 @@ import { MemoryPanel } from "./memory.js";
 import { userView } from "./message-view.js";
 import { Models } from "./models.js";
 import { notify } from "./notice.js";
-import { addMessageFields, emit, on, state } from "./page.js";
+import { addMessageFields, emit, mount, on, state } from "./page.js";
 import { PageByUrl } from "./pages.js";
 import { Settings } from "./settings.js";
 import { Sharing, showShared, tokenFromHash } from "./share.js";
@@ -104,6 +104,7 @@ const composer = new Composer({
 const assistant = new AssistantPanel($("model"), $("composer"), $("message"), notify);
 const memory = new MemoryPanel(document.querySelector(".who-actions"), $("composer-tools"),
                                notify, () => state.cid);
+mount("composer", $("temporary-chat").closest("label"), 40); // beside the model, not Send
 addMessageFields(() => assistant.extra());
 addMessageFields(() => memory.extra());
 // A conversation made for a first message keeps the switch as it was set for it.

@@ -51,9 +51,11 @@ function words(text) {
   return new Set((text.toLowerCase().match(WORD) ?? []));
 }
 
-/** The passage's sentences, each marked when the answer shares enough words with it. */
-export function markedPassage(text, answer) {
+/** The passage's sentences, each marked when the answer shares enough words with it
+ *  (the document's title left out: an answer may name it, as the offline model does). */
+export function markedPassage(text, answer, title = "") {
   const wanted = words(answer);
+  for (const w of words(title)) wanted.delete(w);
   const sentences = text.split(/(?<=[.!?])\s+/);
   const scores = sentences.map((s) => [...words(s)].filter((w) => wanted.has(w)).length);
   const best = Math.max(0, ...scores);
@@ -80,7 +82,7 @@ async function showPassage(citation, answer) {
     const passage = await api.getPassage(citation.document_id, citation.chunk);
     const where = label({ ...citation, page: passage.page ?? citation.page });
     $("passage-where").textContent = `${capital(where)} of ${passage.title}`;
-    body.replaceChildren(markedPassage(passage.text, answer));
+    body.replaceChildren(markedPassage(passage.text, answer, passage.title));
     body.querySelector("mark")?.scrollIntoView({ block: "center" });
   } catch (exc) {
     body.replaceChildren(el("span", "muted", exc.status === 404

@@ -37,7 +37,8 @@ export class Composer {
     });
     this.input.addEventListener("input", () => this.changed());
     this.wireAttach();
-    on("conversation", () => this.attachments.load());
+    // A conversation this page just made has nothing attached yet but what is uploading.
+    on("conversation", ({ created }) => created || this.attachments.load());
     on("session", ({ me }) => {
       this.max = me.max_message_chars ?? DEFAULT_MAX_CHARS;
       this.changed();
