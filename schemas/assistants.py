@@ -20,6 +20,7 @@ from schemas.options import ToolSpec
 __all__ = (
     "ASSISTANT_MODEL_PREFIX",
     "BUILTIN_VARIABLES",
+    "MAX_VERSION",
     "NAME_PATTERN",
     "AssistantCreate",
     "AssistantDiff",
@@ -39,6 +40,8 @@ __all__ = (
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+MAX_VERSION = 2**31 - 1
+"""The highest version number: the stores keep it as a 32-bit integer."""
 ASSISTANT_MODEL_PREFIX = "assistant:"
 """``model: "assistant:support-bot"`` on the OpenAI routes names an assistant."""
 
@@ -154,7 +157,8 @@ class AssistantPublished(Envelope, frozen=True):
 def parse_ref(value: str) -> tuple[str, int | None]:
     """``support-bot`` or ``support-bot@3`` as (name, version or None)."""
     name, at, version = value.partition("@")
-    if not re.fullmatch(NAME_PATTERN, name) or (at and not version.isdigit()):
+    if not re.fullmatch(NAME_PATTERN, name) or (at and not (
+            re.fullmatch(r"[1-9][0-9]{0,9}", version) and int(version) <= MAX_VERSION)):
         raise ValueError(f"{value!r} is not an assistant name (optionally @version)")
     return name, int(version) if at else None
 
@@ -195,7 +199,8 @@ class AssistantDiff(BaseModel):
 
 
 class ConversationAssistantSet(_In):
-    version: int | None = Field(None, ge=1, description="empty: the newest version")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION,
+                                description="empty: the newest version")
 
 
 class ConversationAssistant(BaseModel):

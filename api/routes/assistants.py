@@ -5,7 +5,9 @@ assistants.v1; a conversation keeps the version it started with until it is move
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.assistants.service import Assistants
 from api.assistants.use import AssistantRefused, find_version
@@ -14,6 +16,7 @@ from api.errors import ApiError
 from api.services import EdgeServices
 from kernel.templates import TemplateError, check_template
 from schemas.assistants import (
+    MAX_VERSION,
     AssistantCreate,
     AssistantDiff,
     AssistantList,
@@ -33,6 +36,9 @@ router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
 conversation_router = APIRouter(prefix="/v1/conversations", tags=["assistants"])
 
 _PUBLISH_TRIES = 5
+
+# A version number as a query parameter: 1 to what the stores hold.
+Version = Annotated[int, Query(ge=1, le=MAX_VERSION)]
 
 
 def _assistants(services: EdgeServices) -> Assistants:
@@ -123,13 +129,13 @@ async def create_assistant(body: AssistantCreate, services: ServicesDep,
 
 @router.get("/{name}", response_model=AssistantOut)
 async def get_assistant(name: str, services: ServicesDep, principal: PrincipalDep,
-                        version: int | None = None) -> AssistantOut:
+                        version: Version | None = None) -> AssistantOut:
     return _out(await _version(services, principal, name, version), principal)
 
 
 @router.put("/{name}", response_model=AssistantOut)
 async def edit_assistant(name: str, body: AssistantSpec, services: ServicesDep,
-                         principal: AdminDep, base: int | None = None) -> AssistantOut:
+                         principal: AdminDep, base: Version | None = None) -> AssistantOut:
     """A new version with this definition. ``?base=N``: only if N is still the newest
     (409 otherwise), so an edit never silently overwrites another admin's."""
     _check(services, body)
@@ -175,7 +181,7 @@ async def list_versions(name: str, services: ServicesDep, principal: PrincipalDe
 
 
 @router.get("/{name}/diff", response_model=AssistantDiff)
-async def compare_versions(name: str, base: int, other: int, services: ServicesDep,
+async def compare_versions(name: str, base: Version, other: Version, services: ServicesDep,
                            principal: AdminDep) -> AssistantDiff:
     """What changed from version ``base`` to version ``other``, field by field."""
     a = await _version(services, principal, name, base)
