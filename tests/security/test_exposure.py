@@ -69,16 +69,37 @@ async def test_a_cross_site_page_is_refused(dev_edge: Edge) -> None:
     ("/v1/chat/completions", "multipart/form-data; boundary=x",
      '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n'),
     ("/v1/conversations", "text/plain", '{"title": "csrf"}'),
-    ("/v1/documents", "application/json", '{"file": "x"}'),
+    # The upload route takes multipart and, for a page by URL, JSON (a preflight).
+    ("/v1/documents", "text/plain", '{"url": "https://example.com/"}'),
+    ("/v1/documents", "application/x-www-form-urlencoded", "url=https://example.com/"),
+    ("/v1/documents", "application/xml", "<url>https://example.com/</url>"),
 ])
 async def test_bodies_of_another_type_are_415(dev_edge: Edge, path: str, content_type: str,
                                               body: str) -> None:
     """A cross-site form or `fetch(..., {mode: "no-cors"})` can only send these types;
     none of them is served, so none of them publishes anything."""
     async with httpx.AsyncClient(base_url=dev_edge.url, timeout=30) as c:
-        before = (await c.get("/v1/conversations", params={"limit": 200})).json()["data"]
+        before = await _published(c)
         r = await c.post(path, content=body, headers={"Content-Type": content_type})
         assert r.status_code == 415, r.text
         assert r.json()["error"]["code"] == "unsupported_media_type"
-        after = (await c.get("/v1/conversations", params={"limit": 200})).json()["data"]
-        assert after == before
+        assert await _published(c) == before
+
+
+async def test_json_on_the_upload_route_is_read_as_a_page_by_url(dev_edge: Edge) -> None:
+    """JSON is the upload route's other body (a page by URL, #30): read as that, so a
+    body without a url is refused for what it lacks, not for its type."""
+    async with httpx.AsyncClient(base_url=dev_edge.url, timeout=30) as c:
+        before = await _published(c)
+        r = await c.post("/v1/documents", json={"file": "x"})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "invalid_body"
+        assert "url" in r.json()["error"]["message"]
+        assert await _published(c) == before
+
+
+async def _published(c: httpx.AsyncClient) -> tuple[object, object]:
+    """The caller's conversations and documents."""
+    conversations = await c.get("/v1/conversations", params={"limit": 200})
+    documents = await c.get("/v1/documents", params={"limit": 500})
+    return conversations.json()["data"], documents.json()["data"]
