@@ -43,6 +43,7 @@ from agents.embedders.onnx import OnnxEmbedder, minilm_files  # noqa: E402
 from agents.ingestion.extract import extract_text  # noqa: E402
 from agents.ingestion.split import split_passages  # noqa: E402
 from kernel.settings import Settings  # noqa: E402
+from schemas.scopes import TENANT as LIBRARY  # noqa: E402
 from stores.vectors.base import Hit, IndexedChunk, VectorIndex  # noqa: E402
 from stores.vectors.embedded import EmbeddedVectorIndex  # noqa: E402
 
@@ -118,7 +119,7 @@ async def index_passages(index: VectorIndex, embedder: Embedder,
         cpu += time.process_time() - began
         await index.upsert([
             IndexedChunk(tenant_id=TENANT, document_id=doc, chunk=n, title=doc, text=text,
-                         vector=vector)
+                         vector=vector, scope=LIBRARY.key)
             for (doc, n, text), vector in zip(batch, vectors, strict=True)])
     return cpu
 
@@ -136,7 +137,7 @@ async def evaluate(index_name: str, index: VectorIndex, embedder: Embedder,
         ranks: dict[int, int | None] = {}
         started = time.perf_counter()
         for q, vector in zip(questions, vectors, strict=True):
-            hits = await index.search(TENANT, q.question, vector, conversation_id=None,
+            hits = await index.search(TENANT, q.question, vector, scope=LIBRARY.key,
                                       limit=K, alpha=alpha)
             ranks[q.id] = rank_of(hits, q)
         elapsed_ms = (time.perf_counter() - started) * 1000 / len(questions)
