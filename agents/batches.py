@@ -42,6 +42,12 @@ _BATCH_CONVERSATION = re.compile(r"^batch-(?P<batch>.+)-(?P<index>\d+)$")
 # Prompts fed but unanswered are given up on after this, so a lost answer cannot stall
 # the batch forever (it shows as missing in the results).
 _ITEM_TIMEOUT_S = 300.0
+# An interactive answer is deferred to for this long at most. One that fails ends on the
+# token topic only (which the feeder does not read: every token of every answer), never
+# on chat.responses.v1, so a request unanswered this long is taken as ended; else each
+# upstream error would slow every batch to one prompt per ``starve_s`` for minutes. An
+# answer streaming longer still has batches fed one at a time while chat goes on.
+_ANSWER_WAIT_S = 60.0
 _QUIET_S = 2.0
 # Memory bounds of a feeder's view of the status topic: answered prompts of the batches
 # with the most recent news (a batch fed again after a crash skips those), and cancels.
@@ -74,9 +80,9 @@ class _Progress:
             now = self.last_interactive = time.monotonic()
             self.interactive[event.request_id] = now
             # One stale entry dropped per request: the dict cannot grow faster than it
-            # shrinks, so it holds at most the requests of the last _ITEM_TIMEOUT_S.
+            # shrinks, so it holds at most the requests of the last _ANSWER_WAIT_S.
             oldest = next(iter(self.interactive))
-            if now - self.interactive[oldest] > _ITEM_TIMEOUT_S:
+            if now - self.interactive[oldest] > _ANSWER_WAIT_S:
                 del self.interactive[oldest]  # its answer was lost or not for us to see
 
     async def on_response(self, event: ResponseCompleted) -> None:
@@ -86,7 +92,7 @@ class _Progress:
     def interactive_busy(self) -> bool:
         now = time.monotonic()
         for rid, seen in list(self.interactive.items()):
-            if now - seen > _ITEM_TIMEOUT_S:
+            if now - seen > _ANSWER_WAIT_S:
                 del self.interactive[rid]  # its answer was lost or not for us to see
         return bool(self.interactive)
 

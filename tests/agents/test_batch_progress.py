@@ -38,4 +38,21 @@ async def test_requests_whose_answer_never_came_are_forgotten(
         await progress.on_request(MessageReceived(
             tenant_id="t", request_id=f"r{n}", message_id=f"m{n}", conversation_id="c",
             user_id="u", text="hi", model="local"))
-    assert len(progress.interactive) <= batches._ITEM_TIMEOUT_S / 10 + 2
+    assert len(progress.interactive) <= batches._ANSWER_WAIT_S / 10 + 2
+
+
+async def test_a_failed_interactive_answer_holds_batches_back_a_minute_at_most(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed answer sends nothing to chat.responses.v1 (its end is on the token topic):
+    the feeder defers to it a minute at most, not for the five minutes a batch prompt is
+    waited for, which left each batch at one prompt per 5 s after any upstream error."""
+    clock = [1000.0]
+    monkeypatch.setattr(batches.time, "monotonic", lambda: clock[0])
+    progress = batches._Progress()
+    await progress.on_request(MessageReceived(
+        tenant_id="t", request_id="failed", message_id="m", conversation_id="c",
+        user_id="u", text="hi", model="local"))
+    clock[0] += 30
+    assert progress.interactive_busy()
+    clock[0] += 31
+    assert not progress.interactive_busy()
