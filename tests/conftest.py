@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -92,8 +93,13 @@ def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as c:
+async def client(stack: Stack, request: pytest.FixtureRequest
+                 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The dev user's client; under ``own_tenant``, in a tenant of the test's own, so what
+    other tests upload or said to memory is neither cited nor recalled in its answers."""
+    own = request.node.get_closest_marker("own_tenant") is not None
+    headers = {"X-Dev-Tenant": f"t-{uuid.uuid4().hex[:10]}"} if own else {}
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30, headers=headers) as c:
         yield c
 
 

@@ -6,6 +6,11 @@ A passage is kept when it shares a content word with the message or, found by me
 alone, when its cosine similarity reaches ``min_similarity``: without that floor every
 message would cite the nearest passage, however unrelated. Only documents whose status
 is ``ready`` are cited, so a deleted document is never cited even if its chunks linger.
+
+A memory is a fact about its user, so it is recalled only into a message that speaks of
+its user (``speaks_of_user``) and only by meaning (its similarity reaches the floor): one
+word shared with a one-line fact says little ("What colour is the bridge painted?" is not
+about the user's favourite colour).
 """
 
 from __future__ import annotations
@@ -22,17 +27,30 @@ from schemas.scopes import TENANT, Scope
 from stores.documents.base import Document, DocumentStore
 from stores.memories.base import MEMORY_TITLE, memory_scope
 from stores.vectors.base import DEFAULT_ALPHA, Hit, VectorIndex
-from stores.vectors.text import content_words
+from stores.vectors.text import content_words, words
 
-__all__ = ("IndexedPassages", "scopes_of")
+__all__ = ("IndexedPassages", "scopes_of", "speaks_of_user")
 
 log = logging.getLogger(__name__)
 
 MEMORIES_RECALLED = 3
 """A user's memories recalled into one prompt at most (the most relevant)."""
 
+# Words by which a message speaks of the one who sends it (English, French, Spanish,
+# German, Portuguese, Italian); ``words`` keeps an elided "j'" on its word.
+_FIRST_PERSON = frozenset("""
+i me my mine myself i'm i've i'd i'll je moi mon ma mes yo mí mi mis conmigo ich mich mir
+mein meine meinen meinem meiner eu meu minha meus minhas io mio mia miei mie
+""".split())
+
 # Tenants known to have had a document: bounded, the least recently asking forgotten first.
 _TENANTS_KEPT = 10_000
+
+
+def speaks_of_user(text: str) -> bool:
+    """Whether ``text`` refers to its sender (a first-person word): only then may a fact
+    about them matter to it."""
+    return any(w in _FIRST_PERSON or w.startswith(("j'", "m'")) for w in words(text))
 
 
 def scopes_of(request: MessageReceived, collections: Sequence[str] = ("library",)
@@ -66,11 +84,12 @@ class IndexedPassages:
         tenant, text = request.tenant_id, request.text
         try:
             documents = await self._has_documents(tenant)
-            if not documents and not request.memory:
+            recall = request.memory and speaks_of_user(text)
+            if not documents and not recall:
                 return []  # nothing to find: the question is not embedded for nothing
             [vector] = await self._embedder.embed([text], tenant)
             scopes = [s.key for s in scopes_of(request, collections)] if documents else []
-            if request.memory:
+            if recall:
                 scopes.append(memory_scope(request.user_id))
             found = await asyncio.gather(*(
                 self._index.search(tenant, text, vector, scope=scope,
@@ -78,9 +97,11 @@ class IndexedPassages:
                                    else limit, alpha=self._alpha)
                 for scope in scopes))
             wanted = set(content_words(text))
-            hits = [h for hits in found for h in hits if self._relevant(h, wanted)]
-            recalled = [h for h in hits if h.document_id.startswith("memory:")]
-            hits = [h for h in hits if not h.document_id.startswith("memory:")]
+            hits = [h for hits in found for h in hits]
+            recalled = [h for h in hits if h.document_id.startswith("memory:")
+                        and h.similarity >= self._min_similarity]
+            hits = [h for h in hits if not h.document_id.startswith("memory:")
+                    and self._relevant(h, wanted)]
             ready = await self._ready_documents(tenant, {h.document_id for h in hits})
         except (StoreUnavailable, ProviderError) as exc:
             # Chat goes on without documents rather than not at all.

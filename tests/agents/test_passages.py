@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from agents.embedders.hashing import HashingEmbedder
-from agents.retrieval.passages import IndexedPassages
+from agents.retrieval.passages import IndexedPassages, speaks_of_user
 from kernel.errors import StoreUnavailable
 from schemas.events import MessageReceived, utcnow
 from schemas.scopes import TENANT, Scope
 from stores.documents.base import Document, DocumentStatus
 from stores.documents.sqlite import SQLiteDocumentStore
+from stores.memories.base import Memory, memory_chunk
 from stores.vectors.base import Hit, IndexedChunk
 from stores.vectors.embedded import EmbeddedVectorIndex
 
@@ -56,10 +57,11 @@ async def add(parts: Parts, doc_id: str, texts: list[str], *, conversation_id: s
         for i, (t, v) in enumerate(zip(texts, vectors, strict=True))])
 
 
-def message(text: str, conversation_id: str = "conv-1") -> MessageReceived:
+def message(text: str, conversation_id: str = "conv-1", *,
+            memory: bool = False) -> MessageReceived:
     return MessageReceived(tenant_id="t1", request_id="r1", message_id="m1",
                            conversation_id=conversation_id, user_id="u1", text=text,
-                           model="local")
+                           model="local", memory=memory)
 
 
 async def test_conversation_documents_come_before_tenant_wide_ones(parts: Parts) -> None:
@@ -126,3 +128,36 @@ async def test_a_tenant_without_documents_is_not_embedded_for_and_a_first_upload
     await add(parts, "d1", ["The lighthouse stands on Quorvane point."])
     found = await source.search(message("Where is the lighthouse?"), 3)
     assert [p.document_id for p in found] == ["d1"] and embedder.calls == 1
+
+
+async def remember(parts: Parts, memory_id: str, text: str) -> None:
+    at = utcnow()
+    [vector] = await EMBEDDER.embed([text])
+    await parts.index.upsert([memory_chunk(Memory(
+        tenant_id="t1", user_id="u1", id=memory_id, text=text, created_at=at, updated_at=at),
+        vector)])
+
+
+async def test_a_memory_is_recalled_only_into_a_message_about_its_user(parts: Parts) -> None:
+    """A fact about the user is cited when the question is about them, never because a
+    question about something else shares a word with it (nor beside a document)."""
+    await remember(parts, "teal", "Favourite colour is teal")
+    await add(parts, "bridge", ["The Quillfeather bridge is painted cobalt green."])
+    mine = await parts.source.search(message("What is my favourite colour?", memory=True), 5)
+    assert [(p.document_id, p.title) for p in mine] == [("memory:teal", "Memory")]
+    about_a_bridge = await parts.source.search(
+        message("What colour is the Quillfeather bridge painted?", memory=True), 5)
+    assert [p.document_id for p in about_a_bridge] == ["bridge"]
+    temporary = await parts.source.search(message("What is my favourite colour?"), 5)
+    assert temporary == []
+
+
+@pytest.mark.parametrize(("text", "personal"), [
+    ("Which service do I work on?", True), ("What's my name?", True),
+    ("Recommend a restaurant for me.", True), ("Je m'appelle comment ?", True),
+    ("Wie heiße ich?", True), ("What colour is the bridge painted?", False),
+    ("Who is the keeper of the Quorvane lighthouse?", False),
+])
+def test_a_message_about_its_user_is_told_by_first_person_words(
+        text: str, personal: bool) -> None:
+    assert speaks_of_user(text) is personal

@@ -10,11 +10,16 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from harness.servers import KAFKA
 from tests.e2e.chat import Answer, ask, new_conversation, wait_for_messages
 from tests.support.documents import CORRUPT_PDF, make_paged_pdf, make_pdf, make_png
 from tests.support.stacks import Stack
+
+# Each test in a tenant of its own: the documents a test asserts are cited are the only
+# ones there, whatever other tests uploaded (or left behind when they failed).
+pytestmark = pytest.mark.own_tenant
 
 
 async def upload(client: httpx.AsyncClient, filename: str, data: bytes, content_type: str,

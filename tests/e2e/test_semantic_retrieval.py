@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 
 from stores.vectors.text import content_words
 from tests.e2e.chat import ask, new_conversation
@@ -15,6 +16,10 @@ from tests.support.stacks import Stack
 
 FACT = "Every employee of the cooperative receives wages of 3,450 euros gross at month end."
 QUESTION = "What salary do staff members get paid?"
+
+# Each test in a tenant of its own: the documents a test asserts are cited are the only
+# ones there, whatever other tests uploaded (or left behind when they failed).
+pytestmark = pytest.mark.own_tenant
 
 
 async def test_a_paraphrased_question_finds_and_cites_the_fact(

@@ -18,6 +18,10 @@ from tests.e2e.chat import ask, new_conversation
 from tests.e2e.test_knowledge import cited, wait_until_indexed
 from tests.support.stacks import Stack
 
+# Each test in a tenant of its own: the documents a test asserts are cited are the only
+# ones there, whatever other tests uploaded (or left behind when they failed).
+pytestmark = pytest.mark.own_tenant
+
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[FakeSite]:
@@ -93,7 +97,8 @@ async def test_a_page_by_url_is_fetched_cited_with_its_link_and_refetched(
     assert second in later.text and first not in later.text
 
     # The official client gets the same knowledge.
-    oai = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0)
+    oai = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev", max_retries=0,
+                             default_headers={"X-Dev-Tenant": client.headers["X-Dev-Tenant"]})
     try:
         done = await oai.chat.completions.create(
             model="local", messages=[{"role": "user",
