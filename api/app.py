@@ -40,6 +40,7 @@ from api.routes import (
     requests,
     responses,
     status,
+    users,
     web,
 )
 from api.services import EdgeServices
@@ -74,7 +75,7 @@ def create_app(services: EdgeServices) -> Edge:
     for r in (conversations.router, messages.router, requests.router, completions.router,
               models.router, documents.router, health.router, auth.router, keys.router,
               admin.router, admin.usage_router, public.router, analytics.router, batches.router,
-              embeddings.router, responses.router, me.router, status.router,
+              embeddings.router, responses.router, me.router, status.router, users.router,
               assistants.router, assistants.conversation_router, memories.router):
         app.include_router(r)
     web.mount(app)

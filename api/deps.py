@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from starlette.types import Scope
 
 from api.errors import ApiError
-from api.guards.credentials import Credentials, unauthorized
+from api.guards.credentials import Credentials
+from api.guards.sessions import Principal, identify
 from api.guards.slots import USER_KEY
 from api.services import EdgeServices
-from kernel.settings import Settings
 from stores.accounts.base import AccountStore
 from stores.conversations.base import Conversation
 
@@ -28,83 +27,33 @@ def get_services(request: Request) -> EdgeServices:
     return services
 
 
-@dataclass(frozen=True)
-class Principal:
-    tenant_id: str
-    user_id: str
-    role: str = "owner"
-    # False in dev mode: nothing is limited or counted.
-    metered: bool = False
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role in ("owner", "admin")
-
-    def is_operator(self, settings: Settings) -> bool:
-        """Sees the pipeline's status: an admin of OPERATOR_TENANT (anyone in dev mode)."""
-        return self.is_admin and (settings.auth == "dev"
-                                  or self.tenant_id == settings.operator_tenant != "")
-
-
 async def get_principal(services: Annotated[EdgeServices, Depends(get_services)],
-                        request: Request,
-                        authorization: Annotated[str | None, Header()] = None) -> Principal:
+                        request: Request) -> Principal:
     """The tenant and user come from the credential only, never from the request body."""
-    return await principal_of(services, request.scope, authorization,
-                              request.headers.get("X-Dev-Tenant"))
+    return await principal_of(services, request.scope)
 
 
-async def principal_of(services: EdgeServices, scope: Scope, authorization: str | None,
-                       dev_tenant: str | None) -> Principal:
+async def principal_of(services: EdgeServices, scope: Scope) -> Principal:
     """The caller of the request of ``scope``: the one the boundary found already, or
-    found now from its headers (``Authorization``; ``X-Dev-Tenant`` in dev mode)."""
+    found now from its headers (:func:`api.guards.sessions.identify`)."""
     found = scope.get(PRINCIPAL_KEY)
-    principal = found if isinstance(found, Principal) \
-        else await _principal(services, authorization, dev_tenant)
-    # For the boundary middleware: whose stream a streamed response is (api/guards/slots.py).
-    scope[USER_KEY] = (principal.tenant_id, principal.user_id)
-    return principal
+    if isinstance(found, Principal):
+        # For the boundary middleware: whose stream a streamed response is.
+        scope[USER_KEY] = (found.tenant_id, found.user_id)
+        return found
+    return await identify(services.settings, services.sessions, scope)
 
 
 async def authenticate(services: EdgeServices, scope: Scope) -> str:
     """Check a request's credential before its body is read or its rate counted (the
-    boundary calls it): an anonymous or forged one is 401 before the edge does any work
-    for it. The principal is kept in the scope, so the route does not check it twice;
-    returned: who it is, ``tenant:user``."""
+    boundary calls it): an anonymous, forged, revoked or out-of-scope one is refused
+    before the edge reads a byte of the body. The principal is kept in the scope, so the
+    route does not check it twice; returned: who it is, ``tenant:user``."""
     principal = scope.get(PRINCIPAL_KEY)
     if not isinstance(principal, Principal):
-        request = Request(scope)
-        principal = await _principal(services, request.headers.get("authorization"),
-                                     request.headers.get("X-Dev-Tenant"))
+        principal = await identify(services.settings, services.sessions, scope)
         scope[PRINCIPAL_KEY] = principal
     return f"{principal.tenant_id}:{principal.user_id}"
-
-
-async def _principal(services: EdgeServices, authorization: str | None,
-                     dev_tenant: str | None) -> Principal:
-    if services.settings.auth == "dev":
-        # AUTH=dev: one local user, for `chatstream up` on a laptop. The tenant is "dev"
-        # unless X-Dev-Tenant names another, to try several tenants locally (and in
-        # tests); dev mode has no credentials, so it is never for shared deployments.
-        return Principal(tenant_id=dev_tenant or "dev", user_id="dev")
-    accounts, credentials = _accounts(services)
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("send Authorization: Bearer <access token or API key>")
-    token = token.strip()
-    if token.startswith("cs_"):
-        parts = credentials.split_key(token)
-        key = await accounts.get_key(parts[0]) if parts else None
-        if parts is None or key is None or not credentials.key_matches(key.digest, parts[1]):
-            raise unauthorized("unknown API key")
-        if key.revoked:
-            raise unauthorized("this API key was revoked", "key_revoked")
-        user = await accounts.get_user(key.tenant_id, key.user_id)
-        if user is None:
-            raise unauthorized("the key's user no longer exists")
-        return Principal(user.tenant_id, user.id, user.role, metered=True)
-    claims = credentials.verify(token, "access")
-    return Principal(claims.tenant_id, claims.user_id, claims.role, metered=True)
 
 
 def _accounts(services: EdgeServices) -> tuple[AccountStore, Credentials]:

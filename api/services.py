@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from api.assistants.service import Assistants
 from api.guards.credentials import Credentials
 from api.guards.ownership import OwnershipCache
+from api.guards.sessions import Sessions
 from api.memories import MemoryPolicy
 from api.relay.tokens import TokenRelay
 from api.tenant_settings import TenantSettings
@@ -62,6 +63,8 @@ class EdgeServices:
     credentials: Credentials | None = None
     # Blocks of the limits' units this edge holds and spends (with accounts).
     leases: QuotaLeases | None = None
+    # Who a credential names, and whether it still lives (with accounts).
+    sessions: Sessions | None = None
     # The analytics group's aggregates, read from analytics.summary.v1.
     analytics: AnalyticsView | None = None
     # Batch jobs' progress and results, read from the batch topics.

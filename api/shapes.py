@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.guards.scopes import KEY_SCOPES
 from schemas.accounts import KeyOut
 from schemas.events import Citation, ToolCall
 from schemas.http import MessageOut, MessageTimings, StoredScores
@@ -33,4 +34,5 @@ def message_out(m: StoredMessage, parent_id: str | None = None) -> MessageOut:
 
 def key_out(k: ApiKey) -> KeyOut:
     return KeyOut(prefix=k.prefix, name=k.name, user_id=k.user_id, created_at=k.created_at,
-                  revoked=k.revoked)
+                  revoked=k.revoked, scopes=list(k.scopes or KEY_SCOPES),
+                  expires_at=k.expires_at)

@@ -21,6 +21,7 @@ from api.app import create_app
 from api.assistants.service import Assistants
 from api.guards.clients import networks
 from api.guards.credentials import Credentials
+from api.guards.sessions import Sessions
 from api.memories import MemoryPolicy
 from api.relay.tokens import RelayLimits, TokenRelay
 from api.services import EdgeServices
@@ -125,14 +126,17 @@ async def _edge_services(stack: contextlib.AsyncExitStack, settings: Settings,
     stack.push_async_callback(assistants.stop)
     leases = None if accounts is None else await _started(stack, QuotaLeases(
         accounts, lease_s=settings.quota_lease_s, max_block=settings.quota_lease_max))
+    credentials = Credentials(settings) if accounts else None
     return EdgeServices(settings=settings, runtime=runtime, store=backend.stores.conversations,
                         catalogue=catalogue, relay=relay, idempotency=idempotency,
                         documents=knowledge.documents if knowledge else None,
                         vectors=knowledge.index if knowledge else None,
                         embedder=knowledge.embedder if knowledge else None,
                         accounts=accounts,
-                        credentials=Credentials(settings) if accounts else None,
-                        leases=leases, analytics=view, batches=batch_view,
+                        credentials=credentials, leases=leases,
+                        sessions=Sessions(accounts, credentials, settings.session_check_s)
+                        if accounts and credentials else None,
+                        analytics=view, batches=batch_view,
                         breaker_states=breaker_states, assistants=assistants,
                         unavailable=unavailable_models(settings, catalogue))
 

@@ -6,7 +6,10 @@ Nothing reads the environment at import time; call :func:`get_settings`.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+import zlib
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +25,18 @@ from schemas.topics import ALL_TOPICS
 __all__ = ("Endpoint", "Settings", "TopicRetention", "get_settings")
 
 _DEFAULT_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev"})
+# Below this many bits, estimated from the secret's own characters, a secret is guessable
+# (`openssl rand -hex 16`, the least a 32-character rule lets through, carries about 110).
+_MIN_SECRET_BITS = 88
+
+
+def low_entropy(secret: str) -> bool:
+    """A secret whose characters carry few bits by their frequencies (32 identical
+    characters carry none), or that compresses by a quarter (a repeated pattern)."""
+    counts = Counter(secret)
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    data = secret.encode()
+    return bits < _MIN_SECRET_BITS or len(zlib.compress(data, 9)) < 0.75 * len(data)
 
 
 class Endpoint(BaseModel):
@@ -269,7 +284,20 @@ class Settings(BaseSettings):
                                         "tenants, users, JWTs and API keys")
     jwt_secret: SecretStr = Field(SecretStr(""), description="HS256 key of access and "
                                   "refresh tokens, and of API key hashes; at least 32 "
-                                  "characters, required with AUTH=jwt (never logged)")
+                                  "random characters (a secret of low entropy, such as "
+                                  "repeated characters or a repeated pattern, is refused), "
+                                  "required with AUTH=jwt (never logged)")
+    jwt_issuer: str = Field("chatstream", min_length=1, description="`iss` of the tokens "
+                            "this deployment issues; a token of another issuer is refused")
+    jwt_audience: str = Field("chatstream", min_length=1, description="`aud` of the tokens "
+                              "this deployment issues and accepts; deployments sharing a "
+                              "secret refuse each other's tokens when theirs differ")
+    session_check_s: float = Field(30.0, ge=0, le=60, description="how long an edge "
+                                   "trusts what it read of a credential's user, session "
+                                   "and API key: a logout, revoked key, removed user or "
+                                   "changed role or password takes effect on other edges "
+                                   "within this time (at once on the edge that made it), "
+                                   "open streams included")
     max_concurrent_requests: int = Field(1000, ge=1, description="requests one edge "
                                          "serves at once, open streams included; more "
                                          "get 503 with Retry-After (probes excepted)")
@@ -391,9 +419,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _jwt_needs_a_secret(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
-        if self.auth == "jwt" and (len(secret) < 32 or secret in _DEFAULT_SECRETS):
-            raise ValueError("AUTH=jwt needs CHATSTREAM_JWT_SECRET: 32 characters or more, "
-                             "not a default (e.g. `openssl rand -hex 32`)")
+        if self.auth == "jwt" and (len(secret) < 32 or secret in _DEFAULT_SECRETS
+                                   or low_entropy(secret)):
+            raise ValueError("AUTH=jwt needs CHATSTREAM_JWT_SECRET: 32 random characters or "
+                             "more, not a default nor a repeated pattern (e.g. `openssl rand "
+                             "-hex 32`)")
         if self.default_plan not in self.plan_catalogue:
             raise ValueError("default_plan is not a plan of the catalogue")
         return self

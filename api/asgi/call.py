@@ -57,8 +57,7 @@ class Call:
         return None
 
     async def principal(self) -> Principal:
-        return await principal_of(self.services, self.scope, self.header(b"authorization"),
-                                  self.header(b"x-dev-tenant"))
+        return await principal_of(self.services, self.scope)
 
     async def body(self) -> bytes:
         """The whole body (the boundary has read and bounded it already)."""

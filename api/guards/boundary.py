@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import ApiError, error_body
 from api.guards.clients import Networks, client_address
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
+from api.guards.sessions import ALIVE_CHECK_S, ALIVE_KEY
 from api.guards.slots import SLOTS_KEY, StreamSlots, user_of
 from api.guards.throttle import RouteThrottle
 from api.openapi import is_public
@@ -259,6 +261,7 @@ class BoundaryMiddleware:
         if slots is not None:
             scope[SLOTS_KEY] = slots  # routes that publish take theirs first (hold)
         streaming = False
+        checked = [time.monotonic()]
 
         async def send_(message: Message) -> None:
             nonlocal streaming
@@ -276,6 +279,7 @@ class BoundaryMiddleware:
             if not streaming:
                 await send(message)
                 return
+            await _still_allowed(scope, checked)
             try:
                 # asyncio.timeout, not wait_for: no Task per frame written.
                 async with asyncio.timeout(self.boundary.send_timeout_s):
@@ -289,6 +293,17 @@ class BoundaryMiddleware:
             pass  # refused with 429 (sent), or the connection is dropped unfinished
         finally:
             StreamSlots.release(scope)
+
+
+async def _still_allowed(scope: Scope, checked: list[float]) -> None:
+    """End a stream whose credential has died (a logout, a revoked key, a removed user)
+    since it opened: asked every ALIVE_CHECK_S at most (api/guards/sessions.py)."""
+    alive = scope.get(ALIVE_KEY)
+    now = time.monotonic()
+    if alive is not None and now - checked[0] >= ALIVE_CHECK_S:
+        checked[0] = now
+        if not await alive():
+            raise _StopStream
 
 
 async def _drain(receive: Receive, limit: int) -> None:

@@ -5,8 +5,9 @@
   with a server key) is as safe as a slow one: there is no dictionary to try. The prefix
   is the key's public id, looked up directly, and shown in listings.
 - JWTs: HS256 only; any other ``alg`` (``none`` included) is refused before decoding.
-  A refresh token names its family (the login it descends from), revoked as a whole
-  when a used one comes back.
+  Each names its issuer and audience (``JWT_ISSUER``, ``JWT_AUDIENCE``, both checked),
+  its session (``sid``: the login it descends from) and when that login happened
+  (``auth_time``), which :mod:`api.guards.sessions` checks against what revokes it.
 - Hashing runs on a few threads of its own with a bounded queue: a login flood waits
   or gets 503, it never holds 64 MiB per request nor starves the default thread pool.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
@@ -31,7 +33,6 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from api.errors import ApiError
 from kernel.settings import Settings
-from stores.accounts.base import AccountStore
 
 __all__ = ("Claims", "Credentials", "unauthorized")
 
@@ -50,8 +51,10 @@ class Claims:
     user_id: str
     role: str
     jti: str
-    # The login this refresh token descends from (its first jti).
-    family: str = ""
+    # The session: the login this token descends from (its first refresh token's jti).
+    session: str
+    # When that login happened (epoch seconds).
+    auth_time: float
 
 
 class Credentials:
@@ -61,6 +64,8 @@ class Credentials:
         self._key_hmac = hmac.new(secret, b"chatstream api keys", hashlib.sha256).digest()
         self._access_ttl = settings.access_token_ttl_s
         self.refresh_ttl = settings.refresh_token_ttl_s
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
         self._hasher = PasswordHasher()
         self._hash_pool = ThreadPoolExecutor(settings.password_hash_workers,
                                              thread_name_prefix="argon2")
@@ -96,29 +101,25 @@ class Credentials:
 
     def _encode(self, claims: dict[str, Any], ttl: int) -> str:
         now = int(time.time())
-        return jwt.encode({**claims, "iat": now, "exp": now + ttl}, self._jwt_key,
-                          algorithm=ALGORITHM)
+        return jwt.encode({**claims, "iat": now, "exp": now + ttl, "iss": self._issuer,
+                           "aud": self._audience}, self._jwt_key, algorithm=ALGORITHM)
 
     def issue(self, tenant_id: str, user_id: str, role: str,
-              family: str | None = None) -> tuple[str, str, str]:
-        """An access token, a refresh token, and the refresh token's id. ``family``: the
-        login a refreshed token descends from (a new login starts its own)."""
-        base = {"sub": user_id, "tid": tenant_id, "role": role}
+              session: Claims | None = None) -> tuple[str, str, str]:
+        """An access token, a refresh token, and the refresh token's id. ``session``: the
+        refresh token's claims when refreshing (the new tokens stay in its session); a
+        login starts a session of its own."""
+        jti = uuid.uuid4().hex
+        # In milliseconds, rounded up: a login right after its user's sessions were
+        # ended (a password change) is never taken for one from before.
+        sid, auth_time = (session.session, session.auth_time) if session else (
+            jti, math.ceil(time.time() * 1000) / 1000)
+        base = {"sub": user_id, "tid": tenant_id, "role": role, "sid": sid,
+                "auth_time": auth_time}
         access = self._encode({**base, "typ": "access", "jti": uuid.uuid4().hex},
                               self._access_ttl)
-        jti = uuid.uuid4().hex
-        refresh = self._encode({**base, "typ": "refresh", "jti": jti, "fam": family or jti},
-                               self.refresh_ttl)
+        refresh = self._encode({**base, "typ": "refresh", "jti": jti}, self.refresh_ttl)
         return access, refresh, jti
-
-    # A revoked family is a flag in the shared counters, so every edge sees it.
-    async def family_revoked(self, store: AccountStore, family: str) -> bool:
-        return bool((await store.counters(f"refresh-family:{family}", "revoked")).get(
-            "revoked", 0))
-
-    async def revoke_family(self, store: AccountStore, family: str) -> None:
-        await store.consume(f"refresh-family:{family}", "revoked", "revoked", None,
-                            self.refresh_ttl)
 
     @property
     def access_ttl(self) -> int:
@@ -133,15 +134,21 @@ class Credentials:
             raise unauthorized(f"tokens are signed with {ALGORITHM} only")
         try:
             claims = jwt.decode(token, self._jwt_key, algorithms=[ALGORITHM],
-                                options={"require": ["exp", "iat", "sub", "jti"]})
+                                audience=self._audience, issuer=self._issuer,
+                                options={"require": ["exp", "iat", "sub", "jti", "iss",
+                                                     "aud"]})
         except jwt.ExpiredSignatureError:
             raise unauthorized("token expired", "token_expired") from None
+        except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
+            raise unauthorized("this token was issued for another service") from None
         except jwt.InvalidTokenError:
             raise unauthorized("invalid token") from None
-        if claims.get("typ") != kind or not isinstance(claims.get("tid"), str):
+        if (claims.get("typ") != kind or not isinstance(claims.get("tid"), str)
+                or not isinstance(claims.get("sid"), str)
+                or not isinstance(claims.get("auth_time"), int | float)):
             raise unauthorized(f"not an {kind} token")
         return Claims(claims["tid"], claims["sub"], str(claims.get("role", "member")),
-                      claims["jti"], str(claims.get("fam") or claims["jti"]))
+                      claims["jti"], claims["sid"], float(claims["auth_time"]))
 
     # -- API keys --------------------------------------------------------------------
 

@@ -115,14 +115,15 @@ async def count(services: EdgeServices, principal: Principal, *, messages: int =
 
 
 async def usage_of(services: EdgeServices, scope: str, window: str) -> dict[str, int]:
-    """A scope's counters in a window as spent: without the units this edge holds in
-    leases and has not spent (other edges' unspent units still show, at most a lease
-    each)."""
+    """A scope's counters in a window as spent through this edge and written by the
+    others: without the units this edge holds unspent, with what it has not written yet
+    (another edge's unspent units still show, and its unwritten tally does not, until
+    its lease ends)."""
     assert services.accounts is not None
     used = await services.accounts.counters(scope, window)
     if services.leases is not None:
-        for name, held in services.leases.held(scope, window).items():
-            used[name] = used.get(name, 0) - held
+        for name, off in services.leases.unsettled(scope, window).items():
+            used[name] = used.get(name, 0) + off
     return {name: n for name, n in used.items() if n}
 
 

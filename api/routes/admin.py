@@ -1,30 +1,25 @@
-"""Administration for owners and admins: users, keys, the plan, usage per user, and the
-provider keys the tenant brings (stored encrypted). Also ``GET /v1/usage`` for anyone."""
+"""Administration for owners and admins: keys, the plan, usage per user, and the
+provider keys the tenant brings (stored encrypted). Also ``GET /v1/usage`` for anyone.
+Users: :mod:`api.routes.users`."""
 
 from __future__ import annotations
-
-import uuid
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import AccountsDep, AdminDep, PrincipalDep, ServicesDep
 from api.errors import ApiError
-from api.guards.limits import count, minute_window, month_window, plan_of, usage_of
+from api.guards.limits import minute_window, month_window, plan_of, usage_of
 from api.shapes import key_out
 from api.submit import GUARD_SETTING
-from schemas.accounts import KeyList, UsageOut, UserCreate, UserList, UserOut
-from schemas.events import GUARD_MODES, GuardMode, utcnow
-from stores.accounts.base import AccountStore, User
+from schemas.accounts import KeyList, UsageOut
+from schemas.events import GUARD_MODES, GuardMode
+from stores.accounts.base import AccountStore
 
 __all__ = ("router", "usage_router")
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
-
-
-def _user_out(u: User) -> UserOut:
-    return UserOut(id=u.id, email=u.email, role=u.role, created_at=u.created_at)
 
 
 class PlanChange(BaseModel):
@@ -67,26 +62,6 @@ async def usage(services: ServicesDep, principal: PrincipalDep,
     if out.users is not None:
         out.users[principal.user_id]["requests_this_minute"] = mine.get("requests", 0)
     return out
-
-
-@router.get("/users", response_model=UserList)
-async def list_users(principal: AdminDep, accounts: AccountsDep) -> UserList:
-    return UserList(data=[_user_out(u) for u in await accounts[0].list_users(
-        principal.tenant_id)])
-
-
-@router.post("/users", status_code=201, response_model=UserOut)
-async def create_user(body: UserCreate, principal: AdminDep, accounts: AccountsDep,
-                      services: ServicesDep) -> UserOut:
-    store, credentials = accounts
-    await count(services, principal)
-    if body.role == "admin" and principal.role != "owner":
-        raise ApiError(403, "forbidden", "only owners create admins")
-    user = User(principal.tenant_id, uuid.uuid4().hex, body.email.strip().lower(), body.role,
-                await credentials.hash_password(body.password), utcnow())
-    if not await store.create_user(user):
-        raise ApiError(409, "email_taken", "a user with this email exists in this tenant")
-    return _user_out(user)
 
 
 @router.get("/keys", response_model=KeyList)

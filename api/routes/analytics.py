@@ -49,7 +49,7 @@ async def metrics(services: ServicesDep, request: Request,
     if operator and metrics_allowed(authorization, operator):
         collector = view.collector()
     else:
-        principal = get_admin(await get_principal(services, request, authorization))
+        principal = get_admin(await get_principal(services, request))
         collector = view.collector(principal.tenant_id)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
-from api.deps import AccountsDep, ServicesDep
+from api.deps import AccountsDep, PrincipalDep, ServicesDep
 from api.errors import ApiError
 from api.guards.credentials import unauthorized
 from api.guards.limits import login_allowed, login_succeeded, peer
-from schemas.accounts import LoginRequest, RefreshRequest, TokenPair
+from api.guards.sessions import Sessions
+from schemas.accounts import LoginRequest, LogoutRequest, RefreshRequest, TokenPair
 
 __all__ = ("router",)
 
@@ -68,25 +69,48 @@ async def token(body: LoginRequest, accounts: AccountsDep, services: ServicesDep
 
 
 @router.post("/refresh", response_model=TokenPair)
-async def refresh(body: RefreshRequest, accounts: AccountsDep) -> TokenPair:
+async def refresh(body: RefreshRequest, accounts: AccountsDep,
+                  services: ServicesDep) -> TokenPair:
     """Each refresh token is good once. A second use means a copy was stolen (or the
-    client raced itself): the whole family, every token descended from that login, is
-    revoked, so the thief's fresh token stops working too."""
+    client raced itself): the whole session, every token descended from that login, is
+    ended, so the thief's fresh token stops working too. A session that was ended
+    (logout, or all of its user's) refreshes no more."""
     store, credentials = accounts
     claims = credentials.verify(body.refresh_token, "refresh")
-    family = claims.family
-    if await credentials.family_revoked(store, family):
-        raise unauthorized("this login was revoked; sign in again", "refresh_revoked")
-    if not await store.use_refresh(claims.jti):
-        await credentials.revoke_family(store, family)
-        log.warning("a used refresh token came back; its login is revoked")
-        raise unauthorized("this refresh token was already used; the login is revoked",
-                           "refresh_reused")
     user = await store.get_user(claims.tenant_id, claims.user_id)
-    if user is None:
-        raise unauthorized("the token's user no longer exists")
+    if (user is None or claims.auth_time < user.sessions_after
+            or await store.session_revoked(claims.session)):
+        raise unauthorized("this session has ended; sign in again", "refresh_revoked")
+    if not await store.use_refresh(claims.jti):
+        await _sessions(services).end_session(claims.session)
+        log.warning("a used refresh token came back; its session is ended")
+        raise unauthorized("this refresh token was already used; the session has ended",
+                           "refresh_reused")
     access, new_refresh, jti = credentials.issue(user.tenant_id, user.id, user.role,
-                                                 family=family)
+                                                 session=claims)
     await store.add_refresh(jti, user.id, credentials.refresh_ttl)
     return TokenPair(access_token=access, refresh_token=new_refresh,
                      expires_in=credentials.access_ttl)
+
+
+@router.post("/logout", status_code=204,
+             responses={403: {"description": "API keys have no session to end"}})
+async def logout(principal: PrincipalDep, services: ServicesDep,
+                 body: LogoutRequest | None = None) -> Response:
+    """End the caller's session: its access and refresh tokens stop working (within
+    SESSION_CHECK_S on other edges, at once on this one), its open streams too.
+    ``{"everywhere": true}``: every session of the caller's, on every device."""
+    sessions = _sessions(services)
+    if principal.session_id is None:
+        raise ApiError(403, "key_not_allowed", "API keys have no session to end")
+    if body is not None and body.everywhere:
+        await sessions.end_sessions_of(principal.tenant_id, principal.user_id)
+    else:
+        await sessions.end_session(principal.session_id)
+    return Response(status_code=204)
+
+
+def _sessions(services: ServicesDep) -> Sessions:
+    if services.sessions is None:
+        raise ApiError(404, "auth_disabled", "accounts need CHATSTREAM_AUTH=jwt")
+    return services.sessions

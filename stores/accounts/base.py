@@ -13,7 +13,7 @@ __all__ = ("LEASE_SHARE", "AccountStore", "ApiKey", "Role", "Share", "Tenant", "
 
 # A lease takes at most this fraction (1/LEASE_SHARE) of a limit's units left beyond
 # what it needs at once, so the other edges still find units when a limit runs low.
-LEASE_SHARE = 4
+LEASE_SHARE = 2
 
 
 def grant(limit: int | None, used: int, least: int, most: int) -> int | None:
@@ -177,10 +177,10 @@ class AccountStore(Protocol):
         ...
 
     async def lease(self, scope: str, window: str, name: str, limit: int | None,
-                    ttl_s: int, least: int, most: int) -> int | None:
+                    ttl_s: int, least: int, most: int) -> tuple[int, int] | None:
         """Take from ``least`` to ``most`` units of a counter in one atomic step
-        (:func:`grant` says how many); the number taken, ``None`` when even ``least``
-        would pass ``limit`` (nothing is taken)."""
+        (:func:`grant` says how many): the number taken and the count after, or ``None``
+        when even ``least`` would pass ``limit`` (nothing is taken)."""
         ...
 
     async def claim(self, scope: str, holder: str, limit: int, ttl_s: int,

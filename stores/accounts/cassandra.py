@@ -320,9 +320,8 @@ class CassandraAccountStore:
         return done[1] if done is not None else None
 
     async def lease(self, scope: str, window: str, name: str, limit: int | None,
-                    ttl_s: int, least: int, most: int) -> int | None:
-        done = await self._counters.take(scope, window, name, limit, ttl_s, least, most)
-        return done[0] if done is not None else None
+                    ttl_s: int, least: int, most: int) -> tuple[int, int] | None:
+        return await self._counters.take(scope, window, name, limit, ttl_s, least, most)
 
     async def add_once(self, marker: str, scope: str, window: str, name: str, amount: int,
                        ttl_s: int) -> bool:

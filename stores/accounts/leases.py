@@ -5,17 +5,22 @@ ends, so a limit costs one conditional write per block instead of one per reques
 Leased units count as spent (the counter holds them), so "N allowed across replicas"
 still holds exactly: the counter never passes N, whoever holds the units. What leasing
 costs is the other way round: units one edge holds are not there for another until its
-lease ends. So a lease is short (``lease_s``), and takes at most a quarter of what is
-left beyond what the request needs (:data:`stores.accounts.base.LEASE_SHARE`): when a
-limit runs low, blocks shrink to single units. Blocks grow (doubling, up to
-``max_block``) for keys spent faster than a lease lasts and shrink (halving) for keys
-that give units back, so a busy key costs a conditional write per large block and a
-quiet one a single unit.
+lease ends. So a lease ends when it has not been used for ``lease_s``, when its window
+ends, on shutdown, and ``lease_s`` after a grant that left less than a block in the
+shared counter (the limit is running low: the units go back to whoever needs them). A
+lease never takes more than half of what is left beyond what the request needs
+(:data:`stores.accounts.base.LEASE_SHARE`), so as a limit runs low, blocks shrink to
+single units. Blocks grow (doubling, up to ``max_block``) each time a lease in use runs
+dry and is refilled, and shrink (halving) each time units are given back.
 
-A lease ends at ``lease_s`` or when its window does; units of a window that has ended
-are worth nothing and are dropped, others are given back (one conditional write). On
-shutdown every lease is given back. A process that dies keeps its units spent: the
+Units of a window that has ended are worth nothing and are dropped; the others are
+given back with one conditional write. A process that dies keeps its units spent: the
 counter stays on the safe side of its limit.
+
+A counter with no limit (a user's share of the tenant's usage, for admins) is not
+leased: what is spent is added up here and written with one conditional write when the
+key goes quiet for ``lease_s``, at most every :data:`FLUSH_S`, and on shutdown (a process
+that dies loses at most that much of those figures; never of a limit).
 
 Taking from a lease is synchronous on the event loop, so it is atomic without a lock;
 a lease is refilled by one request at a time (the others wait for it).
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,7 +39,7 @@ from dataclasses import dataclass, field
 from kernel.errors import StoreUnavailable
 from stores.accounts.base import AccountStore
 
-__all__ = ("QuotaLeases",)
+__all__ = ("FLUSH_S", "QuotaLeases")
 
 log = logging.getLogger(__name__)
 
@@ -41,30 +47,43 @@ log = logging.getLogger(__name__)
 # locally for this long instead of each asking the store again (a flood of refused
 # requests costs no store round trip each).
 EMPTY_S = 1.0
+# Usage of a counter with no limit is written at least this often while it is spent.
+FLUSH_S = 120.0
 _MAX_BLOCKS_KEPT = 100_000
 
 
 @dataclass(slots=True)
 class _Lease:
     ttl_s: int
-    window_ends: float  # wall time: after it, the units are worth nothing
-    left: int = 0  # units held, not spent
-    ends: float = 0.0  # wall time the units left are given back (0: nothing leased yet)
+    window_ends: float  # wall time: after it, leased units are worth nothing
+    limited: bool
+    left: int = 0  # leased units not spent (limited counters)
+    tally: int = 0  # units spent, not written yet (counters with no limit)
+    since: float = 0.0  # when the first unwritten unit of the tally was spent
+    idle_ends: float = math.inf  # pushed on at every take
+    hard_ends: float = math.inf  # a short grant: back after lease_s whatever happens
     refilled_at: float = 0.0
     empty_until: float = 0.0
     refused_need: int = 0  # the smallest refill the store refused until empty_until
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def due(self, now: float) -> bool:
+        if self.lock.locked():
+            return False
+        if not self.limited:
+            return now >= self.idle_ends or now - self.since >= FLUSH_S
+        return now >= min(self.idle_ends, self.hard_ends, self.window_ends)
 
 
 Key = tuple[str, str, str]  # scope, window, counter name
 
 
 class QuotaLeases:
-    def __init__(self, store: AccountStore, *, lease_s: float = 10.0, first_block: int = 4,
+    def __init__(self, store: AccountStore, *, lease_s: float = 10.0, first_block: int = 16,
                  max_block: int = 256) -> None:
         self._store = store
         self._lease_s = lease_s
-        self._first_block = first_block
+        self._first_block = min(first_block, max_block)
         self._max_block = max_block
         self._leases: dict[Key, _Lease] = {}
         # The block size learned for each (scope, name), across windows and leases.
@@ -81,13 +100,19 @@ class QuotaLeases:
         if amount <= 0:
             return True
         key = (scope, window, name)
+        now = time.time()
         lease = self._leases.get(key)
         if lease is None:
-            lease = self._leases[key] = _Lease(ttl_s, time.time() + window_left_s)
+            lease = self._leases[key] = _Lease(ttl_s, now + window_left_s, limit is not None)
+        lease.idle_ends = now + self._lease_s
+        if limit is None:
+            lease.since = lease.since if lease.tally else now
+            lease.tally += amount
+            return True
         if lease.left >= amount:
             lease.left -= amount
             return True
-        if self._known_empty(lease, amount - lease.left, time.time()):
+        if self._known_empty(lease, amount - lease.left, now):
             return False
         async with lease.lock:
             if lease.left >= amount:  # the refill another request was waiting for
@@ -97,17 +122,17 @@ class QuotaLeases:
             need = amount - lease.left
             if self._known_empty(lease, need, now):
                 return False
-            block = self._next_block((scope, name), lease, now)
-            got = await self._store.lease(scope, window, name, limit, ttl_s, need,
-                                          max(need, block))
+            most = max(need, self._next_block((scope, name), lease))
+            done = await self._store.lease(scope, window, name, limit, ttl_s, need, most)
             now = time.time()
-            if got is None:
+            if done is None:
                 if lease.empty_until <= now or need < lease.refused_need:
                     lease.refused_need = need
                 lease.empty_until = now + EMPTY_S
                 return False
-            if not lease.ends:
-                lease.ends = min(now + self._lease_s, lease.window_ends)
+            got, count = done
+            if limit - count < most:  # running low: others may need what this holds
+                lease.hard_ends = min(lease.hard_ends, now + self._lease_s)
             lease.refilled_at = now
             lease.left += got - amount
             return True
@@ -120,20 +145,24 @@ class QuotaLeases:
         """Units taken by a request that was then refused or failed: spendable again
         (they go back to the store with the rest of the lease)."""
         lease = self._leases.get((scope, window, name))
-        if lease is not None and amount > 0:
+        if lease is None or amount <= 0:
+            return
+        if lease.limited:
             lease.left += amount
-            lease.ends = lease.ends or min(time.time() + self._lease_s, lease.window_ends)
+        else:
+            lease.tally -= amount
 
-    def held(self, scope: str, window: str) -> dict[str, int]:
-        """Units this process holds unspent, by counter name (the store counts them as
-        spent; a view of usage subtracts them)."""
-        return {name: lease.left for (s, w, name), lease in self._leases.items()
-                if s == scope and w == window and lease.left}
+    def unsettled(self, scope: str, window: str) -> dict[str, int]:
+        """By counter name, what the store's count is off by from what was spent through
+        this process: minus the units held unspent, plus the tally not written yet."""
+        return {name: lease.tally - lease.left for (s, w, name), lease in
+                self._leases.items() if s == scope and w == window and (lease.tally
+                                                                       or lease.left)}
 
-    def _next_block(self, key: tuple[str, str], lease: _Lease, now: float) -> int:
+    def _next_block(self, key: tuple[str, str], lease: _Lease) -> int:
         block = self._blocks.pop(key, self._first_block)
-        if lease.refilled_at and now - lease.refilled_at < self._lease_s / 2:
-            block = min(2 * block, self._max_block)  # the last block went fast
+        if lease.refilled_at:  # a lease in use ran dry: its blocks are too small
+            block = min(2 * block, self._max_block)
         self._blocks[key] = block
         while len(self._blocks) > _MAX_BLOCKS_KEPT:
             self._blocks.popitem(last=False)
@@ -146,7 +175,7 @@ class QuotaLeases:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="quota-leases")
 
     async def close(self) -> None:
-        """Give every lease back (shutdown)."""
+        """Give every lease back and write every tally (shutdown)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -167,23 +196,23 @@ class QuotaLeases:
 
     async def sweep(self, everything: bool = False) -> int:
         """End the leases that are due (all of them with ``everything``): units of a
-        window still running go back to the store, the others are dropped. The number
-        of units given back."""
+        window still running go back to the store, the others are dropped; tallies are
+        written. The number of units given back or written."""
         now = time.time()
         due = [key for key, lease in self._leases.items()
-               if not lease.lock.locked() and (
-                   everything or now >= lease.window_ends
-                   or (lease.ends and now >= lease.ends)
-                   or (not lease.ends and now >= lease.empty_until))]
-        given = 0
+               if not lease.lock.locked() and (everything or lease.due(now))]
+        moved = 0
         for key in due:
             lease = self._leases.pop(key)
+            scope, window, name = key
+            if lease.tally:
+                await self._store.consume(scope, window, name, None, lease.ttl_s, lease.tally)
+                moved += lease.tally
             if lease.left <= 0 or now >= lease.window_ends:
                 continue
-            scope, window, name = key
             block = self._blocks.get((scope, name))
             if block is not None:  # units were left over: lease less next time
                 self._blocks[(scope, name)] = max(1, block // 2)
             await self._store.consume(scope, window, name, None, lease.ttl_s, -lease.left)
-            given += lease.left
-        return given
+            moved += lease.left
+        return moved

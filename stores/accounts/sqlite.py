@@ -303,9 +303,8 @@ class SQLiteAccountStore:
         return done[1] if done is not None else None
 
     async def lease(self, scope: str, window: str, name: str, limit: int | None,
-                    ttl_s: int, least: int, most: int) -> int | None:
-        done = await self._db.run(self._take(scope, window, name, limit, ttl_s, least, most))
-        return done[0] if done is not None else None
+                    ttl_s: int, least: int, most: int) -> tuple[int, int] | None:
+        return await self._db.run(self._take(scope, window, name, limit, ttl_s, least, most))
 
     async def claim(self, scope: str, holder: str, limit: int, ttl_s: int,
                     ended: Callable[[str, float], bool]) -> bool:

@@ -23,7 +23,7 @@ from kernel.settings import Settings
 PASSWORD = "correct-horse-battery-41"
 JWT = {
     "auth": "jwt",
-    "jwt_secret": "asgi-jwt-secret-" + "x" * 40,
+    "jwt_secret": "asgi-jwt-3c9e1f7a5b2d48e6a0c4f19d7b3e5a21",
     "credentials_key": "POso4t2yz8O87juIbY7Adnns9odMm3i93Ye0mCL7xPQ=",
     "plans": {"tiny": {"messages_per_month": 2}, "burst": {"requests_per_minute": 3}},
 }

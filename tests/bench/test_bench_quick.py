@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench.profile", "inclusive time"),
     ("bench.analytics_cost", "edge decodes"),
     ("bench.relay_memory", "KB held per answer"),
+    pytest.param("bench.quota_writes", "conditional writes in all",
+                 marks=pytest.mark.cassandra),
 ])
 def test_quick_mode_prints_its_table(module: str, header: str) -> None:
     done = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=ROOT,

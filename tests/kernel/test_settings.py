@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,16 @@ def test_the_embeddings_key_is_never_printed() -> None:
     assert s.embeddings_api_key.get_secret_value() == "sk-secret"
 
 
-def test_jwt_auth_refuses_a_missing_short_or_default_secret() -> None:
-    for secret in ("", "changethis", "short-secret"):
+def test_jwt_auth_refuses_a_missing_short_default_or_guessable_secret() -> None:
+    for secret in ("", "changethis", "short-secret", "s" * 32, "abcdefgh" * 4,
+                   "my-jwt-secret-" + "x" * 40):
         with pytest.raises(ValidationError, match="JWT_SECRET"):
             Settings(auth="jwt", jwt_secret=secret)
-    settings = Settings(auth="jwt", jwt_secret="s" * 32)
-    assert "s" * 32 not in repr(settings), "secrets never show in settings' repr"
+    for _ in range(200):  # what `openssl rand -hex 16` and `-base64 24` make passes
+        Settings(auth="jwt", jwt_secret=secrets.token_hex(16))
+        Settings(auth="jwt", jwt_secret=secrets.token_urlsafe(24))
+    secret = secrets.token_hex(32)
+    settings = Settings(auth="jwt", jwt_secret=secret)
+    assert secret not in repr(settings), "secrets never show in settings' repr"
     assert Settings().auth == "dev"
+    assert Settings(jwt_secret="s" * 32).auth == "dev", "dev mode uses no secret"

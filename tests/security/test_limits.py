@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.security.support import PASSWORD, Edge, start_jwt_edge
+from tests.security.support import PASSWORD, Edge
 
 
 async def _inside_one_minute(needed_s: float = 20) -> None:
@@ -127,16 +126,6 @@ async def test_embeddings_count_their_tokens_and_stop_before_the_work(
 
 
 # -- row 11: streams on every streaming route ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def slow_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
-    """Two streams per user, and answers of a second a word that stay open."""
-    edge = start_jwt_edge(tmp_path_factory.mktemp("slow-jwt"),
-                          CHATSTREAM_MAX_STREAMS_PER_USER="2",
-                          CHATSTREAM_LOCAL_MODEL_DELAY_MS="1000")
-    yield edge
-    edge.stop()
 
 
 def _stream_request(kind: str, n: int) -> tuple[str, dict[str, Any]]:

@@ -118,17 +118,17 @@ async def test_units_are_given_back(accounts: AccountStore) -> None:
 
 
 async def test_concurrent_leases_never_pass_the_limit(accounts: AccountStore) -> None:
-    """Each lease takes at most a quarter of what is left beyond what it needs, so the
-    units run out in ever smaller blocks, and never past the limit."""
-    assert await accounts.lease("u:t", "m1", "requests", 100, 60, 1, 50) == 25
-    assert await accounts.lease("u:t", "m1", "requests", 100, 60, 1, 5) == 5
-    assert await accounts.lease("u:t", "m1", "requests", 100, 60, 40, 60) == 40
+    """Each lease takes at most half of what is left beyond what it needs, so the units
+    run out in ever smaller blocks, and never past the limit."""
+    assert await accounts.lease("u:t", "m1", "requests", 100, 60, 1, 80) == (50, 50)
+    assert await accounts.lease("u:t", "m1", "requests", 100, 60, 1, 5) == (5, 55)
+    assert await accounts.lease("u:t", "m1", "requests", 100, 60, 40, 60) == (40, 95)
     got = await asyncio.gather(*(accounts.lease("u:t", "m1", "requests", 100, 60, 1, 50)
                                  for _ in range(40)))
-    assert sum(g for g in got if g is not None) == 30
+    assert sum(g[0] for g in got if g is not None) == 5
     assert await accounts.counters("u:t", "m1") == {"requests": 100}
     assert await accounts.lease("u:t", "m1", "requests", 100, 60, 1, 50) is None
-    assert await accounts.lease("u:t", "m1", "free", None, 60, 1, 50) == 50
+    assert await accounts.lease("u:t", "m1", "free", None, 60, 1, 50) == (50, 50)
 
 
 async def test_concurrent_claims_stop_at_the_limit(accounts: AccountStore) -> None:

@@ -44,16 +44,43 @@ async def test_two_edges_spend_exactly_the_limit_between_them(accounts: AccountS
 async def test_unspent_units_go_back_when_the_lease_ends(accounts: AccountStore) -> None:
     a, b = _edge(accounts, lease_s=0.2), _edge(accounts, lease_s=0.2)
     assert await a.take("tenant:t", "2026-11", "messages", 100, 60, 3600)
-    held = a.held("tenant:t", "2026-11")["messages"]
-    assert held >= 1
+    held = -a.unsettled("tenant:t", "2026-11")["messages"]
+    assert held == 15  # a block of 16, one spent
     assert await accounts.counters("tenant:t", "2026-11") == {"messages": 1 + held}
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # unused for longer than the lease
     assert await a.sweep() == held
     assert await accounts.counters("tenant:t", "2026-11") == {"messages": 1}
     # Shutdown gives back everything, whatever the lease's age.
     assert await b.take("tenant:t", "2026-11", "messages", 100, 60, 3600, amount=3)
     await b.close()
     assert await accounts.counters("tenant:t", "2026-11") == {"messages": 4}
+
+
+async def test_a_busy_lease_is_kept_and_refilled_in_growing_blocks(
+        accounts: AccountStore) -> None:
+    counting = Counting(accounts)
+    a = _edge(counting, lease_s=0.2)
+    for _ in range(500):
+        assert await a.take("tenant:t", "2026-11", "messages", 10_000, 60, 3600)
+    # Blocks of 16, 32, 64, 128, 256: 6 writes for 500 units, none given back.
+    assert counting.writes <= 7, counting.writes
+    assert await a.sweep() == 0, "in use: not given back"
+    await a.close()
+    assert await accounts.counters("tenant:t", "2026-11") == {"messages": 500}
+
+
+async def test_usage_with_no_limit_is_written_when_the_key_goes_quiet(
+        accounts: AccountStore) -> None:
+    counting = Counting(accounts)
+    a = _edge(counting, lease_s=0.2)
+    for _ in range(300):
+        assert await a.take("user:t:u", "2026-11", "messages", None, 60, 3600)
+    assert counting.writes == 0
+    assert a.unsettled("user:t:u", "2026-11") == {"messages": 300}
+    await asyncio.sleep(0.3)
+    assert await a.sweep() == 300
+    assert counting.writes == 1
+    assert await accounts.counters("user:t:u", "2026-11") == {"messages": 300}
 
 
 async def test_units_of_a_window_that_ended_are_dropped(accounts: AccountStore) -> None:
@@ -65,28 +92,26 @@ async def test_units_of_a_window_that_ended_are_dropped(accounts: AccountStore) 
     assert await accounts.counters("user:t:u", "m7") == before
 
 
-async def test_a_busy_key_costs_a_write_per_block(accounts: AccountStore) -> None:
-    counting = Counting(accounts)
-    a = _edge(counting, max_block=64)
-    for _ in range(500):
-        assert await a.take("user:t:u", "2026-11", "messages", None, 60, 3600)
-    # Blocks of 4, 8, 16, 32, then 64: about 12 writes for 500 units.
-    assert counting.writes <= 15, counting.writes
-    await a.close()
-    assert await accounts.counters("user:t:u", "2026-11") == {"messages": 500}
-
-
 async def test_a_low_limit_is_shared_in_small_blocks(accounts: AccountStore) -> None:
-    """A lease takes at most a quarter of what is left, so the other edge still gets
-    units while the first holds some."""
-    a, b = _edge(accounts), _edge(accounts)
+    """A lease takes at most half of what is left, so the other edge still gets units
+    while the first holds some; once a grant leaves less than a block in the counter,
+    the lease goes back after lease_s even while it is in use."""
+    a, b = _edge(accounts, lease_s=0.2), _edge(accounts)
     assert await a.take("user:t:u", "m2", "requests", 8, 120, 60)
-    assert a.held("user:t:u", "m2") == {"requests": 1}  # 2 taken, 1 spent
-    for _ in range(5):
+    assert a.unsettled("user:t:u", "m2") == {"requests": -3}  # 4 taken, 1 spent
+    for _ in range(4):
         assert await b.take("user:t:u", "m2", "requests", 8, 120, 60)
+    assert not await b.take("user:t:u", "m2", "requests", 8, 120, 60), "a holds the rest"
+    for _ in range(6):  # a is asked all along (for more than it can get)
+        await asyncio.sleep(0.05)
+        assert not await a.take("user:t:u", "m2", "requests", 8, 120, 60, amount=5)
+    assert await a.sweep() == 3, "given back though in use"
+    await asyncio.sleep(1.1)  # b's note that the counter was empty runs out
+    assert await b.take("user:t:u", "m2", "requests", 8, 120, 60)
 
 
-async def test_a_refused_request_is_refused_locally_for_a_moment(accounts: AccountStore) -> None:
+async def test_a_refused_request_is_refused_locally_for_a_moment(
+        accounts: AccountStore) -> None:
     counting = Counting(accounts)
     a = _edge(counting)
     assert not await a.take("tenant:t", "2026-11", "tokens", 10, 60, 3600, amount=50)

@@ -96,12 +96,31 @@ async def test_sign_in_refuses_a_wrong_password_then_chats_over_an_authenticated
     assert await jpage.evaluate("localStorage.getItem('chatstream.session')") is None
 
 
-async def test_sign_out_returns_to_the_sign_in_form(jpage: Page, jwt_stack: Stack,
-                                                    user: tuple[str, str]) -> None:
+async def test_sign_out_ends_the_session_and_returns_to_the_sign_in_form(
+        jpage: Page, jwt_stack: Stack, user: tuple[str, str]) -> None:
     await signed_in(jpage, jwt_stack.url, user[1])
+    saved = json.loads(await jpage.evaluate("sessionStorage.getItem('chatstream.session')"))
     await jpage.get_by_role("button", name="Sign out").click()
     await expect(jpage.get_by_role("dialog", name="Sign in to chatstream")).to_be_visible()
     await expect(jpage.locator("#conversations li")).to_have_count(0)
+    # Signed out on the server too: a copy of the tab's refresh token is worth nothing.
+    async with httpx.AsyncClient(base_url=jwt_stack.url, timeout=30) as c:
+        r = await c.post("/v1/auth/refresh", json={"refresh_token": saved["refresh"]})
+        assert r.status_code == 401, r.text
+
+
+async def test_an_email_of_two_organisations_signs_in_to_the_one_named(
+        jpage: Page, jwt_stack: Stack) -> None:
+    email = f"both-{uuid.uuid4().hex[:6]}@example.org"
+    tenants = [f"t{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for tenant in tenants:
+        bootstrap(jwt_stack.env_for_cli(), tenant, email, PASSWORD)
+    await sign_in(jpage, jwt_stack.url, email)
+    await expect(jpage.locator("#signin-error")).to_contain_text("several organisations")
+    await jpage.get_by_label("Organisation").fill(tenants[1])
+    await jpage.get_by_role("button", name="Sign in").click()
+    await expect(jpage.locator("#app")).to_have_attribute("data-ready", "true")
+    await expect(jpage.locator("#who-text")).to_contain_text(tenants[1])
 
 
 async def test_whoever_signs_in_next_starts_on_a_new_chat_with_the_box_focused(

@@ -32,7 +32,7 @@ export class Account {
     this.dialog = $("account");
     this.signin = $("signin");
     $("open-account").addEventListener("click", () => this.open());
-    $("sign-out").addEventListener("click", () => auth.signOut());
+    $("sign-out").addEventListener("click", () => auth.logOut());
     this.dialog.querySelector("[data-close]").addEventListener("click", () => this.dialog.close());
     $("key-form").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -56,14 +56,21 @@ export class Account {
         const go = $("signin-submit");
         go.disabled = true;
         try {
-          await auth.signIn($("signin-email").value, $("signin-password").value);
+          await auth.signIn($("signin-email").value, $("signin-password").value,
+                            $("signin-tenant").value.trim());
           $("signin-password").value = "";
           form.removeEventListener("submit", submit);
           this.signin.close();
           resolve();
         } catch (exc) {
+          if (exc.code === "tenant_required") {
+            $("signin-tenant-row").hidden = false;
+            $("signin-tenant").focus();
+          }
           error.textContent = exc.status === 429 ? describeLimit(exc)
-            : exc.status === 401 ? "Wrong email or password." : `Sign-in failed: ${exc.message}`;
+            : exc.status === 401 ? "Wrong email or password."
+            : exc.code === "tenant_required" ? "This email and password open several "
+              + "organisations: say which one." : `Sign-in failed: ${exc.message}`;
           error.hidden = false;
         } finally {
           go.disabled = false;

@@ -77,8 +77,10 @@ export function authHeader() {
   return session.access ? { Authorization: `Bearer ${session.access}` } : {};
 }
 
-export async function signIn(email, password) {
-  const pair = await post("/v1/auth/token", { email, password });
+/** `tenant`: which organisation, when the email belongs to several (else ""). */
+export async function signIn(email, password, tenant = "") {
+  const body = tenant ? { email, password, tenant } : { email, password };
+  const pair = await post("/v1/auth/token", body);
   session.email = email.trim().toLowerCase();
   adopt(pair);
 }
@@ -106,6 +108,14 @@ export function takeReason() {
   const reason = endedBecause;
   endedBecause = "";
   return reason;
+}
+
+/** End this session on the server too (its tokens stop working), then sign out here. */
+export async function logOut() {
+  if (session.access) {
+    await fetch("/v1/auth/logout", { method: "POST", headers: authHeader() }).catch(() => {});
+  }
+  signOut();
 }
 
 export function signOut(reason = "") {
