@@ -129,7 +129,7 @@ def _python_ratio(stack: str, streams: int) -> Callable[[Results], float]:
         if row is None:
             raise KeyError(stack)
         ours = sum(row["per_process_ms"].get(p, 0.0) for p in _PYTHON)
-        return ours / _get(r, "litellm", streams, "server_ms_per_answer")
+        return float(ours / _get(r, "litellm", streams, "server_ms_per_answer"))
     return value
 
 
@@ -142,7 +142,7 @@ def _idle_worker(r: Results) -> float:
     """The busiest idle worker of the production shape (ms of CPU per second)."""
     rows = [x for x in _closed(r) if x["stack"] == "kafka"]
     idle = rows[-1]["idle_cpu_per_s"]
-    return max(v for k, v in idle.items() if k.startswith("worker")) * 1000
+    return float(max(v for k, v in idle.items() if k.startswith("worker")) * 1000)
 
 
 TARGETS = (

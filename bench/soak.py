@@ -164,10 +164,10 @@ def report(soak: Soak, pids: dict[str, int], stack: str, rate: float) -> dict[st
     print(table(["min", "answers/s", "errors", "TTFT p50", "TTFT p95", "total p50",
                  "total p95", "CPU ms/answer", "RSS MB"], rows))
     settle = min(5, max(1, len(per_minute) // 3))  # 5 minutes, or a third of a short run
-    rss_settled = float(per_minute[settle - 1]["rss_mb"])  # type: ignore[arg-type]
-    rss_end = float(per_minute[-1]["rss_mb"])  # type: ignore[arg-type]
-    first_tp = float(per_minute[0]["answers_per_s"])  # type: ignore[arg-type]
-    last_tp = float(per_minute[-1]["answers_per_s"])  # type: ignore[arg-type]
+    rss_settled = float(per_minute[settle - 1]["rss_mb"])
+    rss_end = float(per_minute[-1]["rss_mb"])
+    first_tp = float(per_minute[0]["answers_per_s"])
+    last_tp = float(per_minute[-1]["answers_per_s"])
     answers = sum(m.answers for m in soak.minutes)
     ttft = [x for m in soak.minutes for x in m.ttft_ms]
     cpu_total = sum(soak.samples[-1][f"{p}_cpu_s"] - soak.samples[0][f"{p}_cpu_s"]

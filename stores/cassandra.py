@@ -12,7 +12,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Self, cast
 from urllib.parse import unquote
 
 from cassandra import (
@@ -92,7 +92,7 @@ class CassandraSession:
         self._session: Any = None
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> CassandraSession:
+    def from_url(cls, url: str, **options: Any) -> Self:
         """``cassandra://[user:password@]host[:port][,host2[:port]]/keyspace``."""
         scheme, sep, rest = url.partition("://")
         if scheme != "cassandra" or not sep:
