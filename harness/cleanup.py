@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from harness.servers import KAFKA
 
-__all__ = ("drop_keyspace", "drop_topics")
+__all__ = ("drop_keyspace", "drop_together", "drop_topics")
 
 
 async def _drop_topics(prefix: str) -> None:
@@ -57,3 +59,11 @@ def drop_keyspace(store_url: str) -> None:
         session = cluster.connect()
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
     cluster.shutdown()
+
+
+def drop_together(*drops: Callable[[], None]) -> None:
+    """Run ``drops`` (each waits on a different server) at once; the first error is
+    raised once all have finished."""
+    with ThreadPoolExecutor(len(drops) or 1) as pool:
+        for done in [pool.submit(d) for d in drops]:
+            done.result()

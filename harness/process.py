@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ("ChatstreamProcess",)
+__all__ = ("ChatstreamProcess", "start_together", "stop_together")
 
 _URL = re.compile(r"listening on (http://\S+)")
 
@@ -33,12 +33,22 @@ class ChatstreamProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 120.0) -> ChatstreamProcess:
+        return self.launch().ready(timeout)
+
+    def launch(self) -> ChatstreamProcess:
+        """Start the process without waiting for it: several start-ups then overlap
+        (``start_together``)."""
         self.proc = subprocess.Popen(
             [*self._program, *self.args],
             env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self._pumper = threading.Thread(target=self._pump, daemon=True)
         self._pumper.start()
+        return self
+
+    def ready(self, timeout: float = 120.0) -> ChatstreamProcess:
+        """Wait until the process says it is ready; stopped and reported if it does not."""
+        assert self.proc is not None, "launch() first"
         if not self._seen.wait(timeout):
             self.stop()
             raise AssertionError(f"`chatstream {' '.join(self.args)}` not ready in "
@@ -84,11 +94,16 @@ class ChatstreamProcess:
             self.proc.kill()
         self.stop()
 
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.terminate()
             deadline = time.monotonic() + timeout
             while self.proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -99,3 +114,34 @@ class ChatstreamProcess:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         return code
+
+
+def start_together(processes: Sequence[ChatstreamProcess],
+                   timeout: float = 180.0) -> list[ChatstreamProcess]:
+    """Start ``processes`` with their start-ups overlapping: the first alone (it creates
+    the topics, the keyspace and its tables, so the others do not race on schema
+    changes; deploy/local/cluster.py starts its children the same way), then the rest at
+    once. If one is not ready, all are stopped and the failure is raised."""
+    started: list[ChatstreamProcess] = []
+    try:
+        if processes:
+            started.append(processes[0].start(timeout))
+        rest = list(processes[1:])
+        for p in rest:
+            started.append(p.launch())
+        for p in rest:
+            p.ready(timeout)
+    except BaseException:
+        for p in reversed(started):
+            p.stop()
+        raise
+    return started
+
+
+def stop_together(processes: Sequence[ChatstreamProcess], timeout: float = 30.0) -> None:
+    """Stop ``processes`` with their shutdowns overlapping: all are asked at once, then
+    each is waited for (and killed after ``timeout``)."""
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        p.stop(timeout)

@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cleanup import drop_keyspace, drop_topics
-from harness.process import ChatstreamProcess
+from harness.cleanup import drop_keyspace, drop_together, drop_topics
+from harness.process import ChatstreamProcess, start_together, stop_together
 from tests.support.stacks import _kafka_env
 
 __all__ = ("Cluster", "launcher", "start_cluster")
@@ -39,23 +39,22 @@ class Cluster:
         return "\n".join(found[-80:]) or "(no log line names them)"
 
     def stop(self) -> None:
-        for p in (*self.edges, *self.workers):
-            p.stop()
-        drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"])
-        drop_keyspace(self.env["CHATSTREAM_STORE"])
+        stop_together([*self.edges, *self.workers])
+        drop_together(lambda: drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"]),
+                      lambda: drop_keyspace(self.env["CHATSTREAM_STORE"]))
 
 
 def start_cluster(tmp: Path, *, edges: int, workers: list[list[str]],
                   **env: str) -> Cluster:
     cluster = Cluster({**_kafka_env(tmp), **env})
+    cluster.workers = [
+        ChatstreamProcess(["worker", *stages], cluster.env,
+                          tmp / f"worker{i}-{'-'.join(stages)}.log", ready="workers running")
+        for i, stages in enumerate(workers)]
+    cluster.edges = [ChatstreamProcess(["edge", "--port", "0"], cluster.env,
+                                       tmp / f"edge{i}.log") for i in range(edges)]
     try:
-        for i, stages in enumerate(workers):
-            cluster.workers.append(ChatstreamProcess(
-                ["worker", *stages], cluster.env, tmp / f"worker{i}-{'-'.join(stages)}.log",
-                ready="workers running").start(180))
-        for i in range(edges):
-            cluster.edges.append(ChatstreamProcess(
-                ["edge", "--port", "0"], cluster.env, tmp / f"edge{i}.log").start(180))
+        start_together([*cluster.workers, *cluster.edges], 180)
     except BaseException:
         cluster.stop()
         raise

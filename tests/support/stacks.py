@@ -17,9 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cleanup import drop_keyspace, drop_topics
+from harness.cleanup import drop_keyspace, drop_together, drop_topics
 from harness.fake_models import FakeModelServer
-from harness.process import ChatstreamProcess
+from harness.process import ChatstreamProcess, start_together, stop_together
 from harness.servers import CASSANDRA, KAFKA, WEAVIATE, require
 from schemas.stages import stage_names
 
@@ -43,13 +43,12 @@ class Stack:
         return {**os.environ, **self.env}
 
     def stop(self) -> None:
-        for p in reversed(self.processes):
-            # The cluster launcher stops its 12 children first: give it the time.
-            p.stop(120 if self.name == "cluster" else 30)
-        _drop_collections(self)
-        if self.env.get("CHATSTREAM_BROKER", "").startswith("kafka://"):
-            drop_topics(self.env["CHATSTREAM_TOPIC_PREFIX"])
-        drop_keyspace(self.env.get("CHATSTREAM_STORE", ""))
+        # The cluster launcher stops its 12 children first: give it the time.
+        stop_together(self.processes, 120 if self.name == "cluster" else 30)
+        topics = self.env["CHATSTREAM_TOPIC_PREFIX"] if self.env.get(
+            "CHATSTREAM_BROKER", "").startswith("kafka://") else ""
+        drop_together(lambda: _drop_collections(self), lambda: drop_topics(topics),
+                      lambda: drop_keyspace(self.env.get("CHATSTREAM_STORE", "")))
 
     def logs(self) -> str:
         return "\n".join(f"--- {' '.join(p.args)}\n{p.tail()}" for p in self.processes)
@@ -133,11 +132,9 @@ def start_stack(name: str, tmp: Path, extra: dict[str, str] | None = None) -> St
             env, tmp / "cluster.log", program=[sys.executable, str(CLUSTER)]).start(600)
         assert launcher.url
         return Stack(name, launcher.url, env, [launcher])
-    workers = [
-        ChatstreamProcess(["worker", role], env, tmp / f"{role}.log",
-                          ready="workers running").start(180)
-        for role in SPLIT_ROLES
-    ]
-    edge = ChatstreamProcess(["edge", "--port", "0"], env, tmp / "edge.log").start(180)
+    workers = [ChatstreamProcess(["worker", role], env, tmp / f"{role}.log",
+                                 ready="workers running") for role in SPLIT_ROLES]
+    edge = ChatstreamProcess(["edge", "--port", "0"], env, tmp / "edge.log")
+    start_together([*workers, edge], 180)
     assert edge.url
     return Stack(name, edge.url, env, [*workers, edge])
