@@ -197,7 +197,8 @@ class Settings(BaseSettings):
                              "with the minilm embedder (docs/benchmarks.md)")
     rag_min_similarity: float = Field(0.25, ge=-1, le=1, description="a passage sharing no "
                                       "word with the message is cited only at this cosine "
-                                      "similarity or more")
+                                      "similarity or more; a memory is recalled only at it "
+                                      "(and only into a message that speaks of its user)")
     operator_tenant: str = Field("", description="the tenant whose owners and admins see "
                                  "the deployment's pipeline status (`GET /v1/admin/status`, "
                                  "the page's Status view); empty: nobody with AUTH=jwt")
