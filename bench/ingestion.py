@@ -4,7 +4,8 @@ count proving every accepted message reached the store.
 Runs `chatstream edge` (1 or 2) plus one `chatstream worker persistence` on Kafka and
 Cassandra; no inference runs, so the figure is the edge's ingestion path alone
 (validate, check the conversation, publish and wait for Kafka's acknowledgement).
-Load comes from separate client processes posting as fast as they can.
+Load comes from separate client processes posting as fast as they can: wrk when it is
+installed (``make wrk``), else a lean asyncio client (bench/rawhttp.py).
 
     python -m bench.ingestion [--seconds 15] [--clients 64] [--quick] [--profile DIR]
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from bench import wrk
 from bench.common import ROOT, START_S, UNCAPPED, Proc, bars, machine, table
 from bench.cost import Meter, service_pids
 from bench.profile import summarize
@@ -49,10 +51,16 @@ async def _post(url: str, cids: list[str], seconds: float,
     return statuses[202], sum(statuses.values()) - statuses[202], usage.ru_utime + usage.ru_stime
 
 
+def _wrk(url: str, cids: list[str], seconds: float, clients: int) -> tuple[int, int, float]:
+    statuses, errors, cpu = wrk.post_for(url, cids, seconds, clients)
+    return statuses[202], sum(statuses.values()) - statuses[202] + errors, cpu
+
+
 def _client_process(url: str, cids: list[str], seconds: float, clients: int,
                     out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     try:
-        out.put(asyncio.run(_post(url, cids, seconds, clients)))
+        out.put(_wrk(url, cids, seconds, clients) if wrk.available()
+                else asyncio.run(_post(url, cids, seconds, clients)))
     except BaseException as exc:
         out.put(exc)  # the parent reports it instead of waiting forever
         raise
@@ -150,7 +158,8 @@ def measure(edges: int, seconds: float, clients: int, tmp: Path,
         edge_cpu = sum(posting.procs[f"edge {i + 1}"].cpu_s for i in range(edges))
         per = (lambda cpu: cpu * 1000 / accepted) if accepted else (lambda cpu: float("nan"))
         return {
-            "edges": edges, "accepted": accepted, "rate": accepted / elapsed,
+            "edges": edges, "client": "wrk" if wrk.available() else "rawhttp",
+            "accepted": accepted, "rate": accepted / elapsed,
             "stored": stored, "refused": refused, "seconds": elapsed,
             "edge_ms_per_post": per(edge_cpu),
             "load_ms_per_post": per(load_cpu),
@@ -198,7 +207,7 @@ def main() -> None:
                          f"{r['persistence_ms_per_post']:.3f}", f"{jvm:.3f}",
                          f"{r['load_ms_per_post']:.3f}"])
     print(f"machine: {machine()}; {seconds:.0f} s of posting, {args.clients} concurrent "
-          "posts per edge, acks=all")
+          f"posts per edge ({'wrk' if wrk.available() else 'bench/rawhttp.py'}), acks=all")
     print("CPU ms per accepted POST, from /proc; JVMs net of their idle rate")
     print(table(["edges", "accepted", "not 202", "accepted/s", "per edge/s", "stored",
                  "every accepted stored", "edge CPU ms/POST (each)", "persistence",

@@ -401,7 +401,9 @@ def render(res: Results, img: str, raw: str, before: Results | None = None,
     if res.get("ingestion"):
         parts += ["", "### Ingestion: accepted POSTs of one edge", "",
                   f"One `chatstream edge` and one `chatstream worker persistence` on Kafka and "
-                  f"Cassandra; a load generator process posts over "
+                  f"Cassandra; a load generator process "
+                  f"({'wrk' if res['ingestion'].get('client') == 'wrk' else 'bench/rawhttp.py'}) "
+                  f"posts over "
                   f"{res['ingestion'].get('connections', 64)} keep-alive connections as fast "
                   f"as answers come back (closed loop, saturating) for "
                   f"{res['ingestion']['seconds']:.0f} s; then every accepted message is looked "
