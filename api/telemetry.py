@@ -4,9 +4,9 @@ on every log line. A plain ASGI middleware, so SSE responses stream untouched.""
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -24,8 +24,9 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 def request_id(given: str | None) -> str:
-    """The caller's ``X-Request-Id`` when it is a plausible id, else a fresh one."""
-    return given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    """The caller's ``X-Request-Id`` when it is a plausible id, else a fresh one: 128
+    random bits in hex (no UUID object built: this runs for every request)."""
+    return given if given and _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
 
 
 def _route(scope: Scope) -> str:
@@ -38,15 +39,38 @@ def _route(scope: Scope) -> str:
 class TelemetryMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The metrics' children by label values (bounded: route templates, methods and
+        # statuses), looked up once each rather than through labels() per request.
+        self._seconds: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, int], Any] = {}
+
+    def _timed(self, route: str, method: str) -> Any:
+        child = self._seconds.get((route, method))
+        if child is None:
+            child = self._seconds[route, method] = HTTP_SECONDS.labels(route, method)
+        return child
+
+    def _counted(self, route: str, method: str, status: int) -> Any:
+        child = self._requests.get((route, method, status))
+        if child is None:
+            child = self._requests[route, method, status] = HTTP_REQUESTS.labels(
+                route, method, str(status))
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
-        parent = tracing.extract(headers) if tracing.enabled() else None
-        token = request_id_var.set(request_id(headers.get("x-request-id")))
+        parent = None
+        if tracing.enabled():
+            parent = tracing.extract({k.decode("latin-1"): v.decode("latin-1")
+                                      for k, v in scope["headers"]})
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+        token = request_id_var.set(request_id(given))
         status = 500
         started = time.perf_counter()
         timed = False
@@ -60,7 +84,7 @@ class TelemetryMiddleware:
                     status = message["status"]
                     if not timed:
                         timed = True
-                        HTTP_SECONDS.labels(_route(scope), method).observe(
+                        self._timed(_route(scope), method).observe(
                             time.perf_counter() - started)
                     if trace_id:
                         extra: list[Any] = [(b"x-trace-id", f"{trace_id:032x}".encode())]
@@ -72,7 +96,7 @@ class TelemetryMiddleware:
                 await self.app(scope, receive, send_)
             finally:
                 route = _route(scope)
-                HTTP_REQUESTS.labels(route, method, str(status)).inc()
+                self._counted(route, method, status).inc()
                 if span.is_recording():
                     span.update_name(f"{method} {route}")
                     span.set_attributes({"http.request.method": method, "http.route": route,

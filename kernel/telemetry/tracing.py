@@ -182,5 +182,10 @@ def extract(headers: Sequence[tuple[str, bytes]] | Mapping[str, str]) -> otel_co
 @contextmanager
 def span(name: str, parent: otel_context.Context | None = None,
          kind: SpanKind = SpanKind.INTERNAL) -> Iterator[Span]:
+    if _provider is None:
+        # Tracing off: no span to start nor context to switch (every request and stage
+        # event passes here).
+        yield trace.INVALID_SPAN
+        return
     with tracer().start_as_current_span(name, context=parent, kind=kind) as s:
         yield s
