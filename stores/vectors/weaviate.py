@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+import grpc
 import numpy as np
 import weaviate
 from weaviate.classes.config import Configure, DataType, Property, Tokenization
@@ -50,6 +51,23 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
 # conversation_id holds the scope's key ("" for the tenant's library): named when a
 # conversation was the only scope narrower than the tenant.
 _PROPERTIES = ["document_id", "chunk", "title", "text", "conversation_id", "page"]
+
+
+async def grpc_serving(host: str, port: int, *, timeout_s: float) -> None:
+    """gRPC's standard health check (``grpc.health.v1.Health/Check``, every service):
+    Weaviate's searches go over gRPC, so an index whose gRPC port does not answer
+    SERVING is unreachable however its REST port answers."""
+    serving = b"\x08\x01"  # HealthCheckResponse{status: SERVING}, the whole message
+    try:
+        async with grpc.aio.insecure_channel(f"{host}:{port}") as channel:
+            check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                        request_serializer=lambda _: b"",
+                                        response_deserializer=lambda raw: raw)
+            answer = await check(None, timeout=timeout_s)
+    except grpc.RpcError as exc:
+        raise WeaviateGRPCUnavailableError(f"gRPC {host}:{port}: {exc}") from exc
+    if answer != serving:
+        raise WeaviateGRPCUnavailableError(f"gRPC {host}:{port} is not serving")
 
 
 def tenant_name(tenant_id: str) -> str:
@@ -113,12 +131,17 @@ class WeaviateVectorIndex:
     async def start(self) -> None:
         if self._client is not None:
             return
+        # The client's own start-up checks ask pypi.org for its latest version (a call
+        # off this network, hanging where DNS does): skipped, and the gRPC check they
+        # also hold is made here instead.
         client = weaviate.use_async_with_local(
             host=self._host, port=self._port, grpc_port=self._grpc_port,
             additional_config=AdditionalConfig(timeout=Timeout(
-                init=10, query=self._timeout_s, insert=self._timeout_s * 2)))
+                init=10, query=self._timeout_s, insert=self._timeout_s * 2)),
+            skip_init_checks=True)
         try:
             await client.connect()
+            await grpc_serving(self._host, self._grpc_port, timeout_s=10)
             await self._ensure_collection(client)
         except _UNREACHABLE as exc:
             await client.close()

@@ -64,7 +64,7 @@ def _indexed(stack: Stack, tenant: str, document_id: str) -> int:
     address, _, base = url.removeprefix("weaviate://").partition("/")
     host, port = address.rsplit(":", 1)
     client = weaviate.connect_to_local(host=host, port=int(port), grpc_port=int(
-        os.environ.get("CHATSTREAM_WEAVIATE_GRPC_PORT", "50051")))
+        os.environ.get("CHATSTREAM_WEAVIATE_GRPC_PORT", "50051")), skip_init_checks=True)
     try:
         total = 0
         for name in client.collections.list_all(simple=True):

@@ -308,7 +308,8 @@ def test_weaviate_multi_tenant_collection_with_supplied_vectors() -> None:
     from weaviate.classes.tenants import Tenant
 
     name = "ItDocs" + uuid.uuid4().hex[:10]  # collection names start with a capital letter
-    client = weaviate.connect_to_local(host=HOST, port=WEAVIATE_PORT, grpc_port=WEAVIATE_GRPC_PORT)
+    client = weaviate.connect_to_local(host=HOST, port=WEAVIATE_PORT, grpc_port=WEAVIATE_GRPC_PORT,
+                                     skip_init_checks=True)
     try:
         assert client.is_ready()
         docs = client.collections.create(

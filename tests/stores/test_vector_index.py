@@ -7,6 +7,8 @@ collection made for this session and deleted after it; tenants are fresh per tes
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from agents.embedders.hashing import HashingEmbedder
 from harness.servers import WEAVIATE, require
+from kernel.errors import StoreUnavailable
 from stores.vectors.base import Hit, IndexedChunk, VectorIndex
 from stores.vectors.embedded import EmbeddedVectorIndex, fuse
 from stores.vectors.weaviate import WeaviateVectorIndex, collection_name, tenant_name
@@ -40,7 +43,8 @@ def weaviate_collection() -> Iterator[str]:
     host, port = WEAVIATE.rsplit(":", 1)
     try:
         client = weaviate.connect_to_local(host=host, port=int(port),
-                                           grpc_port=WEAVIATE_GRPC_PORT)
+                                           grpc_port=WEAVIATE_GRPC_PORT,
+                                           skip_init_checks=True)
     except Exception:
         return  # unreachable all along: the failing tests already said so
     try:
@@ -174,3 +178,42 @@ def test_weaviate_names() -> None:
     assert tenant_name("acme:eu/1") == tenant_name("acme:eu/1")
     assert collection_name("ChatstreamChunks", "hashing-v1-1024") == \
         "ChatstreamChunks_hashing_v1_1024"
+
+
+@pytest.mark.weaviate
+async def test_weaviate_without_its_grpc_port_is_unavailable_at_start(
+        weaviate_collection: str) -> None:
+    require(WEAVIATE, "Weaviate")
+    host, port = WEAVIATE.rsplit(":", 1)
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        silent = unused.getsockname()[1]
+    adapter = WeaviateVectorIndex(host, int(port), silent, SPACE, collection=weaviate_collection)
+    with pytest.raises(StoreUnavailable, match="gRPC"):
+        await adapter.start()
+
+
+@pytest.mark.weaviate
+async def test_weaviate_start_connects_to_nothing_but_its_server(
+        weaviate_collection: str) -> None:
+    """weaviate-client's start-up checks ask pypi.org for its latest version: a call off
+    this network from every process using the index, which the adapter skips."""
+    require(WEAVIATE, "Weaviate")
+    host, port = WEAVIATE.rsplit(":", 1)
+    reached: list[str] = []
+    watching = [True]
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        if watching[0] and event in ("socket.getaddrinfo", "socket.connect"):
+            target = args[0] if event == "socket.getaddrinfo" else args[1]
+            reached.append(repr(target))
+
+    sys.addaudithook(hook)  # process-wide and permanent: it records only while watching
+    adapter = WeaviateVectorIndex(host, int(port), WEAVIATE_GRPC_PORT, SPACE,
+                                  collection=weaviate_collection)
+    try:
+        await adapter.start()
+    finally:
+        watching[0] = False
+        await adapter.close()
+    assert reached and all("127.0.0.1" in r or "localhost" in r for r in reached), reached

@@ -93,7 +93,8 @@ def _drop_collections(stack: Stack) -> None:
     address, _, base = url.removeprefix("weaviate://").partition("/")
     host, port = address.rsplit(":", 1)
     grpc_port = int(os.environ.get("CHATSTREAM_WEAVIATE_GRPC_PORT", "50051"))
-    client = weaviate.connect_to_local(host=host, port=int(port), grpc_port=grpc_port)
+    client = weaviate.connect_to_local(host=host, port=int(port), grpc_port=grpc_port,
+                                     skip_init_checks=True)
     try:
         for name in client.collections.list_all(simple=True):
             if name.startswith(f"{base}_"):
