@@ -6,13 +6,17 @@ end to end; these keep the rules fast to check while the edge changes."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from api.app import create_app
@@ -141,7 +145,97 @@ async def test_plan_limits_refuse_with_429_and_retry_after(tmp_path: Path) -> No
         assert int(refused.headers["Retry-After"]) > 0
 
 
-async def _login(c: httpx.AsyncClient, email: str) -> dict[str, str]:
+async def _tokens(c: httpx.AsyncClient, email: str) -> dict[str, str]:
     r = await c.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    tokens: dict[str, str] = r.json()
+    return tokens
+
+
+async def _login(c: httpx.AsyncClient, email: str) -> dict[str, str]:
+    return _bearer((await _tokens(c, email))["access_token"])
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def jwt_edge(tmp: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """An edge with AUTH=jwt and two tenants: ann owns acme, gil owns globex."""
+    base = Settings(data_dir=tmp, **JWT)  # type: ignore[arg-type]
+    await bootstrap(base, "acme", "ann@acme.test", PASSWORD)
+    await bootstrap(base, "globex", "gil@globex.test", PASSWORD)
+    async with edge(tmp, **JWT) as c:
+        yield c
+
+
+async def test_no_credential_forged_expired_or_wrong_algorithm_tokens_are_401(
+        tmp_path: Path) -> None:
+    async with jwt_edge(tmp_path) as c:
+        r = await c.get("/v1/conversations")
+        _error(r, 401)
+        assert r.headers["www-authenticate"] == "Bearer"
+        _error(await c.post("/v1/auth/token", json={"email": "ann@acme.test",
+                                                    "password": "wrong-password-1"}),
+               401, "invalid_credentials")
+        ann = await _login(c, "ann@acme.test")
+        good = ann["Authorization"].removeprefix("Bearer ")
+        claims = jwt.decode(good, options={"verify_signature": False})
+        secret = str(JWT["jwt_secret"])
+        forged = jwt.encode(claims, "another-secret-" + "y" * 40, algorithm="HS256")
+        none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=")
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+        alg_none = f"{none_header.decode()}.{body.decode()}."
+        hs512 = jwt.encode(claims, secret * 2, algorithm="HS512")
+        expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, secret,
+                             algorithm="HS256")
+        for bad in (forged, alg_none, hs512, expired, "not-a-token"):
+            _error(await c.get("/v1/conversations", headers=_bearer(bad)), 401)
+        assert (await c.get("/v1/conversations", headers=ann)).status_code == 200
+
+
+async def test_a_member_cannot_call_admin_routes(tmp_path: Path) -> None:
+    async with jwt_edge(tmp_path) as c:
+        ann = await _login(c, "ann@acme.test")
+        r = await c.post("/v1/admin/users", json={"email": "mia@acme.test",
+                                                  "password": PASSWORD}, headers=ann)
+        assert r.status_code == 201, r.text
+        mia = await _login(c, "mia@acme.test")
+        for method, path in (("GET", "/v1/admin/users"), ("GET", "/v1/admin/keys"),
+                             ("GET", "/v1/admin/usage"), ("POST", "/v1/admin/users")):
+            r = await c.request(method, path, headers=mia,
+                                json={"email": "x@acme.test", "password": "12345678"})
+            _error(r, 403)
+        users = (await c.get("/v1/admin/users", headers=ann)).json()["data"]
+        assert {u["email"] for u in users} == {"ann@acme.test", "mia@acme.test"}
+
+
+async def test_api_keys_work_until_revoked_and_list_by_prefix(tmp_path: Path) -> None:
+    async with jwt_edge(tmp_path) as c:
+        gil = await _login(c, "gil@globex.test")
+        r = await c.post("/v1/keys", json={"name": "ci"}, headers=gil)
+        assert r.status_code == 201, r.text
+        key, prefix = r.json()["key"], r.json()["prefix"]
+        listed = (await c.get("/v1/keys", headers=gil)).json()["data"]
+        assert [k["prefix"] for k in listed] == [prefix] and "key" not in listed[0]
+        assert key not in json.dumps(listed)
+        assert (await c.get("/v1/conversations", headers=_bearer(key))).status_code == 200
+        # Another tenant's owner cannot revoke it: it does not exist for them.
+        ann = await _login(c, "ann@acme.test")
+        _error(await c.delete(f"/v1/keys/{prefix}", headers=ann), 404)
+        assert (await c.delete(f"/v1/keys/{prefix}", headers=_bearer(key))).status_code == 204
+        _error(await c.get("/v1/conversations", headers=_bearer(key)), 401, "key_revoked")
+        _error(await c.get("/v1/conversations", headers=_bearer(key[:-2] + "zz")), 401)
+
+
+async def test_refresh_rotates_and_a_reused_refresh_token_is_refused(tmp_path: Path) -> None:
+    async with jwt_edge(tmp_path) as c:
+        tokens = await _tokens(c, "ann@acme.test")
+        r = await c.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["refresh_token"] != tokens["refresh_token"]
+        r = await c.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        _error(r, 401, "refresh_reused")
+        r = await c.post("/v1/auth/refresh", json={"refresh_token": tokens["access_token"]})
+        _error(r, 401)
