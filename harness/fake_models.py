@@ -5,7 +5,10 @@ official SDKs exactly as they are.
 
 Each request is answered by the next planned :class:`Reply` (or the default one): a
 stream of N tokens at a set pace, a 429 with ``Retry-After``, a 5xx, a slow first token,
-a connection cut in the middle, a malformed chunk. The server records what it was asked
+a connection cut in the middle, a malformed chunk. A reply planned with a ``marker``
+answers only a request whose last user message contains that marker: on a server many
+tests share, a late call of an earlier test (a title, a summary, a retry) cannot take
+the reply another test planned, and gets the default instead. The server records what it was asked
 and how each stream ended, including a client closing the connection early.
 
 ``python -m harness.fake_models --port 8090 --tokens 200 --pace-ms 20`` runs one.
@@ -159,12 +162,16 @@ def _pieces(reply: Reply, body: dict[str, Any]) -> list[str]:
     elif reply.tokens is not None:
         return [f"tok{i} " if i < reply.tokens - 1 else f"tok{i}" for i in range(reply.tokens)]
     else:
-        last = ""
-        for m in body.get("messages") or []:
-            if isinstance(m, dict) and m.get("role") == "user":
-                last = _content(m.get("content"))
-        text = f"You said: {last}"
+        text = f"You said: {_last_user(body)}"
     return re.findall(r"\S+\s*", text) or [text]
+
+
+def _last_user(body: dict[str, Any]) -> str:
+    last = ""
+    for m in body.get("messages") or []:
+        if isinstance(m, dict) and m.get("role") == "user":
+            last = _content(m.get("content"))
+    return last
 
 
 def _content(value: Any) -> str:
@@ -203,14 +210,18 @@ class FakeModelServer:
     """The server; ``async with FakeModelServer() as fake:`` or :meth:`start_in_thread`."""
 
     def __init__(self, default: Reply | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, shared: bool = False) -> None:
+        """``shared``: several tests drive this server, so each reply planned on it must
+        name the marker of the request it answers (:meth:`plan`)."""
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError("the fake model server only listens on loopback")
         self.default = default or Reply()
         self._host = host
         self._port = port
         self._lock = threading.Lock()
+        self._shared = shared
         self._plan: deque[Reply] = deque()
+        self._marked: dict[str, deque[Reply]] = {}
         self._seen: list[SeenRequest] = []
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -220,18 +231,31 @@ class FakeModelServer:
 
     # -- control (thread-safe: tests may drive a server running in another thread) --
 
-    def plan(self, *replies: Reply) -> None:
-        """Answer the next requests with ``replies``, in order, then with the default."""
+    def plan(self, *replies: Reply, marker: str | None = None) -> None:
+        """Answer the next requests with ``replies``, in order, then with the default.
+        With ``marker``, only the requests whose last user message contains it take them
+        (the first marker planned wins when several match); the others go on to the
+        unmarked plan, then the default."""
+        if marker is None and self._shared:
+            raise ValueError("a reply planned on a shared server names its marker")
+        if marker == "":
+            raise ValueError("an empty marker would match every request")
         with self._lock:
-            self._plan.extend(replies)
+            if marker is None:
+                self._plan.extend(replies)
+            else:
+                self._marked.setdefault(marker, deque()).extend(replies)
 
     def set_default(self, reply: Reply) -> None:
         with self._lock:
             self.default = reply
 
     def reset(self) -> None:
+        if self._shared:  # its records and plans are every test's, not the caller's
+            raise ValueError("a shared server is never reset")
         with self._lock:
             self._plan.clear()
+            self._marked.clear()
             self._seen.clear()
 
     @property
@@ -259,8 +283,15 @@ class FakeModelServer:
         return self.url
 
     def _next(self, path: str, body: dict[str, Any], authorization: str) -> SeenRequest:
+        last = _last_user(body)
         with self._lock:
-            reply = self._plan.popleft() if self._plan else self.default
+            marker = next((m for m in self._marked if m in last), None)
+            if marker is not None:
+                reply = self._marked[marker].popleft()
+                if not self._marked[marker]:
+                    del self._marked[marker]
+            else:
+                reply = self._plan.popleft() if self._plan else self.default
             seen = SeenRequest(path, body, authorization, reply)
             self._seen.append(seen)
             return seen

@@ -26,8 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def fake_model() -> Iterator[FakeModelServer]:
     """An OpenAI-compatible model server on loopback, shared by the session's stacks
-    (served from a thread, so tests on any event loop can drive it)."""
-    server = FakeModelServer()
+    (served from a thread, so tests on any event loop can drive it). Shared: each reply a
+    test plans names the marker its question carries, so no other test's call takes it."""
+    server = FakeModelServer(shared=True)
     server.start_in_thread()
     yield server
     server.stop_thread()

@@ -38,6 +38,7 @@ async def healthy_after(fake_model: FakeModelServer,
     """After a test that made the `flaky` provider fail, one answer it gives: the
     failures do not add up across tests into an open circuit."""
     yield
-    fake_model.plan(Reply.stream("ok"))
+    question = f"are you well? [{uuid.uuid4().hex[:10]}]"
+    fake_model.plan(Reply.stream("ok"), marker=question)
     await oai.chat.completions.create(model="flaky", messages=[
-        {"role": "user", "content": "are you well?"}])
+        {"role": "user", "content": question}])

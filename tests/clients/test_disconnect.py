@@ -31,7 +31,7 @@ def _user(marker: str) -> Any:
 
 async def test_closing_a_chat_completions_stream_stops_the_upstream(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
-    fake_model.plan(LONG)
+    fake_model.plan(LONG, marker=marker)
     stream = await oai.chat.completions.create(model="fake", messages=_user(marker),
                                                stream=True)
     async for chunk in stream:
@@ -44,7 +44,7 @@ async def test_closing_a_chat_completions_stream_stops_the_upstream(
 
 async def test_closing_a_responses_stream_stops_the_upstream(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
-    fake_model.plan(LONG)
+    fake_model.plan(LONG, marker=marker)
     stream = await oai.responses.create(model="fake", input=f"Count {marker}", stream=True)
     async for event in stream:
         if event.type == "response.output_text.delta":
@@ -55,7 +55,7 @@ async def test_closing_a_responses_stream_stops_the_upstream(
 
 async def test_giving_up_on_a_non_streamed_answer_stops_the_upstream(
         stack: Stack, fake_model: FakeModelServer, marker: str) -> None:
-    fake_model.plan(LONG)
+    fake_model.plan(LONG, marker=marker)
     impatient = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="dev",
                                    max_retries=0, timeout=2)
     try:
@@ -72,7 +72,7 @@ async def test_giving_up_on_a_non_streamed_answer_stops_the_upstream(
 
 async def test_a_client_that_says_so_leaves_the_answer_running(
         client: httpx.AsyncClient, fake_model: FakeModelServer, marker: str) -> None:
-    fake_model.plan(Reply(tokens=30, pace_s=0.02))
+    fake_model.plan(Reply(tokens=30, pace_s=0.02), marker=marker)
     async with client.stream("POST", "/v1/chat/completions", json={
             "model": "fake", "messages": _user(marker), "stream": True},
             headers={"X-Chatstream-On-Disconnect": "continue"}) as response:

@@ -24,7 +24,7 @@ async def test_names_on_messages_reach_the_model(
         {"role": "user", "content": "I say heads.", "name": "ann"},
         {"role": "assistant", "content": "Noted, Ann.", "name": "referee"},
         {"role": "user", "content": f"I say tails {marker}", "name": "bob"}]
-    fake_model.plan(Reply.stream("Heads it is."))
+    fake_model.plan(Reply.stream("Heads it is."), marker=marker)
     answer = await oai.chat.completions.create(model="fake", messages=messages)
     assert answer.choices[0].message.content == "Heads it is."
     [seen] = fake_model.asked(marker)
@@ -34,17 +34,18 @@ async def test_names_on_messages_reach_the_model(
 
 async def test_an_assistant_message_sent_back_as_the_sdk_returned_it(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
-    fake_model.plan(Reply.stream("Porto is lovely."))
+    porto = f"Tell me about Porto. {marker}/porto"
+    fake_model.plan(Reply.stream("Porto is lovely."), marker=porto)
     first = await oai.chat.completions.create(model="fake", messages=[
-        {"role": "user", "content": "Tell me about Porto."}])
+        {"role": "user", "content": porto}])
     said = first.choices[0].message.model_dump()  # null refusal, audio, function_call...
     assert said["audio"] is None and said["function_call"] is None
-    fake_model.plan(Reply.stream("Lisbon too."))
+    lisbon = f"And Lisbon? {marker}"
+    fake_model.plan(Reply.stream("Lisbon too."), marker=lisbon)
     second = await oai.chat.completions.create(model="fake", messages=[
-        {"role": "user", "content": "Tell me about Porto."}, said,
-        {"role": "user", "content": f"And Lisbon? {marker}"}])
+        {"role": "user", "content": porto}, said, {"role": "user", "content": lisbon}])
     assert second.choices[0].message.content == "Lisbon too."
-    [seen] = fake_model.asked(marker)
+    [seen] = fake_model.asked(lisbon)
     assert seen.messages[1] == {"role": "assistant", "content": "Porto is lovely."}
 
 
@@ -52,7 +53,7 @@ async def test_langchain_multi_agent_messages(
         stack: Stack, fake_model: FakeModelServer, marker: str) -> None:
     llm = ChatOpenAI(base_url=f"{stack.url}/v1", api_key="dev",  # type: ignore[arg-type]
                      model="fake", max_retries=0)
-    fake_model.plan(Reply.stream("Agreed."))
+    fake_model.plan(Reply.stream("Agreed."), marker=marker)
     answer = await llm.ainvoke([
         SystemMessage("Two agents plan a trip."),
         HumanMessage("Plan three days in Porto.", name="planner"),
@@ -75,7 +76,7 @@ async def test_instructor_retries_a_reply_that_failed_validation(
     client = instructor.from_openai(sdk)
     fake_model.plan(
         Reply.calling(FakeToolCall("User", '{"name": "Ann", "age": "thirty-one"}')),
-        Reply.calling(FakeToolCall("User", '{"name": "Ann", "age": 31}')))
+        Reply.calling(FakeToolCall("User", '{"name": "Ann", "age": 31}')), marker=marker)
     try:
         user = await client.chat.completions.create(
             model="fake", response_model=User, max_retries=1,
@@ -106,7 +107,7 @@ READ_PAGE: Any = [{"type": "function", "function": {
 async def test_a_tool_result_is_bounded_by_the_models_window(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     page = "A line of the page that the agent read. " * 500  # 20,000 characters
-    fake_model.plan(Reply.stream("It is about lines."))
+    fake_model.plan(Reply.stream("It is about lines."), marker=marker)
     answer = await oai.chat.completions.create(model="fake", tools=READ_PAGE,
                                                messages=_tool_round(marker, page))
     assert answer.choices[0].message.content == "It is about lines."

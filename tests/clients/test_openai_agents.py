@@ -55,43 +55,41 @@ def agents_python() -> Path:
     return ensure_venv(REQUIREMENTS, "openai-agents-venv") / "bin/python"
 
 
-def _plan(fake: FakeModelServer) -> None:
-    """The model's replies, in the order the script's runs ask (RUNS, for each kind)."""
-    for _ in KINDS:
-        fake.plan(Reply.calling(FakeToolCall("get_weather", '{"city": "Porto"}')),
-                  Reply.stream(ANSWER),
-                  Reply.stream(FOLLOWUP),
-                  Reply.stream(json.dumps(CITY)),
-                  Reply.calling(FakeToolCall("get_weather", '{"city": "Porto"}')),
-                  Reply.stream(ANSWER))
+def _plan(fake: FakeModelServer, marker: str) -> None:
+    """The model's replies to each run's question (``{marker} {kind}.{run}``), in the
+    order its calls come: a tool call then the answer with its result, or one answer."""
+    weather = Reply.calling(FakeToolCall("get_weather", '{"city": "Porto"}'))
+    replies = {"tool": (weather, Reply.stream(ANSWER)), "followup": (Reply.stream(FOLLOWUP),),
+               "structured": (Reply.stream(json.dumps(CITY)),),
+               "streamed": (weather, Reply.stream(ANSWER))}
+    for kind in KINDS:
+        for run in RUNS:
+            fake.plan(*replies[run], marker=f"{marker} {kind}.{run}")
 
 
 @pytest.fixture(scope="module")
 async def seen(stack: Stack, fake_model: FakeModelServer, agents_python: Path) -> Seen:
     marker = f"[agents-{os.urandom(5).hex()}]"
-    _plan(fake_model)
+    _plan(fake_model, marker)
+    proc = await asyncio.create_subprocess_exec(
+        # -I: nothing of the repository (nor PYTHONPATH) on its path, so `agents` is
+        # the SDK's; its environment carries no key of ours either.
+        str(agents_python), "-I", "-W", "error", str(SCRIPT),
+        "--base-url", f"{stack.url}/v1", "--api-key", "dev", "--model", "fake",
+        "--marker", marker, "--models", ",".join(KINDS),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"PATH": os.environ.get("PATH", ""), "OPENAI_AGENTS_DISABLE_TRACING": "1"})
     try:
-        proc = await asyncio.create_subprocess_exec(
-            # -I: nothing of the repository (nor PYTHONPATH) on its path, so `agents` is
-            # the SDK's; its environment carries no key of ours either.
-            str(agents_python), "-I", "-W", "error", str(SCRIPT),
-            "--base-url", f"{stack.url}/v1", "--api-key", "dev", "--model", "fake",
-            "--marker", marker, "--models", ",".join(KINDS),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={"PATH": os.environ.get("PATH", ""), "OPENAI_AGENTS_DISABLE_TRACING": "1"})
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 240)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise
-        assert proc.returncode == 0, err.decode()[-4000:]
-        printed = json.loads(out)
-        assert printed["reached"] == [], "the SDK tried to leave loopback"
-        return Seen(printed["runs"], {f"{kind}.{run}": _asked(fake_model, f"{marker} {kind}.{run}")
-                                      for kind in KINDS for run in RUNS})
-    finally:
-        fake_model.reset()  # replies a failed run left unused must not answer later tests
+        out, err = await asyncio.wait_for(proc.communicate(), 240)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, err.decode()[-4000:]
+    printed = json.loads(out)
+    assert printed["reached"] == [], "the SDK tried to leave loopback"
+    return Seen(printed["runs"], {f"{kind}.{run}": _asked(fake_model, f"{marker} {kind}.{run}")
+                                  for kind in KINDS for run in RUNS})
 
 
 def _asked(fake: FakeModelServer, question: str) -> list[SeenRequest]:

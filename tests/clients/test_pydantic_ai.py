@@ -36,7 +36,7 @@ def _model(client: openai.AsyncOpenAI, name: str) -> OpenAIChatModel:
 async def test_structured_output_through_a_tool_call(
         sdk_client: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     fake_model.plan(Reply.calling(FakeToolCall(
-        "final_result", '{"name": "Porto", "country": "Portugal"}')))
+        "final_result", '{"name": "Porto", "country": "Portugal"}')), marker=marker)
     agent = Agent(_model(sdk_client, "fake"), output_type=City)
     result = await agent.run(f"Where is the Ribeira? {marker}")
     assert result.output == City(name="Porto", country="Portugal")
@@ -48,7 +48,8 @@ async def test_structured_output_through_a_tool_call(
 async def test_an_upstream_refusal_is_raised_with_its_status(
         sdk_client: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     fake_model.plan(Reply.failing(400, "Invalid schema for function 'final_result'.",
-                                  type="invalid_request_error", code="invalid_function_parameters"))
+                                  type="invalid_request_error", code="invalid_function_parameters"),
+                    marker=marker)
     agent = Agent(_model(sdk_client, "flaky"), output_type=City)
     with pytest.raises(ModelHTTPError) as caught:
         await agent.run(f"Where is the Ribeira? {marker}")

@@ -29,7 +29,7 @@ def _user(marker: str) -> Any:
 async def test_an_upstream_400_is_that_400_asked_once(
         sdk: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str,
         stream: bool) -> None:
-    fake_model.plan(REFUSAL)
+    fake_model.plan(REFUSAL, marker=marker)
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.chat.completions.create(model="flaky", messages=_user(marker),
                                           stream=stream)
@@ -46,7 +46,8 @@ async def test_an_upstream_400_is_that_400_asked_once(
 async def test_an_upstream_429_is_a_429_with_retry_after(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     # Both models of the chain are rate limited for longer than is worth waiting here.
-    fake_model.plan(Reply.rate_limited(retry_after=40), Reply.rate_limited(retry_after=90))
+    fake_model.plan(Reply.rate_limited(retry_after=40), Reply.rate_limited(retry_after=90),
+                    marker=marker)
     with pytest.raises(openai.RateLimitError) as caught:
         await oai.chat.completions.create(model="flaky", messages=_user(marker))
     assert caught.value.status_code == 429
@@ -58,7 +59,7 @@ async def test_an_upstream_429_is_a_429_with_retry_after(
 async def test_failures_are_retried_within_the_requests_budget_then_a_502(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str,
         stack: Stack) -> None:
-    fake_model.plan(*[Reply.failing(500)] * 4)
+    fake_model.plan(*[Reply.failing(500)] * 4, marker=marker)
     with pytest.raises(openai.InternalServerError) as caught:
         await oai.chat.completions.create(model="flaky", messages=_user(marker))
     assert caught.value.status_code == 502
@@ -71,7 +72,7 @@ async def test_a_failure_after_the_first_token_is_an_error_the_sdk_raises(
         sdk: openai.AsyncOpenAI, fake_model: FakeModelServer, marker: str) -> None:
     fake_model.plan(Reply.erroring(after=3, text="one two three four five six", error={
         "message": "The server had an error while processing your request.",
-        "type": "server_error"}))
+        "type": "server_error"}), marker=marker)
     stream = await sdk.chat.completions.create(model="flaky", messages=_user(marker),
                                                stream=True)
     pieces: list[str] = []
@@ -91,7 +92,7 @@ async def test_a_failure_after_the_first_token_is_an_error_the_sdk_raises(
 
 async def test_langchain_sees_the_upstreams_400(
         stack: Stack, fake_model: FakeModelServer, marker: str) -> None:
-    fake_model.plan(REFUSAL)
+    fake_model.plan(REFUSAL, marker=marker)
     llm = ChatOpenAI(base_url=f"{stack.url}/v1", api_key="dev",  # type: ignore[arg-type]
                      model="flaky", max_retries=2)
     with pytest.raises(openai.BadRequestError) as caught:
@@ -104,7 +105,8 @@ async def test_litellm_as_a_client_sees_the_upstreams_429(
         stack: Stack, fake_model: FakeModelServer, marker: str) -> None:
     import litellm
 
-    fake_model.plan(Reply.rate_limited(retry_after=40), Reply.rate_limited(retry_after=90))
+    fake_model.plan(Reply.rate_limited(retry_after=40), Reply.rate_limited(retry_after=90),
+                    marker=marker)
     with pytest.raises(litellm.RateLimitError) as caught:
         await litellm.acompletion(model="openai/flaky", api_base=f"{stack.url}/v1",
                                   api_key="dev", messages=_user(marker), num_retries=0)

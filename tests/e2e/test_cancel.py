@@ -4,6 +4,8 @@ the stream it asked for cancels it too, unless it said it comes back for the ans
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from harness.fake_models import FakeModelServer, Reply, SeenRequest
@@ -22,8 +24,9 @@ def _asked(fake: FakeModelServer, text: str) -> SeenRequest | None:
 
 async def test_cancel_stops_the_answer_and_closes_the_upstream_stream(
         client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
-    text = f"Tell me a very long story ({stack.name})."
-    fake_model.plan(Reply(tokens=3000, pace_s=0.01))  # half a minute if nobody stops it
+    text = f"Tell me a very long story ({stack.name}, {uuid.uuid4().hex[:8]})."
+    # Half a minute if nobody stops it.
+    fake_model.plan(Reply(tokens=3000, pace_s=0.01), marker=text)
     cid = await new_conversation(client)
     r = await client.post(f"/v1/conversations/{cid}/messages",
                           json={"text": text, "model": "fake"})
@@ -60,8 +63,8 @@ async def test_cancel_stops_the_answer_and_closes_the_upstream_stream(
 
 async def test_a_client_that_leaves_its_stream_cancels_the_answer(
         client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
-    text = f"Count to three thousand ({stack.name})."
-    fake_model.plan(Reply(tokens=3000, pace_s=0.01))
+    text = f"Count to three thousand ({stack.name}, {uuid.uuid4().hex[:8]})."
+    fake_model.plan(Reply(tokens=3000, pace_s=0.01), marker=text)
     cid = await new_conversation(client)
     async with client.stream("POST", f"/v1/conversations/{cid}/messages",
                              json={"text": text, "model": "fake"},
@@ -77,8 +80,8 @@ async def test_a_client_that_leaves_its_stream_cancels_the_answer(
 
 async def test_a_client_that_comes_back_says_so_and_resumes_the_answer(
         client: httpx.AsyncClient, stack: Stack, fake_model: FakeModelServer) -> None:
-    text = f"Count to forty ({stack.name})."
-    fake_model.plan(Reply(tokens=40, pace_s=0.02))
+    text = f"Count to forty ({stack.name}, {uuid.uuid4().hex[:8]})."
+    fake_model.plan(Reply(tokens=40, pace_s=0.02), marker=text)
     cid = await new_conversation(client)
     async with client.stream("POST", f"/v1/conversations/{cid}/messages",
                              json={"text": text, "model": "fake"},

@@ -56,7 +56,7 @@ async def test_a_non_streamed_answer_is_stored_as_a_conversation(
 async def test_an_answer_from_a_hosted_model_through_the_pipeline(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, stack: Stack) -> None:
     question = f"Hello from the {stack.name} stack"
-    fake_model.plan(Reply.stream(f"Hi, {stack.name}!"))
+    fake_model.plan(Reply.stream(f"Hi, {stack.name}!"), marker=question)
     messages = [*MESSAGES[:3], {"role": "user", "content": question}]
     stream = await oai.chat.completions.create(model="fake", messages=messages,  # type: ignore[arg-type]
                                                stream=True)

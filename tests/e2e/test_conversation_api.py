@@ -60,7 +60,8 @@ async def test_a_conversation_is_renamed_and_keeps_its_settings(
     assert made["settings"] == {"system_prompt": "Answer like a ship's captain.",
                                 "model": "fake", "temperature": 0.3}
     marker = f"harbour-{uuid.uuid4().hex[:6]}"
-    fake_model.plan(Reply.stream("Aye."), Reply.stream("Ferry departures"))  # then its title
+    # The answer, then its title (the title's prompt quotes the question, marker and all).
+    fake_model.plan(Reply.stream("Aye."), Reply.stream("Ferry departures"), marker=marker)
     answer = await ask(me, cid, f"When does the {marker} ferry leave?")
     assert answer.last.event == "done" and answer.text == "Aye."
     [seen] = [r for r in fake_model.requests if marker in json.dumps(r.messages)][:1]

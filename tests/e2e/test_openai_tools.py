@@ -33,7 +33,8 @@ async def test_streamed_tool_calls_then_the_next_turn_with_their_results(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer, client: httpx.AsyncClient) -> None:
     question = f"What is the weather in Paris? ({uuid.uuid4().hex[:8]})"
     fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS, id="call_w1"),
-                                  FakeToolCall("get_weather", '{"city": "Oslo"}')))
+                                  FakeToolCall("get_weather", '{"city": "Oslo"}')),
+                    marker=question)
     stream = await oai.chat.completions.create(
         model="fake", messages=[{"role": "user", "content": question}], tools=[WEATHER],
         tool_choice="auto", parallel_tool_calls=True, stream=True)
@@ -57,7 +58,7 @@ async def test_streamed_tool_calls_then_the_next_turn_with_their_results(
     assert seen.body["parallel_tool_calls"] is True
 
     # The agent runs the tools and sends their results back: the model goes on.
-    fake_model.plan(Reply.stream("Sunny in Paris, snow in Oslo."))
+    fake_model.plan(Reply.stream("Sunny in Paris, snow in Oslo."), marker=question)
     follow_up: Any = [
         {"role": "user", "content": question},
         {"role": "assistant", "content": None, "tool_calls": [
@@ -83,9 +84,10 @@ async def test_streamed_tool_calls_then_the_next_turn_with_their_results(
 async def test_a_non_streamed_tool_call_is_stored_with_the_answer(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer,
         client: httpx.AsyncClient) -> None:
-    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)))
+    question = f"Weather in Paris? ({uuid.uuid4().hex[:8]})"
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)), marker=question)
     raw = await oai.chat.completions.with_raw_response.create(
-        model="fake", messages=[{"role": "user", "content": "Weather in Paris?"}],
+        model="fake", messages=[{"role": "user", "content": question}],
         tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "get_weather"}})
     completion = raw.parse()
     stored = await wait_for_messages(client, raw.headers["x-conversation-id"], 2)
@@ -101,7 +103,7 @@ async def test_a_non_streamed_tool_call_is_stored_with_the_answer(
 async def test_every_option_reaches_the_model(oai: openai.AsyncOpenAI,
                                               fake_model: FakeModelServer) -> None:
     marker = f"options {uuid.uuid4().hex[:8]}"
-    fake_model.plan(Reply.stream('{"ok": true}'))
+    fake_model.plan(Reply.stream('{"ok": true}'), marker=marker)
     await oai.chat.completions.create(
         model="fake", messages=[{"role": "user", "content": marker}],
         response_format={"type": "json_schema", "json_schema": {
@@ -122,7 +124,7 @@ async def test_an_image_reaches_a_vision_model(oai: openai.AsyncOpenAI,
                                                fake_model: FakeModelServer) -> None:
     marker = f"what is in this picture {uuid.uuid4().hex[:8]}"
     url = "data:image/png;base64," + "iVBORw0KGgo" * 10
-    fake_model.plan(Reply.stream("A cat."))
+    fake_model.plan(Reply.stream("A cat."), marker=marker)
     await oai.chat.completions.create(model="fake-vision", messages=[{
         "role": "user", "content": [{"type": "text", "text": marker},
                                     {"type": "image_url", "image_url": {"url": url}}]}])
@@ -171,21 +173,23 @@ async def test_the_sdk_sees_the_400_as_a_bad_request(oai: openai.AsyncOpenAI) ->
 async def test_the_native_route_streams_a_tool_call_readably(
         client: httpx.AsyncClient, fake_model: FakeModelServer) -> None:
     cid = await new_conversation(client)
-    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)))
-    answer = await ask(client, cid, "Weather in Paris, natively?", model="fake",
+    question = f"Weather in Paris, natively? ({uuid.uuid4().hex[:8]})"
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS)), marker=question)
+    answer = await ask(client, cid, question, model="fake",
                        options={"tools": [WEATHER], "tool_choice": "required"})
     calls = [e.json() for e in answer.events if e.event == "tool_calls"]
     assert calls[0]["name"] == "get_weather" and calls[0]["id"] == "call_fake_0"
     assert "".join(c["arguments"] for c in calls) == ARGS
     assert answer.last.event == "done" and answer.last.json()["finish_reason"] == "tool_calls"
-    seen = _asked(fake_model, "Weather in Paris, natively?")
+    seen = _asked(fake_model, question)
     assert seen.body["tools"] == [WEATHER] and seen.body["tool_choice"] == "required"
 
     # The next turn sees the call in the stored history, told as text (no result came).
     await wait_for_messages(client, cid, 2)
-    fake_model.plan(Reply.stream("ok"))
-    await ask(client, cid, "And now?", model="fake")
-    seen = _asked(fake_model, "And now?")
+    again = f"And now? ({uuid.uuid4().hex[:8]})"
+    fake_model.plan(Reply.stream("ok"), marker=again)
+    await ask(client, cid, again, model="fake")
+    seen = _asked(fake_model, again)
     assert "get_weather" in seen.messages[-2]["content"]
 
 

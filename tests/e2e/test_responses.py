@@ -57,7 +57,8 @@ async def test_a_blocked_request_is_incomplete_for_the_content_filter(
 async def test_streamed_function_calls_then_their_outputs(
         oai: openai.AsyncOpenAI, fake_model: FakeModelServer) -> None:
     question = f"Weather in Paris? ({uuid.uuid4().hex[:8]})"
-    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS, id="call_r1")))
+    fake_model.plan(Reply.calling(FakeToolCall("get_weather", ARGS, id="call_r1")),
+                    marker=question)
     stream = await oai.responses.create(model="fake", input=question, tools=[WEATHER],
                                         tool_choice="required", stream=True)
     kinds, arguments = [], ""
@@ -79,7 +80,7 @@ async def test_streamed_function_calls_then_their_outputs(
         k: v for k, v in WEATHER.items() if k != "type"}}]
     assert seen.body["tool_choice"] == "required"
 
-    fake_model.plan(Reply.stream("Sunny."))
+    fake_model.plan(Reply.stream("Sunny."), marker=question)
     answer = await oai.responses.create(model="fake", tools=[WEATHER], input=[
         {"role": "user", "content": question},
         {"type": "function_call", "call_id": "call_r1", "name": "get_weather",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -46,14 +47,14 @@ async def test_a_hostile_title_stays_inside_its_attribute(model_edge: Edge,
                          files={"file": ("hours.txt", text, "text/plain")})
         assert r.status_code == 202, r.text
         await _indexed(c, r.json()["id"])
-        fake_model.reset()
-        fake_model.plan(Reply.stream("9 to 5."))
+        question = f"When is the Harbour Museum open? [{uuid.uuid4().hex[:10]}]"
+        fake_model.plan(Reply.stream("9 to 5."), marker=question)
         cid = (await c.post("/v1/conversations", json={})).json()["id"]
         r = await c.post(f"/v1/conversations/{cid}/messages", headers={
-            "Accept": "text/event-stream"}, json={
-                "text": "When is the Harbour Museum open?", "model": "fake"})
+            "Accept": "text/event-stream"}, json={"text": question, "model": "fake"})
         assert r.status_code == 200, r.text
-    [seen] = fake_model.requests
+    # The answer's request (the conversation's title, asked next, quotes it too).
+    [seen] = [r for r in fake_model.requests if r.messages[-1]["content"] == question]
     [documents] = [m["content"] for m in seen.messages
                    if isinstance(m["content"], str) and "<passage " in m["content"]]
     tags = re.findall(r"<passage\b[^>]*>", documents)

@@ -5,6 +5,7 @@ count against the month's tokens, so stopping early is no way around a quota."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,8 +70,9 @@ async def test_a_cancelled_answer_costs_what_was_generated(
     await metered_edge.login("owner@acme.io")
     async with metered_edge.client("owner@acme.io") as c:
         before = await _tokens_used(c)
-        fake_model.plan(Reply(tokens=3000, pace_s=0.01))
-        got = await _answer(c, "Tell me a very long story.", cancel_after=2)
+        text = f"Tell me a very long story. [{uuid.uuid4().hex[:10]}]"
+        fake_model.plan(Reply(tokens=3000, pace_s=0.01), marker=text)
+        got = await _answer(c, text, cancel_after=2)
         done = got[-1]
         assert done.event == "done" and done.json()["finish_reason"] == "cancelled"
         completion = done.json()["usage"]["completion_tokens"]
@@ -84,8 +86,9 @@ async def test_a_disconnected_answer_costs_all_of_it(
     await metered_edge.login("owner@beta.io")
     async with metered_edge.client("owner@beta.io") as c:
         before = await _tokens_used(c)
-        fake_model.plan(Reply(tokens=200, pace_s=0.005))
-        await _answer(c, "Tell me a story and I will leave.", leave_after=1)
+        text = f"Tell me a story and I will leave. [{uuid.uuid4().hex[:10]}]"
+        fake_model.plan(Reply(tokens=200, pace_s=0.005), marker=text)
+        await _answer(c, text, leave_after=1)
         # The answer goes on without the client; its full cost lands once it is stored.
         for _ in range(600):
             cids = [x["id"] for x in (await c.get("/v1/conversations")).json()["data"]]
