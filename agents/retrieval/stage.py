@@ -143,26 +143,33 @@ async def _web(request: MessageReceived, history: tuple[HistoryTurn, ...],
 _WITHHELD = "[withheld: the prompt guard flagged this message]"
 
 
-def _guarded(history: tuple[HistoryTurn, ...]) -> tuple[HistoryTurn, ...]:
+def _guarded(history: tuple[HistoryTurn, ...], reads: guard.Reads) -> tuple[HistoryTurn, ...]:
     """Stored user turns the guard flags stay out of the prompt: a refused injection
     would otherwise reach the model with the next, innocent question."""
     return tuple(t.model_copy(update={"text": _WITHHELD})
-                 if t.role == "user" and guard.check(t.text).category is not None else t
-                 for t in history)
+                 if t.role == "user" and guard.check(t.text, reads).category is not None
+                 else t for t in history)
+
+
+def _clean(passages: list[Passage], reads: guard.Reads) -> list[Passage]:
+    """Passages the guard flags are left out: an upload must not instruct the model."""
+    return [p for p in passages if guard.check(p.text, reads).category is None]
 
 
 async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emit]:
     assistant = await assistant_of(request, deps)
     instructions = instructions_of(request, assistant) if assistant is not None else None
     mode = request.guard_mode or deps.guard_mode
-    judged = guard.judge(request, mode,
-                         typed=typed_values(request, assistant) if assistant else ())
+    # The guard in a thread: its encoder takes tens of milliseconds or more for a text the
+    # linear model does not clear, and lets go of the GIL meanwhile.
+    judged = await asyncio.to_thread(
+        guard.judge, request, mode, typed_values(request, assistant) if assistant else ())
     verdict, request = judged.verdict, judged.request
     if request.system:
         # The conversation's own system prompt, after its assistant's: the person's
         # words, so guarded like their message.
         instructions = "\n\n".join(filter(None, (instructions, request.system)))
-        flagged = guard.check(request.system) if mode != "off" else None
+        flagged = await asyncio.to_thread(guard.check, request.system) if mode != "off" else None
         if verdict.category is None and flagged is not None and flagged.category is not None:
             verdict = flagged.model_copy(update={
                 "reason": f"{flagged.reason}, in the conversation's system prompt",
@@ -181,13 +188,13 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         if verdict.allowed
         else _no_passages())
     blocking = mode == "block"
+    reads = guard.Reads()  # the stored turns' and passages' own
     if request.history is None and blocking:
-        history = _guarded(history)
+        history = await asyncio.to_thread(_guarded, history, reads)
     if verdict.allowed:
         passages = [*passages, *await _web(request, history, deps)]
     if blocking:
-        # Passages the guard flags are left out: an upload must not instruct the model.
-        passages = [p for p in passages if guard.check(p.text).category is None]
+        passages = await asyncio.to_thread(_clean, passages, reads)
     # The turns travel once, in ``history``; the request keeps an empty tuple, which still
     # says the client sent them (inference stores no summary of such turns).
     if request.history:
