@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import contextmanager
 
 import httpx
 import openai
@@ -75,22 +76,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+# The session's shared stacks, by key, while they run; each is stopped right after the
+# last test that uses it (its session fixture would keep it running, idle but heart-beating
+# and sampling lag, through the rest of the suite).
+_RUNNING: dict[str, Stack] = {}
+_LAST_USER: dict[str, str] = {}
+
+
+def _shared_stacks(item: pytest.Item) -> Iterator[str]:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "stack" in callspec.params:
+        yield f"stack[{callspec.params['stack']}]"
+    if "split_stack" in getattr(item, "fixturenames", ()):
+        yield "split_stack"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    for item in session.items:  # final order: after selection and fixture reordering
+        for key in _shared_stacks(item):
+            _LAST_USER[key] = item.nodeid
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Generator[None, None, None]:
+    yield
+    for key in _shared_stacks(item):
+        if _LAST_USER.get(key) == item.nodeid and key in _RUNNING:
+            _RUNNING.pop(key).stop()
+
+
+@contextmanager
+def _shared(key: str, s: Stack) -> Iterator[Stack]:
+    _RUNNING[key] = s
+    try:
+        yield s
+    finally:
+        if _RUNNING.pop(key, None) is not None:
+            s.stop()
+
+
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           fake_model: FakeModelServer) -> Iterator[Stack]:
-    s = start_stack(request.param, tmp_path_factory.mktemp(request.param),
-                    models_env(fake_model))
-    yield s
-    s.stop()
+    with _shared(f"stack[{request.param}]", start_stack(
+            request.param, tmp_path_factory.mktemp(request.param),
+            models_env(fake_model))) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")
 def split_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("split")
     # Every process writes its spans to a file of its own (tests/e2e/test_observability).
-    s = start_stack("split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}"})
-    yield s
-    s.stop()
+    with _shared("split_stack", start_stack(
+            "split", tmp, {"CHATSTREAM_TRACE_EXPORTER": f"jsonl:{tmp / 'spans'}"})) as s:
+        yield s
 
 
 @pytest.fixture
