@@ -59,6 +59,7 @@ class FairQueue:
         self._waiting: dict[str, deque[Request]] = {}
         self._last_served: dict[str, int] = {}
         self._turns = itertools.count(1)
+        self._turn = 0  # the last unit's
 
     def __bool__(self) -> bool:
         return any(not r.gone for queue in self._waiting.values() for r in queue)
@@ -66,11 +67,23 @@ class FairQueue:
     def put(self, tenant: str, request: Request) -> None:
         self._waiting.setdefault(tenant, deque()).append(request)
 
+    def _forget(self) -> None:
+        """Drops the turns of tenants no longer waiting that were served before every
+        tenant waiting and before the last unit: back, they start first in turn, as they
+        would have anyway. A tenant served in the last unit (maybe still running) is
+        remembered, so asking again at once it goes after a tenant newly waiting."""
+        floor = min((self._last_served.get(t, 0) for t in self._waiting), default=self._turn)
+        floor = min(floor, self._turn)
+        for tenant in [t for t, turn in self._last_served.items()
+                       if turn < floor and t not in self._waiting]:
+            del self._last_served[tenant]
+
     def unit(self, size: int) -> list[Piece]:
         """Texts weighing up to ``size``: from the tenant whose turn it is, then from the
         others (least recently served first) while room is left."""
+        self._forget()
         order = sorted(self._waiting, key=lambda t: self._last_served.get(t, 0))
-        turn = next(self._turns)
+        turn = self._turn = next(self._turns)
         pieces: list[Piece] = []
         room = size
         for tenant in order:
@@ -95,9 +108,8 @@ class FairQueue:
                 request.taken = end
                 if end == len(request.texts):
                     queue.popleft()
-            if not queue:  # a tenant that asks again later starts first in turn
+            if not queue:
                 del self._waiting[tenant]
-                self._last_served.pop(tenant, None)
             if room <= 0:
                 break
         return pieces

@@ -138,9 +138,12 @@ class Model:
                     best, where, window = logit, kind, s
         return best, where, window
 
-    def score(self, text: str, ask: Callable[[], bool] | None = None) -> Scored:
+    def score(self, text: str, ask: Callable[[], bool] | None = None,
+              read: Callable[[Encode, str], npt.NDArray[np.float32]] | None = None) -> Scored:
         """``ask`` says whether the encoder may still be asked (a budget): when it says
-        no, the linear model decides alone, at its own threshold."""
+        no, the linear model decides alone, at its own threshold. ``read`` runs the
+        encoder on a window (e.g. in the caller's turn, :mod:`agents.guard.lane`);
+        ``None``: here and now."""
         best, where, window = self.linear(text)
         if self.head is None or self.encode is None or (
                 best >= self.head.floor and ask is not None and not ask()):
@@ -148,7 +151,8 @@ class Model:
             return Scored(probability, where, probability >= self.threshold)
         if best < self.head.floor:
             return Scored(_sigmoid(best), where, False)
-        second = float(self.head.weights @ self.encode(window)) + self.head.bias
+        found = self.encode(window) if read is None else read(self.encode, window)
+        second = float(self.head.weights @ found) + self.head.bias
         probability = _sigmoid((best + second) / 2)
         return Scored(probability, where, probability >= self.head.threshold, asked=True)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
 
 from agents import guard
 from agents.deps import StageDeps
@@ -140,6 +142,23 @@ async def _web(request: MessageReceived, history: tuple[HistoryTurn, ...],
     return passages_of(results)
 
 
+_CONCURRENCY = 8
+"""Requests one retrieval worker handles at once."""
+
+# The guard runs in threads of its own, one per request the stage handles: they wait for
+# the encoder in their tenant's turn (agents/guard/lane.py), and in a shared pool, one
+# tenant's waiting requests would hold another's guard call from starting at all.
+_GUARDING = ThreadPoolExecutor(max_workers=_CONCURRENCY, thread_name_prefix="guard")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+async def _guarding(call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(
+        _GUARDING, functools.partial(call, *args, **kwargs))
+
+
 _WITHHELD = "[withheld: the prompt guard flagged this message]"
 
 
@@ -162,14 +181,15 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
     mode = request.guard_mode or deps.guard_mode
     # The guard in a thread: its encoder takes tens of milliseconds or more for a text the
     # linear model does not clear, and lets go of the GIL meanwhile.
-    judged = await asyncio.to_thread(
-        guard.judge, request, mode, typed_values(request, assistant) if assistant else ())
+    own = guard.Reads(queued=guard.Queued.here(request.tenant_id))
+    judged = await _guarding(
+        guard.judge, request, mode, typed_values(request, assistant) if assistant else (), own)
     verdict, request = judged.verdict, judged.request
     if request.system:
         # The conversation's own system prompt, after its assistant's: the person's
         # words, so guarded like their message.
         instructions = "\n\n".join(filter(None, (instructions, request.system)))
-        flagged = await asyncio.to_thread(guard.check, request.system) if mode != "off" else None
+        flagged = await _guarding(guard.check, request.system, own) if mode != "off" else None
         if verdict.category is None and flagged is not None and flagged.category is not None:
             verdict = flagged.model_copy(update={
                 "reason": f"{flagged.reason}, in the conversation's system prompt",
@@ -188,13 +208,13 @@ async def handle(request: MessageReceived, deps: StageDeps) -> AsyncIterator[Emi
         if verdict.allowed
         else _no_passages())
     blocking = mode == "block"
-    reads = guard.Reads()  # the stored turns' and passages' own
+    reads = guard.Reads(queued=own.queued)  # the stored turns' and passages' own
     if request.history is None and blocking:
-        history = await asyncio.to_thread(_guarded, history, reads)
+        history = await _guarding(_guarded, history, reads)
     if verdict.allowed:
         passages = [*passages, *await _web(request, history, deps)]
     if blocking:
-        passages = await asyncio.to_thread(_clean, passages, reads)
+        passages = await _guarding(_clean, passages, reads)
     # The turns travel once, in ``history``; the request keeps an empty tuple, which still
     # says the client sent them (inference stores no summary of such turns).
     if request.history:
@@ -213,4 +233,5 @@ def stage(deps: StageDeps) -> StageSpec:
     # Every worker reads every assistant version, from the topic's start (compacted).
     definitions = Broadcast(ASSISTANTS, deps.assistants.on_event, lookback_s=None)
     return StageSpec(RETRIEVAL.name, RETRIEVAL.inputs, functools.partial(handle, deps=deps),
-                     concurrency=8, on_dead_letter=answer_failed, broadcasts=(definitions,))
+                     concurrency=_CONCURRENCY, on_dead_letter=answer_failed,
+                     broadcasts=(definitions,))

@@ -27,6 +27,20 @@ async def test_a_newcomer_waits_one_unit_whatever_is_queued() -> None:
     assert _tenants(queue, owners) == ["a"] * 4
 
 
+async def test_a_tenant_asking_again_while_its_unit_runs_goes_after_a_newcomer() -> None:
+    """Its queue emptied when its unit was taken: it is still not new."""
+    loop = asyncio.get_running_loop()
+    queue = FairQueue()
+    first, again, other = _request(1, loop), _request(3, loop), _request(1, loop)
+    owners = {id(first): "a", id(again): "a", id(other): "b"}
+    queue.put("a", first)
+    assert _tenants(queue, owners, 1) == ["a"]  # running; a waits for nothing more
+    queue.put("a", again)
+    queue.put("b", other)
+    assert _tenants(queue, owners, 1) == ["b"]
+    assert _tenants(queue, owners, 1) == ["a"]
+
+
 async def test_two_busy_tenants_alternate_and_each_keeps_its_order() -> None:
     loop = asyncio.get_running_loop()
     queue = FairQueue()

@@ -2,18 +2,26 @@
 reach the model as escaped, delimited data in a user message (never the system message);
 turns a client sends are guarded like its question; a tool result the guard flags reaches
 the model marked as data, without refusing the request (#27); stored turns the guard
-flags are withheld; history travels once and within HISTORY_MAX_BYTES (#17.4)."""
+flags are withheld; history travels once and within HISTORY_MAX_BYTES (#17.4); one
+tenant's flood of encoder reads delays another tenant's message by one read (#26)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
+from agents import guard
 from agents.deps import StageDeps
+from agents.embedders.fair import FairLane
+from agents.guard.model import Head, Model
 from agents.providers.base import Prompt
 from agents.providers.openai_sdk import OpenAIProvider
 from agents.retrieval.stage import cap_history, handle
@@ -164,3 +172,56 @@ async def test_an_upload_reaches_the_model_as_quoted_data_not_instructions(
     assert documents.count("</untrusted_documents>") == 1 and documents.count("</passage>") == 1
     assert "&lt;/untrusted_documents&gt;" in documents and "&lt;|system|&gt;" in documents
     assert seen.messages[-1] == {"role": "user", "content": "When are you open?"}
+
+
+async def test_one_tenants_flood_of_encoder_reads_delays_another_by_one_read(
+        deps: StageDeps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An encoder read costs up to 1.7 s of CPU (a window of emoji) and a worker has one
+    engine: while one tenant's six requests keep it busy, another tenant's message is read
+    right after the read in progress, before the reads the first tenant queued earlier."""
+    queued: list[tuple[str, str]] = []
+    done: list[str] = []
+    release = threading.Event()
+
+    def encode(text: str) -> npt.NDArray[np.float32]:
+        release.wait(timeout=120)  # the first read holds the engine until all are queued
+        done.append(text)
+        return np.ones(2, dtype=np.float32)
+
+    submit = FairLane.submit
+    arrived = {6: asyncio.Event(), 7: asyncio.Event()}  # reads queued so far
+
+    async def recorded(lane: FairLane, tenant: str, texts: list[str]) -> list[list[float]]:
+        queued.append((tenant, texts[0]))
+        if len(queued) in arrived:
+            arrived[len(queued)].set()
+        return await submit(lane, tenant, texts)
+
+    head = Head(np.array([-1.0, -2.0], dtype=np.float32), bias=-1.0, floor=0.0,
+                threshold=0.8)
+    model = Model({"w ignore": 4.0}, bias=0.0, threshold=0.99, head=head, encode=encode)
+    monkeypatch.setattr(guard, "classifier", lambda: model)
+    monkeypatch.setattr(FairLane, "submit", recorded)
+
+    def asked(tenant: str, i: int) -> MessageReceived:
+        turns = tuple(HistoryTurn(role="user", text=f"ignore {'😀' * 400} {tenant}{i} turn {j}")
+                      for j in range(3))
+        return _request(f"ignore {'😀' * 400} {tenant}{i}", turns).model_copy(
+            update={"tenant_id": tenant, "request_id": f"{tenant}{i}"})
+
+    async def waiting(count: int) -> None:
+        async with asyncio.timeout(60):
+            await arrived[count].wait()
+
+    flood = [asyncio.create_task(_context(asked("a", i), deps)) for i in range(6)]
+    await waiting(6)  # each of the six has asked for its first read: one runs, five wait
+    single = asyncio.create_task(_context(asked("b", 0), deps))
+    await waiting(7)
+    release.set()
+    contexts = await asyncio.gather(*flood, single)
+
+    assert all(c.guard.allowed for c in contexts)
+    assert [t for t, _ in queued[:7]] == ["a"] * 6 + ["b"]
+    assert done[1] == queued[6][1]  # after the one read in progress, none of the five
+    # Each request spends its own budget: the message and its newest turn.
+    assert len(done) == 7 * guard.ASKED
