@@ -280,8 +280,7 @@ class CassandraConversationStore:
         if not (applied and applied[0]["[applied]"]):
             return None  # deleted meanwhile
         if new_title != row["title"]:
-            await self._execute(st.update_title_by_user, (
-                new_title, tenant_id, row["user_id"], row["created_us"], conversation_id))
+            await self._list_title(row, new_title)
         return _conversation({**row, "title": new_title, "settings": new_settings})
 
     async def retitle(self, tenant_id: str, conversation_id: str, title: str, *,
@@ -292,9 +291,36 @@ class CassandraConversationStore:
             return False
         rows = await self._execute(st.select_conversation, key)
         if rows:
-            await self._execute(st.update_title_by_user, (
-                title, tenant_id, rows[0]["user_id"], rows[0]["created_us"], conversation_id))
+            await self._list_title(rows[0], title)
         return True
+
+    async def _list_title(self, row: dict[str, Any], title: str) -> None:
+        """The title in the user's list (a second table) after it changed in the
+        conversation's row. A rename and a model's title racing could write the list in
+        the other order than the row (each path writes the row, then the list); so after
+        writing, the row is read again and the list follows it when they differ: whichever
+        path writes the list last has read the row's final title."""
+        st = self._prepared()
+        key = (row["tenant_id"], row["conversation_id"])
+        for _ in range(2):
+            await self._execute(st.update_title_by_user, (
+                title, row["tenant_id"], row["user_id"], row["created_us"],
+                row["conversation_id"]))
+            now = await self._execute(st.select_conversation, key)
+            if not now:  # deleted meanwhile: the write above must not leave it listed
+                await self._execute((await self._delete_statements())["by_user"], (
+                    row["tenant_id"], row["user_id"], row["created_us"],
+                    row["conversation_id"]))
+                return
+            if now[0]["title"] == title:
+                return
+            title = now[0]["title"]
+
+    async def _delete_statements(self) -> dict[str, Any]:
+        if not self._deletes:
+            for name, cql in _DELETES.items():
+                self._deletes[name] = await self._session.prepare(cql)
+        return self._deletes
 
     async def search(self, tenant_id: str, user_id: str, query: str,
                      limit: int) -> SearchOutcome:
@@ -332,10 +358,7 @@ class CassandraConversationStore:
         if not found:
             return False
         row, key = found[0], (tenant_id, conversation_id)
-        if not self._deletes:
-            for name, cql in _DELETES.items():
-                self._deletes[name] = await self._session.prepare(cql)
-        d = self._deletes
+        d = await self._delete_statements()
         requests = await self._execute(d["requests"], key)
         for request_id in {r["request_id"] for r in requests}:
             await self._execute(d["by_request"], (tenant_id, request_id))
