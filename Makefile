@@ -95,32 +95,26 @@ SECURITY_TESTS := tests/security tests/api/test_depth.py tests/api/test_throttle
 security: install browser
 	$(BIN)/pytest -q $(SECURITY_TESTS) $(PYTEST_ARGS)
 
+# $(call apt_need,COMMAND,PACKAGES): install Debian's PACKAGES (apt) when COMMAND is missing.
+apt_need = command -v $(1) >/dev/null 2>&1 || { \
+  command -v apt-get >/dev/null 2>&1 || { echo "install $(2) with your package manager" >&2; exit 1; }; \
+  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
+    'apt-get update -qq && apt-get install -y -qq --no-install-recommends $(2) </dev/null'; }
+
 ## OCR of uploaded images needs the tesseract program: install it (apt) when missing.
 ## `make run` works without it; images then fail to index with a clear reason.
 ocr:
-	@command -v tesseract >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 || { echo "install tesseract-ocr with your package manager" >&2; exit 1; }; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
-	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng </dev/null'; \
-	}
+	@$(call apt_need,tesseract,tesseract-ocr tesseract-ocr-eng)
 	@tesseract --version 2>&1 | head -n 1
 
 ## The page's browser tests drive Debian's Chromium headless: install it (apt) when missing.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 || { echo "install chromium with your package manager" >&2; exit 1; }; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
-	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core </dev/null'; \
-	}
+	@$(call apt_need,chromium,chromium fonts-dejavu-core)
 	@chromium --version 2>/dev/null | head -n 1
 
 ## The benchmarks post with wrk (Debian's package): install it (apt) when missing.
 wrk:
-	@command -v wrk >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 || { echo "install wrk with your package manager" >&2; exit 1; }; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
-	    'apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk </dev/null'; \
-	}
+	@$(call apt_need,wrk,wrk)
 	@wrk --version 2>&1 | head -n 1
 
 ## The README's pictures of the chat page (docs/img), taken with the browser tests' setup.
