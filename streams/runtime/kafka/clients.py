@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.runtime.kafka import backoff, faust_offsets
+from streams.runtime.kafka import backoff, faust_flow, faust_offsets
 
 __all__ = ("admin", "install_patches", "partitions", "producer", "read_to_end", "reader",
            "seek_to_time")
@@ -23,6 +23,7 @@ def install_patches() -> None:
     """The fixes chatstream makes to its Kafka libraries (each idempotent): installed by
     whatever starts Kafka clients for a long run, never on import."""
     backoff.install()
+    faust_flow.install()
     faust_offsets.install()
 
 
