@@ -424,38 +424,45 @@ async def test_a_model_title_never_replaces_a_chosen_one(store: ConversationStor
     assert not await store.retitle(tenant, new_id("conv"), "x", only_if="New conversation")
 
 
-@pytest.mark.cassandra
-async def test_a_rename_racing_a_model_title_is_what_the_list_shows(
-        cassandra_keyspace: str) -> None:
-    """Cassandra keeps the title twice (the conversation's row, the user's list): a
-    rename landing between a model title's two writes must win in both."""
+@pytest.fixture
+async def cassandra_store(cassandra_keyspace: str) -> AsyncIterator[CassandraConversationStore]:
+    """The Cassandra adapter alone, for what only its two-table layout can get wrong."""
     store = CassandraConversationStore(CassandraSession(
         [(CASSANDRA_HOST, CASSANDRA_PORT)], cassandra_keyspace, request_timeout=20.0))
     await store.start()
     try:
-        tenant = new_id("tenant")
-        conv = conversation(tenant, title="New conversation")
-        await store.create_conversation(conv)
-        execute = store._execute
-        renamed = []
-
-        async def rename_in_between(statement: Any, params: Any = None) -> Any:
-            list_write = statement is store._prepared().update_title_by_user
-            if list_write and params[0] == "Ferry departures" and not renamed:
-                renamed.append(await store.update_conversation(tenant, conv.id,
-                                                               title="Ferry times"))
-            return await execute(statement, params)
-
-        store._execute = rename_in_between  # type: ignore[method-assign]
-        assert await store.retitle(tenant, conv.id, "Ferry departures",
-                                   only_if="New conversation")
-        assert renamed and renamed[0] is not None
-        store._execute = execute  # type: ignore[method-assign]
-        assert (await store.get_conversation(tenant, conv.id)).title == "Ferry times"
-        [listed] = await store.list_conversations(tenant, conv.user_id)
-        assert listed.title == "Ferry times"
+        yield store
     finally:
         await store.close()
+
+
+@pytest.mark.cassandra
+async def test_a_rename_racing_a_model_title_is_what_the_list_shows(
+        cassandra_store: CassandraConversationStore) -> None:
+    """Cassandra keeps the title twice (the conversation's row, the user's list): a
+    rename landing between a model title's two writes must win in both."""
+    store = cassandra_store
+    tenant = new_id("tenant")
+    conv = conversation(tenant, title="New conversation")
+    await store.create_conversation(conv)
+    execute = store._execute
+    renamed = []
+
+    async def rename_in_between(statement: Any, params: Any = None) -> Any:
+        list_write = statement is store._prepared().update_title_by_user
+        if list_write and params[0] == "Ferry departures" and not renamed:
+            renamed.append(await store.update_conversation(tenant, conv.id,
+                                                           title="Ferry times"))
+        return await execute(statement, params)
+
+    store._execute = rename_in_between  # type: ignore[method-assign]
+    assert await store.retitle(tenant, conv.id, "Ferry departures",
+                               only_if="New conversation")
+    assert renamed and renamed[0] is not None
+    store._execute = execute  # type: ignore[method-assign]
+    assert (await store.get_conversation(tenant, conv.id)).title == "Ferry times"
+    [listed] = await store.list_conversations(tenant, conv.user_id)
+    assert listed.title == "Ferry times"
 
 
 async def test_search_finds_titles_and_messages_of_the_user_only(
@@ -488,11 +495,13 @@ async def test_search_finds_titles_and_messages_of_the_user_only(
     assert (await store.search(tenant, "user-1", "nowhere", 10)).found == []
 
 
+@pytest.mark.cassandra
 async def test_cassandra_search_says_when_it_looked_at_the_newest_only(
-        store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not isinstance(store, CassandraConversationStore):
-        pytest.skip("SQLite searches everything")
+        cassandra_store: CassandraConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite searches everything; Cassandra scans a bounded window and says so."""
     from stores.conversations import cassandra
+
+    store = cassandra_store
 
     monkeypatch.setattr(cassandra, "SEARCH_CONVERSATIONS", 2)
     tenant = new_id("tenant")
