@@ -1,11 +1,19 @@
-"""Helpers of the tenancy tests: bootstrapping users with the real CLI, and logging in."""
+"""Helpers of the tenancy tests: bootstrapping users (the CLI's own function, or the CLI
+itself), and logging in."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import os
 import subprocess
 import sys
+from unittest import mock
 
 import httpx
+
+from chatstream import bootstrap as cli_bootstrap
+from kernel.settings import Settings
 
 __all__ = ("JWT_ENV", "bootstrap", "login")
 
@@ -27,7 +35,23 @@ JWT_ENV = {
 
 
 def bootstrap(env: dict[str, str], tenant: str, email: str, password: str,
-              plan: str = "free", role: str = "owner") -> None:
+              plan: str = "free", role: str = "owner", *, cli: bool = False) -> None:
+    """What ``chatstream bootstrap`` does with ``env`` as its environment: in this process
+    (a subprocess costs seconds of imports), or, with ``cli``, the command itself."""
+    if cli:
+        _bootstrap_cli(env, tenant, email, password, plan, role)
+        return
+    # Settings read exactly ``env`` (and .env in the cwd), as the command's process would.
+    with mock.patch.dict(os.environ, env, clear=True):
+        settings = Settings()
+    # A loop of its own in a thread: callers may be inside the test's running loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, cli_bootstrap.bootstrap(settings, tenant, email, password,
+                                                         plan, role)).result(timeout=120)
+
+
+def _bootstrap_cli(env: dict[str, str], tenant: str, email: str, password: str,
+                   plan: str, role: str) -> None:
     done = subprocess.run([sys.executable, "-m", "chatstream.cli", "bootstrap", "--tenant",
                            tenant, "--email", email, "--plan", plan, "--role", role],
                           input=password + "\n", env=env, capture_output=True, text=True,

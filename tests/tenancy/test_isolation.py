@@ -32,7 +32,8 @@ MEMBER_PW = "acme-member-pw-5562"
 def jwt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack("embedded", tmp_path_factory.mktemp("jwt"), JWT_ENV)
     env = s.env_for_cli()
-    bootstrap(env, "acme", "owner@acme.io", PASSWORDS["owner@acme.io"])
+    # The command itself once (its password on stdin, into the running stack's store).
+    bootstrap(env, "acme", "owner@acme.io", PASSWORDS["owner@acme.io"], cli=True)
     bootstrap(env, "beta", "owner@beta.io", PASSWORDS["owner@beta.io"])
     bootstrap(env, "tiny", "tiny@tiny.io", PASSWORDS["tiny@tiny.io"], plan="tiny")
     bootstrap(env, "few", "few@tokens.io", PASSWORDS["few@tokens.io"], plan="few_tokens")
