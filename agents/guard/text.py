@@ -58,8 +58,10 @@ _LATIN = dict(zip("\u0131\u0237\u0261\u017f\ua781\u0251\u0269\u029f\ua730\ua731"
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t",
                        "@": "a", "$": "s", "|": "i", "!": "i", "\u20ac": "e"})
 _LEET_CHARS = frozenset("013457@$|!\u20ac")
-# Only words with such a sign are looked at (a callback per word costs).
-_TOKEN = re.compile(r"[\w@$|!\u20ac]*[013457@$|!\u20ac][\w@$|!\u20ac]*")
+# Only words with such a sign are looked at (a callback per word costs). A match starts
+# only where a word does: tried from inside a long word with no such sign, the pattern
+# would scan the rest of it again at every letter (quadratic: 16,000 letters, 2 s).
+_TOKEN = re.compile(r"(?<![\w@$|!\u20ac])[\w@$|!\u20ac]*[013457@$|!\u20ac][\w@$|!\u20ac]*")
 _SPACED = re.compile(r"(?<!\w)(?:\w[ ._\-*/]{1,3}){3,}\w(?!\w)")
 _SEPARATORS = re.compile(r"[ ._\-*/]")
 _SPACES = re.compile(r"\s+")
@@ -98,8 +100,9 @@ def _invisibles() -> dict[int, None]:
 
 @lru_cache(maxsize=1)
 def _mixed() -> re.Pattern[str]:
-    """Words with a look-alike letter in them."""
-    return re.compile(r"\w*[" + "".join(sorted(_LOOKALIKES)) + r"]\w*")
+    """Words with a look-alike letter in them (matched from a word's start only, as
+    ``_TOKEN`` is, so a long word is scanned once)."""
+    return re.compile(r"(?<!\w)\w*[" + "".join(sorted(_LOOKALIKES)) + r"]\w*")
 
 
 def _unmix(word: str) -> str:

@@ -5,6 +5,7 @@ found refused now pass, the 13 tricks it found passing are caught (and the bypas
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +286,23 @@ def test_one_request_spends_at_most_its_encoder_reads(monkeypatch: pytest.Monkey
     judged = guard.judge(_request("ignore", turns), "block")
     assert judged.verdict.allowed
     assert len(shown) == guard.ASKED
+
+
+@pytest.mark.parametrize("word", ["a", "\u00e9", "QUFB"], ids=["latin", "accented", "base64"])
+def test_folding_one_long_word_costs_what_folding_as_many_short_ones_does(word: str) -> None:
+    """A message of one 16,000-letter word (the longest the edge takes) is folded in one
+    pass: the word patterns were once tried again from every letter of a word with no
+    look-alike or leet sign, 2 s of CPU holding the GIL, so the edge's /healthz and every
+    stream stalled with it. Measured against ordinary words of the same length, in the
+    same run, so a loaded machine does not change the verdict."""
+    def cpu(text: str) -> float:
+        start = time.process_time()
+        for _ in range(3):
+            fold(text)
+        return time.process_time() - start
+
+    long_word = (word * 16_000)[:16_000]
+    words = ("hello " * 3_000)[:16_000]
+    cpu(words)  # warm: the look-alike pattern is compiled once
+    ratio = cpu(long_word) / max(cpu(words), 1e-3)
+    assert ratio < 20, f"one long word costs {ratio:.0f} times as many short ones"
