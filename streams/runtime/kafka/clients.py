@@ -7,16 +7,18 @@ clients and read partitions here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from streams.runtime.kafka import backoff, faust_flow, faust_offsets
 
-__all__ = ("admin", "install_patches", "partitions", "producer", "read_to_end", "reader",
-           "seek_to_time")
+__all__ = ("admin", "install_patches", "partition_of", "partitions", "producer",
+           "read_to_end", "reader", "seek_to_time")
 
 
 def install_patches() -> None:
@@ -27,12 +29,30 @@ def install_patches() -> None:
     faust_offsets.install()
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (murmur2, as the Java
+    client: consumers in any language agree on where a conversation's records are), with
+    each key's hash remembered. aiokafka computes murmur2 in Python on every send, and an
+    answer sends all its token records under one key (one conversation's), so the hash
+    was most of choosing a partition; a bounded LRU of recent keys keeps it to once per
+    conversation while it is busy."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 def producer(bootstrap: str, *, client_id: str = "chatstream",
              linger_ms: int = 0) -> AIOKafkaProducer:
     """Acknowledged by every in-sync replica, and idempotent: a retried send is written
     once."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks="all",
-                            enable_idempotence=True, linger_ms=linger_ms)
+                            enable_idempotence=True, linger_ms=linger_ms,
+                            partitioner=partition_of)
 
 
 def reader(bootstrap: str, *topics: str, client_id: str = "chatstream",
