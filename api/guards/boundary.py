@@ -21,7 +21,6 @@ A plain ASGI middleware (no BaseHTTPMiddleware: SSE streams untouched, no extra 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import ApiError, error_body
 from api.guards.clients import Networks, client_address
 from api.guards.depth import MAX_JSON_DEPTH, json_too_deep_async
+from api.guards.sendwatch import SendWatch
 from api.guards.sessions import ALIVE_CHECK_S, ALIVE_KEY
 from api.guards.slots import SLOTS_KEY, StreamSlots, user_of
 from api.guards.throttle import RouteThrottle
@@ -260,11 +260,11 @@ class BoundaryMiddleware:
         slots = self.boundary.slots
         if slots is not None:
             scope[SLOTS_KEY] = slots  # routes that publish take theirs first (hold)
-        streaming = False
+        watch: SendWatch | None = None  # a streamed response's sends, bounded in time
         checked = [time.monotonic()]
 
         async def send_(message: Message) -> None:
-            nonlocal streaming
+            nonlocal watch
             if message["type"] == "http.response.start":
                 kind = dict(message.get("headers", ())).get(b"content-type", b"")
                 streaming = kind.startswith(b"text/event-stream")
@@ -276,15 +276,13 @@ class BoundaryMiddleware:
                         await refuse(send, exc.status, exc.code, exc.message,
                                      (exc.headers or {}).get("Retry-After"))
                         raise _StopStream from None
-            if not streaming:
+                if streaming and watch is None:
+                    watch = SendWatch(self.boundary.send_timeout_s)
+            if watch is None:
                 await send(message)
                 return
             await _still_allowed(scope, checked)
-            try:
-                # asyncio.timeout, not wait_for: no Task per frame written.
-                async with asyncio.timeout(self.boundary.send_timeout_s):
-                    await send(message)
-            except TimeoutError:
+            if not await watch.sent(send, message):
                 raise _StopStream from None  # the reader stopped reading
 
         try:
@@ -292,6 +290,8 @@ class BoundaryMiddleware:
         except* _StopStream:
             pass  # refused with 429 (sent), or the connection is dropped unfinished
         finally:
+            if watch is not None:
+                watch.close()
             StreamSlots.release(scope)
 
 
