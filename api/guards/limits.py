@@ -106,7 +106,10 @@ async def count(services: EdgeServices, principal: Principal, *, messages: int =
         # Per-user usage for admins: counted, never limited.
         await leases.take(user_scope, month, name, None, MONTH_TTL_S, month_left, amount)
         spent.units.append((user_scope, month, name, amount))
-    if plan.tokens_per_month is not None and not spend_tokens:
+    # Only a request that leads to answers is refused for the month's tokens: creating a
+    # key, a user, a conversation or a document spends none, and the tenant's owners
+    # still administer it (and upgrade its plan) once the answers have spent them.
+    if plan.tokens_per_month is not None and not spend_tokens and (messages or tokens):
         used = (await services.accounts.counters(tenant_scope, month)).get("tokens", 0)
         if used >= plan.tokens_per_month or (tokens and used + tokens > plan.tokens_per_month):
             spent.put_back()

@@ -185,3 +185,34 @@ async def test_streams_beyond_the_cap_are_refused_before_they_cost(slow_edge: Ed
             # Each OpenAI request is a conversation of its own once published: two.
             await asyncio.sleep(2)
             assert len((await c.get("/v1/conversations")).json()["data"]) == 2
+
+
+async def test_a_month_out_of_tokens_refuses_answers_not_the_tenants_administration(
+        jwt_edge: Edge) -> None:
+    """Once the answers have spent the month's tokens, the next message is 429; the
+    owner still creates a key, a user and a conversation and uploads a document, none of
+    which spends a token (all of them were 429 ``tokens_per_month``)."""
+    owner = await jwt_edge.tenant("few_tokens")  # 1 token a month
+    async with jwt_edge.client(owner) as c:
+        cid = (await c.post("/v1/conversations")).json()["id"]
+        async with c.stream("POST", f"/v1/conversations/{cid}/messages",
+                            json={"text": "Count my tokens, please."},
+                            headers={"Accept": "text/event-stream"}) as answer:
+            assert answer.status_code == 200
+            async for _ in answer.aiter_lines():
+                pass
+        deadline = time.monotonic() + 30
+        while not (await _usage(c)).get("tokens"):
+            assert time.monotonic() < deadline, "tokens never counted"
+            await asyncio.sleep(0.2)
+        more = await c.post(f"/v1/conversations/{cid}/messages", json={"text": "more"})
+        assert more.status_code == 429, more.text
+        assert "tokens_per_month" in more.json()["error"]["message"]
+        key = await c.post("/v1/keys", json={"name": "ci"})
+        assert key.status_code == 201, key.text
+        user = await c.post("/v1/admin/users", json={
+            "email": f"new-{uuid.uuid4().hex[:6]}@{owner.split('@')[1]}", "password": PASSWORD})
+        assert user.status_code == 201, user.text
+        assert (await c.post("/v1/conversations")).status_code == 201
+        doc = await c.post("/v1/documents", files={"file": ("a.txt", b"Plain words.")})
+        assert doc.status_code == 202, doc.text
