@@ -6,9 +6,10 @@ Every rule is checked at every hop (the first request and each redirect):
 - only ``http`` and ``https``, and no user name or password in the URL;
 - the host is resolved once, every address it resolves to must be a public one (not
   private, loopback, link-local, multicast, reserved, unspecified, CGNAT, nor an IPv4
-  address wrapped in IPv6), and the connection goes to that checked address (the URL's
-  host travels in ``Host`` and TLS SNI, where the certificate is verified against it):
-  a name cannot resolve to something else between the check and the connection;
+  address wrapped in IPv6: mapped, compatible, 6to4, Teredo, NAT64, SIIT), and the
+  connection goes to that checked address (the URL's host travels in ``Host`` and TLS
+  SNI, where the certificate is verified against it): a name cannot resolve to
+  something else between the check and the connection;
 - at most ``max_redirects`` redirects, ``timeout_s`` for everything, ``max_bytes`` of
   body (by Content-Length and while reading), a content-type allow-list;
 - nothing of the caller's is sent: no cookies (not even the page's own from an earlier
@@ -67,17 +68,30 @@ class Fetched:
     fetched_at: datetime
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a translator or a dual stack
+# reaches: NAT64's well-known prefix (RFC 6052: 64:ff9b::a9fe:a9fe is the metadata
+# address wherever DNS64/NAT64 runs), IPv4-compatible and IPv4-translated (SIIT) forms.
+_CARRYING_V4 = tuple(ipaddress.IPv6Network(n)
+                     for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+# NAT64 for local use (RFC 8215): it maps to whatever the operator's translator serves.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _unwrapped(ip: Address) -> Address:
     if isinstance(ip, ipaddress.IPv6Address):
         inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if inner is not None:
             return inner
+        if any(ip in net for net in _CARRYING_V4):
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
 
 
 def allowed(ip: Address, *, allow_loopback: bool = False) -> bool:
     """Whether the fetcher may connect to ``ip``: a public unicast address (loopback too
     when the test setting allows it)."""
+    if ip in _LOCAL_NAT64:
+        return False
     ip = _unwrapped(ip)
     if allow_loopback and ip.is_loopback:
         return True

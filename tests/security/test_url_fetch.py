@@ -46,7 +46,8 @@ def test_loopback_is_refused_unless_a_test_setting_allows_it() -> None:
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1:{port}/", "http://localhost:{port}/", "http://127.1:{port}/",
     "http://0.0.0.0:{port}/", "http://[::1]:{port}/", "http://[::ffff:127.0.0.1]:{port}/",
-    "http://2130706433:{port}/",
+    "http://2130706433:{port}/", "http://[::127.0.0.1]:{port}/",
+    "http://[64:ff9b::7f00:1]:{port}/",
 ])
 async def test_loopback_in_any_spelling_is_refused_and_never_reached(
         site: FakeSite, url: str) -> None:
@@ -59,6 +60,10 @@ async def test_loopback_in_any_spelling_is_refused_and_never_reached(
     "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
     "224.0.0.1", "[fd00:ec2::254]", "[fe80::1]", "[::ffff:169.254.169.254]",
     "[2002:a9fe:a9fe::1]",  # 6to4 wrapping 169.254.169.254
+    # 169.254.169.254 through NAT64 (RFC 6052, and RFC 8215's local-use prefix), as
+    # IPv4-translated (SIIT) and IPv4-compatible forms
+    "[64:ff9b::a9fe:a9fe]", "[64:ff9b:1::a9fe:a9fe]", "[::ffff:0:a9fe:a9fe]",
+    "[::a9fe:a9fe]",
 ])
 async def test_internal_and_metadata_addresses_are_refused_before_connecting(
         address: str) -> None:
@@ -157,6 +162,8 @@ def test_the_address_rule_itself() -> None:
     assert allowed(ipaddress.ip_address("127.0.0.1"), allow_loopback=True)
     assert not allowed(ipaddress.ip_address("10.0.0.1"), allow_loopback=True)
     assert not allowed(ipaddress.ip_address("::ffff:10.0.0.1"), allow_loopback=True)
+    # A public address through NAT64 is as public as the address itself.
+    assert allowed(ipaddress.ip_address("64:ff9b::5db8:d70e"))
 
 
 async def test_fetches_run_side_by_side(site: FakeSite) -> None:
