@@ -21,8 +21,8 @@ _MESSAGE = -1  # the message's place among the output items (tool calls by their
 
 class ResponseEvents(Renderer):
     """``response.created`` … ``response.completed`` (``failed``, or ``incomplete`` when
-    the answer was withheld by a content filter). Not ``streamed``: nothing is encoded,
-    and :meth:`response` is the answer."""
+    the answer was withheld by a content filter or cut at ``max_output_tokens``). Not
+    ``streamed``: nothing is encoded, and :meth:`response` is the answer."""
 
     def __init__(self, id: str, model: str, request: dict[str, Any], *,
                  streamed: bool = True, created_at: int | None = None) -> None:
@@ -72,6 +72,8 @@ class ResponseEvents(Renderer):
 
     def _item(self, which: int, *, opening: bool = False) -> dict[str, Any]:
         status = "completed" if self._closed else "in_progress"
+        if self._closed and which == _MESSAGE and self.incomplete is not None:
+            status = "incomplete"
         if which == _MESSAGE:
             return {"type": "message", "id": self._message_id, "status": status,
                     "role": "assistant",
@@ -171,13 +173,18 @@ class ResponseEvents(Renderer):
             out = self._open(_MESSAGE) + self._event(
                 "response.refusal.delta", item_id=self._message_id,
                 output_index=self._items.index(_MESSAGE), content_index=0, delta=e.refusal)
+        if e.blocked:
+            self.incomplete = {"reason": "content_filter"}
+        elif e.finish_reason == "length":
+            # OpenAI's answer cut at max_output_tokens: incomplete, and says why.
+            self.incomplete = {"reason": "max_output_tokens"}
         out += self._close()
         self.usage = {"input_tokens": e.prompt_tokens, "output_tokens": e.completion_tokens,
                       "total_tokens": e.prompt_tokens + e.completion_tokens,
                       "input_tokens_details": {"cached_tokens": 0},
                       "output_tokens_details": {"reasoning_tokens": 0}}
-        if e.blocked:
-            self.status, self.incomplete = "incomplete", {"reason": "content_filter"}
+        if self.incomplete is not None:
+            self.status = "incomplete"
             return out + self._event("response.incomplete", response=self.response())
         self.status = "completed"
         return out + self._event("response.completed", response=self.response())

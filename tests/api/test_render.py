@@ -229,6 +229,24 @@ async def test_a_blocked_response_is_incomplete_for_its_content_filter() -> None
     assert final["incomplete_details"] == {"reason": "content_filter"}
 
 
+async def test_a_response_cut_at_max_output_tokens_is_incomplete_and_says_so() -> None:
+    """As OpenAI answers it: ``response.incomplete``, ``max_output_tokens`` the reason,
+    the message itself incomplete (it was ``completed`` with no reason, so a client
+    could not tell a cut answer from a whole one)."""
+    request = {"input": "x", "max_output_tokens": 3}
+    stream = _stream(_started(), _token("I can't answ", 1), _done("length"))
+    events = await _read(stream, ResponseEvents("resp_r", "asked", request, created_at=1))
+    assert events[-1].event == "response.incomplete"
+    final = json.loads(events[-1].data)["response"]
+    assert final["status"] == "incomplete"
+    assert final["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert final["output"][0]["status"] == "incomplete"
+    assert final["output"][0]["content"][0]["text"] == "I can't answ"
+    whole = ResponseEvents("resp_r", "asked", request, created_at=1, streamed=False)
+    await drain(_stream(_started(), _token("I can't answ", 1), _done("length")), whole)
+    assert whole.response() == final
+
+
 async def test_a_failed_response_keeps_only_what_openai_defines() -> None:
     stream = _stream(_started(), _token("x", 1), AnswerFailed(
         **BASE, attempt="a1", seq=2, code="provider_unavailable", message="down"))
