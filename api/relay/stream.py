@@ -34,7 +34,8 @@ class RequestStream:
     created_at: float = field(default_factory=time.monotonic)
     nbytes: int = 0
     base: int = 0
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # The readers waiting for the next events: one future each, resolved at the wake-up.
+    _waiters: list[asyncio.Future[bool]] = field(default_factory=list)
     _wake_pending: bool = False
 
     @property
@@ -86,8 +87,23 @@ class RequestStream:
 
     def _notify(self) -> None:
         self._wake_pending = False
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():  # a reader gone or past its keep-alive is done already
+                waiter.set_result(True)
+
+    async def _changed(self, keepalive_s: float) -> bool:
+        """Wait for the next wake-up: True when it came, False after ``keepalive_s``
+        without one. A future and a timer a wait, not ``asyncio.timeout`` (its context
+        and cancellation cost several times more, once per frame a stream relays)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        quiet = loop.call_later(keepalive_s, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            quiet.cancel()
 
     async def follow(self, after: int, keepalive_s: float) -> AsyncIterator[list[Relayed] | None]:
         """The events after id ``after`` as they come, everything that arrived since the
@@ -111,9 +127,11 @@ class RequestStream:
                 return
             if pos < len(self.events):
                 continue
-            changed = self._changed
-            try:
-                async with asyncio.timeout(keepalive_s):
-                    await changed.wait()
-            except TimeoutError:
+            if not await self._changed(keepalive_s):
                 yield None
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+

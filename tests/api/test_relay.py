@@ -65,3 +65,29 @@ async def test_frames_that_arrive_together_are_written_together() -> None:
         s.add(e)  # type: ignore[arg-type]
     await asyncio.wait_for(reader, 5)
     assert batches == [[1, 2, 3], [4, 5, 6]]
+
+
+async def test_readers_of_one_stream_each_get_keepalives_and_every_event() -> None:
+    """Two readers wait on one stream: a quiet stream gives each a keep-alive (None) and
+    goes on; a reader that leaves mid-wait takes nothing from the other."""
+    s = RequestStream("r")
+    events = _events("a1", ["a", "b"])
+    s.add(events[0])  # type: ignore[arg-type]
+    seen: dict[str, list[int | None]] = {"one": [], "two": [], "gone": []}
+
+    async def read(name: str) -> None:
+        async for batch in s.follow(0, keepalive_s=0.02):
+            seen[name] += [None] if batch is None else [e.id for e in batch]
+
+    readers = {name: asyncio.create_task(read(name)) for name in seen}
+    await asyncio.sleep(0.1)  # quiet: keep-alives
+    readers["gone"].cancel()
+    for e in events[1:]:
+        s.add(e)  # type: ignore[arg-type]
+    await asyncio.wait_for(asyncio.gather(readers["one"], readers["two"]), 5)
+    for name in ("one", "two"):
+        ids = [i for i in seen[name] if i is not None]
+        assert ids == [1, 2, 3, 4]
+        assert seen[name].count(None) >= 2  # a keep-alive each quiet 20 ms, not just one
+        assert seen[name][0] == 1 and seen[name][-1] == 4
+    assert not s._waiters  # nobody left waiting
