@@ -105,3 +105,16 @@ async def test_a_page_pasted_by_url_is_fetched_and_listed(
     await expect(listed).to_contain_text("Ready", timeout=60_000)
     docs = (await api.get("/v1/documents")).json()["data"]
     assert [d["title"] for d in docs if d["url"] == url] == ["Harbour guide"]
+
+
+async def test_the_page_url_box_wears_the_theme_like_the_search_box(
+        page: Page, web_stack: Stack) -> None:
+    """In dark mode the URL box was the browser's own light, square, unpadded field
+    among themed ones."""
+    await page.emulate_media(color_scheme="dark")
+    await open_page(page, web_stack.url)
+    look = """e => { const s = getComputedStyle(e);
+        return [s.backgroundColor, s.color, s.borderRadius, s.paddingLeft]; }"""
+    url_box = await page.get_by_label("Add a page by URL").evaluate(look)
+    search_box = await page.locator(".search input").first.evaluate(look)
+    assert url_box == search_box
