@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -274,6 +275,15 @@ class _QuietServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn ends the process with sys.exit(3) when it cannot bind: raised inside
+        # the serving task it stopped the loop with a traceback ("Task exception was
+        # never retrieved") instead of :func:`listen`'s one-line reason.
+        try:
+            await super().startup(sockets)
+        except SystemExit:
+            self.should_exit = True
+
 
 async def listen(app: Any, host: str, port: int, role: str,
                  limits: TransportLimits) -> tuple[uvicorn.Server, asyncio.Task[None]]:
@@ -288,7 +298,9 @@ async def listen(app: Any, host: str, port: int, role: str,
     while not server.started:
         if task.done():
             await task
-            raise ConfigurationError(f"the {role} could not listen on {host}:{port}")
+            raise ConfigurationError(f"the {role} could not listen on {host}:{port} (is "
+                                     "another process using the port? choose another "
+                                     "with --port or its CHATSTREAM_ setting)")
         await asyncio.sleep(0.05)
     bound = server.servers[0].sockets[0].getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
