@@ -188,6 +188,13 @@ class OnnxEmbedder:
         if bad is not None:
             raise ValueError(f"token {bad} is not in {self.space}'s vocabulary "
                              f"(0 to {size - 1})")
+        # Another tokenizer's ids that happen to fall inside the vocabulary read as other
+        # words (tiktoken's "Hello world", [9906, 1917], is "lately 皇" here), so only
+        # arrays framed as this tokenizer writes them are read: [CLS] ... [SEP].
+        first, last = self._decoder.token_to_id("[CLS]"), self._decoder.token_to_id("[SEP]")
+        if len(ids) < 2 or ids[0] != first or ids[-1] != last:
+            raise ValueError(f"token arrays of {self.space} start with [CLS] ({first}) and "
+                             f"end with [SEP] ({last}), as its tokenizer writes them")
         text: str = self._decoder.decode(list(ids), skip_special_tokens=True)
         return text
 

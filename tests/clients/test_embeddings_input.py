@@ -10,6 +10,7 @@ from langchain_openai import OpenAIEmbeddings
 from openai import AsyncOpenAI, BadRequestError
 from starlette.responses import JSONResponse
 
+from agents.embedders.onnx import OnnxEmbedder, minilm_files
 from api.routes.embeddings import _texts
 from kernel.settings import Settings
 from tests.support.stacks import Stack
@@ -60,3 +61,15 @@ def test_an_embedder_without_a_tokenizer_refuses_token_arrays_clearly() -> None:
     assert b"check_embedding_ctx_length=False" in refused.body
     assert b"hashing-v1-1024" in refused.body
     assert _texts(["a", "b"], _NoTokenizer()) == ["a", "b"]
+
+
+def test_another_tokenizers_ids_inside_the_vocabulary_are_refused_not_misread() -> None:
+    """tiktoken's "Hello world" is [9906, 1917]: both ids are in MiniLM's vocabulary too,
+    where they read "lately 皇", which was embedded in silence. Arrays not framed as
+    MiniLM's tokenizer writes them ([CLS] ... [SEP]) are a 400 saying to send text."""
+    embedder = OnnxEmbedder(minilm_files())
+    refused = _texts([[9906, 1917]], embedder)
+    assert isinstance(refused, JSONResponse) and refused.status_code == 400
+    assert b"check_embedding_ctx_length=False" in refused.body
+    assert _texts([HELLO_WORLD], embedder) == ["hello world"]
+    assert _texts(HELLO_WORLD, embedder) == ["hello world"]
