@@ -106,6 +106,8 @@ class AnalyticsView:
     def summary(self, tenant_id: str, granularity: str,
                 since: datetime | None = None) -> AnalyticsSummary:
         snaps = [s for (t, _), s in self._latest.items() if t == tenant_id]
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # ?since=2026-12-08: windows are in UTC
         by_start: dict[datetime, list[WindowAggregate]] = {}
         for snap in snaps:
             for w in snap.minutes if granularity == "minutes" else snap.hours:

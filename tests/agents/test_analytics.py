@@ -7,11 +7,12 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from agents.analytics.core import KEEP, TTFT_SAMPLES, apply, copy, count, windows
 from agents.analytics.stage import AnalyticsDeps
 from agents.analytics.stage import stage as analytics_stage
-from api.views.analytics import percentile
+from api.views.analytics import AnalyticsView, percentile
 from kernel.errors import StoreUnavailable
 from schemas.events import (
     AnalyticsSnapshot,
@@ -19,8 +20,10 @@ from schemas.events import (
     ResponseCompleted,
     ScoresComputed,
     Usage,
+    WindowAggregate,
 )
-from streams.runtime.base import Emit, StageSpec
+from streams.codec import encode
+from streams.runtime.base import Emit, Record, Runtime, StageSpec
 
 T0 = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)
 
@@ -182,3 +185,18 @@ def test_each_assistant_version_has_its_share_of_a_window() -> None:
         "messages": 2, "responses": 2, "tokens": 16, "scored": 2, "mean_quality": 0.5}
     assert summary.assistants["support@2"].mean_quality == 0.9
     assert set(summary.assistants) == {"support@1", "support@2"}
+
+
+def test_since_without_a_time_zone_is_read_as_utc() -> None:
+    """``?since=2026-12-08`` (a date, as README's example reads) was a 500: a naive
+    datetime compared with the windows' UTC starts."""
+    view = AnalyticsView(cast(Runtime, None), "analytics")
+    at = datetime(2026, 12, 8, 4, 11, tzinfo=UTC)
+    minutes = (WindowAggregate(start=at, messages=2),
+               WindowAggregate(start=at - timedelta(days=1), messages=5))
+    snap = AnalyticsSnapshot(tenant_id="t", group="analytics", partition=0,
+                             lead_threshold=0.7, minutes=minutes)
+    view.apply(Record("analytics.summary.v1", 0, 0, b"t", encode(snap), 0))
+    found = view.summary("t", "minutes", datetime(2026, 12, 8))
+    assert [w.start for w in found.windows] == [at]
+    assert found.totals is not None and found.totals.messages == 2
