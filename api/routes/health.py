@@ -35,6 +35,13 @@ async def readyz(services: ServicesDep,
                           services.settings.metrics_token.get_secret_value())
 
 
+# HEAD where GET is answered (RFC 9110): uptime monitors and `curl -I` ask with it. The
+# server sends the headers only.
+for _probe in (healthz, readyz):
+    router.add_api_route(f"/{_probe.__name__}", _probe, methods=["HEAD"],
+                         include_in_schema=False)
+
+
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}}})
 async def metrics(services: ServicesDep, request: Request,

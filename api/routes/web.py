@@ -29,7 +29,7 @@ _PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache",
 router = APIRouter(tags=["web"])
 
 
-@router.get("/", include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
                         headers=_PAGE_HEADERS)

@@ -107,6 +107,16 @@ async def test_unknown_things_are_json_404s(tmp_path: Path) -> None:
         _error(await c.get("/v1/requests/does-not-exist/events"), 404)
 
 
+async def test_head_is_answered_where_monitors_and_curl_i_ask(tmp_path: Path) -> None:
+    """HTTP servers answer HEAD where they answer GET (RFC 9110); uptime monitors and
+    `curl -I` use it. The page and the probes were 405."""
+    async with edge(tmp_path) as c:
+        for path in ("/", "/healthz", "/readyz"):
+            r = await c.head(path)
+            assert r.status_code == 200, (path, r.status_code)
+            assert r.headers["content-type"] == (await c.get(path)).headers["content-type"]
+
+
 async def test_jwt_needs_a_credential_and_keeps_tenants_apart(tmp_path: Path) -> None:
     base = Settings(data_dir=tmp_path, **JWT)  # type: ignore[arg-type]
     await bootstrap(base, "acme", "ann@acme.test", PASSWORD)
