@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.errors import ChatstreamError, EventTooLarge, LogUnavailable, StoreUnavailable
 
-__all__ = ("ApiError", "error_body", "error_of", "install_error_handlers", "invalid_message")
+__all__ = ("ApiError", "error_body", "error_of", "install_error_handlers", "invalid",
+           "invalid_message")
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,25 @@ def error_of(exc: Exception) -> tuple[int, dict[str, dict[str, str | None]],
     return 500, error_body(500, "internal", "internal error"), None
 
 
+def _where(error: Mapping[str, Any], prefix: str) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != prefix)
+
+
 def invalid_message(errors: Sequence[Mapping[str, Any]], prefix: str = "body") -> str:
     """A request's validation errors as one line: ``field: what is wrong`` for the first
     few, the field named without ``prefix``."""
     parts = []
     for e in errors[:5]:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != prefix)
+        where = _where(e, prefix)
         parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
     return "; ".join(parts)
+
+
+def invalid(errors: Sequence[Mapping[str, Any]], prefix: str = "body") -> ApiError:
+    """The 422 of a request's validation errors: the message names the first few fields,
+    ``param`` the first (as OpenAI's errors do), when there is one."""
+    return ApiError(422, "invalid_request", invalid_message(errors, prefix),
+                    param=(_where(errors[0], prefix) or None) if errors else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -90,12 +102,13 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, answer)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def not_valid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body(422, "invalid_json", "the body is not valid JSON"),
                                 422)
-        return JSONResponse(error_body(422, "invalid_request", invalid_message(errors)), 422)
+        status, body, headers = error_of(invalid(errors))
+        return JSONResponse(body, status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

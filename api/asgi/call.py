@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from api.deps import Principal, principal_of
-from api.errors import ApiError, error_of, invalid_message
+from api.errors import ApiError, error_of, invalid
 from api.services import EdgeServices
 
 __all__ = ("Call", "encode_headers")
@@ -89,8 +89,7 @@ class Call:
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            raise ApiError(422, "invalid_request",
-                           invalid_message(exc.errors(include_url=False))) from None
+            raise invalid(exc.errors(include_url=False)) from None
 
     async def respond(self, status: int, body: bytes,
                       headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

@@ -107,6 +107,23 @@ async def test_unknown_things_are_json_404s(tmp_path: Path) -> None:
         _error(await c.get("/v1/requests/does-not-exist/events"), 404)
 
 
+async def test_a_422_names_the_field_at_fault_in_param(tmp_path: Path) -> None:
+    """As OpenAI's errors do (and this edge's OpenAI routes did): the native routes'
+    422s said which field in the message only, ``param`` was null."""
+    async with edge(tmp_path) as c:
+        cid = await _conversation(c)
+        for url, body, param in ((f"/v1/conversations/{cid}/messages", {"text": None}, "text"),
+                                 ("/v1/conversations", {"title": "t" * 500}, "title"),
+                                 (f"/v1/conversations/{cid}", {"settings": {"temperature": 9}},
+                                  "settings.temperature")):
+            method = c.patch if url.endswith(cid) else c.post
+            r = await method(url, json=body)
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["param"] == param, r.text
+        r = await c.get("/v1/conversations/search", params={"q": ""})
+        assert r.json()["error"]["param"] == "query.q"
+
+
 async def test_head_is_answered_where_monitors_and_curl_i_ask(tmp_path: Path) -> None:
     """HTTP servers answer HEAD where they answer GET (RFC 9110); uptime monitors and
     `curl -I` use it. The page and the probes were 405."""
