@@ -4,6 +4,7 @@ conversation of its own; or the OpenAI error that refuses it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from fastapi.responses import JSONResponse
 from starlette.types import Scope
@@ -28,12 +29,13 @@ MAX_IMAGE_BYTES = 512 * 1024
 
 
 async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
-                      scope: Scope,
+                      scope: Scope, names: Mapping[str, str] | None = None,
                       ) -> tuple[ChatCompletionRequest, MessageReceived, RequestStream] \
         | JSONResponse:
     """The request, the event published for it and the stream its answer fills. A model
     ``assistant:NAME[@N]`` is that assistant (its model, options, tools and instructions),
-    its template's values in ``variables`` (chatstream's extension, ``extra_body``). A
+    its template's values in ``variables`` (chatstream's extension, ``extra_body``);
+    ``names``: the client's names of chat fields, for its errors (Responses). A
     streamed request takes the user's stream slot (in ``scope``, the request's) before
     anything is published or counted."""
     settings = services.settings
@@ -71,7 +73,12 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
                 "options": applied.options, "web_search": applied.web_search,
                 "assistant": applied.assistant, "variables": applied.variables})
     except BadField as exc:
-        return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
+        message, param = exc.message, exc.param
+        for chat_name, theirs in (names or {}).items():
+            message = message.replace(chat_name, theirs)
+            if param is not None and param.split(".")[0] == chat_name:
+                param = theirs + param[len(chat_name):]
+        return openai_error(exc.status, message, param=param, code=exc.code)
     except AssistantRefused as exc:
         return openai_error(404 if exc.status == 404 else 400, exc.message,
                             param=exc.param, code=exc.code)

@@ -11,10 +11,13 @@ from typing import Any
 
 from api.openai_compat.completions_input import BadField
 
-__all__ = ("to_chat",)
+__all__ = ("CHAT_NAMES", "to_chat")
 
 # Responses fields with a chat-completions twin of another name.
 _RENAMED = {"max_output_tokens": "max_completion_tokens"}
+CHAT_NAMES = {"max_completion_tokens": "max_output_tokens", "response_format": "text.format"}
+"""The chat fields a Responses request was translated to, by the names its client sent:
+an error about one names the field the client knows."""
 _SAME = ("model", "stream", "temperature", "top_p", "parallel_tool_calls", "user")
 _REFUSED = {
     "previous_response_id": "responses are not kept between requests: send the whole "

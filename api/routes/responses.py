@@ -20,7 +20,7 @@ from api.openai_compat.completions_input import BadField
 from api.openai_compat.errors import answer_error, openai_error
 from api.openai_compat.opening import first_event, history_headers
 from api.openai_compat.responses import ResponseEvents
-from api.openai_compat.responses_input import to_chat
+from api.openai_compat.responses_input import CHAT_NAMES, to_chat
 from api.relay.events import Failed
 from api.relay.render import drain, frames
 from api.relay.response import sse_response
@@ -52,7 +52,7 @@ async def create_response(request: Request, services: ServicesDep,
         chat = to_chat(raw)
     except BadField as exc:
         return openai_error(exc.status, exc.message, param=exc.param, code=exc.code)
-    started = await accept_chat(services, principal, chat, request.scope)
+    started = await accept_chat(services, principal, chat, request.scope, CHAT_NAMES)
     if isinstance(started, JSONResponse):
         return started
     body, event, stream = started

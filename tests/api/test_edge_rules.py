@@ -124,6 +124,22 @@ async def test_a_422_names_the_field_at_fault_in_param(tmp_path: Path) -> None:
         assert r.json()["error"]["param"] == "query.q"
 
 
+async def test_a_responses_error_names_the_field_its_client_sent(tmp_path: Path) -> None:
+    """A Responses request is checked as the chat request it becomes: its errors named
+    the chat twins (max_completion_tokens, response_format), fields the client never
+    sent."""
+    async with edge(tmp_path) as c:
+        for extra, param in (({"max_output_tokens": 0}, "max_output_tokens"),
+                             ({"text": {"format": {"type": "json_object"}}}, "text.format")):
+            r = await c.post("/v1/responses",
+                             json={"model": "extractive", "input": "hi", **extra})
+            assert r.status_code == 400, r.text
+            error = r.json()["error"]
+            assert error["param"] == param, error
+            assert "max_completion_tokens" not in error["message"], error
+            assert "response_format" not in error["message"], error
+
+
 async def test_head_is_answered_where_monitors_and_curl_i_ask(tmp_path: Path) -> None:
     """HTTP servers answer HEAD where they answer GET (RFC 9110); uptime monitors and
     `curl -I` use it. The page and the probes were 405."""
