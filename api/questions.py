@@ -69,7 +69,7 @@ async def question(services: EdgeServices, principal: Principal, conversation: C
     try:
         chosen = await for_conversation(services, principal, conversation.id, asked.assistant)
     except AssistantRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise ApiError(exc.status, exc.code, exc.message, param=exc.param) from None
     # A kept model the catalogue no longer has is forgotten, not refused every time.
     kept_model = kept.get("model") if services.catalogue.get(kept.get("model") or "") else None
     model = asked.model or (None if chosen else kept_model) or settings.default_model
@@ -103,7 +103,7 @@ async def question(services: EdgeServices, principal: Principal, conversation: C
                 services, principal, chosen.version, model=asked.model, options=options,
                 variables=asked.variables, web_search=asked.web_search)
         except AssistantRefused as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from None
+            raise ApiError(exc.status, exc.code, exc.message, param=exc.param) from None
         message = message.model_copy(update={
             "model": applied.model, "options": applied.options,
             "web_search": applied.web_search, "assistant": applied.assistant,

@@ -140,6 +140,20 @@ async def test_a_responses_error_names_the_field_its_client_sent(tmp_path: Path)
             assert "response_format" not in error["message"], error
 
 
+async def test_an_assistants_variable_at_fault_is_named_in_param(tmp_path: Path) -> None:
+    """The OpenAI routes named it (``variables.topic``); the native route dropped it."""
+    async with edge(tmp_path) as c:
+        r = await c.post("/v1/assistants", json={
+            "name": "short", "title": "Short", "instructions": "Help with {{topic}}.",
+            "variables": [{"name": "topic", "type": "string", "max_length": 5}]})
+        assert r.status_code == 201, r.text
+        cid = await _conversation(c)
+        r = await c.post(f"/v1/conversations/{cid}/messages", json={
+            "text": "hi", "assistant": "short", "variables": {"topic": "far too long"}})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["param"] == "variables.topic", r.text
+
+
 async def test_head_is_answered_where_monitors_and_curl_i_ask(tmp_path: Path) -> None:
     """HTTP servers answer HEAD where they answer GET (RFC 9110); uptime monitors and
     `curl -I` use it. The page and the probes were 405."""
