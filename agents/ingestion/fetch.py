@@ -82,6 +82,8 @@ def _unwrapped(ip: Address) -> Address:
         inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if inner is not None:
             return inner
+        if ip.is_loopback or ip.is_unspecified:
+            return ip  # ::1 and :: are themselves, not 0.0.0.1 and 0.0.0.0 of ::/96
         if any(ip in net for net in _CARRYING_V4):
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip

@@ -164,6 +164,10 @@ def test_the_address_rule_itself() -> None:
     assert not allowed(ipaddress.ip_address("::ffff:10.0.0.1"), allow_loopback=True)
     # A public address through NAT64 is as public as the address itself.
     assert allowed(ipaddress.ip_address("64:ff9b::5db8:d70e"))
+    # ::1 is IPv6's own loopback (not the IPv4-compatible 0.0.0.1), :: is refused.
+    assert allowed(ipaddress.ip_address("::1"), allow_loopback=True)
+    assert not allowed(ipaddress.ip_address("::1"))
+    assert not allowed(ipaddress.ip_address("::"), allow_loopback=True)
 
 
 async def test_fetches_run_side_by_side(site: FakeSite) -> None:
