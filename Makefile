@@ -67,10 +67,13 @@ run: $(RUN_STAMP)
 cluster: install
 	$(BIN)/python deploy/local/cluster.py $(CLUSTER_ARGS)
 
-## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite.
-## Its OpenAI Agents SDK test builds that client's own virtualenv on first use (harness/venvs.py).
+## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite:
+## the tests on those servers and all the others as two pytest lanes at once, outputs
+## printed once both end (tests/support/lanes.py). With PYTEST_ARGS (`-k x`, a path), one
+## plain pytest run with them. Its OpenAI Agents SDK test builds that client's own
+## virtualenv on first use (harness/venvs.py).
 test: install llm ocr browser services lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.support.lanes $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
