@@ -69,7 +69,7 @@ async def test_one_tenants_batch_does_not_hold_another_tenants_question(
     """Served in turn by tenant (#26.6): a question asked while another tenant's 256
     passages are being embedded is answered at once (its own lane), another tenant's
     batch after one unit of them, not all."""
-    passages = [f"Passage {i} of a long manual about ships and harbours. " * 12
+    passages = [f"Passage {i} of a long manual about ships and harbours. " * 3
                 for i in range(256)]
     finished: list[str] = []
 
