@@ -67,13 +67,21 @@ run: $(RUN_STAMP)
 cluster: install
 	$(BIN)/python deploy/local/cluster.py $(CLUSTER_ARGS)
 
-## Start real Kafka, Cassandra and Weaviate (reusing running ones), then the whole suite:
-## the tests on those servers and all the others as two pytest lanes at once, outputs
-## printed once both end (tests/support/lanes.py). With PYTEST_ARGS (`-k x`, a path), one
-## plain pytest run with them. Its OpenAI Agents SDK test builds that client's own
-## virtualenv on first use (harness/venvs.py).
-test: install llm ocr browser services lint
-	$(BIN)/python -m tests.support.lanes $(PYTEST_ARGS)
+## Start real Kafka, Cassandra and Weaviate (reusing running ones), then lint and the whole
+## suite as three lanes at once (tests/support/lanes.py): lint, the tests on those servers
+## and all the other tests (embedded stacks, browser, benchmarks' quick runs), each lane's
+## output printed once all end. With PYTEST_ARGS (`-k x`, a path): lint, then one pytest
+## run with them. Its OpenAI Agents SDK test builds that client's own virtualenv on first
+## use (harness/venvs.py).
+SERVER_TESTS := kafka or cassandra or weaviate
+# Two pytest runs at once must not overwrite each other's record of failures.
+LANE_PYTEST := $(BIN)/pytest -p no:cacheprovider
+LANES := $(BIN)/python -m tests.support.lanes
+test: install llm ocr browser services
+	$(if $(strip $(PYTEST_ARGS)),$(MAKE) --no-print-directory lint && $(BIN)/pytest $(PYTEST_ARGS),\
+	$(LANES) lint="$(MAKE) --no-print-directory lint" \
+	  servers="$(LANE_PYTEST) -m '$(SERVER_TESTS)'" \
+	  rest="$(LANE_PYTEST) -m 'not ($(SERVER_TESTS))'")
 
 lint: install
 	$(BIN)/ruff check .
@@ -82,13 +90,16 @@ lint: install
 ## The fast lane: lint, then every test that needs nothing but its own process: no
 ## servers, no chatstream processes, no browser, no language model, no benchmark. Each
 ## test is marked with what it needs by tests/conftest.py (tests/support/needs.py), and
-## CHATSTREAM_CHECK=1 stops one that reaches further than its marks say.
+## CHATSTREAM_CHECK=1 stops one that reaches further than its marks say. Lint, tests/agents
+## and the other tests run as three lanes at once; with PYTEST_ARGS, one after the other.
 CHECK_MARKERS := not (kafka or cassandra or weaviate or stack or browser or llm or bench)
+CHECK_PYTEST := CHATSTREAM_CHECK=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE= \
+  $(BIN)/pytest -p asyncio -p timeout -q -m '$(CHECK_MARKERS)'
 check: install
-	$(BIN)/ruff check .
-	$(BIN)/mypy
-	CHATSTREAM_CHECK=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE= \
-	  $(BIN)/pytest -p asyncio -p timeout -q -m "$(CHECK_MARKERS)" $(PYTEST_ARGS)
+	$(if $(strip $(PYTEST_ARGS)),$(BIN)/ruff check . && $(BIN)/mypy && $(CHECK_PYTEST) $(PYTEST_ARGS),\
+	$(LANES) lint="$(BIN)/ruff check . && $(BIN)/mypy" \
+	  agents="$(CHECK_PYTEST) -p no:cacheprovider tests/agents" \
+	  rest="$(CHECK_PYTEST) -p no:cacheprovider --ignore=tests/agents")
 
 ## The attack suite alone (docs/security.md): real `chatstream up` processes (embedded, no
 ## servers) attacked from raw sockets, clients and a browser, and the scans, queues and
