@@ -106,11 +106,13 @@ async def _stored(url: str, cids: list[str]) -> int:
 
 
 def _sample(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling process ``pid`` for ``seconds`` (raw collapsed stacks to ``out``)."""
+    """py-spy sampling process ``pid`` for ``seconds`` (raw collapsed stacks to ``out``),
+    only the thread holding the GIL: a thread waiting for it (the Cassandra driver's
+    reactor, mostly) would otherwise count as busy, and /proc says it is not."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-         "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out)],
+         "--rate", "100", "--format", "raw", "--nonblocking", "--gil", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
