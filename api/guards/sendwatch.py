@@ -23,7 +23,7 @@ CHECKS_PER_LIMIT = 4
 class SendWatch:
     """The sends of one response; :meth:`close` when it ends."""
 
-    __slots__ = ("_expired", "_handle", "_limit_s", "_loop", "_since", "_task")
+    __slots__ = ("_closed", "_expired", "_handle", "_limit_s", "_loop", "_since", "_task")
 
     def __init__(self, limit_s: float) -> None:
         self._limit_s = limit_s
@@ -32,6 +32,7 @@ class SendWatch:
         self._task: asyncio.Task[object] | None = None  # the task of the send under way
         self._since = 0.0  # when the send under way began (0: none is)
         self._expired: asyncio.Task[object] | None = None  # cancelled by the watchdog
+        self._closed = False
 
     async def sent(self, send: Send, message: Message) -> bool:
         """``send(message)``: True once sent, False when it waited past the limit (it was
@@ -42,7 +43,7 @@ class SendWatch:
         cancelling = task.cancelling()
         self._task = task
         self._since = self._loop.time()
-        if self._handle is None:
+        if self._handle is None and not self._closed:
             self._handle = self._loop.call_later(self._limit_s / CHECKS_PER_LIMIT, self._check)
         try:
             await send(message)
@@ -67,6 +68,9 @@ class SendWatch:
         self._handle = self._loop.call_later(self._limit_s / CHECKS_PER_LIMIT, self._check)
 
     def close(self) -> None:
+        """The response has ended: the timer stops for good (it re-arms itself while the
+        response lasts, and would otherwise outlive it)."""
+        self._closed = True
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -59,3 +59,11 @@ async def test_a_cancellation_from_elsewhere_is_not_turned_into_a_time_out() -> 
     with pytest.raises(asyncio.CancelledError):
         await task
     watch.close()
+
+
+async def test_a_closed_watch_arms_nothing_again() -> None:
+    watch = SendWatch(0.05)
+    assert await watch.sent(_done, {"type": "http.response.body"})
+    watch.close()
+    assert await watch.sent(_done, {"type": "http.response.body"})  # a straggler
+    assert watch._handle is None
