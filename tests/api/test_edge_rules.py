@@ -296,3 +296,17 @@ async def test_refresh_rotates_and_a_reused_refresh_token_is_refused(tmp_path: P
         _error(r, 401, "refresh_reused")
         r = await c.post("/v1/auth/refresh", json={"refresh_token": tokens["access_token"]})
         _error(r, 401)
+
+
+async def test_a_deleted_conversation_takes_no_message_at_once(tmp_path: Path) -> None:
+    """The edge remembers a conversation's owner for a few seconds (api/guards/ownership.py)
+    so a message POST rarely asks the store; deleting the conversation through this edge
+    forgets it at once: the next message is 404, not accepted into a conversation that no
+    longer exists (through another edge: within the cache's 5 s, docs/security.md)."""
+    async with edge(tmp_path) as c:
+        cid = await _conversation(c)
+        r = await c.post(f"/v1/conversations/{cid}/messages", json={"text": "hello"})
+        assert r.status_code == 202, r.text  # the owner is remembered now
+        assert (await c.delete(f"/v1/conversations/{cid}")).status_code == 204
+        r = await c.post(f"/v1/conversations/{cid}/messages", json={"text": "again"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
