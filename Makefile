@@ -69,11 +69,12 @@ cluster: install
 
 ## Start real Kafka, Cassandra and Weaviate (reusing running ones), then lint and the whole
 ## suite as three lanes at once (tests/support/lanes.py): lint, the tests on those servers
-## and all the other tests (embedded stacks, browser, benchmarks' quick runs), each lane's
-## output printed once all end. With PYTEST_ARGS (`-k x`, a path): lint, then one pytest
+## with the benchmarks' quick runs (some run on the servers, and tests/faults stops and
+## starts them: one lane uses the servers at a time), and all the other tests (embedded
+## stacks, browser), each lane's output printed once all end. With PYTEST_ARGS (`-k x`, a path): lint, then one pytest
 ## run with them. Its OpenAI Agents SDK test builds that client's own virtualenv on first
 ## use (harness/venvs.py).
-SERVER_TESTS := kafka or cassandra or weaviate
+SERVER_TESTS := kafka or cassandra or weaviate or bench
 # Two pytest runs at once must not overwrite each other's record of failures.
 LANE_PYTEST := $(BIN)/pytest -p no:cacheprovider
 LANES := $(BIN)/python -m tests.support.lanes
