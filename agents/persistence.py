@@ -90,8 +90,9 @@ async def handle(event: MessageReceived | ResponseCompleted | ScoresComputed,
         # Conversations opened by the chat-completions route exist only as events.
         conversation = Conversation(event.tenant_id, event.conversation_id, event.user_id,
                                     title_for(event.text), event.occurred_at)
-        if known is None:
-            await store.create_conversation(conversation)
+        if known is None or event.opens_conversation:
+            # An opened conversation has this one message: nothing to remember it for.
+            await store.create_conversation(conversation, opened=event.opens_conversation)
         else:
             await known.ensure((event.tenant_id, event.conversation_id),
                                lambda: store.create_conversation(conversation))

@@ -193,6 +193,10 @@ class MessageReceived(Envelope, frozen=True):
     regenerate: bool = False
     # The conversation's instructions for the model (its settings' system prompt).
     system: str | None = None
+    # This request opened the conversation (the chat-completions routes open one per
+    # request): nothing but this event creates it, so persistence writes it without
+    # reading it first. False (every other route, older producers): it may exist.
+    opens_conversation: bool = False
 
 
 class HistorySummary(BaseModel, frozen=True):

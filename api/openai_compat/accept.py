@@ -61,7 +61,7 @@ async def accept_chat(services: EdgeServices, principal: Principal, raw: object,
             conversation_id=str(uuid.uuid4()), user_id=principal.user_id, text=asked.text,
             model=spec.name, options=asked.options.model_dump(exclude_none=True),
             history=asked.history, tool_rounds=asked.tool_rounds, images=asked.images,
-            name=asked.name,
+            name=asked.name, opens_conversation=True,
             memory=services.memories is not None and await services.memories.allowed(
                 principal.tenant_id, principal.user_id, memory),
         )

@@ -85,8 +85,12 @@ class ConversationStore(Protocol):
 
     async def ready(self) -> tuple[bool, str]: ...
 
-    async def create_conversation(self, conversation: Conversation) -> None:
-        """Insert if absent; an existing conversation is left as it is."""
+    async def create_conversation(self, conversation: Conversation, *,
+                                  opened: bool = False) -> None:
+        """Insert if absent; an existing conversation is left as it is. ``opened``: the
+        caller's event opened it, at ``created_at``, and nothing else creates it; what
+        was written to it since (a title, settings) still wins, and on Cassandra its
+        deletion too."""
         ...
 
     async def get_conversation(self, tenant_id: str, conversation_id: str) -> Conversation | None:

@@ -107,6 +107,8 @@ _MESSAGE_MARKERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 class _Statements:
     insert_conversation: Any
     insert_conversation_by_user: Any
+    open_conversation: Any
+    open_conversation_by_user: Any
     select_conversation: Any
     select_conversations_by_user: Any
     update_conversation: Any
@@ -133,6 +135,16 @@ class _Statements:
             insert_conversation_by_user=await prep(
                 "INSERT INTO conversations_by_user (tenant_id, user_id, created_us, "
                 "conversation_id, title) VALUES (?, ?, ?, ?, ?)"),
+            # A conversation its event opened, written at the event's time (before the
+            # writer's clock, which a plain insert takes): any later write to it (a
+            # rename, a model's title, settings, its deletion) is newer and wins,
+            # whichever lands first, so a redelivery changes nothing.
+            open_conversation=await prep(
+                "INSERT INTO conversations (tenant_id, conversation_id, user_id, title, "
+                "created_us, settings) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"),
+            open_conversation_by_user=await prep(
+                "INSERT INTO conversations_by_user (tenant_id, user_id, created_us, "
+                "conversation_id, title) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?"),
             select_conversation=await prep(
                 "SELECT tenant_id, conversation_id, user_id, title, created_us, settings "
                 "FROM conversations WHERE tenant_id = ? AND conversation_id = ?"),
@@ -231,24 +243,32 @@ class CassandraConversationStore:
 
     # -- conversations ---------------------------------------------------------------
 
-    async def create_conversation(self, conversation: Conversation) -> None:
+    async def create_conversation(self, conversation: Conversation, *,
+                                  opened: bool = False) -> None:
         """Insert if absent, without a lightweight transaction: every id is a fresh uuid
         whose row is written by one creator (the edge for ``POST /v1/conversations``,
         or persistence for the one message of a chat-completions or batch conversation,
         whose redeliveries carry the same values), so no two writers race with
-        different values; the read only keeps an existing row (its title) as it is."""
+        different values; the read only keeps an existing row (its title) as it is.
+        An ``opened`` conversation needs no read: its rows are written at its creation
+        time, older than any other write to them (see ``open_conversation``)."""
         c, st = conversation, self._prepared()
         key = (c.tenant_id, c.id)
-        if await self._execute(st.select_conversation, key):
+        if not opened and await self._execute(st.select_conversation, key):
             return
         created = to_us(c.created_at)
+        by_user = (c.tenant_id, c.user_id, created, c.id, c.title)
+        row = (*key, c.user_id, c.title, created,
+               json.dumps(c.settings) if c.settings else None)
         # Both rows in one request: an UNLOGGED batch (no batch log); should it land only
         # in part, the row is absent still and the retry writes both again.
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        batch.add(st.insert_conversation_by_user, (c.tenant_id, c.user_id, created, c.id,
-                                                   c.title))
-        batch.add(st.insert_conversation, (*key, c.user_id, c.title, created,
-                                           json.dumps(c.settings) if c.settings else None))
+        if opened:
+            batch.add(st.open_conversation_by_user, (*by_user, created))
+            batch.add(st.open_conversation, (*row, created))
+        else:
+            batch.add(st.insert_conversation_by_user, by_user)
+            batch.add(st.insert_conversation, row)
         batch.is_idempotent = True
         await self._execute(batch)
 

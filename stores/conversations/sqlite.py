@@ -71,8 +71,9 @@ class SQLiteConversationStore:
     async def ready(self) -> tuple[bool, str]:
         return await self._db.ready(f"sqlite {self.path}")
 
-    async def create_conversation(self, conversation: Conversation) -> None:
-        c = conversation
+    async def create_conversation(self, conversation: Conversation, *,
+                                  opened: bool = False) -> None:
+        c = conversation  # one local statement either way
         await self._db.run(lambda db: db.execute(
             "INSERT OR IGNORE INTO conversations (tenant_id, id, user_id, title, created_at, "
             "settings) VALUES (?,?,?,?,?,?)",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from agents.inference.stage import assistant_message_id
 from agents.persistence import KnownConversations, PersistenceDeps, handle
@@ -105,3 +106,55 @@ async def test_a_conversation_opened_by_its_first_message_is_created_once(
     found = await store.get_conversation("t1", cid)
     assert found is not None and found.title == "What colour is the bridge?"
     assert [c.id for c in await store.list_conversations("t1", "u1")] == [cid]
+
+
+def _opened(cid: str) -> MessageReceived:
+    return _request(cid).model_copy(update={"opens_conversation": True})
+
+
+def _statements(kind: str) -> float:
+    return REGISTRY.get_sample_value("chatstream_store_statements_total", {"kind": kind}) or 0
+
+
+async def test_a_conversation_its_request_opened_is_written_without_a_read(
+        store: ConversationStore) -> None:
+    """The chat-completions routes open a conversation per request: its first message
+    costs one batch creating it, not a read and a batch."""
+    req = _opened(f"conv-{uuid.uuid4().hex[:8]}")
+    reads, batches = _statements("SELECT conversations"), _statements("BATCH")
+    await _persist(req, store, KnownConversations())
+    if isinstance(store, CassandraConversationStore):
+        assert _statements("SELECT conversations") == reads
+        assert _statements("BATCH") == batches + 1
+    found = await store.get_conversation("t1", req.conversation_id)
+    assert found is not None and found.title == "What colour is the bridge?"
+    assert found.created_at == T0
+
+
+async def test_a_redelivered_opening_leaves_a_later_title_and_settings(
+        store: ConversationStore) -> None:
+    """Written without a read, a conversation its request opened still keeps what was
+    written to it since: the user's rename and settings survive the event's redelivery."""
+    req = _opened(f"conv-{uuid.uuid4().hex[:8]}")
+    await _persist(req, store, KnownConversations())
+    assert await store.update_conversation("t1", req.conversation_id, title="Bridges",
+                                           settings={"system": "Be brief."})
+    await _persist(req, store, KnownConversations())
+    found = await store.get_conversation("t1", req.conversation_id)
+    assert found is not None and found.title == "Bridges"
+    assert found.settings == {"system": "Be brief."}
+    assert [c.title for c in await store.list_conversations("t1", "u1")] == ["Bridges"]
+
+
+async def test_a_redelivered_opening_does_not_bring_back_a_deleted_conversation(
+        store: ConversationStore) -> None:
+    """Cassandra: the opening is written at the request's time, so the deletion, newer,
+    wins over its redelivery (the conversation is neither found nor listed)."""
+    if not isinstance(store, CassandraConversationStore):
+        pytest.skip("SQLite stores an opened conversation again, as any other")
+    req = _opened(f"conv-{uuid.uuid4().hex[:8]}")
+    await _persist(req, store, KnownConversations())
+    assert await store.delete_conversation("t1", req.conversation_id)
+    await _persist(req, store, KnownConversations())
+    assert await store.get_conversation("t1", req.conversation_id) is None
+    assert await store.list_conversations("t1", "u1") == []

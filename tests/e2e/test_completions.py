@@ -51,6 +51,14 @@ async def test_a_non_streamed_answer_is_stored_as_a_conversation(
     stored = await wait_for_messages(client, raw.headers["x-conversation-id"], 2)
     assert [(m["role"], m["text"]) for m in stored] == [
         ("user", "What is my favourite colour?"), ("assistant", answer)]
+    # The request opened the conversation (written without a read): it is the caller's,
+    # titled by its question, and a rename holds.
+    cid = raw.headers["x-conversation-id"]
+    assert (await client.get(f"/v1/conversations/{cid}")).json()["title"] == \
+        "What is my favourite colour?"
+    renamed = await client.patch(f"/v1/conversations/{cid}", json={"title": "Colours"})
+    assert renamed.status_code == 200, renamed.text
+    assert (await client.get(f"/v1/conversations/{cid}")).json()["title"] == "Colours"
 
 
 async def test_an_answer_from_a_hosted_model_through_the_pipeline(
