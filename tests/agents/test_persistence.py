@@ -146,12 +146,13 @@ async def test_a_redelivered_opening_leaves_a_later_title_and_settings(
     assert [c.title for c in await store.list_conversations("t1", "u1")] == ["Bridges"]
 
 
+@pytest.mark.parametrize(
+    "store", [pytest.param("cassandra", marks=pytest.mark.cassandra)], indirect=True)
 async def test_a_redelivered_opening_does_not_bring_back_a_deleted_conversation(
         store: ConversationStore) -> None:
-    """Cassandra: the opening is written at the request's time, so the deletion, newer,
-    wins over its redelivery (the conversation is neither found nor listed)."""
-    if not isinstance(store, CassandraConversationStore):
-        pytest.skip("SQLite stores an opened conversation again, as any other")
+    """Cassandra only (SQLite stores an opened conversation again, as any other): the
+    opening is written at the request's time, so the deletion, newer, wins over its
+    redelivery (the conversation is neither found nor listed)."""
     req = _opened(f"conv-{uuid.uuid4().hex[:8]}")
     await _persist(req, store, KnownConversations())
     assert await store.delete_conversation("t1", req.conversation_id)
