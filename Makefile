@@ -91,16 +91,21 @@ lint: install
 ## The fast lane: lint, then every test that needs nothing but its own process: no
 ## servers, no chatstream processes, no browser, no language model, no benchmark. Each
 ## test is marked with what it needs by tests/conftest.py (tests/support/needs.py), and
-## CHATSTREAM_CHECK=1 stops one that reaches further than its marks say. Lint, tests/agents
-## and the other tests run as three lanes at once; with PYTEST_ARGS, one after the other.
+## CHATSTREAM_CHECK=1 stops one that reaches further than its marks say. Lint and four
+## test lanes split by folder run at once (a third of a lane's time is its tests' waits,
+## which the other lanes fill); with PYTEST_ARGS, one after the other.
 CHECK_MARKERS := not (kafka or cassandra or weaviate or stack or browser or llm or bench)
 CHECK_PYTEST := CHATSTREAM_CHECK=1 PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONDONTWRITEBYTECODE= \
   $(BIN)/pytest -p asyncio -p timeout -q -m '$(CHECK_MARKERS)'
+CHECK_AGENTS1 = $(wildcard tests/agents/test_[a-h]*.py)
+CHECK_EDGE := tests/api tests/security tests/stores
 check: install
 	$(if $(strip $(PYTEST_ARGS)),$(BIN)/ruff check . && $(BIN)/mypy && $(CHECK_PYTEST) $(PYTEST_ARGS),\
 	$(LANES) lint="$(BIN)/ruff check . && $(BIN)/mypy" \
-	  agents="$(CHECK_PYTEST) -p no:cacheprovider tests/agents" \
-	  rest="$(CHECK_PYTEST) -p no:cacheprovider --ignore=tests/agents")
+	  agents1="$(CHECK_PYTEST) -p no:cacheprovider $(CHECK_AGENTS1)" \
+	  agents2="$(CHECK_PYTEST) -p no:cacheprovider tests/agents $(addprefix --ignore=,$(CHECK_AGENTS1))" \
+	  edge="$(CHECK_PYTEST) -p no:cacheprovider $(CHECK_EDGE)" \
+	  rest="$(CHECK_PYTEST) -p no:cacheprovider $(addprefix --ignore=,tests/agents $(CHECK_EDGE))")
 
 ## The attack suite alone (docs/security.md): real `chatstream up` processes (embedded, no
 ## servers) attacked from raw sockets, clients and a browser, and the scans, queues and
