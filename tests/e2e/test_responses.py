@@ -117,3 +117,21 @@ async def test_streamed_text(oai: openai.AsyncOpenAI) -> None:
     assert "".join(deltas) == done == "Noted: you live in Porto."
     assert final is not None and final.output_text == done
     assert [e.type for e in final.output] == ["message"]
+
+
+async def test_an_answer_cut_at_max_output_tokens_is_incomplete_through_the_client(
+        oai: openai.AsyncOpenAI, fake_model: FakeModelServer) -> None:
+    """The model stops at its token limit: the official client sees the response
+    ``incomplete`` for ``max_output_tokens``, whole and streamed, with the text it got."""
+    question = f"Tell me a long story ({uuid.uuid4().hex[:8]})"
+    fake_model.plan(Reply(text="Once upon a time", finish_reason="length"),
+                    Reply(text="Once upon a time", finish_reason="length"), marker=question)
+    whole = await oai.responses.create(model="fake", input=question, max_output_tokens=16)
+    assert whole.status == "incomplete" and whole.output_text == "Once upon a time"
+    assert whole.incomplete_details is not None
+    assert whole.incomplete_details.reason == "max_output_tokens"
+
+    stream = await oai.responses.create(model="fake", input=question, max_output_tokens=16,
+                                        stream=True)
+    kinds = [event.type async for event in stream]
+    assert kinds[-1] == "response.incomplete" and "response.completed" not in kinds
